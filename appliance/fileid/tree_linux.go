@@ -1,0 +1,400 @@
+package fileid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Tree resolves Stamps to files on one volume and stamps new files.
+type Tree struct {
+	root   string
+	rootFD int
+	rootSt Stamp
+	idx    *Index
+	alloc  *Allocator
+	log    *slog.Logger
+	scanMu sync.Mutex
+}
+
+// Ref is a resolved file: an O_PATH descriptor of its parent directory and
+// its name there, so every operation on it is relative to a directory the
+// kernel resolved beneath the volume without following symlinks.
+type Ref struct {
+	Dir   int    // parent directory (O_PATH); the volume root's own fd for the root
+	Name  string // name in Dir; "." for the volume root
+	Rel   string // volume-relative path, "." for the root
+	Stamp Stamp
+	own   bool
+}
+
+// Close releases the parent directory descriptor.
+func (r *Ref) Close() {
+	if r.own && r.Dir >= 0 {
+		unix.Close(r.Dir)
+		r.Dir = -1
+	}
+}
+
+// ProcPath names the file through its parent's descriptor, for the calls that
+// have no *at form (lgetxattr, lsetxattr).
+func (r *Ref) ProcPath() string { return procPath(r.Dir, r.Name) }
+
+func procPath(dir int, name string) string {
+	return "/proc/self/fd/" + strconv.Itoa(dir) + "/" + name
+}
+
+// OpenTree opens the volume at root, stamping its top directory if needed.
+func OpenTree(root string, idx *Index, alloc *Allocator, log *slog.Logger) (*Tree, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("fileid: open volume %s: %w", root, err)
+	}
+	fd, err := unix.Open(abs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("fileid: open volume %s: %w", abs, err)
+	}
+	t := &Tree{root: abs, rootFD: fd, idx: idx, alloc: alloc, log: log}
+	st, err := readStamp(fd, ".")
+	if errors.Is(err, ErrNoStamp) {
+		st, err = t.stampNew(fd, ".")
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fileid: stamp volume root %s: %w", abs, err)
+	}
+	t.rootSt = st
+	idx.Put(st.ID, Loc{Parent: 0, Name: "."})
+	return t, nil
+}
+
+// Close releases the volume descriptor.
+func (t *Tree) Close() error { return unix.Close(t.rootFD) }
+
+// Root returns the volume root's Stamp.
+func (t *Tree) Root() Stamp { return t.rootSt }
+
+// RootFD is an O_PATH descriptor of the volume root.
+func (t *Tree) RootFD() int { return t.rootFD }
+
+// Path returns the absolute path of a volume-relative path.
+func (t *Tree) Path(rel string) string { return filepath.Join(t.root, rel) }
+
+// OpenDir opens the directory at rel beneath the volume, refusing symlinks in
+// any component. flags are added to O_DIRECTORY|O_CLOEXEC.
+func (t *Tree) OpenDir(rel string, flags int) (int, error) {
+	return t.openBeneath(rel, flags|unix.O_DIRECTORY)
+}
+
+func (t *Tree) openBeneath(rel string, flags int) (int, error) {
+	how := unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	for {
+		fd, err := unix.Openat2(t.rootFD, rel, &how)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// Resolve finds the file carrying st and returns a Ref to it. It never returns
+// a file carrying another Stamp: a location the index gives is checked against
+// the file's xattr, and when it does not match the volume is scanned for st.
+func (t *Tree) Resolve(st Stamp) (*Ref, error) {
+	if st == t.rootSt {
+		return &Ref{Dir: t.rootFD, Name: ".", Rel: ".", Stamp: st}, nil
+	}
+	rel, err := t.indexPath(st.ID)
+	if err == nil {
+		if ref, ok := t.verify(rel, st); ok {
+			return ref, nil
+		}
+	} else if !errors.Is(err, ErrStale) {
+		return nil, err
+	}
+	// The index is stale (a change made outside nasd, or a crash): scan.
+	rel, err = t.find(st)
+	if err != nil {
+		return nil, err
+	}
+	if ref, ok := t.verify(rel, st); ok {
+		return ref, nil
+	}
+	return nil, ErrStale
+}
+
+// verify opens rel's parent and checks the file there carries st.
+func (t *Tree) verify(rel string, st Stamp) (*Ref, bool) {
+	dir, name := path.Split(rel)
+	if dir == "" {
+		dir = "."
+	}
+	fd, err := t.OpenDir(dir, unix.O_PATH)
+	if err != nil {
+		return nil, false
+	}
+	got, err := readStamp(fd, name)
+	if err != nil || got != st {
+		unix.Close(fd)
+		return nil, false
+	}
+	return &Ref{Dir: fd, Name: name, Rel: rel, Stamp: st, own: true}, true
+}
+
+// indexPath builds the volume-relative path of id from the index.
+func (t *Tree) indexPath(id uint64) (string, error) {
+	var parts []string
+	for depth := 0; ; depth++ {
+		if depth > maxDepth {
+			return "", fmt.Errorf("fileid: index path of %d: deeper than %d (loop?)", id, maxDepth)
+		}
+		if id == t.rootSt.ID {
+			break
+		}
+		loc, ok, err := t.idx.Get(id)
+		if err != nil {
+			return "", err
+		}
+		if !ok || loc.Parent == 0 {
+			return "", ErrStale
+		}
+		parts = append(parts, loc.Name)
+		id = loc.Parent
+	}
+	if len(parts) == 0 {
+		return ".", nil
+	}
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return strings.Join(parts, "/"), nil
+}
+
+// errFound stops a scan.
+var errFound = errors.New("found")
+
+// find scans the volume for the file carrying st, fixing the index for every
+// stamped file it passes (one scan repairs many entries).
+func (t *Tree) find(st Stamp) (string, error) {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
+	// Another scan may have repaired the index meanwhile.
+	if rel, err := t.indexPath(st.ID); err == nil {
+		if ref, ok := t.verify(rel, st); ok {
+			ref.Close()
+			return rel, nil
+		}
+	}
+	var found string
+	err := t.walk(func(rel string, parent Stamp, name string, got Stamp, _ fs.DirEntry) (Stamp, error) {
+		if got.ID != 0 && parent.ID != 0 {
+			t.idx.Put(got.ID, Loc{Parent: parent.ID, Name: name})
+		}
+		if got == st {
+			found = rel
+			return got, errFound
+		}
+		return got, nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return "", fmt.Errorf("fileid: scan for %v: %w", st, err)
+	}
+	if found == "" {
+		return "", ErrStale
+	}
+	t.log.Info("index repaired by scan", "id", st.ID, "path", found)
+	return found, nil
+}
+
+// walk visits every file below the root with its parent's Stamp; files whose
+// stamp cannot be read are passed with a zero Stamp. fn returns the Stamp the
+// entry has after the visit, which its children then see as their parent's.
+func (t *Tree) walk(fn func(rel string, parent Stamp, name string, st Stamp, d fs.DirEntry) (Stamp, error)) error {
+	stamps := map[string]Stamp{".": t.rootSt}
+	return filepath.WalkDir(t.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == t.root {
+				return err
+			}
+			t.log.Warn("scan: skipping unreadable entry", "path", p, "err", err)
+			return nil
+		}
+		if p == t.root {
+			return nil
+		}
+		rel, _ := filepath.Rel(t.root, p)
+		dir, name := filepath.Split(rel)
+		parent := stamps[filepath.Clean(dir)]
+		st, serr := lreadStamp(p)
+		if serr != nil {
+			st = Stamp{}
+		}
+		got, err := fn(rel, parent, name, st, d)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			stamps[rel] = got
+		}
+		return nil
+	})
+}
+
+// StampAt returns the Stamp of name in the directory dirFD (whose own Stamp
+// is dir), stamping the file if it has none yet, re-issuing a Stamp copied
+// from another file, and recording the location in the index.
+func (t *Tree) StampAt(dirFD int, dir Stamp, name string) (Stamp, error) {
+	st, err := readStamp(dirFD, name)
+	if errors.Is(err, ErrNoStamp) {
+		st, err = t.stampNew(dirFD, name)
+		if err != nil {
+			return Stamp{}, err
+		}
+		t.idx.Put(st.ID, Loc{Parent: dir.ID, Name: name})
+		return st, nil
+	}
+	if err != nil {
+		return Stamp{}, err
+	}
+	loc, ok, err := t.idx.Get(st.ID)
+	if err != nil {
+		return Stamp{}, err
+	}
+	here := Loc{Parent: dir.ID, Name: name}
+	if ok && loc == here {
+		return st, nil
+	}
+	if ok && st != t.rootSt {
+		// Does the indexed location still carry st? Then this is a hard
+		// link (same inode: keep) or a copy that kept the xattr (re-issue).
+		if rel, perr := t.indexPath(st.ID); perr == nil {
+			if ref, still := t.verify(rel, st); still {
+				same := sameInode(ref.Dir, ref.Name, dirFD, name)
+				ref.Close()
+				if same {
+					return st, nil
+				}
+				nst, err := t.stampNew(dirFD, name)
+				if err != nil {
+					return Stamp{}, err
+				}
+				t.log.Info("re-issued a copied file identity", "old", st, "new", nst, "name", name)
+				t.idx.Put(nst.ID, here)
+				return nst, nil
+			}
+		}
+	}
+	// Moved outside nasd (or the index lost it): record where it is now.
+	t.idx.Put(st.ID, here)
+	return st, nil
+}
+
+// Stamp gives a file just created by nasd a new identity and indexes it.
+func (t *Tree) Stamp(dirFD int, dir Stamp, name string) (Stamp, error) {
+	st, err := t.stampNew(dirFD, name)
+	if err != nil {
+		return Stamp{}, err
+	}
+	t.idx.Put(st.ID, Loc{Parent: dir.ID, Name: name})
+	return st, nil
+}
+
+// Moved records a rename done by nasd.
+func (t *Tree) Moved(st Stamp, newDir Stamp, newName string) {
+	t.idx.Put(st.ID, Loc{Parent: newDir.ID, Name: newName})
+}
+
+// Removed records that the last name of st is gone.
+func (t *Tree) Removed(st Stamp) { t.idx.Delete(st.ID) }
+
+func (t *Tree) stampNew(dirFD int, name string) (Stamp, error) {
+	st, err := t.alloc.New()
+	if err != nil {
+		return Stamp{}, err
+	}
+	if err := unix.Lsetxattr(procPath(dirFD, name), XattrName, st.MarshalBinary(), 0); err != nil {
+		return Stamp{}, fmt.Errorf("fileid: set %s on %s: %w", XattrName, name, err)
+	}
+	return st, nil
+}
+
+// ReconcileStats says what a reconciling scan did.
+type ReconcileStats struct {
+	Files, Stamped, Reissued, Dropped int
+}
+
+// Reconcile walks the whole volume: it stamps files made while nasd was down,
+// re-issues identities duplicated by copies, re-indexes everything and drops
+// index entries of files that are gone.
+func (t *Tree) Reconcile(ctx context.Context) (ReconcileStats, error) {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
+	var rs ReconcileStats
+	type seenAt struct{ dev, ino uint64 }
+	seen := make(map[uint64]seenAt)
+	seen[t.rootSt.ID] = seenAt{}
+	err := t.walk(func(rel string, parent Stamp, name string, st Stamp, d fs.DirEntry) (Stamp, error) {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		rs.Files++
+		if parent.ID == 0 {
+			return Stamp{}, nil // the parent could not be stamped; logged already
+		}
+		p := t.Path(rel)
+		var sb unix.Stat_t
+		if err := unix.Lstat(p, &sb); err != nil {
+			return Stamp{}, nil // gone meanwhile
+		}
+		if st.ID != 0 {
+			if prev, dup := seen[st.ID]; dup && (prev.dev != sb.Dev || prev.ino != sb.Ino) {
+				st = Stamp{}
+				rs.Reissued++
+			}
+		}
+		if st.ID == 0 {
+			nst, err := t.alloc.New()
+			if err != nil {
+				return st, err
+			}
+			if err := unix.Lsetxattr(p, XattrName, nst.MarshalBinary(), 0); err != nil {
+				t.log.Warn("scan: cannot stamp", "path", p, "err", err)
+				return Stamp{}, nil
+			}
+			st = nst
+			rs.Stamped++
+		}
+		seen[st.ID] = seenAt{sb.Dev, sb.Ino}
+		t.idx.Put(st.ID, Loc{Parent: parent.ID, Name: name})
+		return st, nil
+	})
+	if err != nil {
+		return rs, fmt.Errorf("fileid: reconcile %s: %w", t.root, err)
+	}
+	var drop []uint64
+	if err := t.idx.All(func(id uint64, _ Loc) error {
+		if _, ok := seen[id]; !ok {
+			drop = append(drop, id)
+		}
+		return nil
+	}); err != nil {
+		return rs, err
+	}
+	for _, id := range drop {
+		t.idx.Delete(id)
+	}
+	rs.Dropped = len(drop)
+	return rs, t.idx.Flush()
+}

@@ -1,0 +1,326 @@
+package fileid
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// counter is a Reserve backed by memory, shared across reopen in a test.
+type counter struct {
+	mu   sync.Mutex
+	next uint64
+}
+
+func (c *counter) reserve(n uint64) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == 0 {
+		c.next = 2
+	}
+	first := c.next
+	c.next += n
+	return first, nil
+}
+
+type env struct {
+	t    *testing.T
+	vol  string
+	db   string
+	ctr  *counter
+	idx  *Index
+	tree *Tree
+	bdb  *bolt.DB
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: trusted.* extended attributes need CAP_SYS_ADMIN")
+	}
+}
+
+func newEnv(t *testing.T) *env {
+	needRoot(t)
+	dir := t.TempDir()
+	e := &env{t: t, vol: filepath.Join(dir, "vol"), db: filepath.Join(dir, "state.db"), ctr: &counter{}}
+	if err := os.Mkdir(e.vol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *env) open() {
+	var err error
+	e.bdb, err = bolt.Open(e.db, 0o600, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.idx, err = OpenIndex(e.bdb, slog.Default())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.tree, err = OpenTree(e.vol, e.idx, NewAllocator(e.ctr.reserve), slog.Default())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) close() {
+	if e.tree == nil {
+		return
+	}
+	e.tree.Close()
+	if err := e.idx.Close(); err != nil {
+		e.t.Error(err)
+	}
+	e.bdb.Close()
+	e.tree = nil
+}
+
+// create makes a file through the Tree the way the NFS server does.
+func (e *env) create(dirRel string, dir Stamp, name, data string) Stamp {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.vol, dirRel, name), []byte(data), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	fd := e.dirFD(dirRel)
+	defer unix.Close(fd)
+	st, err := e.tree.Stamp(fd, dir, name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) mkdir(dirRel string, dir Stamp, name string) Stamp {
+	e.t.Helper()
+	if err := os.Mkdir(filepath.Join(e.vol, dirRel, name), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	fd := e.dirFD(dirRel)
+	defer unix.Close(fd)
+	st, err := e.tree.Stamp(fd, dir, name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) dirFD(rel string) int {
+	e.t.Helper()
+	fd, err := e.tree.OpenDir(rel, unix.O_PATH)
+	if err != nil {
+		e.t.Fatalf("OpenDir(%q): %v", rel, err)
+	}
+	return fd
+}
+
+func (e *env) resolve(st Stamp) (string, error) {
+	ref, err := e.tree.Resolve(st)
+	if err != nil {
+		return "", err
+	}
+	defer ref.Close()
+	return ref.Rel, nil
+}
+
+func (e *env) mustResolve(st Stamp, want string) {
+	e.t.Helper()
+	got, err := e.resolve(st)
+	if err != nil || got != want {
+		e.t.Fatalf("Resolve(%v) = %q, %v; want %q", st, got, err, want)
+	}
+}
+
+func TestResolveSurvivesRenameAndRestart(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	a := e.mkdir(".", root, "a")
+	b := e.mkdir("a", a, "b")
+	f := e.create("a/b", b, "f.txt", "hello")
+	e.mustResolve(f, "a/b/f.txt")
+
+	// A rename of a parent directory through nasd updates one entry.
+	if err := os.Rename(filepath.Join(e.vol, "a"), filepath.Join(e.vol, "z")); err != nil {
+		t.Fatal(err)
+	}
+	e.tree.Moved(a, root, "z")
+	e.mustResolve(f, "z/b/f.txt")
+
+	// Restart: a new index and tree over the same files and state.
+	e.close()
+	e.open()
+	if e.tree.Root() != root {
+		t.Fatalf("root stamp changed across restart: %v -> %v", root, e.tree.Root())
+	}
+	e.mustResolve(f, "z/b/f.txt")
+}
+
+func TestResolveRepairsRenameMadeOutsideNasd(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	d := e.mkdir(".", root, "d")
+	f := e.create("d", d, "f", "x")
+	// Samba or a shell renames it; the index does not know.
+	if err := os.Rename(filepath.Join(e.vol, "d"), filepath.Join(e.vol, "e")); err != nil {
+		t.Fatal(err)
+	}
+	e.mustResolve(f, "e/f")
+	// The scan repaired the index: the next lookup needs no scan.
+	rel, err := e.tree.indexPath(f.ID)
+	if err != nil || rel != "e/f" {
+		t.Fatalf("index after repair: %q, %v", rel, err)
+	}
+}
+
+func TestDeletedFileIsStaleNeverAnotherFile(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	f := e.create(".", root, "f", "old")
+	if err := os.Remove(filepath.Join(e.vol, "f")); err != nil {
+		t.Fatal(err)
+	}
+	// A new file under the same name (likely the same inode number).
+	g := e.create(".", root, "f", "new")
+	if g == f {
+		t.Fatal("a new file got the deleted file's stamp")
+	}
+	if _, err := e.resolve(f); !errors.Is(err, ErrStale) {
+		t.Fatalf("Resolve(deleted) = %v, want ErrStale", err)
+	}
+	// Wrong generation with the right ID is stale too.
+	if _, err := e.resolve(Stamp{ID: g.ID, Gen: g.Gen + 1}); !errors.Is(err, ErrStale) {
+		t.Fatalf("Resolve(wrong gen) = %v, want ErrStale", err)
+	}
+}
+
+func TestStampAtReissuesCopiesKeepsHardLinks(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	f := e.create(".", root, "f", "data")
+	fd := e.dirFD(".")
+	defer unix.Close(fd)
+
+	// A hard link shares the inode, so it shares the identity.
+	if err := os.Link(filepath.Join(e.vol, "f"), filepath.Join(e.vol, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.tree.StampAt(fd, root, "link"); err != nil || st != f {
+		t.Fatalf("StampAt(hard link) = %v, %v; want %v", st, err, f)
+	}
+	// A copy that preserved the xattr (cp -a as root) gets a new one.
+	if err := os.WriteFile(filepath.Join(e.vol, "copy"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(e.vol, "copy"), XattrName, f.MarshalBinary(), 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.tree.StampAt(fd, root, "copy")
+	if err != nil || c == f || c.IsZero() {
+		t.Fatalf("StampAt(copy) = %v, %v; want a new stamp", c, err)
+	}
+	e.mustResolve(f, "f")
+	e.mustResolve(c, "copy")
+	// A file made by someone else is stamped on first sight.
+	if err := os.WriteFile(filepath.Join(e.vol, "new"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.tree.StampAt(fd, root, "new")
+	if err != nil || n.IsZero() {
+		t.Fatalf("StampAt(unstamped) = %v, %v", n, err)
+	}
+	e.mustResolve(n, "new")
+}
+
+func TestReconcile(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	f := e.create(".", root, "f", "1")
+	e.close()
+	// While nasd is down: new files, a copy with the xattr, a deletion of
+	// an indexed file, a rename.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(e.vol, "x/y"), 0o755))
+	must(os.WriteFile(filepath.Join(e.vol, "x/y/new"), nil, 0o644))
+	must(os.WriteFile(filepath.Join(e.vol, "dup"), nil, 0o644))
+	must(unix.Setxattr(filepath.Join(e.vol, "dup"), XattrName, f.MarshalBinary(), 0))
+	must(os.Rename(filepath.Join(e.vol, "f"), filepath.Join(e.vol, "x/f")))
+	e.open()
+	rs, err := e.tree.Reconcile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.Files != 5 || rs.Stamped != 4 || rs.Reissued != 1 {
+		t.Fatalf("Reconcile = %+v; want 5 files, 4 stamped (x, y, new and the re-issued copy), 1 re-issued", rs)
+	}
+	// Every file now has a distinct stamp the index resolves without a scan.
+	seen := map[Stamp]string{}
+	for _, rel := range []string{"x", "x/y", "x/y/new", "dup", "x/f"} {
+		st, err := lreadStamp(filepath.Join(e.vol, rel))
+		if err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		if other, ok := seen[st]; ok {
+			t.Fatalf("%s and %s share stamp %v", rel, other, st)
+		}
+		seen[st] = rel
+		got, err := e.tree.indexPath(st.ID)
+		if err != nil || got != rel {
+			t.Fatalf("index of %s = %q, %v", rel, got, err)
+		}
+	}
+}
+
+func TestIndexGroupCommit(t *testing.T) {
+	needRoot(t)
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	idx, err := OpenIndex(db, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3 * maxBatch
+	for i := uint64(1); i <= n; i++ {
+		idx.Put(i, Loc{Parent: i - 1, Name: "n"})
+	}
+	idx.Delete(5)
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idx2, err := OpenIndex(db, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx2.Close()
+	count := 0
+	if err := idx2.All(func(id uint64, l Loc) error {
+		count++
+		if id == 5 || l.Parent != id-1 {
+			t.Errorf("entry %d = %+v", id, l)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if count != n-1 {
+		t.Fatalf("committed %d entries, want %d", count, n-1)
+	}
+}

@@ -1,0 +1,232 @@
+package nfs3
+
+import (
+	"ftnas/appliance/fileid"
+
+	"golang.org/x/sys/unix"
+)
+
+// openForIO returns a cached descriptor of the regular file a handle names.
+func (k *call) openForIO(b []byte) (*openFile, Status) {
+	h, err := fileid.DecodeHandle(b)
+	if err != nil {
+		return nil, ErrBadHandle
+	}
+	sh, ok := k.s.exports.ByFSID(h.FSID)
+	if !ok {
+		return nil, ErrStale
+	}
+	if !sh.allows(k.c.Remote) {
+		return nil, ErrAcces
+	}
+	k.share = sh
+	k.squash()
+	if f := k.s.files.get(h.Stamp); f != nil {
+		return f, OK
+	}
+	ref, st := k.resolve(b)
+	if st != OK {
+		return nil, st
+	}
+	defer ref.Close()
+	writable := true
+	fd, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == unix.EACCES || err == unix.EROFS || err == unix.ETXTBSY || err == unix.EPERM {
+		writable = false
+		fd, err = unix.Openat(ref.Dir, ref.Name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		if err == unix.ELOOP {
+			return nil, ErrInval // a symlink
+		}
+		return nil, statusOf(err)
+	}
+	var sb unix.Stat_t
+	if err := unix.Fstat(fd, &sb); err != nil || sb.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		if err == nil && sb.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return nil, ErrIsDir
+		}
+		return nil, ErrInval
+	}
+	return k.s.files.add(ref.Stamp, fd, writable), OK
+}
+
+// ioAttrs returns the attributes of an open file, or ErrStale when its last
+// name is gone (its handle must not keep working).
+func (k *call) ioAttrs(f *openFile) (*attrs, Status) {
+	a := k.fstat(f.fd, f.stamp)
+	if a == nil {
+		return nil, ErrIO
+	}
+	if a.st.Nlink == 0 {
+		k.s.files.drop(f.stamp)
+		return nil, ErrStale
+	}
+	return a, OK
+}
+
+// permits checks the caller against a file's mode the way knfsd does for
+// READ and WRITE: the owner may always read and write (the client checked
+// at open, and a file created read-only must stay writable for its
+// creator), a file the caller may execute may be read.
+func (k *call) permits(a *attrs, write bool) bool {
+	c := k.cred
+	if c.isRoot() || c.uid == a.st.Uid {
+		return true
+	}
+	mode := a.st.Mode
+	var bits uint32
+	switch {
+	case c.inGroup(a.st.Gid):
+		bits = (mode >> 3) & 7
+	default:
+		bits = mode & 7
+	}
+	if write {
+		return bits&2 != 0
+	}
+	return bits&(4|1) != 0
+}
+
+func (k *call) read() Status {
+	fh := k.r.Opaque(maxHandle)
+	off := k.r.Uint64()
+	count := k.r.Uint32()
+	k.args()
+	start := k.w.Len()
+	fail := func(st Status, a *attrs) Status {
+		k.w.Truncate(start)
+		k.w.Uint32(uint32(st))
+		putPostOp(k.w, a)
+		return st
+	}
+	f, st := k.openForIO(fh)
+	if st != OK {
+		return fail(st, nil)
+	}
+	defer k.s.files.release(f)
+	a, st := k.ioAttrs(f)
+	if st != OK {
+		return fail(st, nil)
+	}
+	if !k.permits(a, false) {
+		return fail(ErrAcces, a)
+	}
+	count = min(count, maxIO)
+	k.w.Uint32(uint32(OK))
+	putPostOp(k.w, a)
+	countOff := k.w.Len()
+	k.w.Uint32(0) // count
+	k.w.Uint32(0) // eof
+	k.w.Uint32(0) // data length
+	dataOff := k.w.Len()
+	buf := k.w.Grow(int(count))
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Pread(f.fd, buf[n:], int64(off)+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fail(statusOf(err), a)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	eof := off+uint64(n) >= uint64(a.st.Size)
+	k.w.Truncate(dataOff + n)
+	k.w.Align()
+	k.w.PutUint32At(countOff, uint32(n))
+	if eof {
+		k.w.PutUint32At(countOff+4, 1)
+	}
+	k.w.PutUint32At(countOff+8, uint32(n))
+	k.rd = n
+	return OK
+}
+
+func (k *call) write() Status {
+	fh := k.r.Opaque(maxHandle)
+	off := k.r.Uint64()
+	count := k.r.Uint32()
+	stable := k.r.Uint32()
+	data := k.r.Opaque(maxIO)
+	k.args()
+	if int(count) > len(data) || stable > fileSync {
+		panic(garbage{})
+	}
+	data = data[:count]
+	f, st := k.openForIO(fh)
+	if st != OK {
+		return k.failWcc(st, wcc{}, nil)
+	}
+	defer k.s.files.release(f)
+	pre, st := k.ioAttrs(f)
+	if st != OK {
+		return k.failWcc(st, wcc{}, nil)
+	}
+	if st := k.writable(); st != OK {
+		return k.failWcc(st, wccOf(pre), pre)
+	}
+	if !f.writable || !k.permits(pre, true) {
+		return k.failWcc(ErrAcces, wccOf(pre), pre)
+	}
+	n := 0
+	for n < len(data) {
+		m, err := unix.Pwrite(f.fd, data[n:], int64(off)+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
+		}
+		n += m
+	}
+	committed := uint32(unstable)
+	switch stable {
+	case dataSync:
+		if err := unix.Fdatasync(f.fd); err != nil {
+			return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
+		}
+		committed = fileSync
+	case fileSync:
+		if err := unix.Fsync(f.fd); err != nil {
+			return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
+		}
+		committed = fileSync
+	}
+	k.wr = n
+	k.w.Uint32(uint32(OK))
+	putWcc(k.w, wccOf(pre), k.fstat(f.fd, f.stamp))
+	k.w.Uint32(uint32(n))
+	k.w.Uint32(committed)
+	k.w.FixedOpaque(k.s.verf[:])
+	return OK
+}
+
+func (k *call) commit() Status {
+	fh := k.r.Opaque(maxHandle)
+	_ = k.r.Uint64() // offset
+	_ = k.r.Uint32() // count
+	k.args()
+	f, st := k.openForIO(fh)
+	if st != OK {
+		return k.failWcc(st, wcc{}, nil)
+	}
+	defer k.s.files.release(f)
+	pre, st := k.ioAttrs(f)
+	if st != OK {
+		return k.failWcc(st, wcc{}, nil)
+	}
+	// The whole file: fsync has no range form that also commits metadata.
+	if err := unix.Fsync(f.fd); err != nil {
+		return k.failWcc(statusOf(err), wccOf(pre), pre)
+	}
+	k.w.Uint32(uint32(OK))
+	putWcc(k.w, wccOf(pre), k.fstat(f.fd, f.stamp))
+	k.w.FixedOpaque(k.s.verf[:])
+	return OK
+}

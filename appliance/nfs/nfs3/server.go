@@ -1,0 +1,82 @@
+package nfs3
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Share is one export as the NFS server sees it.
+type Share struct {
+	Name       string
+	FSID       uint64
+	Path       string // volume-relative, cleaned; "." is the whole volume
+	ReadOnly   bool
+	RootSquash bool
+	Clients    []netip.Prefix // empty: every client
+}
+
+// Export is the path a client mounts: "/NAME".
+func (s Share) Export() string { return "/" + s.Name }
+
+// contains reports whether the volume-relative path rel lies in the share.
+func (s Share) contains(rel string) bool {
+	if s.Path == "." || s.Path == rel {
+		return true
+	}
+	return strings.HasPrefix(rel, s.Path+"/")
+}
+
+// allows reports whether a client at addr may use the share.
+func (s Share) allows(addr net.Addr) bool {
+	if len(s.Clients) == 0 {
+		return true
+	}
+	ip, ok := addrIP(addr)
+	if !ok {
+		return false
+	}
+	for _, p := range s.Clients {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrIP(a net.Addr) (netip.Addr, bool) {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		ip, ok := netip.AddrFromSlice(v.IP)
+		return ip.Unmap(), ok
+	case *net.UDPAddr:
+		ip, ok := netip.AddrFromSlice(v.IP)
+		return ip.Unmap(), ok
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// Exports is the live list of shares; the appliance swaps it when the
+// configuration changes.
+type Exports interface {
+	ByFSID(fsid uint64) (Share, bool)
+	ByName(name string) (Share, bool)
+	List() []Share
+}
+
+// Observer receives one record per NFS call, for metrics.
+type Observer func(proc uint32, status Status, readBytes, writeBytes int)
+
+// Options configure a Server.
+type Options struct {
+	Log      *slog.Logger
+	Exports  Exports
+	Verifier [8]byte // the write verifier of this serving instance
+	Observe  Observer
+	// MaxOpenFiles bounds the descriptor cache used by READ and WRITE.
+	MaxOpenFiles int
+}

@@ -1,0 +1,281 @@
+package nfs3
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path"
+	"strings"
+
+	"ftnas/appliance/fileid"
+	"ftnas/appliance/nfs/rpc"
+	"ftnas/appliance/nfs/xdr"
+
+	"golang.org/x/sys/unix"
+)
+
+// Server is the NFSv3 program over one volume.
+type Server struct {
+	log     *slog.Logger
+	tree    *fileid.Tree
+	exports Exports
+	verf    [8]byte
+	observe Observer
+	files   *fdCache
+	dirs    *dirSyncer
+}
+
+// New returns a server for the volume tree. It sets the process umask to 0
+// (see the package documentation).
+func New(tree *fileid.Tree, o Options) *Server {
+	unix.Umask(0)
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.MaxOpenFiles <= 0 {
+		o.MaxOpenFiles = 512
+	}
+	return &Server{
+		log: o.Log, tree: tree, exports: o.Exports, verf: o.Verifier, observe: o.Observe,
+		files: newFDCache(o.MaxOpenFiles), dirs: newDirSyncer(),
+	}
+}
+
+// Close releases cached descriptors.
+func (s *Server) Close() { s.files.closeAll() }
+
+// call is one request in progress.
+type call struct {
+	s     *Server
+	c     *rpc.Call
+	r     *xdr.Reader
+	w     *xdr.Writer
+	cred  cred
+	rd    int // bytes read, for metrics
+	wr    int // bytes written
+	share Share
+}
+
+type procFunc func(*call) Status
+
+var procs = [numProcs]procFunc{
+	procGetattr: (*call).getattr, procSetattr: (*call).setattr, procLookup: (*call).lookup,
+	procAccess: (*call).access, procReadlink: (*call).readlink, procRead: (*call).read,
+	procWrite: (*call).write, procCreate: (*call).create, procMkdir: (*call).mkdir,
+	procSymlink: (*call).symlink, procMknod: (*call).mknod, procRemove: (*call).remove,
+	procRmdir: (*call).rmdir, procRename: (*call).rename, procLink: (*call).link,
+	procReaddir: (*call).readdir, procReaddirplus: (*call).readdirplus, procFsstat: (*call).fsstat,
+	procFsinfo: (*call).fsinfo, procPathconf: (*call).pathconf, procCommit: (*call).commit,
+}
+
+// errGarbage marks arguments that do not decode.
+type garbage struct{}
+
+// ServeRPC implements rpc.Handler for program 100003 version 3.
+func (s *Server) ServeRPC(ctx context.Context, c *rpc.Call, w *xdr.Writer) rpc.AcceptStat {
+	if c.Proc == procNull {
+		return rpc.Success
+	}
+	if c.Proc >= numProcs {
+		return rpc.ProcUnavail
+	}
+	k := &call{s: s, c: c, r: c.Args, w: w, cred: credOf(c)}
+	st, bad := k.run(procs[c.Proc])
+	if bad {
+		return rpc.GarbageArgs
+	}
+	if s.observe != nil {
+		s.observe(c.Proc, st, k.rd, k.wr)
+	}
+	return rpc.Success
+}
+
+func (k *call) run(fn procFunc) (st Status, bad bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(garbage); ok {
+				bad = true
+				return
+			}
+			panic(r)
+		}
+	}()
+	return fn(k), false
+}
+
+// args checks that the arguments decoded; if not, the call is GARBAGE_ARGS.
+func (k *call) args() {
+	if k.r.Err() != nil {
+		panic(garbage{})
+	}
+}
+
+// credOf maps the RPC credentials to a file-system identity (before squashing,
+// which depends on the share).
+func credOf(c *rpc.Call) cred {
+	if c.Flavor != rpc.FlavorSys || c.Unix == nil {
+		return cred{uid: nobody, gid: nobody}
+	}
+	return cred{uid: c.Unix.UID, gid: c.Unix.GID, groups: c.Unix.GIDs}
+}
+
+// squash applies the share's root squashing.
+func (k *call) squash() {
+	if k.share.RootSquash && k.cred.uid == 0 {
+		k.cred = cred{uid: nobody, gid: nobody}
+	}
+}
+
+// handle reads an nfs_fh3 argument and resolves it to a file of a share the
+// caller may use.
+func (k *call) handle() (*fileid.Ref, Status) {
+	b := k.r.Opaque(maxHandle)
+	k.args()
+	return k.resolve(b)
+}
+
+func (k *call) resolve(b []byte) (*fileid.Ref, Status) {
+	h, err := fileid.DecodeHandle(b)
+	if err != nil {
+		return nil, ErrBadHandle
+	}
+	sh, ok := k.s.exports.ByFSID(h.FSID)
+	if !ok {
+		return nil, ErrStale
+	}
+	if k.share.FSID != 0 && k.share.FSID != sh.FSID {
+		return nil, ErrXDev
+	}
+	if !sh.allows(k.c.Remote) {
+		return nil, ErrAcces
+	}
+	k.share = sh
+	k.squash()
+	ref, err := k.s.tree.Resolve(h.Stamp)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	if !sh.contains(ref.Rel) {
+		ref.Close()
+		return nil, ErrStale
+	}
+	return ref, OK
+}
+
+// putHandle writes an nfs_fh3 for a Stamp in the current share.
+func (k *call) putHandle(st fileid.Stamp) {
+	var buf [fileid.HandleLen]byte
+	k.w.Opaque(fileid.Handle{FSID: k.share.FSID, Stamp: st}.AppendTo(buf[:0]))
+}
+
+// stat returns the attributes of a resolved file.
+func (k *call) stat(ref *fileid.Ref) (*attrs, error) {
+	a := &attrs{fileid: ref.Stamp.ID, fsid: k.share.FSID}
+	if err := unix.Fstatat(ref.Dir, ref.Name, &a.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// statAt returns the attributes of name in the directory fd.
+func (k *call) statAt(dirFD int, name string, st fileid.Stamp) *attrs {
+	a := &attrs{fileid: st.ID, fsid: k.share.FSID}
+	if unix.Fstatat(dirFD, name, &a.st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return nil
+	}
+	return a
+}
+
+// fstat returns the attributes of an open file.
+func (k *call) fstat(fd int, st fileid.Stamp) *attrs {
+	a := &attrs{fileid: st.ID, fsid: k.share.FSID}
+	if unix.Fstat(fd, &a.st) != nil {
+		return nil
+	}
+	return a
+}
+
+// writable fails modifying calls on a read-only share.
+func (k *call) writable() Status {
+	if k.share.ReadOnly {
+		return ErrROFS
+	}
+	return OK
+}
+
+// name reads a filename3 and checks it names one entry.
+func (k *call) name() (string, Status) {
+	n := k.r.String(maxPath)
+	k.args()
+	return n, checkName(n)
+}
+
+func checkName(n string) Status {
+	switch {
+	case n == "" || n == "." || n == "..":
+		return ErrInval
+	case len(n) > maxName:
+		return ErrNameTooLong
+	case strings.ContainsAny(n, "/\x00"):
+		return ErrInval
+	}
+	return OK
+}
+
+// openDir opens a resolved directory for *at calls, as root (the *at calls
+// then check the caller's permissions themselves).
+func openDir(ref *fileid.Ref) (int, error) {
+	return unix.Openat(ref.Dir, ref.Name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+}
+
+// MNT3 statuses MountRoot returns.
+const (
+	MountOK    = 0
+	MountNoEnt = 2
+	MountIO    = 5
+	MountAcces = 13
+)
+
+// MountRoot resolves the export path "/NAME" for a client at remote to the
+// share's root handle, for the MOUNT protocol.
+func (s *Server) MountRoot(dirpath string, remote net.Addr) ([]byte, uint32) {
+	name := strings.TrimPrefix(path.Clean("/"+dirpath), "/")
+	sh, ok := s.exports.ByName(name)
+	if !ok {
+		return nil, MountNoEnt
+	}
+	if !sh.allows(remote) {
+		return nil, MountAcces
+	}
+	st, err := s.shareRoot(sh)
+	if err != nil {
+		s.log.Warn("mount: share root unavailable", "share", sh.Name, "err", err)
+		return nil, MountIO
+	}
+	return fileid.Handle{FSID: sh.FSID, Stamp: st}.Encode(), MountOK
+}
+
+// shareRoot returns the Stamp of a share's top directory, stamping the
+// directories on the way if nobody has yet.
+func (s *Server) shareRoot(sh Share) (fileid.Stamp, error) {
+	st := s.tree.Root()
+	if sh.Path == "." {
+		return st, nil
+	}
+	dir := "."
+	for _, comp := range strings.Split(sh.Path, "/") {
+		fd, err := s.tree.OpenDir(dir, unix.O_PATH)
+		if err != nil {
+			return fileid.Stamp{}, fmt.Errorf("nfs3: open %s of share %s: %w", dir, sh.Name, err)
+		}
+		st, err = s.tree.StampAt(fd, st, comp)
+		unix.Close(fd)
+		if err != nil {
+			return fileid.Stamp{}, fmt.Errorf("nfs3: stamp %s of share %s: %w", comp, sh.Name, err)
+		}
+		dir = path.Join(dir, comp)
+	}
+	return st, nil
+}
+

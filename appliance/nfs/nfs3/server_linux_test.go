@@ -1,0 +1,496 @@
+package nfs3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"ftnas/appliance/fileid"
+	"ftnas/appliance/nfs/rpc"
+	"ftnas/appliance/nfs/xdr"
+
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+	nfsrpc "github.com/willscott/go-nfs-client/nfs/rpc"
+	bolt "go.etcd.io/bbolt"
+)
+
+// staticExports is a fixed share list.
+type staticExports []Share
+
+func (e staticExports) ByFSID(fsid uint64) (Share, bool) {
+	for _, s := range e {
+		if s.FSID == fsid {
+			return s, true
+		}
+	}
+	return Share{}, false
+}
+
+func (e staticExports) ByName(name string) (Share, bool) {
+	for _, s := range e {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Share{}, false
+}
+
+func (e staticExports) List() []Share { return e }
+
+// mountHandler is a minimal MOUNT v3 (MNT only), the boundary of this
+// package: the real MOUNT program lives in package mount.
+func mountHandler(s *Server) rpc.Handler {
+	return rpc.HandlerFunc(func(_ context.Context, c *rpc.Call, w *xdr.Writer) rpc.AcceptStat {
+		switch c.Proc {
+		case 0:
+			return rpc.Success
+		case 1:
+			p := c.Args.String(1024)
+			if c.Args.Err() != nil {
+				return rpc.GarbageArgs
+			}
+			fh, st := s.MountRoot(p, c.Remote)
+			w.Uint32(st)
+			if st == MountOK {
+				w.Opaque(fh)
+				w.Uint32(1)
+				w.Uint32(rpc.FlavorSys)
+			}
+			return rpc.Success
+		}
+		return rpc.ProcUnavail
+	})
+}
+
+// node is one running NFS server over a volume and state file that survive
+// restarts within a test.
+type node struct {
+	t       *testing.T
+	vol, db string
+	exports staticExports
+	ctr     uint64
+	mu      sync.Mutex
+
+	bdb  *bolt.DB
+	idx  *fileid.Index
+	tree *fileid.Tree
+	srv  *Server
+	rs   *rpc.Server
+	addr string
+}
+
+func newNode(t *testing.T, shares ...Share) *node {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the server stamps files with trusted.* xattrs and switches fsuid")
+	}
+	dir := t.TempDir()
+	n := &node{t: t, vol: filepath.Join(dir, "vol"), db: filepath.Join(dir, "state.db"), exports: shares}
+	for _, s := range shares {
+		if err := os.MkdirAll(filepath.Join(n.vol, s.Path), 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.start()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *node) reserve(c uint64) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ctr == 0 {
+		n.ctr = 2
+	}
+	f := n.ctr
+	n.ctr += c
+	return f, nil
+}
+
+func (n *node) start() {
+	t := n.t
+	var err error
+	if n.bdb, err = bolt.Open(n.db, 0o600, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n.idx, err = fileid.OpenIndex(n.bdb, slog.Default()); err != nil {
+		t.Fatal(err)
+	}
+	if n.tree, err = fileid.OpenTree(n.vol, n.idx, fileid.NewAllocator(n.reserve), slog.Default()); err != nil {
+		t.Fatal(err)
+	}
+	n.srv = New(n.tree, Options{Exports: n.exports, Verifier: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}})
+	n.rs = rpc.NewServer(rpc.Options{})
+	n.rs.Register(Program, Version, n.srv)
+	n.rs.Register(100005, 3, mountHandler(n.srv))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.addr = ln.Addr().String()
+	go n.rs.Serve(ln)
+}
+
+func (n *node) stop() {
+	if n.rs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.rs.Shutdown(ctx)
+	n.srv.Close()
+	n.tree.Close()
+	if err := n.idx.Close(); err != nil {
+		n.t.Error(err)
+	}
+	n.bdb.Close()
+	n.rs = nil
+}
+
+func (n *node) restart() { n.stop(); n.start() }
+
+// mount mounts an export with go-nfs-client as uid/gid.
+func (n *node) mount(export string, uid, gid uint32) *nfsc.Target {
+	t := n.t
+	t.Helper()
+	c, err := nfsrpc.DialTCP("tcp", n.addr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	m := &nfsc.Mount{Client: c}
+	auth := nfsrpc.NewAuthUnix("test", uid, gid).Auth()
+	tg, err := m.Mount(export, auth)
+	if err != nil {
+		t.Fatalf("mount %s: %v", export, err)
+	}
+	return tg
+}
+
+func writeFile(t *testing.T, tg *nfsc.Target, p string, data []byte) {
+	t.Helper()
+	f, err := tg.OpenFile(p, 0o644)
+	if err != nil {
+		t.Fatalf("create %s: %v", p, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatalf("write %s: %v", p, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close %s: %v", p, err)
+	}
+}
+
+func readFile(t *testing.T, tg *nfsc.Target, p string) []byte {
+	t.Helper()
+	f, err := tg.Open(p)
+	if err != nil {
+		t.Fatalf("open %s: %v", p, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatalf("read %s: %v", p, err)
+	}
+	return b
+}
+
+func nfsStatus(err error) uint32 {
+	var e *nfsc.Error
+	if errors.As(err, &e) {
+		return e.ErrorNum
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, os.ErrNotExist):
+		return uint32(ErrNoEnt)
+	case errors.Is(err, os.ErrExist):
+		return uint32(ErrExist)
+	case errors.Is(err, os.ErrPermission):
+		return uint32(ErrPerm)
+	}
+	return 99999
+}
+
+var media = Share{Name: "media", FSID: 7, Path: "shares/media"}
+
+func TestReadWriteAndTree(t *testing.T) {
+	n := newNode(t, media)
+	tg := n.mount("/media", 0, 0)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 300000) // 4.8 MB: several WRITEs
+	if _, err := tg.Mkdir("dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, tg, "dir/big", data)
+	if got := readFile(t, tg, "dir/big"); !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, want %d equal bytes", len(got), len(data))
+	}
+	onDisk, err := os.ReadFile(filepath.Join(n.vol, "shares/media/dir/big"))
+	if err != nil || !bytes.Equal(onDisk, data) {
+		t.Fatalf("file on the volume differs: %v", err)
+	}
+	ents, err := tg.ReadDirPlus("dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "big" || ents[0].Size() != int64(len(data)) {
+		t.Fatalf("ReadDirPlus = %v", ents)
+	}
+	// fileid is the stable ID, not the inode.
+	attr, _, err := tg.Lookup("dir/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fileid.ReadStamp(mustOpenDir(t, filepath.Join(n.vol, "shares/media/dir")), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attr.(*nfsc.Fattr).Fileid; got != st.ID {
+		t.Fatalf("fileid = %d, want stable ID %d", got, st.ID)
+	}
+	if err := tg.RmDir("dir"); nfsStatus(err) != uint32(ErrNotEmpty) {
+		t.Fatalf("rmdir of a non-empty dir = %v, want NFS3ERR_NOTEMPTY", err)
+	}
+	if err := tg.Remove("dir/big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.RmDir("dir"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustOpenDir(t *testing.T, p string) int {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
+}
+
+func TestHandleSurvivesRestartAndRename(t *testing.T) {
+	n := newNode(t, media)
+	tg := n.mount("/media", 0, 0)
+	if _, err := tg.Mkdir("a", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, tg, "a/f", []byte("the right bytes"))
+	_, fh, err := tg.Lookup("a/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Rename("a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	n.restart()
+	tg = n.mount("/media", 0, 0)
+	// The handle from before the rename and restart still reads the file.
+	a, err := tg.GetAttr(fh)
+	if err != nil {
+		t.Fatalf("GETATTR with an old handle after rename+restart: %v", err)
+	}
+	if a.Size() != int64(len("the right bytes")) {
+		t.Fatalf("size = %d", a.Size())
+	}
+	if got := readFH(t, tg, fh, 100); string(got) != "the right bytes" {
+		t.Fatalf("READ with the old handle = %q", got)
+	}
+	// Deleted: stale, even when a new file takes the name.
+	if err := tg.Remove("b/f"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, tg, "b/f", []byte("another file"))
+	if _, err := tg.GetAttr(fh); nfsStatus(err) != uint32(ErrStale) {
+		t.Fatalf("GETATTR of a deleted file's handle = %v, want NFS3ERR_STALE", err)
+	}
+	if got := readErr(t, tg, fh); got != uint32(ErrStale) {
+		t.Fatalf("READ of a deleted file's handle = %d, want NFS3ERR_STALE", got)
+	}
+}
+
+// readFH issues a raw READ.
+func readFH(t *testing.T, tg *nfsc.Target, fh []byte, count uint32) []byte {
+	t.Helper()
+	res, err := rawRead(tg, fh, count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func readErr(t *testing.T, tg *nfsc.Target, fh []byte) uint32 {
+	_, err := rawRead(tg, fh, 10)
+	return nfsStatus(err)
+}
+
+type rawReadArgs struct {
+	nfsrpc.Header
+	FH     []byte
+	Offset uint64
+	Count  uint32
+}
+
+func header(proc uint32) nfsrpc.Header {
+	return nfsrpc.Header{Rpcvers: 2, Prog: Program, Vers: Version, Proc: proc,
+		Cred: nfsrpc.NewAuthUnix("test", 0, 0).Auth(), Verf: nfsrpc.AuthNull}
+}
+
+func rawCall(tg *nfsc.Target, args any) (*xdr.Reader, error) {
+	res, err := tg.Call(args)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(res)
+	if err != nil {
+		return nil, err
+	}
+	r := xdr.NewReader(b)
+	if st := r.Uint32(); st != 0 {
+		return r, nfsc.NFS3Error(st)
+	}
+	return r, nil
+}
+
+func rawRead(tg *nfsc.Target, fh []byte, count uint32) ([]byte, error) {
+	r, err := rawCall(tg, &rawReadArgs{header(procRead), fh, 0, count})
+	if err != nil {
+		return nil, err
+	}
+	if r.Bool() {
+		r.FixedOpaque(84)
+	}
+	r.Uint32() // count
+	r.Bool()   // eof
+	return r.Opaque(maxIO), r.Err()
+}
+
+func TestLinkAndErrors(t *testing.T) {
+	n := newNode(t, media)
+	tg := n.mount("/media", 0, 0)
+	writeFile(t, tg, "f", []byte("x"))
+	_, fh, err := tg.Lookup("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, root, err := tg.Lookup(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type linkArgs struct {
+		nfsrpc.Header
+		File []byte
+		Dir  []byte
+		Name string
+	}
+	if _, err := rawCall(tg, &linkArgs{header(procLink), fh, root, "g"}); err != nil {
+		t.Fatalf("LINK: %v", err)
+	}
+	var a, b os.FileInfo
+	if a, err = os.Stat(filepath.Join(n.vol, "shares/media/f")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = os.Stat(filepath.Join(n.vol, "shares/media/g")); err != nil || !os.SameFile(a, b) {
+		t.Fatalf("LINK did not make a hard link: %v", err)
+	}
+	// The link has the same identity.
+	_, gfh, err := tg.Lookup("g")
+	if err != nil || !bytes.Equal(gfh, fh) {
+		t.Fatalf("handle of the link %x, of the file %x (%v)", gfh, fh, err)
+	}
+	// Names that escape or are not names.
+	for _, name := range []string{"..", "a/b", ""} {
+		if _, err := rawCall(tg, &linkArgs{header(procLink), fh, root, name}); err == nil {
+			t.Errorf("LINK to %q succeeded", name)
+		}
+	}
+	// Garbage handles.
+	if _, err := tg.GetAttr([]byte("garbage")); nfsStatus(err) != uint32(ErrBadHandle) {
+		t.Fatalf("GETATTR(garbage) = %v, want BADHANDLE", err)
+	}
+	// ".." of the share root is the root.
+	_, up, err := tg.Lookup("..")
+	if err != nil || !bytes.Equal(up, root) {
+		t.Fatalf("LOOKUP(..) at the share root = %x, %v; want the root %x", up, err, root)
+	}
+}
+
+func TestPermissionsAndSquash(t *testing.T) {
+	ro := Share{Name: "ro", FSID: 9, Path: "ro", ReadOnly: true}
+	sq := Share{Name: "sq", FSID: 10, Path: "sq", RootSquash: true}
+	only := Share{Name: "only", FSID: 11, Path: "only", Clients: []netip.Prefix{netip.MustParsePrefix("10.9.9.0/24")}}
+	n := newNode(t, media, ro, sq, only)
+
+	// Files made by a user belong to that user.
+	tg := n.mount("/media", 1234, 5678)
+	writeFile(t, tg, "mine", []byte("hi"))
+	fi, err := os.Lstat(filepath.Join(n.vol, "shares/media/mine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscallStat); st.Uid != 1234 || st.Gid != 5678 {
+		t.Fatalf("owner %d:%d, want 1234:5678", st.Uid, st.Gid)
+	}
+	// Another user cannot write into a directory it has no rights on.
+	if err := os.Mkdir(filepath.Join(n.vol, "shares/media/private"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Mkdir("private/x", 0o755); nfsStatus(err) != uint32(ErrAcces) {
+		t.Fatalf("mkdir in another user's 0700 dir = %v, want NFS3ERR_ACCES", err)
+	}
+	// Read-only share.
+	tro := n.mount("/ro", 0, 0)
+	if _, err := tro.Mkdir("x", 0o755); nfsStatus(err) != uint32(ErrROFS) {
+		t.Fatalf("mkdir on a read-only share = %v, want NFS3ERR_ROFS", err)
+	}
+	// Root is squashed to nobody.
+	tsq := n.mount("/sq", 0, 0)
+	writeFile(t, tsq, "r", nil)
+	fi, err = os.Lstat(filepath.Join(n.vol, "sq/r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscallStat); st.Uid != nobody {
+		t.Fatalf("squashed root made a file owned by %d, want %d", st.Uid, nobody)
+	}
+	// A client outside the allow-list cannot mount.
+	c, err := nfsrpc.DialTCP("tcp", n.addr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := (&nfsc.Mount{Client: c}).Mount("/only", nfsrpc.NewAuthUnix("t", 0, 0).Auth()); err == nil {
+		t.Fatal("a client outside the allow-list mounted /only")
+	}
+}
+
+func TestSymlinkIsNotFollowedOutOfTheVolume(t *testing.T) {
+	n := newNode(t, media)
+	tg := n.mount("/media", 0, 0)
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Someone with shell or SMB access plants a symlink to outside.
+	if err := os.Symlink(outside, filepath.Join(n.vol, "shares/media/escape")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tg.Lookup("escape/secret"); err == nil {
+		t.Fatal("LOOKUP through a symlink reached a file outside the volume")
+	}
+	if err := tg.Remove("escape/secret"); err == nil {
+		t.Fatal("REMOVE through a symlink succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "secret")); err != nil {
+		t.Fatalf("the file outside the volume is gone: %v", err)
+	}
+}

@@ -1,0 +1,5 @@
+package nfs3
+
+import "syscall"
+
+type syscallStat = syscall.Stat_t

@@ -278,4 +278,3 @@ func (s *Server) shareRoot(sh Share) (fileid.Stamp, error) {
 	}
 	return st, nil
 }
-

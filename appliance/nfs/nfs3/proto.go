@@ -1,3 +1,5 @@
+//lint:file-ignore U1000 the protocol constants are used by the Linux implementation
+
 package nfs3
 
 // Program and Version identify NFSv3 in ONC RPC.

@@ -1,3 +1,5 @@
+//lint:file-ignore U1000 the share checks are used by the Linux implementation
+
 package nfs3
 
 import (

@@ -204,13 +204,6 @@ func (k *call) writable() Status {
 	return OK
 }
 
-// name reads a filename3 and checks it names one entry.
-func (k *call) name() (string, Status) {
-	n := k.r.String(maxPath)
-	k.args()
-	return n, checkName(n)
-}
-
 func checkName(n string) Status {
 	switch {
 	case n == "" || n == "." || n == "..":
@@ -278,3 +271,6 @@ func (s *Server) shareRoot(sh Share) (fileid.Stamp, error) {
 	}
 	return st, nil
 }
+
+// Exports returns the export list the server serves.
+func (s *Server) Exports() Exports { return s.exports }

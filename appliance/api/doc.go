@@ -1,0 +1,22 @@
+// Package api is nasd's local HTTP/JSON API, served on a unix socket and
+// used by nasctl (and the web console).
+//
+// The wire types are snake_case JSON and form the stable --json output of
+// nasctl. NewHandler serves a Backend, which the appliance package
+// implements; Client speaks to a Handler over the socket and itself
+// satisfies Backend. Errors travel as {"error":"..."} with a status taken
+// from the store's sentinels: ErrInvalid 400, ErrNotFound 404, ErrExists
+// 409, anything else 500. A Client error matches the same sentinels with
+// errors.Is.
+//
+// Routes:
+//
+//	GET    /v1/status
+//	GET    /v1/shares
+//	POST   /v1/shares                 AddShareRequest -> 201 Share
+//	DELETE /v1/shares/{name}          -> 204
+//	GET    /v1/users
+//	POST   /v1/users                  AddUserRequest -> 201 User
+//	DELETE /v1/users/{name}           -> 204
+//	PUT    /v1/users/{name}/password  PasswordRequest -> 204
+package api

@@ -1,0 +1,30 @@
+package appliance
+
+import "log/slog"
+
+// Defaults of a real box.
+const (
+	DefaultStateDir = "/var/lib/ftnas"
+	DefaultVolume   = "/srv/ftnas"
+	DefaultMetrics  = "127.0.0.1:9469"
+)
+
+// Config is how nasd runs.
+type Config struct {
+	StateDir string // holds ftnas.db (config and state), Samba's private tree
+	Volume   string // the file data; shares are folders in it
+	Listen   string // IP to serve NFS and SMB on; "" for all
+	API      string // unix socket of the local API; "" derives it from StateDir
+	Metrics  string // TCP address of /metrics; "" disables it
+
+	// Ports; zero means the standard one. Tests move them.
+	NFSPort, PortmapPort, SMBPort int
+
+	// NoSMB runs without Samba (for hosts without it).
+	NoSMB bool
+	// SmbdPath overrides the smbd binary.
+	SmbdPath string
+
+	Log     *slog.Logger
+	Version string
+}

@@ -1,0 +1,179 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/fileid"
+	"ftnas/appliance/store"
+)
+
+// StateFile is the bbolt file holding configuration and state.
+const StateFile = "ftnas.db"
+
+// Ready reports the addresses nasd serves on, once everything is up.
+type Ready struct {
+	API     string
+	Metrics string
+}
+
+// Run runs the appliance until ctx ends, then stops every service it started
+// and returns. ready, if not nil, is called once all services are up.
+func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
+	cfg.setDefaults()
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	log := cfg.Log
+	started := time.Now()
+
+	st, err := store.Open(filepath.Join(cfg.StateDir, StateFile), log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+
+	idx, err := fileid.OpenIndex(st.DB(), log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, idx.Close()) }()
+	tree, err := fileid.OpenTree(cfg.Volume, idx, fileid.NewAllocator(st.AllocIDs), log)
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+	rs, err := tree.Reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("volume reconciled", "volume", cfg.Volume, "files", rs.Files, "stamped", rs.Stamped,
+		"reissued", rs.Reissued, "dropped", rs.Dropped, "took", time.Since(started).Round(time.Millisecond))
+
+	shares, err := st.ListShares()
+	if err != nil {
+		return err
+	}
+	users, err := st.ListUsers()
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		// A reflashed box or a replica: the accounts must match the store.
+		if err := ensureAccount(ctx, u.Name, u.UID, u.GID); err != nil {
+			return fmt.Errorf("user %s: %w", u.Name, err)
+		}
+	}
+	ex := &exports{}
+	if err := ex.Set(shares); err != nil {
+		return err
+	}
+
+	b := &backend{cfg: &cfg, st: st, ex: ex, started: started}
+	m := newMetrics(func() float64 {
+		if b.smb == nil {
+			return 0
+		}
+		_, ss := b.smb.status()
+		return float64(ss.Restarts)
+	})
+
+	nfs, err := startNFS(ctx, &cfg, tree, ex, m)
+	if err != nil {
+		return err
+	}
+	defer nfs.stop()
+	b.nfs = nfs
+
+	if !cfg.NoSMB {
+		smbSvc, err := startSMB(ctx, &cfg, shares, users)
+		if err != nil {
+			return err
+		}
+		defer smbSvc.stop()
+		b.smb = smbSvc
+	}
+
+	sock := cfg.API
+	if sock == "" {
+		sock = api.SocketPath(cfg.StateDir)
+	}
+	apiLn, err := api.Listen(sock)
+	if err != nil {
+		return err
+	}
+	apiSrv := &http.Server{Handler: api.NewHandler(b, log), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 4)
+	go func() { errc <- serveHTTP(apiSrv, apiLn, "api") }()
+	defer shutdownHTTP(apiSrv)
+
+	rdy := Ready{API: sock}
+	if cfg.Metrics != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics, err)
+		}
+		rdy.Metrics = mln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- serveHTTP(msrv, mln, "metrics") }()
+		defer shutdownHTTP(msrv)
+	}
+	go healthGauges(ctx, b, m)
+
+	log.Info("nasd ready", "api", rdy.API, "metrics", rdy.Metrics, "volume", cfg.Volume, "state", cfg.StateDir)
+	if ready != nil {
+		ready(rdy)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("nasd stopping")
+		return nil
+	case err := <-errc:
+		return err
+	case err := <-nfs.errc:
+		return fmt.Errorf("nfs: %w", err)
+	}
+}
+
+func serveHTTP(s *http.Server, ln net.Listener, what string) error {
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func shutdownHTTP(s *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Shutdown(ctx)
+}
+
+// healthGauges keeps ftnas_service_healthy current.
+func healthGauges(ctx context.Context, b *backend, m *metrics) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if s, err := b.Status(ctx); err == nil {
+			for _, svc := range s.Services {
+				v := 0.0
+				if svc.Healthy {
+					v = 1
+				}
+				m.serviceUp.WithLabelValues(svc.Name).Set(v)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

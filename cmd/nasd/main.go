@@ -1,0 +1,48 @@
+// Command nasd is the ftnas daemon: it parses flags and runs the appliance.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"ftnas/appliance"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	var cfg appliance.Config
+	flag.StringVar(&cfg.StateDir, "state", appliance.DefaultStateDir, "state directory (configuration and state in ftnas.db)")
+	flag.StringVar(&cfg.Volume, "volume", appliance.DefaultVolume, "volume directory holding the shares' data")
+	flag.StringVar(&cfg.Listen, "listen", "", "IP address to serve NFS and SMB on (default: all)")
+	flag.StringVar(&cfg.API, "api", "", "unix socket of the local API (default: STATE/nasd.sock)")
+	flag.StringVar(&cfg.Metrics, "metrics", appliance.DefaultMetrics, "TCP address of Prometheus /metrics (empty: off)")
+	flag.BoolVar(&cfg.NoSMB, "no-smb", false, "do not run Samba")
+	flag.IntVar(&cfg.NFSPort, "nfs-port", 2049, "NFS and MOUNT port")
+	flag.IntVar(&cfg.PortmapPort, "portmap-port", 111, "portmapper port")
+	flag.IntVar(&cfg.SMBPort, "smb-port", 445, "SMB port")
+	debug := flag.Bool("debug", false, "log at debug level")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "nasd: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Version = version
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := appliance.Run(ctx, cfg, nil); err != nil {
+		cfg.Log.Error("nasd failed", "err", err)
+		os.Exit(1)
+	}
+}

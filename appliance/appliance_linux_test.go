@@ -223,7 +223,8 @@ func TestStockClientsReadAndWrite(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`ftnas_nfs_ops_total{op="write"}`, `ftnas_nfs_bytes_total{direction="read"}`, `ftnas_service_healthy{service="nfs"} 1`} {
+	for _, want := range []string{`ftnas_nfs_ops_total{op="write"}`, `ftnas_nfs_bytes_total{direction="read"}`,
+		`ftnas_service_healthy{service="nfs"} 1`, `ftnas_smb_ops_total{op="write"}`, `ftnas_smb_bytes_total{direction="read"}`} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("metrics lack %s", want)
 		}

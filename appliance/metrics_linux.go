@@ -5,6 +5,7 @@ import (
 
 	"ftnas/appliance/nfs/nfs3"
 	"ftnas/appliance/nfs/rpc"
+	"ftnas/appliance/smb"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,11 +21,9 @@ type metrics struct {
 	rpcCalls    *prometheus.CounterVec
 	serviceUp   *prometheus.GaugeVec
 	smbRestarts prometheus.GaugeFunc
-	smbOps      *prometheus.GaugeVec
-	smbBytes    *prometheus.GaugeVec
 }
 
-func newMetrics(smbRestarts func() float64) *metrics {
+func newMetrics(smbRestarts func() float64, smbCounters func() (smb.Counters, bool)) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		nfsOps: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -42,18 +41,12 @@ func newMetrics(smbRestarts func() float64) *metrics {
 		serviceUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ftnas_service_healthy", Help: "1 when the service passed its last health check.",
 		}, []string{"service"}),
-		smbOps: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ftnas_smb_ops", Help: "SMB2 requests smbd has served since it started (smbd profile counters), by operation.",
-		}, []string{"op"}),
-		smbBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ftnas_smb_bytes", Help: "Bytes smbd has read and written for clients since it started (smbd profile counters).",
-		}, []string{"direction"}),
 	}
 	m.smbRestarts = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ftnas_smbd_restarts", Help: "Times the supervisor restarted smbd since nasd started.",
 	}, smbRestarts)
 	m.reg.MustRegister(m.nfsOps, m.nfsErrors, m.nfsBytes, m.rpcCalls, m.serviceUp, m.smbRestarts,
-		m.smbOps, m.smbBytes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		smbCollector(smbCounters), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -96,6 +89,34 @@ func statusName(st nfs3.Status) string {
 		return "badhandle"
 	}
 	return "other"
+}
+
+var (
+	smbOpsDesc = prometheus.NewDesc("ftnas_smb_ops_total",
+		"SMB2 requests smbd has served since it started, by operation (smbd profile counters; they reset when smbd restarts).", []string{"op"}, nil)
+	smbBytesDesc = prometheus.NewDesc("ftnas_smb_bytes_total",
+		"File data bytes smbd has read and written for clients since it started.", []string{"direction"}, nil)
+)
+
+// smbCollector reads smbd's profile counters at scrape time.
+type smbCollector func() (smb.Counters, bool)
+
+func (c smbCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- smbOpsDesc
+	ch <- smbBytesDesc
+}
+
+func (c smbCollector) Collect(ch chan<- prometheus.Metric) {
+	counters, ok := c()
+	if !ok {
+		return
+	}
+	ops, rd, wr := counters.SMB2()
+	for op, n := range ops {
+		ch <- prometheus.MustNewConstMetric(smbOpsDesc, prometheus.CounterValue, float64(n), op)
+	}
+	ch <- prometheus.MustNewConstMetric(smbBytesDesc, prometheus.CounterValue, float64(rd), "read")
+	ch <- prometheus.MustNewConstMetric(smbBytesDesc, prometheus.CounterValue, float64(wr), "write")
 }
 
 // observeRPC is the rpc.Options.Observe hook.

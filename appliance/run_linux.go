@@ -11,6 +11,7 @@ import (
 
 	"ftnas/appliance/api"
 	"ftnas/appliance/fileid"
+	"ftnas/appliance/smb"
 	"ftnas/appliance/store"
 )
 
@@ -82,6 +83,11 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 		}
 		_, ss := b.smb.status()
 		return float64(ss.Restarts)
+	}, func() (smb.Counters, bool) {
+		if b.smb == nil {
+			return nil, false
+		}
+		return b.smb.counters()
 	})
 
 	nfs, err := startNFS(ctx, &cfg, tree, ex, m)

@@ -184,9 +184,28 @@ func (s *smbService) probeLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.probe(ctx)
-			t.Reset(probeInterval)
+			// While unhealthy, look again soon: smbd may be starting.
+			s.mu.Lock()
+			next := probeInterval
+			if !s.health.ok {
+				next = time.Second
+			}
+			s.mu.Unlock()
+			t.Reset(next)
 		}
 	}
+}
+
+// counters reads smbd's profile counters for the metrics.
+func (s *smbService) counters() (smb.Counters, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := smb.Profile(ctx, s.confPath)
+	if err != nil {
+		s.log.Debug("smb counters", "err", err)
+		return nil, false
+	}
+	return c, true
 }
 
 func (s *smbService) status() (health, smb.State) {

@@ -164,6 +164,8 @@ func Render(c Config) ([]byte, error) {
 	kv("log file", p.LogFile)
 	kv("max log size", "10000")
 	kv("log level", "1")
+	// Cheap counters (no timing) that nasd exports as SMB ops and bytes.
+	kv("smbd profiling level", "count")
 	// Durable handles need Samba to own all locking state: no kernel
 	// oplocks or share modes and no POSIX lock mapping.
 	kv("durable handles", "yes")

@@ -204,9 +204,25 @@ func (b *backend) AddUser(ctx context.Context, r api.AddUserRequest) (api.User, 
 	if err := u.SetPassword(r.Password); err != nil {
 		return api.User{}, err
 	}
-	u, err := b.st.AddUser(u)
-	if err != nil {
-		return api.User{}, err
+	// The store allocates UIDs from 10000 up and never reuses one; skip
+	// any that the system already uses for somebody else.
+	var err error
+	for tries := 0; ; tries++ {
+		var got store.User
+		got, err = b.st.AddUser(u)
+		if err != nil {
+			return api.User{}, err
+		}
+		if !idTaken(got.UID, got.GID) {
+			u = got
+			break
+		}
+		if err := b.st.RemoveUser(got.Name); err != nil {
+			return api.User{}, err
+		}
+		if tries == 1000 {
+			return api.User{}, fmt.Errorf("add user %s: no free UID/GID near %d", u.Name, got.UID)
+		}
 	}
 	undo := func(cause error) (api.User, error) {
 		if b.smb != nil {
@@ -227,6 +243,15 @@ func (b *backend) AddUser(ctx context.Context, r api.AddUserRequest) (api.User, 
 		}
 	}
 	return api.User{Name: u.Name, UID: u.UID, GID: u.GID}, nil
+}
+
+// idTaken reports whether a system account or group already has uid or gid.
+func idTaken(uid, gid uint32) bool {
+	if _, err := user.LookupId(fmt.Sprint(uid)); err == nil {
+		return true
+	}
+	_, err := user.LookupGroupId(fmt.Sprint(gid))
+	return err == nil
 }
 
 func (b *backend) RemoveUser(ctx context.Context, name string) error {

@@ -494,3 +494,89 @@ func TestSymlinkIsNotFollowedOutOfTheVolume(t *testing.T) {
 		t.Fatalf("the file outside the volume is gone: %v", err)
 	}
 }
+
+type createExclArgs struct {
+	nfsrpc.Header
+	Dir  []byte
+	Name string
+	How  uint32
+	Verf [8]byte
+}
+
+func TestExclusiveCreateIsIdempotent(t *testing.T) {
+	n := newNode(t, media)
+	tg := n.mount("/media", 0, 0)
+	_, root, err := tg.Lookup(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verf := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	call := func(v [8]byte) ([]byte, error) {
+		r, err := rawCall(tg, &createExclArgs{header(procCreate), root, "x", createExclusive, v})
+		if err != nil {
+			return nil, err
+		}
+		if !r.Bool() {
+			return nil, errors.New("no handle in reply")
+		}
+		return r.Opaque(maxHandle), r.Err()
+	}
+	fh1, err := call(verf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A retransmission with the same verifier succeeds with the same file.
+	fh2, err := call(verf)
+	if err != nil || !bytes.Equal(fh1, fh2) {
+		t.Fatalf("retransmitted exclusive create: %x vs %x, %v", fh1, fh2, err)
+	}
+	// Another client's exclusive create of the same name fails.
+	if _, err := call([8]byte{9, 9, 9, 9, 9, 9, 9, 9}); nfsStatus(err) != uint32(ErrExist) {
+		t.Fatalf("exclusive create by another verifier = %v, want NFS3ERR_EXIST", err)
+	}
+}
+
+type writeArgs struct {
+	nfsrpc.Header
+	FH     []byte
+	Offset uint64
+	Count  uint32
+	How    uint32
+	Data   []byte
+}
+
+func TestWriteVerifierAndStability(t *testing.T) {
+	n := newNode(t, media)
+	tg := n.mount("/media", 0, 0)
+	writeFile(t, tg, "f", nil)
+	_, fh, err := tg.Lookup("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []uint32{unstable, fileSync} {
+		r, err := rawCall(tg, &writeArgs{header(procWrite), fh, 0, 3, how, []byte("abc")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// wcc_data: pre_op_attr then post_op_attr.
+		if r.Bool() {
+			r.FixedOpaque(24)
+		}
+		if r.Bool() {
+			r.FixedOpaque(84)
+		}
+		count, committed, verf := r.Uint32(), r.Uint32(), r.FixedOpaque(8)
+		if r.Err() != nil || count != 3 {
+			t.Fatalf("WRITE reply: count %d, %v", count, r.Err())
+		}
+		if how == unstable && committed != unstable {
+			t.Errorf("UNSTABLE write answered %d; the server must say what it did", committed)
+		}
+		if how == fileSync && committed != fileSync {
+			t.Errorf("FILE_SYNC write answered %d", committed)
+		}
+		if !bytes.Equal(verf, n.srv.verf[:]) {
+			t.Errorf("verifier %x, want the server's %x", verf, n.srv.verf)
+		}
+	}
+}

@@ -9,18 +9,11 @@ import (
 )
 
 func (k *call) getattr() Status {
-	ref, st := k.handle()
+	ref, a, st := k.handleAttrs()
 	if st != OK {
-		k.w.Uint32(uint32(st))
 		return st
 	}
-	defer ref.Close()
-	a, err := k.stat(ref)
-	if err != nil {
-		st = statusOf(err)
-		k.w.Uint32(uint32(st))
-		return st
-	}
+	ref.Close()
 	k.w.Uint32(uint32(OK))
 	putFattr(k.w, a)
 	return OK
@@ -223,19 +216,13 @@ func (k *call) readlink() Status {
 }
 
 func (k *call) fsstat() Status {
-	ref, st := k.handle()
+	ref, a, st := k.handleAttrs()
 	if st != OK {
-		k.w.Uint32(uint32(st))
-		k.w.Bool(false)
 		return st
 	}
 	defer ref.Close()
-	a, err := k.stat(ref)
 	var fs unix.Statfs_t
-	if err == nil {
-		err = unix.Fstatfs(ref.Dir, &fs)
-	}
-	if err != nil {
+	if err := unix.Fstatfs(ref.Dir, &fs); err != nil {
 		st = statusOf(err)
 		k.w.Uint32(uint32(st))
 		putPostOp(k.w, a)
@@ -255,14 +242,11 @@ func (k *call) fsstat() Status {
 }
 
 func (k *call) fsinfo() Status {
-	ref, st := k.handle()
+	ref, a, st := k.handleAttrs()
 	if st != OK {
-		k.w.Uint32(uint32(st))
-		k.w.Bool(false)
 		return st
 	}
-	defer ref.Close()
-	a, _ := k.stat(ref)
+	ref.Close()
 	k.w.Uint32(uint32(OK))
 	putPostOp(k.w, a)
 	k.w.Uint32(maxIO)  // rtmax
@@ -280,14 +264,11 @@ func (k *call) fsinfo() Status {
 }
 
 func (k *call) pathconf() Status {
-	ref, st := k.handle()
+	ref, a, st := k.handleAttrs()
 	if st != OK {
-		k.w.Uint32(uint32(st))
-		k.w.Bool(false)
 		return st
 	}
-	defer ref.Close()
-	a, _ := k.stat(ref)
+	ref.Close()
 	k.w.Uint32(uint32(OK))
 	putPostOp(k.w, a)
 	k.w.Uint32(65000)   // linkmax

@@ -1,26 +1,16 @@
 package nfs3
 
 import (
-	"ftnas/appliance/fileid"
 
 	"golang.org/x/sys/unix"
 )
 
 // openForIO returns a cached descriptor of the regular file a handle names.
 func (k *call) openForIO(b []byte) (*openFile, Status) {
-	h, err := fileid.DecodeHandle(b)
-	if err != nil {
-		return nil, ErrBadHandle
+	h, st := k.enter(b)
+	if st != OK {
+		return nil, st
 	}
-	sh, ok := k.s.exports.ByFSID(h.FSID)
-	if !ok {
-		return nil, ErrStale
-	}
-	if !sh.allows(k.c.Remote) {
-		return nil, ErrAcces
-	}
-	k.share = sh
-	k.squash()
 	if f := k.s.files.get(h.Stamp); f != nil {
 		return f, OK
 	}

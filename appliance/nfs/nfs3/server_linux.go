@@ -135,23 +135,37 @@ func (k *call) handle() (*fileid.Ref, Status) {
 	return k.resolve(b)
 }
 
-func (k *call) resolve(b []byte) (*fileid.Ref, Status) {
+// enter decodes a handle and enters its share: the share must exist, be the
+// same as the call's other handle (RENAME, LINK) and admit the client; the
+// caller's identity is squashed as the share says.
+func (k *call) enter(b []byte) (fileid.Handle, Status) {
 	h, err := fileid.DecodeHandle(b)
 	if err != nil {
-		return nil, ErrBadHandle
+		return h, ErrBadHandle
 	}
 	sh, ok := k.s.exports.ByFSID(h.FSID)
 	if !ok {
-		return nil, ErrStale
+		return h, ErrStale
 	}
 	if k.share.FSID != 0 && k.share.FSID != sh.FSID {
-		return nil, ErrXDev
+		return h, ErrXDev
 	}
 	if !sh.allows(k.c.Remote) {
-		return nil, ErrAcces
+		return h, ErrAcces
 	}
-	k.share = sh
-	k.squash()
+	if k.share.FSID == 0 {
+		k.share = sh
+		k.squash()
+	}
+	return h, OK
+}
+
+func (k *call) resolve(b []byte) (*fileid.Ref, Status) {
+	h, st := k.enter(b)
+	if st != OK {
+		return nil, st
+	}
+	sh := k.share
 	ref, err := k.s.tree.Resolve(h.Stamp)
 	if err != nil {
 		return nil, statusOf(err)
@@ -167,6 +181,26 @@ func (k *call) resolve(b []byte) (*fileid.Ref, Status) {
 func (k *call) putHandle(st fileid.Stamp) {
 	var buf [fileid.HandleLen]byte
 	k.w.Opaque(fileid.Handle{FSID: k.share.FSID, Stamp: st}.AppendTo(buf[:0]))
+}
+
+// handleAttrs reads a handle and returns the file with its attributes; on
+// failure it has answered status + post_op_attr and returns nil.
+func (k *call) handleAttrs() (*fileid.Ref, *attrs, Status) {
+	ref, st := k.handle()
+	if st != OK {
+		k.w.Uint32(uint32(st))
+		k.w.Bool(false)
+		return nil, nil, st
+	}
+	a, err := k.stat(ref)
+	if err != nil {
+		ref.Close()
+		st = statusOf(err)
+		k.w.Uint32(uint32(st))
+		k.w.Bool(false)
+		return nil, nil, st
+	}
+	return ref, a, OK
 }
 
 // stat returns the attributes of a resolved file.

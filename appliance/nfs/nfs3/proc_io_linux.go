@@ -1,7 +1,6 @@
 package nfs3
 
 import (
-
 	"golang.org/x/sys/unix"
 )
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"time"
 
@@ -128,6 +129,10 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 		rdy.Metrics = mln.Addr().String()
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", m.handler())
+		// Profiling, on the same (by default loopback-only) address.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- serveHTTP(msrv, mln, "metrics") }()
 		defer shutdownHTTP(msrv)

@@ -12,6 +12,10 @@ import (
 // openFile is a cached descriptor of a regular file, shared by READ, WRITE
 // and COMMIT calls on it.
 type openFile struct {
+	// wmu serializes WRITEs to the file: the kernel holds the inode lock
+	// for each write anyway, and many writers spinning on it burn the CPU
+	// the copy needs (measured: 96% of nasd's CPU in contended pwrite).
+	wmu      sync.Mutex
 	fd       int
 	stamp    fileid.Stamp
 	writable bool

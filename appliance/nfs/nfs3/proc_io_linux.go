@@ -163,16 +163,9 @@ func (k *call) write() Status {
 	if !f.writable || !k.permits(pre, true) {
 		return k.failWcc(ErrAcces, wccOf(pre), pre)
 	}
-	n := 0
-	for n < len(data) {
-		m, err := unix.Pwrite(f.fd, data[n:], int64(off)+int64(n))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
-		}
-		n += m
+	n, err := pwriteAll(f, data, int64(off))
+	if err != nil {
+		return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
 	}
 	committed := uint32(unstable)
 	switch stable {
@@ -218,4 +211,22 @@ func (k *call) commit() Status {
 	putWcc(k.w, wccOf(pre), k.fstat(f.fd, f.stamp))
 	k.w.FixedOpaque(k.s.verf[:])
 	return OK
+}
+
+// pwriteAll writes all of data at off, one writer of the file at a time.
+func pwriteAll(f *openFile, data []byte, off int64) (int, error) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	n := 0
+	for n < len(data) {
+		m, err := unix.Pwrite(f.fd, data[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }

@@ -1,0 +1,206 @@
+package kernel
+
+import (
+	"bufio"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"ftnas/images/deb"
+)
+
+// MetaPackage is the Debian meta-package whose dependency names the
+// current cloud kernel: small, and it has md, raid1/456/10, bonding,
+// dm-flakey and virtio as modules.
+const MetaPackage = "linux-image-cloud-amd64"
+
+// Kernel is an unpacked kernel package.
+type Kernel struct {
+	// Release is the kernel's uname -r, e.g. 6.1.0-56-cloud-amd64.
+	Release string
+	Package deb.Package
+	// Vmlinuz is the path of the kernel image.
+	Vmlinuz string
+	// ModulesDir is lib/modules/<release> in the unpacked tree.
+	ModulesDir string
+}
+
+// Module is a loadable module file.
+type Module struct {
+	Name string
+	Path string // absolute path of the .ko on the host
+}
+
+// Fetch makes sure the kernel meta names (MetaPackage when "") is
+// downloaded and unpacked in the cache. With opts.Offline it only looks in
+// the cache.
+func Fetch(ctx context.Context, meta string, opts deb.Options) (Kernel, error) {
+	if meta == "" {
+		meta = MetaPackage
+	}
+	var p deb.Package
+	var err error
+	if opts.Offline {
+		flavour, ok := strings.CutPrefix(meta, "linux-image-")
+		if !ok {
+			return Kernel{}, fmt.Errorf("kernel: fetch %s offline: not a linux-image-FLAVOUR meta-package", meta)
+		}
+		cache := opts.CacheDir
+		if cache == "" {
+			cache = deb.DefaultCacheDir()
+		}
+		p, err = deb.FindCached(cache, "linux-image-*-"+flavour)
+	} else {
+		p, err = fetchOnline(ctx, meta, opts)
+	}
+	if err != nil {
+		return Kernel{}, fmt.Errorf("kernel: fetch %s: %w", meta, err)
+	}
+	k, err := Open(p.Root)
+	if err != nil {
+		return Kernel{}, err
+	}
+	k.Package = p
+	return k, nil
+}
+
+func fetchOnline(ctx context.Context, meta string, opts deb.Options) (deb.Package, error) {
+	st, err := deb.Show(ctx, meta)
+	if err != nil {
+		return deb.Package{}, err
+	}
+	deps, err := deb.ParseDepends(st["Depends"])
+	if err != nil {
+		return deb.Package{}, err
+	}
+	name := ""
+	for _, alts := range deps {
+		if n := alts[0].Name; strings.HasPrefix(n, "linux-image-") {
+			name = n
+			break
+		}
+	}
+	if name == "" {
+		return deb.Package{}, fmt.Errorf("%s depends on no linux-image package (Depends: %q)", meta, st["Depends"])
+	}
+	return deb.Fetch(ctx, name, opts)
+}
+
+// Open finds the kernel in an unpacked kernel package tree.
+func Open(root string) (Kernel, error) {
+	vmlinuz, err := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	if err != nil || len(vmlinuz) != 1 {
+		return Kernel{}, fmt.Errorf("kernel: open %s: want one boot/vmlinuz-*, found %d (%v)", root, len(vmlinuz), err)
+	}
+	release := strings.TrimPrefix(filepath.Base(vmlinuz[0]), "vmlinuz-")
+	mods := filepath.Join(root, "lib", "modules", release)
+	if _, err := os.Stat(mods); err != nil {
+		return Kernel{}, fmt.Errorf("kernel: open %s: %w", root, err)
+	}
+	return Kernel{Release: release, Vmlinuz: vmlinuz[0], ModulesDir: mods, Package: deb.Package{Root: root}}, nil
+}
+
+// Resolve returns the module files needed to load names (module or file
+// names, "-" or "_"), dependencies first. Built-in modules are left out.
+func (k Kernel) Resolve(names ...string) ([]Module, error) {
+	paths := map[string]string{}
+	err := filepath.WalkDir(filepath.Join(k.ModulesDir, "kernel"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".ko") {
+			paths[NormalizeName(filepath.Base(p))] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kernel: resolve modules: %w", err)
+	}
+	builtin, err := readBuiltin(filepath.Join(k.ModulesDir, "modules.builtin"))
+	if err != nil {
+		return nil, fmt.Errorf("kernel: resolve modules: %w", err)
+	}
+	lookup := func(name string) (Modinfo, error) {
+		p, ok := paths[name]
+		if !ok {
+			if builtin[name] {
+				return Modinfo{}, ErrBuiltin
+			}
+			return Modinfo{}, ErrNoModule
+		}
+		return ReadModinfo(p)
+	}
+	order, err := Order(names, lookup)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Module, len(order))
+	for i, n := range order {
+		out[i] = Module{Name: n, Path: paths[n]}
+	}
+	return out, nil
+}
+
+// ReadModinfo reads the .modinfo section of a module file.
+func ReadModinfo(path string) (Modinfo, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return Modinfo{}, fmt.Errorf("kernel: read modinfo %s: %w", path, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return Modinfo{}, fmt.Errorf("kernel: read modinfo %s: no .modinfo section", path)
+	}
+	b, err := sec.Data()
+	if err != nil {
+		return Modinfo{}, fmt.Errorf("kernel: read modinfo %s: %w", path, err)
+	}
+	mi, err := ParseModinfo(b)
+	if err != nil {
+		return Modinfo{}, fmt.Errorf("kernel: read modinfo %s: %w", path, err)
+	}
+	return mi, nil
+}
+
+func readBuiltin(path string) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			out[NormalizeName(filepath.Base(l))] = true
+		}
+	}
+	return out, sc.Err()
+}
+
+// Names returns the module names of mods, in order.
+func Names(mods []Module) []string {
+	out := make([]string, len(mods))
+	for i, m := range mods {
+		out[i] = m.Name
+	}
+	return out
+}
+
+// VirtioModules are the drivers for qemu's virtio-pci disks and NICs.
+func VirtioModules() []string { return []string{"virtio_pci", "virtio_blk", "virtio_net"} }
+
+// MDModules are Linux software RAID: md and its RAID1/10/4/5/6 personalities.
+func MDModules() []string { return []string{"md_mod", "raid1", "raid10", "raid456"} }
+
+// DMModules are device-mapper and dm-flakey (fault injection in tests).
+func DMModules() []string { return []string{"dm_mod", "dm_flakey"} }

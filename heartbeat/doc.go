@@ -1,0 +1,85 @@
+// Package heartbeat decides which node of an ftnas pair serves the file
+// services, and carries the heartbeats that decision rests on.
+//
+// It has four parts:
+//
+//   - Machine (pure) is the failover state machine, in the style of etcd
+//     raft: Step(Event) []Action. Time enters only as Tick events; the
+//     machine starts no goroutines, opens no sockets and reads no clock.
+//     States: Alone (the default: no peer configured, or the peer never
+//     seen), Master (the configured primary, serving), Slave (not serving,
+//     watching the peer) and PrimarySlave (the configured standby, serving
+//     after a takeover; the primary later rejoins as Slave and gets its
+//     role back by failback).
+//   - Msg, Encode, Decode and Receiver (pure) are the wire format: a fixed
+//     84-byte, versioned, HMAC-SHA256-authenticated datagram, and the
+//     receive-side filter that drops and counts malformed datagrams, bad
+//     MACs, unknown senders and replays.
+//   - Timing and the functions in timeouts.go (pure) are the timeout
+//     formulas: dead interval, jitter, stall credit, epoch numbering.
+//   - Adapters execute the machine's actions: Transport (UDP, one socket
+//     per path bound with IP_FREEBIND, or MemNetwork in tests), VIP with
+//     AddAddress/RemoveAddress (netlink) and SendGratuitousARP (AF_PACKET,
+//     a hand-built 28-byte ARP payload), and Node, a thin driver that
+//     runs a Machine against a ticker, a Transport and the caller's
+//     callbacks.
+//
+// # Rules of the machine
+//
+// A node serves (holds the VIP) only in Master or PrimarySlave, or in Alone
+// when no peer is configured. The peer is alive while any path delivered
+// an authenticated heartbeat within Timing.Dead; losing one path raises
+// AlarmPathDown and changes nothing else.
+//
+// Promotion. A node that does not serve promotes when it is healthy, not
+// yielding, and either
+//
+//   - the peer is alive, does not serve, and this node is preferred: the
+//     peer yields (FlagYield) and this node has applied the peer's journal
+//     up to the position the peer announces (or Promote was given here),
+//     or only this node requests the role (FlagRequest), or else the
+//     higher epoch, then the higher journal position, then the configured
+//     primary, then the lower node id; or
+//   - the peer is dead (both paths silent past Dead) or was never seen,
+//     the master's lease has been waited out (promotion no earlier than
+//     last heard + Dead + Lease, or start + StartupWait if never seen),
+//     and a witness probe made after the peer was declared dead says the
+//     witness is reachable. A node that cannot reach the witness never
+//     promotes this way.
+//
+// Every promotion takes a new epoch (a fencing token), reported as
+// EpochChanged before AddVIP; the caller must persist it before executing
+// the later actions and pass it back as Config.Epoch after a restart.
+//
+// Epochs are disjoint: the node with the lower id promotes only into even
+// epochs, the other only into odd ones (NextEpoch), each time above every
+// epoch it has seen. So two nodes can never serve in the same epoch, even
+// when both promote during a partition. When a partition heals and both
+// serve, the higher epoch wins and the other releases the VIP and becomes
+// Slave. Equal epochs cannot happen by construction (only if persisted
+// state was lost); the machine still resolves them deterministically: the
+// configured primary wins, then the lower node id.
+//
+// Release. A serving node releases (RemoveVIP first, then StopServices) and
+// becomes Slave when its services fail (it then also stops heartbeats
+// until the services are healthy again, so the peer takes over), when it
+// has lost the peer and the witness, when its lease expired (its own
+// process stalled longer than the lease), when a serving peer wins, on
+// Demote, and on handover.
+//
+// Fencing. A serving node renews its lease (RenewLease) at every heartbeat
+// while it hears the peer or the witness; the lease lasts Timing.Lease.
+// A standby promotes only after last heard + Dead + Lease: if the master
+// froze after its last heartbeat that arrived, its lease (renewed at most
+// one Dead later, or the standby would have seen it as dead while it still
+// sent) has run out by then.
+//
+// Handover and failback. A serving node hands over (releases, yields for
+// Dead+Lease, and tells the peer with FlagYield so it promotes at once, no
+// witness needed since the peer is reachable) when the alive, Slave peer
+// has caught up (its journal position is at least ours) and either it
+// requests the role (Promote or Failback on that node), or this node is
+// PrimarySlave, the peer is the configured primary, and Failback was
+// requested here or the policy is FailbackAuto and the peer has stayed
+// caught up for Timing.FailbackDelay. The outage is one takeover.
+package heartbeat

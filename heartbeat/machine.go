@@ -1,0 +1,723 @@
+package heartbeat
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// Config configures a Machine.
+type Config struct {
+	ClusterID uint64
+	NodeID    uint32 // this node, not 0
+	PeerID    uint32 // the peer, 0 when no peer is configured
+	Role      Role   // required when a peer is configured; default primary
+	Paths     int    // heartbeat paths, 1..MaxPaths, default 2
+	Timing    Timing // zero fields take defaults
+	Failback  FailbackPolicy
+	// Epoch is the last epoch this node persisted (from EpochChanged).
+	Epoch uint64
+	// Seq is the sequence number the first heartbeat continues from. It
+	// must grow across restarts, e.g. max(persisted, wall clock in ns),
+	// or the peer's Receiver drops this node's heartbeats as replays
+	// until the epoch changes.
+	Seq uint64
+	// Seed seeds the heartbeat jitter.
+	Seed uint64
+}
+
+// WithDefaults fills in defaults.
+func (c Config) WithDefaults() Config {
+	if c.Paths == 0 {
+		c.Paths = 2
+	}
+	if c.Role == 0 && c.PeerID == 0 {
+		c.Role = RolePrimary
+	}
+	c.Timing = c.Timing.WithDefaults()
+	return c
+}
+
+// Validate checks a Config filled in by WithDefaults.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID == 0:
+		return errors.New("heartbeat: config: node id must not be 0")
+	case c.PeerID == c.NodeID:
+		return fmt.Errorf("heartbeat: config: peer id %d is this node's id", c.PeerID)
+	case c.Role != RolePrimary && c.Role != RoleStandby:
+		return fmt.Errorf("heartbeat: config: role %v: want primary or standby", c.Role)
+	case c.Paths < 1 || c.Paths > MaxPaths:
+		return fmt.Errorf("heartbeat: config: %d paths: want 1..%d", c.Paths, MaxPaths)
+	case c.Failback != FailbackManual && c.Failback != FailbackAuto:
+		return fmt.Errorf("heartbeat: config: failback policy %v: want manual or auto", c.Failback)
+	}
+	return c.Timing.Validate()
+}
+
+// Machine is the failover state machine. See the package documentation
+// for its rules. It is not safe for concurrent use.
+type Machine struct {
+	cfg  Config
+	t    Timing
+	rank int
+	rng  *rand.Rand
+
+	state   State
+	serving bool
+	epoch   uint64
+	seq     uint64
+	journal uint64
+	healthy bool
+
+	started    bool
+	now        time.Time
+	startedAt  time.Time
+	nextSend   time.Time
+	leaseUntil time.Time
+	releasedAt time.Time
+	forceSend  bool
+
+	peerSeen     bool
+	firstSeen    time.Time
+	lastHeard    [MaxPaths]time.Time
+	peer         Msg // the peer's newest heartbeat
+	peerAt       time.Time
+	peerMaxEpoch uint64
+
+	witnessPending bool
+	witnessAsked   time.Time
+	witnessOK      bool
+	witnessAt      time.Time // time of the last result, zero if none
+
+	adminYield      bool      // Demote: do not promote until the peer serves or Promote
+	yieldUntil      time.Time // handover: do not promote before this
+	request         bool      // FlagRequest: asking the serving peer for the service
+	operatorPromote bool      // Promote given: take a yielded role even when behind in the journal
+	forcePromote    bool      // Promote{Force}: pending
+	forced          bool      // serving by Promote{Force}: witness not needed until the peer is heard
+	failbackPending bool      // Failback on a PrimarySlave: pending
+	caughtUpSince   time.Time // FailbackAuto: since when the primary is caught up
+
+	alarms map[Alarm]bool
+}
+
+// New returns a Machine in StateAlone, not serving, at cfg.Epoch.
+func New(cfg Config) (*Machine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Machine{
+		cfg:     cfg,
+		t:       cfg.Timing,
+		rank:    Rank(cfg.NodeID, cfg.PeerID),
+		rng:     rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.NodeID))),
+		epoch:   cfg.Epoch,
+		seq:     cfg.Seq,
+		healthy: true,
+		alarms:  make(map[Alarm]bool),
+	}, nil
+}
+
+// Config returns the configuration with defaults filled in.
+func (m *Machine) Config() Config { return m.cfg }
+
+// State returns the current state.
+func (m *Machine) State() State { return m.state }
+
+// Serving reports whether this node holds the VIP and serves.
+func (m *Machine) Serving() bool { return m.serving }
+
+// Epoch returns the current epoch.
+func (m *Machine) Epoch() uint64 { return m.epoch }
+
+// Step feeds one event to the machine and returns the actions to execute,
+// in order.
+func (m *Machine) Step(ev Event) []Action {
+	var out []Action
+	switch e := ev.(type) {
+	case Tick:
+		m.onTick(e.Now)
+	case Heartbeat:
+		m.onHeartbeat(e, &out)
+	case WitnessResult:
+		if !m.started {
+			return nil
+		}
+		m.witnessPending = false
+		m.witnessOK = e.Reachable
+		m.witnessAt = m.now
+	case ServiceHealth:
+		if e.OK != m.healthy {
+			m.forceSend = true
+		}
+		m.healthy = e.OK
+		if !e.OK && m.serving {
+			m.release(&out, m.releaseState(), "service health probe failed: "+e.Reason)
+		}
+	case JournalPosition:
+		m.journal = e.Pos
+	case Promote:
+		m.adminYield = false
+		m.yieldUntil = time.Time{}
+		if !m.serving && m.cfg.PeerID != 0 {
+			m.request = true
+			m.operatorPromote = true
+			m.forcePromote = e.Force
+			m.forceSend = true
+		}
+	case Demote:
+		m.adminYield = true
+		m.request = false
+		m.operatorPromote = false
+		m.forcePromote = false
+		m.failbackPending = false
+		m.forceSend = true
+		if m.serving {
+			m.release(&out, m.releaseState(), "demoted by operator")
+		}
+	case Failback:
+		switch {
+		case m.state == StatePrimarySlave:
+			m.failbackPending = true
+		case !m.serving && m.cfg.PeerID != 0 && m.cfg.Role == RolePrimary:
+			m.adminYield = false
+			m.yieldUntil = time.Time{}
+			m.request = true
+			m.forceSend = true
+		}
+	default:
+		panic(fmt.Sprintf("heartbeat: unknown event %T", ev))
+	}
+	if m.started {
+		m.reconcile(&out)
+		m.maybeSend(&out)
+		m.syncAlarms(&out)
+	}
+	return out
+}
+
+func (m *Machine) onTick(now time.Time) {
+	if !m.started {
+		m.started = true
+		m.now = now
+		m.startedAt = now
+		m.nextSend = now
+		return
+	}
+	if now.Before(m.now) {
+		return
+	}
+	if c := StallCredit(now.Sub(m.now), m.t.Stall); c > 0 {
+		// This process stalled: do not count the stall as the peer's
+		// silence (its heartbeats may be queued, unread).
+		for p := range m.lastHeard {
+			if !m.lastHeard[p].IsZero() {
+				m.lastHeard[p] = m.lastHeard[p].Add(c)
+			}
+		}
+		m.startedAt = m.startedAt.Add(c)
+		if !m.firstSeen.IsZero() {
+			m.firstSeen = m.firstSeen.Add(c)
+		}
+		if m.witnessPending {
+			m.witnessAsked = m.witnessAsked.Add(c)
+		}
+	}
+	m.now = now
+}
+
+func (m *Machine) onHeartbeat(e Heartbeat, out *[]Action) {
+	msg := e.Msg
+	if !m.started || m.cfg.PeerID == 0 || msg.NodeID != m.cfg.PeerID || msg.ClusterID != m.cfg.ClusterID ||
+		e.Path < 0 || e.Path >= m.cfg.Paths || !msg.State.Valid() {
+		return
+	}
+	m.lastHeard[e.Path] = m.now
+	if !m.peerSeen {
+		m.peerSeen = true
+		m.firstSeen = m.now
+	}
+	if msg.Epoch > m.peerMaxEpoch {
+		m.peerMaxEpoch = msg.Epoch
+	}
+	// The same heartbeat arrives once per path, and paths may reorder:
+	// keep the newest as the peer's view.
+	if m.peerAt.IsZero() || msg.Seq > m.peer.Seq || msg.Epoch > m.peer.Epoch {
+		m.peer = msg
+		m.peerAt = m.now
+	}
+	if m.state == StateAlone {
+		m.setState(out, StateSlave, "peer seen")
+	}
+	if m.serving && msg.State.Serving() {
+		m.forceSend = true // both serve: tell the peer at once, the loser releases
+	}
+	if m.peer.State.Serving() {
+		// The peer took the service: a yield has done its job.
+		m.adminYield = false
+		m.yieldUntil = time.Time{}
+		if !m.serving {
+			m.setEpoch(out, m.peer.Epoch) // follow the master's epoch
+		}
+	}
+}
+
+// releaseState is the state a node goes to when it stops serving.
+func (m *Machine) releaseState() State {
+	if m.cfg.PeerID == 0 {
+		return StateAlone
+	}
+	return StateSlave
+}
+
+func (m *Machine) peerAlive() bool {
+	for p := 0; p < m.cfg.Paths; p++ {
+		if m.pathAlive(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Machine) pathAlive(p int) bool {
+	return !m.lastHeard[p].IsZero() && m.now.Sub(m.lastHeard[p]) <= m.t.Dead
+}
+
+func (m *Machine) lastHeardAny() time.Time {
+	var t time.Time
+	for p := 0; p < m.cfg.Paths; p++ {
+		if m.lastHeard[p].After(t) {
+			t = m.lastHeard[p]
+		}
+	}
+	return t
+}
+
+// deathTime is when the peer was declared dead (or, never seen, when the
+// wait for it began); a witness result must be at least this recent.
+func (m *Machine) deathTime() time.Time {
+	if !m.peerSeen {
+		return m.startedAt
+	}
+	return m.lastHeardAny().Add(m.t.Dead)
+}
+
+// promoteAt is the earliest time a standby may promote with the peer dead.
+func (m *Machine) promoteAt() time.Time {
+	if !m.peerSeen {
+		return m.startedAt.Add(m.t.StartupWait)
+	}
+	return PromoteAt(m.lastHeardAny(), m.t.Dead, m.t.Lease)
+}
+
+func (m *Machine) yielding() bool {
+	return m.adminYield || m.now.Before(m.yieldUntil)
+}
+
+// witnessFresh: a result obtained after since and within WitnessInterval.
+func (m *Machine) witnessFresh(since time.Time) bool {
+	return !m.witnessAt.IsZero() && !m.witnessAt.Before(since) && m.now.Sub(m.witnessAt) < m.t.WitnessInterval
+}
+
+// witnessStep expires an unanswered probe and asks for a new one when the
+// last result is older than since or stale.
+func (m *Machine) witnessStep(out *[]Action, since time.Time) {
+	if m.witnessPending && m.now.Sub(m.witnessAsked) >= m.t.WitnessTimeout {
+		// Unanswered: "unreachable", as of when the answer was due.
+		m.witnessPending = false
+		m.witnessOK = false
+		m.witnessAt = m.witnessAsked.Add(m.t.WitnessTimeout)
+	}
+	if !m.witnessPending && !m.witnessFresh(since) {
+		m.witnessPending = true
+		m.witnessAsked = m.now
+		*out = append(*out, ProbeWitness{})
+	}
+}
+
+// leaseOK reports whether a serving node may renew its lease: it hears
+// the peer, or a recent witness probe (made after the peer died) succeeded.
+func (m *Machine) leaseOK() bool {
+	if m.cfg.PeerID == 0 || m.forced || m.peerAlive() {
+		return true
+	}
+	return m.witnessOK && !m.witnessAt.Before(m.deathTime()) &&
+		m.now.Sub(m.witnessAt) < m.t.WitnessInterval+m.t.WitnessTimeout
+}
+
+func (m *Machine) reconcile(out *[]Action) {
+	switch {
+	case m.cfg.PeerID == 0:
+		if !m.serving && m.healthy && !m.adminYield {
+			m.serve(out, StateAlone, "no peer configured")
+		}
+	case m.serving:
+		m.reconcileServing(out)
+	default:
+		m.reconcileStandby(out)
+	}
+}
+
+func (m *Machine) reconcileServing(out *[]Action) {
+	if !m.leaseUntil.IsZero() && !m.now.Before(m.leaseUntil) {
+		m.release(out, StateSlave, "lease expired (this node stalled)")
+		return
+	}
+	if !m.peerAlive() {
+		m.caughtUpSince = time.Time{}
+		if m.forced {
+			return // the operator vouched that the peer is dead
+		}
+		death := m.deathTime()
+		m.witnessStep(out, death)
+		if !m.witnessOK && !m.witnessAt.IsZero() && !m.witnessAt.Before(death) {
+			m.release(out, StateSlave, "lost the peer and the witness")
+		}
+		return
+	}
+	m.forced = false
+	p := m.peer
+	if p.State.Serving() {
+		if m.peerWins() {
+			m.release(out, StateSlave, fmt.Sprintf("peer serves at epoch %d, this node at %d", p.Epoch, m.epoch))
+			m.setEpoch(out, p.Epoch)
+		}
+		return
+	}
+	if p.Epoch > m.epoch {
+		// The peer once served above this epoch: stay, but above it, so
+		// the peer follows and its applier accepts this node's journal.
+		m.setEpoch(out, NextEpoch(max(m.epoch, m.peerMaxEpoch), m.rank))
+		m.forceSend = true
+	}
+	if m.shouldHandOver() {
+		m.release(out, StateSlave, "handover to peer")
+		m.yieldUntil = m.now.Add(m.t.Dead + m.t.Lease)
+	}
+}
+
+// peerWins resolves both nodes serving: the higher epoch wins; on equal
+// epochs (impossible unless persisted epochs were lost) the configured
+// primary, then the lower node id.
+func (m *Machine) peerWins() bool {
+	p := m.peer
+	if p.Epoch != m.epoch {
+		return p.Epoch > m.epoch
+	}
+	peerPrimary, mePrimary := p.Flags&FlagPrimary != 0, m.cfg.Role == RolePrimary
+	if peerPrimary != mePrimary {
+		return peerPrimary
+	}
+	return p.NodeID < m.cfg.NodeID
+}
+
+// shouldHandOver: the peer is alive and not serving (checked by caller).
+func (m *Machine) shouldHandOver() bool {
+	p := m.peer
+	eligible := p.State == StateSlave && p.Flags&FlagYield == 0 && p.Journal >= m.journal
+	if !eligible {
+		m.caughtUpSince = time.Time{}
+		return false
+	}
+	if p.Flags&FlagRequest != 0 {
+		return true
+	}
+	if m.state != StatePrimarySlave || p.Flags&FlagPrimary == 0 {
+		return false
+	}
+	if m.failbackPending {
+		return true
+	}
+	if m.cfg.Failback != FailbackAuto {
+		return false
+	}
+	if m.caughtUpSince.IsZero() {
+		m.caughtUpSince = m.now
+	}
+	return m.now.Sub(m.caughtUpSince) >= m.t.FailbackDelay
+}
+
+func (m *Machine) reconcileStandby(out *[]Action) {
+	if !m.healthy || m.yielding() {
+		return
+	}
+	if m.peerAlive() {
+		m.forcePromote = false
+		p := m.peer
+		// Decide on a view of the peer newer than this node's last release.
+		if p.State.Serving() || m.peerAt.Before(m.releasedAt) || !m.preferred() {
+			return
+		}
+		reason := "peer alive and not serving; this node is preferred"
+		if p.Flags&FlagYield != 0 {
+			reason = "peer handed over"
+		}
+		m.promote(out, reason)
+		return
+	}
+	if m.forcePromote {
+		m.promote(out, "forced by operator with the peer dead")
+		m.forced = true
+		return
+	}
+	death := m.deathTime()
+	m.witnessStep(out, death)
+	if !m.now.Before(m.promoteAt()) && m.witnessOK && m.witnessFresh(death) {
+		reason := "peer dead, lease waited out, witness reachable"
+		if !m.peerSeen {
+			reason = "peer never seen, witness reachable"
+		}
+		m.promote(out, reason)
+	}
+}
+
+// preferred decides, with both nodes alive and neither serving, whether
+// this node should promote. Both nodes evaluate the mirror of the same
+// comparison, so exactly one is preferred.
+func (m *Machine) preferred() bool {
+	p := m.peer
+	if p.Flags&FlagYield != 0 {
+		// Take over a yielded role once every record the peer wrote has
+		// been applied here (its shipper keeps shipping after it released),
+		// unless the operator asked for this node regardless.
+		return m.journal >= p.Journal || m.operatorPromote
+	}
+	if peerReq := p.Flags&FlagRequest != 0; m.request != peerReq {
+		return m.request
+	}
+	if p.Epoch != m.epoch {
+		return m.epoch > p.Epoch
+	}
+	if p.Journal != m.journal {
+		return m.journal > p.Journal
+	}
+	peerPrimary, mePrimary := p.Flags&FlagPrimary != 0, m.cfg.Role == RolePrimary
+	if peerPrimary != mePrimary {
+		return mePrimary
+	}
+	return m.cfg.NodeID < p.NodeID
+}
+
+func (m *Machine) promote(out *[]Action, reason string) {
+	m.setEpoch(out, NextEpoch(max(m.epoch, m.peerMaxEpoch), m.rank))
+	to := StateMaster
+	if m.cfg.Role == RoleStandby {
+		to = StatePrimarySlave
+	}
+	m.serve(out, to, reason)
+}
+
+func (m *Machine) serve(out *[]Action, to State, reason string) {
+	m.serving = true
+	m.setState(out, to, reason)
+	m.leaseUntil = m.now.Add(m.t.Lease)
+	*out = append(*out, AddVIP{}, GratuitousARP{}, StartServices{}, RenewLease{Until: m.leaseUntil})
+	m.request = false
+	m.operatorPromote = false
+	m.forcePromote = false
+	m.failbackPending = false
+	m.caughtUpSince = time.Time{}
+	m.adminYield = false
+	m.yieldUntil = time.Time{}
+	m.forceSend = true
+}
+
+// release gives up the service: the VIP goes first.
+func (m *Machine) release(out *[]Action, to State, reason string) {
+	*out = append(*out, RemoveVIP{}, StopServices{})
+	m.serving = false
+	m.forced = false
+	m.leaseUntil = time.Time{}
+	m.releasedAt = m.now
+	m.failbackPending = false
+	m.caughtUpSince = time.Time{}
+	m.setState(out, to, reason)
+	m.forceSend = true
+}
+
+func (m *Machine) setState(out *[]Action, to State, reason string) {
+	if to == m.state {
+		return
+	}
+	*out = append(*out, StateChanged{From: m.state, To: to, Reason: reason})
+	m.state = to
+	m.forceSend = true
+}
+
+// setEpoch moves the epoch up, never down.
+func (m *Machine) setEpoch(out *[]Action, e uint64) {
+	if e > m.epoch {
+		m.epoch = e
+		*out = append(*out, EpochChanged{Epoch: e})
+	}
+}
+
+func (m *Machine) flags() Flags {
+	var f Flags
+	if m.cfg.Role == RolePrimary {
+		f |= FlagPrimary
+	}
+	if m.yielding() {
+		f |= FlagYield
+	}
+	if m.request {
+		f |= FlagRequest
+	}
+	return f
+}
+
+// maybeSend sends a heartbeat when one is due (or something changed) and
+// renews the lease with it.
+func (m *Machine) maybeSend(out *[]Action) {
+	if !m.forceSend && m.now.Before(m.nextSend) {
+		return
+	}
+	m.forceSend = false
+	m.nextSend = m.now.Add(Jittered(m.t.Interval, m.t.Jitter, m.rng.Float64()))
+	if m.serving && m.leaseOK() && !m.leaseUntil.Equal(m.now.Add(m.t.Lease)) {
+		m.leaseUntil = m.now.Add(m.t.Lease)
+		*out = append(*out, RenewLease{Until: m.leaseUntil})
+	}
+	if m.cfg.PeerID == 0 || !m.healthy {
+		return // nobody to tell, or silent so the peer takes over
+	}
+	m.seq++
+	*out = append(*out, Send{Msg: Msg{
+		ClusterID: m.cfg.ClusterID,
+		NodeID:    m.cfg.NodeID,
+		State:     m.state,
+		Flags:     m.flags(),
+		Epoch:     m.epoch,
+		Seq:       m.seq,
+		Journal:   m.journal,
+		Time:      m.now.UnixNano(),
+	}})
+}
+
+func (m *Machine) wantAlarms() map[Alarm]bool {
+	want := make(map[Alarm]bool)
+	if !m.healthy {
+		want[Alarm{Kind: AlarmServiceFailed}] = true
+	}
+	if m.cfg.PeerID == 0 {
+		return want
+	}
+	if !m.peerAlive() {
+		if m.peerSeen {
+			want[Alarm{Kind: AlarmPeerDown}] = true
+		}
+		if !m.witnessOK && !m.witnessAt.IsZero() && !m.witnessAt.Before(m.deathTime()) {
+			want[Alarm{Kind: AlarmWitnessUnreachable}] = true
+		}
+		return want
+	}
+	for p := 0; p < m.cfg.Paths; p++ {
+		// A path never heard counts as silent since the peer was first seen.
+		if m.now.Sub(later(m.lastHeard[p], m.firstSeen)) > m.t.Dead {
+			want[Alarm{Kind: AlarmPathDown, Path: p}] = true
+		}
+	}
+	if m.serving && m.peer.State.Serving() {
+		want[Alarm{Kind: AlarmSplitBrain}] = true
+	}
+	return want
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func compareAlarms(a, b Alarm) int {
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Path, b.Path))
+}
+
+func (m *Machine) syncAlarms(out *[]Action) {
+	want := m.wantAlarms()
+	var clear, raise []Alarm
+	for a := range m.alarms {
+		if !want[a] {
+			clear = append(clear, a)
+		}
+	}
+	for a := range want {
+		if !m.alarms[a] {
+			raise = append(raise, a)
+		}
+	}
+	slices.SortFunc(clear, compareAlarms)
+	slices.SortFunc(raise, compareAlarms)
+	for _, a := range clear {
+		delete(m.alarms, a)
+		*out = append(*out, ClearAlarm{Alarm: a})
+	}
+	for _, a := range raise {
+		m.alarms[a] = true
+		*out = append(*out, a)
+	}
+}
+
+// Status is a snapshot of the machine for status displays and tests.
+type Status struct {
+	State      State
+	Serving    bool
+	Epoch      uint64
+	Seq        uint64 // last sequence sent
+	Journal    uint64
+	Healthy    bool
+	Yielding   bool // will not promote (Demote, or a handover in progress)
+	AdminYield bool // Demote given and not yet undone
+	Requesting bool // asking the serving peer for the service
+	LeaseUntil time.Time
+
+	PeerSeen  bool
+	PeerAlive bool
+	PathAlive []bool
+	Peer      Msg // the peer's newest heartbeat
+	PeerAt    time.Time
+
+	WitnessKnown     bool // a witness result exists
+	WitnessReachable bool
+	WitnessAt        time.Time
+
+	Alarms []Alarm // sorted
+}
+
+// Status returns a snapshot.
+func (m *Machine) Status() Status {
+	s := Status{
+		State:            m.state,
+		Serving:          m.serving,
+		Epoch:            m.epoch,
+		Seq:              m.seq,
+		Journal:          m.journal,
+		Healthy:          m.healthy,
+		Yielding:         m.yielding(),
+		AdminYield:       m.adminYield,
+		Requesting:       m.request,
+		LeaseUntil:       m.leaseUntil,
+		PeerSeen:         m.peerSeen,
+		PeerAlive:        m.peerAlive(),
+		PathAlive:        make([]bool, m.cfg.Paths),
+		Peer:             m.peer,
+		PeerAt:           m.peerAt,
+		WitnessKnown:     !m.witnessAt.IsZero(),
+		WitnessReachable: m.witnessOK,
+		WitnessAt:        m.witnessAt,
+	}
+	for p := range s.PathAlive {
+		s.PathAlive[p] = m.pathAlive(p)
+	}
+	for a := range m.alarms {
+		s.Alarms = append(s.Alarms, a)
+	}
+	slices.SortFunc(s.Alarms, compareAlarms)
+	return s
+}

@@ -1,0 +1,166 @@
+package heartbeat
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Wire format, version 1: a fixed 84-byte datagram, big-endian.
+//
+//	off len field
+//	  0   4 magic "FTHB"
+//	  4   1 version (1)
+//	  5   1 state
+//	  6   1 path the datagram was sent on
+//	  7   1 flags
+//	  8   8 cluster id
+//	 16   4 node id (sender)
+//	 20   8 epoch
+//	 28   8 sequence
+//	 36   8 journal position
+//	 44   8 sender's wall clock, unix ns (informational)
+//	 52  32 HMAC-SHA256(key, bytes 0..51)
+const (
+	Magic       = "FTHB"
+	Version     = 1
+	MessageSize = bodySize + sha256.Size
+	bodySize    = 52
+	// MinKeyLen is the shortest HMAC key NewReceiver accepts.
+	MinKeyLen = 16
+	// MaxPaths is the most heartbeat paths a pair may use.
+	MaxPaths = 4
+)
+
+// Flags are per-message bits.
+type Flags uint8
+
+// Flag bits.
+const (
+	// FlagPrimary: the sender's configured role is primary.
+	FlagPrimary Flags = 1 << iota
+	// FlagYield: the sender does not want to serve (it handed over, or an
+	// operator demoted it); the peer may promote at once.
+	FlagYield
+	// FlagRequest: the sender asks for the service (Promote or Failback);
+	// a serving peer hands over once the sender has caught up.
+	FlagRequest
+
+	knownFlags = FlagPrimary | FlagYield | FlagRequest
+)
+
+func (f Flags) String() string {
+	s := ""
+	add := func(b Flags, name string) {
+		if f&b != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += name
+		}
+	}
+	add(FlagPrimary, "primary")
+	add(FlagYield, "yield")
+	add(FlagRequest, "request")
+	if rest := f &^ knownFlags; rest != 0 {
+		add(rest, fmt.Sprintf("%#x", uint8(rest)))
+	}
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
+// Msg is one heartbeat.
+type Msg struct {
+	ClusterID uint64
+	NodeID    uint32
+	Path      uint8 // the path it was sent on; the receiver checks it
+	State     State
+	Flags     Flags
+	Epoch     uint64
+	Seq       uint64 // strictly increasing per sender, across restarts
+	Journal   uint64 // sender's journal position
+	Time      int64  // sender's wall clock, unix ns; informational only
+}
+
+// Decode errors. Decode wraps them with details; test with errors.Is.
+var (
+	ErrLength  = errors.New("bad length")
+	ErrMagic   = errors.New("bad magic")
+	ErrVersion = errors.New("unsupported version")
+	ErrKey     = errors.New("no key")
+	ErrMAC     = errors.New("bad MAC")
+	ErrField   = errors.New("bad field")
+)
+
+// Encode returns m as a datagram authenticated with key.
+func Encode(key []byte, m Msg) []byte {
+	return AppendEncode(make([]byte, 0, MessageSize), key, m)
+}
+
+// AppendEncode appends the datagram for m to dst.
+func AppendEncode(dst, key []byte, m Msg) []byte {
+	start := len(dst)
+	dst = append(dst, Magic...)
+	dst = append(dst, Version, byte(m.State), m.Path, byte(m.Flags))
+	dst = binary.BigEndian.AppendUint64(dst, m.ClusterID)
+	dst = binary.BigEndian.AppendUint32(dst, m.NodeID)
+	dst = binary.BigEndian.AppendUint64(dst, m.Epoch)
+	dst = binary.BigEndian.AppendUint64(dst, m.Seq)
+	dst = binary.BigEndian.AppendUint64(dst, m.Journal)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(m.Time))
+	mac := hmac.New(sha256.New, key)
+	mac.Write(dst[start:])
+	return mac.Sum(dst)
+}
+
+// Decode parses and authenticates a datagram. The MAC is checked before
+// any field is interpreted. Errors wrap ErrLength, ErrMagic, ErrVersion,
+// ErrKey, ErrMAC or ErrField.
+func Decode(key, b []byte) (Msg, error) {
+	if len(b) < len(Magic)+1 {
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w: %d bytes, want %d", ErrLength, len(b), MessageSize)
+	}
+	if string(b[:len(Magic)]) != Magic {
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w %q", ErrMagic, b[:len(Magic)])
+	}
+	if v := b[4]; v != Version {
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w %d (this node speaks %d)", ErrVersion, v, Version)
+	}
+	if len(b) != MessageSize {
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w: %d bytes, want %d", ErrLength, len(b), MessageSize)
+	}
+	if len(key) == 0 {
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w", ErrKey)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write(b[:bodySize])
+	if !hmac.Equal(mac.Sum(nil), b[bodySize:]) {
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w", ErrMAC)
+	}
+	m := Msg{
+		State:     State(b[5]),
+		Path:      b[6],
+		Flags:     Flags(b[7]),
+		ClusterID: binary.BigEndian.Uint64(b[8:]),
+		NodeID:    binary.BigEndian.Uint32(b[16:]),
+		Epoch:     binary.BigEndian.Uint64(b[20:]),
+		Seq:       binary.BigEndian.Uint64(b[28:]),
+		Journal:   binary.BigEndian.Uint64(b[36:]),
+		Time:      int64(binary.BigEndian.Uint64(b[44:])),
+	}
+	switch {
+	case !m.State.Valid():
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w: state %d", ErrField, b[5])
+	case m.Path >= MaxPaths:
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w: path %d (max %d)", ErrField, m.Path, MaxPaths-1)
+	case m.Flags&^knownFlags != 0:
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w: unknown flags %#x", ErrField, uint8(m.Flags&^knownFlags))
+	case m.NodeID == 0:
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w: node id 0", ErrField)
+	}
+	return m, nil
+}

@@ -1,0 +1,784 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"ftnas/appliance/fileid"
+
+	"golang.org/x/sys/unix"
+)
+
+// Resolver finds files by Stamp on one volume and keeps its index current;
+// *fileid.Tree is one.
+type Resolver interface {
+	Resolve(st fileid.Stamp) (*fileid.Ref, error)
+	Moved(st, newDir fileid.Stamp, newName string)
+	Removed(st fileid.Stamp)
+	RootFD() int
+}
+
+// FSApplierConfig configures an FSApplier.
+type FSApplierConfig struct {
+	// Tree is the standby's volume. Its root must carry the master's root
+	// Stamp (the initial sync copies it).
+	Tree Resolver
+	// Position is where the applied position is kept.
+	Position *PositionFile
+	// BlockSize is the delta block size (default DefaultBlockSize).
+	BlockSize uint32
+	Logger    *slog.Logger
+}
+
+// FSApplier applies records to the standby's volume (the Applier of a
+// Receiver). Files get the master's Stamps, so handles agree on both nodes.
+//
+// Nothing half-applied shows under a file's final name: new entries are
+// made under a temporary name, fully set up, then renamed into place; new
+// contents are built in an anonymous copy of the file (a reflink clone where
+// the file system can, else a copy), patched with the master's changed
+// blocks, given the master's mode, owner, times and xattrs, fsynced and then
+// renamed over the file. Two exceptions: a file with several hard links is
+// patched in place (a rename would split its links), and truncate and
+// single-attribute changes are applied in place because they are atomic.
+type FSApplier struct {
+	cfg    FSApplierConfig
+	log    *slog.Logger
+	syncFD int
+	seq    atomic.Uint64 // temporary names
+
+	mu    sync.Mutex
+	stats FSApplyStats
+}
+
+// FSApplyStats count what an FSApplier did.
+type FSApplyStats struct {
+	Records      uint64 // records applied
+	Fetches      uint64 // fetch round trips
+	BytesFetched uint64 // content bytes received
+	Clones       uint64 // working copies made by reflink
+	Copies       uint64 // working copies made by copying
+	Vanished     uint64 // records skipped because the master's file is gone
+}
+
+// tempPrefix names the short-lived entries of the applier.
+const tempPrefix = ".ftnas-apply."
+
+// NewFSApplier returns an applier for cfg.
+func NewFSApplier(cfg FSApplierConfig) (*FSApplier, error) {
+	if cfg.Tree == nil || cfg.Position == nil {
+		return nil, errors.New("journal: fs applier: tree and position are required")
+	}
+	if cfg.BlockSize == 0 {
+		cfg.BlockSize = DefaultBlockSize
+	}
+	if !validBlockSize(cfg.BlockSize) {
+		return nil, fmt.Errorf("journal: fs applier: block size %d: not a power of two in 4096..1048576", cfg.BlockSize)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	fd, err := unix.Openat(cfg.Tree.RootFD(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("journal: fs applier: open volume root: %w", err)
+	}
+	return &FSApplier{cfg: cfg, log: cfg.Logger, syncFD: fd}, nil
+}
+
+// Close releases the applier's descriptor.
+func (a *FSApplier) Close() error { return unix.Close(a.syncFD) }
+
+// Stats returns the applier's counters.
+func (a *FSApplier) Stats() FSApplyStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stats
+}
+
+func (a *FSApplier) count(f func(s *FSApplyStats)) {
+	a.mu.Lock()
+	f(&a.stats)
+	a.mu.Unlock()
+}
+
+// Position implements Applier.
+func (a *FSApplier) Position() (Position, error) { return a.cfg.Position.Load() }
+
+// Commit implements Applier: it makes everything applied durable (syncfs of
+// the volume), then saves pos.
+func (a *FSApplier) Commit(pos Position) error {
+	if err := unix.Syncfs(a.syncFD); err != nil {
+		return fmt.Errorf("journal: fs applier: syncfs: %w", err)
+	}
+	return a.cfg.Position.Save(pos)
+}
+
+// Apply implements Applier.
+func (a *FSApplier) Apply(ctx context.Context, rec Record, f Fetcher) error {
+	var err error
+	switch rec.Op {
+	case OpCreate, OpMkdir, OpSymlink:
+		err = a.create(rec)
+	case OpLink:
+		err = a.link(rec)
+	case OpRemove, OpRmdir:
+		err = a.remove(rec)
+	case OpRename:
+		err = a.rename(rec)
+	case OpWrite:
+		err = a.write(ctx, rec, f)
+	case OpTruncate:
+		err = a.truncate(rec)
+	case OpSetAttr:
+		err = a.setAttr(ctx, rec, f)
+	case OpSetXattr, OpRemoveXattr:
+		err = a.xattr(ctx, rec, f)
+	case OpRescan:
+		err = fmt.Errorf("rescan of share %d: the file-system applier cannot rescan: %w", rec.Share, ErrResync)
+	default:
+		err = fmt.Errorf("unknown op %d", rec.Op)
+	}
+	if errors.Is(err, ErrNotFound) {
+		// The master's file is gone; a later record removes it here.
+		a.count(func(s *FSApplyStats) { s.Vanished++ })
+		a.log.Debug("journal apply: file gone on the master", "seq", rec.Seq, "op", rec.Op, "file", rec.File)
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("journal: apply %s of %s: %w", rec.Op, rec.File, err)
+	}
+	a.count(func(s *FSApplyStats) { s.Records++ })
+	return nil
+}
+
+// openDir opens the directory carrying st (O_PATH).
+func (a *FSApplier) openDir(st fileid.Stamp) (int, error) {
+	ref, err := a.cfg.Tree.Resolve(st)
+	if err != nil {
+		return -1, fmt.Errorf("directory %s: %w", st, err)
+	}
+	defer ref.Close()
+	fd, err := unix.Openat(ref.Dir, ref.Name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open directory %s (%s): %w", st, ref.Rel, err)
+	}
+	return fd, nil
+}
+
+// stampOf reads the Stamp of name in dir; a missing entry or one without a
+// Stamp is the zero Stamp.
+func stampOf(dir int, name string) (fileid.Stamp, bool, error) {
+	st, err := fileid.ReadStamp(dir, name)
+	switch {
+	case err == nil:
+		return st, true, nil
+	case errors.Is(err, fileid.ErrNoStamp):
+		return fileid.Stamp{}, true, nil
+	case errors.Is(err, unix.ENOENT):
+		return fileid.Stamp{}, false, nil
+	}
+	return fileid.Stamp{}, false, err
+}
+
+func (a *FSApplier) tempName() string {
+	return tempPrefix + strconv.FormatUint(a.seq.Add(1), 36)
+}
+
+func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+func procAt(dir int, name string) string { return procFD(dir) + "/" + name }
+
+// create makes a new entry under a temporary name, sets its Stamp, owner and
+// mode, and renames it to its name.
+func (a *FSApplier) create(rec Record) error {
+	dir, err := a.openDir(rec.Parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	if st, _, err := stampOf(dir, rec.Name); err != nil {
+		return err
+	} else if st == rec.File {
+		a.cfg.Tree.Moved(rec.File, rec.Parent, rec.Name)
+		return nil // applied before
+	}
+	tmp := a.tempName()
+	switch {
+	case rec.Op == OpMkdir:
+		err = unix.Mkdirat(dir, tmp, 0o700)
+	case rec.Op == OpSymlink:
+		err = unix.Symlinkat(rec.Target, dir, tmp)
+	case rec.Mode&ModeType == ModeReg:
+		var fd int
+		fd, err = unix.Openat(dir, tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			err = unix.Close(fd)
+		}
+	default:
+		err = unix.Mknodat(dir, tmp, rec.Mode&ModeType|0o600, int(rec.Rdev))
+	}
+	if err != nil {
+		return fmt.Errorf("make %s: %w", rec.Name, err)
+	}
+	undo := func(err error) error {
+		flags := 0
+		if rec.Op == OpMkdir {
+			flags = unix.AT_REMOVEDIR
+		}
+		unix.Unlinkat(dir, tmp, flags)
+		return err
+	}
+	p := procAt(dir, tmp)
+	if err := unix.Lsetxattr(p, fileid.XattrName, rec.File.MarshalBinary(), 0); err != nil {
+		return undo(fmt.Errorf("stamp %s: %w", rec.Name, err))
+	}
+	if err := unix.Fchownat(dir, tmp, int(rec.UID), int(rec.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return undo(fmt.Errorf("chown %s: %w", rec.Name, err))
+	}
+	if rec.Op != OpSymlink {
+		if err := unix.Fchmodat(dir, tmp, rec.Mode&ModePerm, 0); err != nil {
+			return undo(fmt.Errorf("chmod %s: %w", rec.Name, err))
+		}
+	}
+	if err := unix.Renameat(dir, tmp, dir, rec.Name); err != nil {
+		return undo(fmt.Errorf("rename into place as %s: %w", rec.Name, err))
+	}
+	a.cfg.Tree.Moved(rec.File, rec.Parent, rec.Name)
+	return nil
+}
+
+func (a *FSApplier) link(rec Record) error {
+	dir, err := a.openDir(rec.Parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	if st, _, err := stampOf(dir, rec.Name); err != nil {
+		return err
+	} else if st == rec.File {
+		return nil
+	}
+	ref, err := a.cfg.Tree.Resolve(rec.File)
+	if err != nil {
+		return fmt.Errorf("link source: %w", err)
+	}
+	defer ref.Close()
+	if err := unix.Linkat(ref.Dir, ref.Name, dir, rec.Name, 0); err != nil {
+		return fmt.Errorf("link %s to %s: %w", ref.Rel, rec.Name, err)
+	}
+	return nil
+}
+
+func (a *FSApplier) remove(rec Record) error {
+	dir, err := a.openDir(rec.Parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	st, exists, err := stampOf(dir, rec.Name)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return nil // removed before
+	}
+	if st != rec.File {
+		a.log.Warn("journal apply: not removing an entry that is another file", "name", rec.Name, "has", st, "want", rec.File)
+		return nil
+	}
+	var sb unix.Stat_t
+	if err := unix.Fstatat(dir, rec.Name, &sb, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("stat %s: %w", rec.Name, err)
+	}
+	flags := 0
+	if rec.Op == OpRmdir {
+		flags = unix.AT_REMOVEDIR
+	}
+	if err := unix.Unlinkat(dir, rec.Name, flags); err != nil {
+		return fmt.Errorf("remove %s: %w", rec.Name, err)
+	}
+	if rec.Op == OpRmdir || sb.Nlink <= 1 {
+		a.cfg.Tree.Removed(rec.File)
+	}
+	return nil
+}
+
+func (a *FSApplier) rename(rec Record) error {
+	from, err := a.openDir(rec.Parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(from)
+	to, err := a.openDir(rec.NewParent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(to)
+	st, _, err := stampOf(from, rec.Name)
+	if err != nil {
+		return err
+	}
+	if st != rec.File {
+		if dst, _, err := stampOf(to, rec.NewName); err == nil && dst == rec.File {
+			a.cfg.Tree.Moved(rec.File, rec.NewParent, rec.NewName)
+			return nil // renamed before
+		}
+		return fmt.Errorf("rename: %s is not %s here (it is %q)", rec.Name, rec.File, st)
+	}
+	victim, _, _ := stampOf(to, rec.NewName)
+	var vsb unix.Stat_t
+	victimLast := victim.ID != 0 && victim != rec.File &&
+		unix.Fstatat(to, rec.NewName, &vsb, unix.AT_SYMLINK_NOFOLLOW) == nil && (vsb.Nlink <= 1 || vsb.Mode&unix.S_IFMT == unix.S_IFDIR)
+	if err := unix.Renameat(from, rec.Name, to, rec.NewName); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", rec.Name, rec.NewName, err)
+	}
+	a.cfg.Tree.Moved(rec.File, rec.NewParent, rec.NewName)
+	if victimLast {
+		a.cfg.Tree.Removed(victim)
+	}
+	return nil
+}
+
+func (a *FSApplier) truncate(rec Record) error {
+	ref, err := a.cfg.Tree.Resolve(rec.File)
+	if err != nil {
+		return err
+	}
+	defer ref.Close()
+	fd, err := unix.Openat(ref.Dir, ref.Name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", ref.Rel, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, int64(rec.Size)); err != nil {
+		return fmt.Errorf("truncate %s to %d: %w", ref.Rel, rec.Size, err)
+	}
+	return nil
+}
+
+func (a *FSApplier) fetch(ctx context.Context, f Fetcher, q *FetchRequest) (*FetchReply, error) {
+	p, err := f.Fetch(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, b := range p.Blocks {
+		n += len(b.Data)
+	}
+	a.count(func(s *FSApplyStats) { s.Fetches++; s.BytesFetched += uint64(n) })
+	return p, nil
+}
+
+// write brings a file's contents up to the master's.
+func (a *FSApplier) write(ctx context.Context, rec Record, f Fetcher) error {
+	ref, err := a.cfg.Tree.Resolve(rec.File)
+	if err != nil {
+		return err
+	}
+	defer ref.Close()
+	src, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", ref.Rel, err)
+	}
+	defer unix.Close(src)
+	var sb unix.Stat_t
+	if err := unix.Fstat(src, &sb); err != nil {
+		return fmt.Errorf("stat %s: %w", ref.Rel, err)
+	}
+	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("write to %s: not a regular file", ref.Rel)
+	}
+
+	// The working copy: the file itself if it has other links, else an
+	// anonymous clone that replaces it when complete.
+	work, inPlace := src, sb.Nlink > 1
+	if !inPlace {
+		if work, err = a.workingCopy(ref.Dir, src, ref.Rel); err != nil {
+			return err
+		}
+		defer unix.Close(work)
+	}
+
+	if rec.Flags&FlagInline != 0 {
+		if _, err := unix.Pwrite(work, rec.Data, int64(rec.Off)); err != nil {
+			return fmt.Errorf("write %d bytes at %d to %s: %w", len(rec.Data), rec.Off, ref.Rel, err)
+		}
+		if !inPlace {
+			if err := copyMeta(src, work, &sb); err != nil {
+				return fmt.Errorf("%s: %w", ref.Rel, err)
+			}
+		}
+	} else if err := a.fetchContents(ctx, f, rec, work); err != nil {
+		return fmt.Errorf("%s: %w", ref.Rel, err)
+	}
+	if inPlace {
+		return nil
+	}
+	if err := unix.Fsetxattr(work, fileid.XattrName, rec.File.MarshalBinary(), 0); err != nil {
+		return fmt.Errorf("stamp the new copy of %s: %w", ref.Rel, err)
+	}
+	if err := unix.Fsync(work); err != nil {
+		return fmt.Errorf("fsync the new copy of %s: %w", ref.Rel, err)
+	}
+	return a.publish(ref.Dir, work, ref.Name)
+}
+
+// workingCopy makes an anonymous file in dir holding src's contents.
+func (a *FSApplier) workingCopy(dir, src int, rel string) (int, error) {
+	fd, err := unix.Openat(dir, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return -1, fmt.Errorf("make a working copy of %s: %w", rel, err)
+	}
+	if err := unix.IoctlFileClone(fd, src); err == nil {
+		a.count(func(s *FSApplyStats) { s.Clones++ })
+		return fd, nil
+	}
+	var off int64
+	for {
+		n, err := unix.CopyFileRange(src, &off, fd, nil, 1<<30, 0)
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("copy %s: %w", rel, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	a.count(func(s *FSApplyStats) { s.Copies++ })
+	return fd, nil
+}
+
+// fetchContents patches work to the master's contents and metadata: the
+// record's range if it has one, else the whole file by delta.
+func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, rec Record, work int) error {
+	q := &FetchRequest{Share: rec.Share, File: rec.File, What: FetchAttr | FetchXattrs}
+	p, err := a.fetch(ctx, f, q)
+	if err != nil {
+		return err
+	}
+	attr, xattrs := p.Attr, p.Xattrs
+	if attr.Mode&ModeType != ModeReg {
+		return fmt.Errorf("not a regular file on the master (mode %#o)", attr.Mode)
+	}
+	start, end := uint64(0), attr.Size
+	delta := true
+	if rec.Len > 0 {
+		start, end, delta = rec.Off, min(rec.Off+rec.Len, attr.Size), false
+	}
+	bs := a.cfg.BlockSize
+	buf := make([]byte, bs)
+	wf := fdReaderAt(work)
+	for off := start; off < end; {
+		n := min(uint64(MaxFetchData), end-off)
+		q := &FetchRequest{Share: rec.Share, File: rec.File, What: FetchData, Off: off, Len: n}
+		if delta {
+			q.BlockSize = bs
+			if q.Sums, err = BlockSums(wf, off, n, bs, buf); err != nil {
+				return err
+			}
+		}
+		p, err := a.fetch(ctx, f, q)
+		if err != nil {
+			return err
+		}
+		for _, b := range p.Blocks {
+			if _, err := unix.Pwrite(work, b.Data, int64(b.Off)); err != nil {
+				return fmt.Errorf("write %d bytes at %d: %w", len(b.Data), b.Off, err)
+			}
+		}
+		off += n
+	}
+	if err := unix.Ftruncate(work, int64(attr.Size)); err != nil {
+		return fmt.Errorf("truncate to %d: %w", attr.Size, err)
+	}
+	return setMeta(work, attr, xattrs)
+}
+
+// setMeta gives fd the master's owner, mode, xattrs and times, in the order
+// that keeps each: chown clears set-id bits and capabilities, and writes
+// move the times.
+func setMeta(fd int, attr Attr, xattrs []Xattr) error {
+	if err := unix.Fchown(fd, int(attr.UID), int(attr.GID)); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	if err := unix.Fchmod(fd, attr.Mode&ModePerm); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	if err := syncXattrs(fdXattrs(fd), xattrs); err != nil {
+		return err
+	}
+	return setTimes(procFD(fd), attr.Atime, attr.Mtime, 0)
+}
+
+// copyMeta gives work the owner, mode, xattrs and times of src.
+func copyMeta(src, work int, sb *unix.Stat_t) error {
+	xs, err := listXattrs(fdXattrs(src))
+	if err != nil {
+		return err
+	}
+	attr := Attr{UID: sb.Uid, GID: sb.Gid, Mode: sb.Mode, Atime: sb.Atim.Nano(), Mtime: sb.Mtim.Nano()}
+	return setMeta(work, attr, xs)
+}
+
+func setTimes(path string, atime, mtime int64, flags int) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(atime), unix.NsecToTimespec(mtime)}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, flags); err != nil {
+		return fmt.Errorf("set times: %w", err)
+	}
+	return nil
+}
+
+// publish links the anonymous file fd into dir under a temporary name and
+// renames it over name.
+func (a *FSApplier) publish(dir, fd int, name string) error {
+	tmp := a.tempName()
+	if err := unix.Linkat(unix.AT_FDCWD, procFD(fd), dir, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
+		return fmt.Errorf("link the new copy of %s: %w", name, err)
+	}
+	if err := unix.Renameat(dir, tmp, dir, name); err != nil {
+		unix.Unlinkat(dir, tmp, 0)
+		return fmt.Errorf("rename the new copy over %s: %w", name, err)
+	}
+	return nil
+}
+
+func (a *FSApplier) setAttr(ctx context.Context, rec Record, f Fetcher) error {
+	ref, err := a.cfg.Tree.Resolve(rec.File)
+	if err != nil {
+		return err
+	}
+	defer ref.Close()
+	var sb unix.Stat_t
+	if err := unix.Fstatat(ref.Dir, ref.Name, &sb, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("stat %s: %w", ref.Rel, err)
+	}
+	isLink := sb.Mode&unix.S_IFMT == unix.S_IFLNK
+	mask, attr := rec.AttrMask, Attr{Mode: rec.Mode, UID: rec.UID, GID: rec.GID, Atime: rec.Atime, Mtime: rec.Mtime}
+	var xattrs []Xattr
+	if mask == 0 {
+		p, err := a.fetch(ctx, f, &FetchRequest{Share: rec.Share, File: rec.File, What: FetchAttr | FetchXattrs})
+		if err != nil {
+			return err
+		}
+		mask, attr, xattrs = knownAttrs, p.Attr, p.Xattrs
+	}
+	uid, gid := -1, -1
+	if mask&AttrUID != 0 {
+		uid = int(attr.UID)
+	}
+	if mask&AttrGID != 0 {
+		gid = int(attr.GID)
+	}
+	if uid != -1 || gid != -1 {
+		if err := unix.Fchownat(ref.Dir, ref.Name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown %s: %w", ref.Rel, err)
+		}
+	}
+	if mask&AttrMode != 0 && !isLink {
+		if err := unix.Fchmodat(ref.Dir, ref.Name, attr.Mode&ModePerm, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", ref.Rel, err)
+		}
+	}
+	if xattrs != nil {
+		if err := syncXattrs(pathXattrs(ref.ProcPath()), xattrs); err != nil {
+			return fmt.Errorf("%s: %w", ref.Rel, err)
+		}
+	}
+	if mask&(AttrAtime|AttrMtime) != 0 {
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		if mask&AttrAtime != 0 {
+			ts[0] = unix.NsecToTimespec(attr.Atime)
+		}
+		if mask&AttrMtime != 0 {
+			ts[1] = unix.NsecToTimespec(attr.Mtime)
+		}
+		if err := unix.UtimesNanoAt(ref.Dir, ref.Name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("set times of %s: %w", ref.Rel, err)
+		}
+	}
+	return nil
+}
+
+func (a *FSApplier) xattr(ctx context.Context, rec Record, f Fetcher) error {
+	if rec.Name == fileid.XattrName {
+		return nil // the stamp is this package's, never a record's
+	}
+	ref, err := a.cfg.Tree.Resolve(rec.File)
+	if err != nil {
+		return err
+	}
+	defer ref.Close()
+	p := ref.ProcPath()
+	value, present := rec.Data, rec.Op == OpSetXattr
+	if rec.Op == OpSetXattr && rec.Flags&FlagInline == 0 {
+		rep, err := a.fetch(ctx, f, &FetchRequest{Share: rec.Share, File: rec.File, What: FetchXattrs})
+		if err != nil {
+			return err
+		}
+		present = false
+		for _, x := range rep.Xattrs {
+			if x.Name == rec.Name {
+				value, present = x.Value, true
+			}
+		}
+	}
+	if present {
+		if err := unix.Lsetxattr(p, rec.Name, value, 0); err != nil {
+			return fmt.Errorf("set xattr %s of %s: %w", rec.Name, ref.Rel, err)
+		}
+		return nil
+	}
+	if err := unix.Lremovexattr(p, rec.Name); err != nil && err != unix.ENODATA {
+		return fmt.Errorf("remove xattr %s of %s: %w", rec.Name, ref.Rel, err)
+	}
+	return nil
+}
+
+// xattrOps reach the extended attributes of one file, by descriptor or by
+// path (not following a final symlink).
+type xattrOps struct {
+	list   func(dest []byte) (int, error)
+	get    func(name string, dest []byte) (int, error)
+	set    func(name string, value []byte) error
+	remove func(name string) error
+}
+
+func pathXattrs(p string) xattrOps {
+	return xattrOps{
+		list:   func(d []byte) (int, error) { return unix.Llistxattr(p, d) },
+		get:    func(n string, d []byte) (int, error) { return unix.Lgetxattr(p, n, d) },
+		set:    func(n string, v []byte) error { return unix.Lsetxattr(p, n, v, 0) },
+		remove: func(n string) error { return unix.Lremovexattr(p, n) },
+	}
+}
+
+func fdXattrs(fd int) xattrOps {
+	return xattrOps{
+		list:   func(d []byte) (int, error) { return unix.Flistxattr(fd, d) },
+		get:    func(n string, d []byte) (int, error) { return unix.Fgetxattr(fd, n, d) },
+		set:    func(n string, v []byte) error { return unix.Fsetxattr(fd, n, v, 0) },
+		remove: func(n string) error { return unix.Fremovexattr(fd, n) },
+	}
+}
+
+// listXattrs returns a file's extended attributes without the Stamp, sorted
+// by name.
+func listXattrs(x xattrOps) ([]Xattr, error) {
+	names, err := x.names()
+	if err != nil {
+		return nil, err
+	}
+	xs := make([]Xattr, 0, len(names))
+	for _, n := range names {
+		if n == fileid.XattrName {
+			continue
+		}
+		v, err := x.value(n)
+		if err == unix.ENODATA {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get xattr %s: %w", n, err)
+		}
+		xs = append(xs, Xattr{Name: n, Value: v})
+	}
+	SortXattrs(xs)
+	if len(xs) > MaxXattrs {
+		return nil, fmt.Errorf("%d xattrs exceed %d", len(xs), MaxXattrs)
+	}
+	return xs, nil
+}
+
+func (x xattrOps) names() ([]string, error) {
+	for {
+		n, err := x.list(nil)
+		if err != nil {
+			return nil, fmt.Errorf("list xattrs: %w", err)
+		}
+		buf := make([]byte, n)
+		n, err = x.list(buf)
+		if err == unix.ERANGE {
+			continue // grew meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list xattrs: %w", err)
+		}
+		var names []string
+		start := 0
+		for i, c := range buf[:n] {
+			if c == 0 {
+				if i > start {
+					names = append(names, string(buf[start:i]))
+				}
+				start = i + 1
+			}
+		}
+		return names, nil
+	}
+}
+
+func (x xattrOps) value(name string) ([]byte, error) {
+	for {
+		n, err := x.get(name, nil)
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, n)
+		n, err = x.get(name, buf)
+		if err == unix.ERANGE {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+}
+
+// syncXattrs makes a file's xattrs (the Stamp aside) exactly want.
+func syncXattrs(x xattrOps, want []Xattr) error {
+	have, err := listXattrs(x)
+	if err != nil {
+		return err
+	}
+	keep := make(map[string]bool, len(want))
+	for _, w := range want {
+		keep[w.Name] = true
+	}
+	for _, h := range have {
+		if !keep[h.Name] {
+			if err := x.remove(h.Name); err != nil && err != unix.ENODATA {
+				return fmt.Errorf("remove xattr %s: %w", h.Name, err)
+			}
+		}
+	}
+	for _, w := range want {
+		if w.Name == fileid.XattrName {
+			continue
+		}
+		if err := x.set(w.Name, w.Value); err != nil {
+			return fmt.Errorf("set xattr %s: %w", w.Name, err)
+		}
+	}
+	return nil
+}
+
+// fdReaderAt reads a descriptor with pread.
+type fdReaderAt int
+
+func (fd fdReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(fd), p, off)
+	if err != nil {
+		return 0, err
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}

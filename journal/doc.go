@@ -1,0 +1,33 @@
+// Package journal is the node layer's change log: what changed on the
+// master's volume, in order, until the standby has applied it.
+//
+//   - Record (record.go): one change — create (files, FIFOs, sockets,
+//     devices), mkdir, symlink, link, remove, rmdir, rename, write (with its
+//     range when known, optionally with the data inline), truncate, setattr,
+//     xattr set/remove, or a rescan after capture lost events. Files are
+//     named by their stable identity (fileid.Stamp) and their parent's Stamp
+//     plus a name, never by path, so a rename is one record and handles agree
+//     on both nodes. The binary encoding is versioned, canonical (one
+//     encoding per record) and strictly validated.
+//   - Log (log.go): a bbolt file of its own (not the config store) holding
+//     records keyed by a monotonic sequence number. One writer goroutine
+//     commits concurrent appends in groups, so appenders wait for durability
+//     without paying a transaction each. It keeps the fencing epoch, a random
+//     log ID (a standby never resumes into another log's numbering), and a
+//     depth limit at which appenders are held — back-pressure, never loss.
+//     Records are trimmed once the standby has acknowledged them.
+//   - The stream (frame.go, stream.go, tls.go): framed, versioned messages
+//     between the Shipper (master) and the Receiver (standby) over any
+//     net.Conn, normally TLS 1.3 with both certificates pinned to the pair
+//     (TLSConfig, GenerateCert). The receiver says where it is; the shipper
+//     streams from there within the receiver's window and trims on acks.
+//     Records without data make the standby fetch current contents from the
+//     master over the same connection ("ship the log, fetch the data"), with
+//     a fixed-block checksum delta (delta.go) so unchanged blocks stay put.
+//     Epochs fence: a receiver refuses a shipper whose epoch is below the
+//     highest it has seen, and the shipper then stops with ErrFenced.
+//   - Applying (apply_linux.go, source_linux.go): the Applier interface is
+//     the standby's side effect; FSApplier applies records to a volume
+//     through fileid's index, never showing a half-applied file under its
+//     final name, and FSSource answers fetches from the master's volume.
+package journal

@@ -1,0 +1,84 @@
+package journal
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"ftnas/appliance/fileid"
+
+	"golang.org/x/sys/unix"
+)
+
+// StampResolver finds files by Stamp; *fileid.Tree is one.
+type StampResolver interface {
+	Resolve(st fileid.Stamp) (*fileid.Ref, error)
+}
+
+// FSSource answers the standby's fetches from the master's volume (the
+// Source of a Shipper).
+type FSSource struct {
+	tree StampResolver
+}
+
+// NewFSSource returns a Source reading the volume of tree.
+func NewFSSource(tree StampResolver) *FSSource { return &FSSource{tree: tree} }
+
+// Fetch implements Source. A file that is gone answers fileid.ErrStale.
+func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, error) {
+	ref, err := s.tree.Resolve(q.File)
+	if err != nil {
+		return nil, err
+	}
+	defer ref.Close()
+	p := &FetchReply{ID: q.ID, What: q.What}
+	var sb unix.Stat_t
+	var data *os.File
+	if q.What&FetchData != 0 {
+		fd, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT {
+			return nil, fileid.ErrStale
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", ref.Rel, err)
+		}
+		data = os.NewFile(uintptr(fd), ref.Rel)
+		defer data.Close()
+		err = unix.Fstat(fd, &sb)
+		if err == nil && sb.Mode&unix.S_IFMT != unix.S_IFREG {
+			err = fmt.Errorf("not a regular file (mode %#o)", sb.Mode)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref.Rel, err)
+		}
+	} else if err := unix.Fstatat(ref.Dir, ref.Name, &sb, unix.AT_SYMLINK_NOFOLLOW); err == unix.ENOENT {
+		return nil, fileid.ErrStale
+	} else if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", ref.Rel, err)
+	}
+	if q.What&FetchAttr != 0 {
+		p.Attr = Attr{
+			Mode: sb.Mode, UID: sb.Uid, GID: sb.Gid, Rdev: sb.Rdev, Size: uint64(sb.Size),
+			Atime: sb.Atim.Nano(), Mtime: sb.Mtim.Nano(),
+		}
+		if sb.Mode&unix.S_IFMT == unix.S_IFLNK {
+			buf := make([]byte, MaxTarget+1)
+			n, err := unix.Readlinkat(ref.Dir, ref.Name, buf)
+			if err != nil {
+				return nil, fmt.Errorf("readlink %s: %w", ref.Rel, err)
+			}
+			p.Attr.Target = string(buf[:n])
+		}
+	}
+	if q.What&FetchXattrs != 0 {
+		if p.Xattrs, err = listXattrs(pathXattrs(ref.ProcPath())); err != nil {
+			return nil, fmt.Errorf("%s: %w", ref.Rel, err)
+		}
+	}
+	if data != nil {
+		if p.Blocks, err = DeltaBlocks(data, uint64(sb.Size), q); err != nil {
+			return nil, fmt.Errorf("%s: %w", ref.Rel, err)
+		}
+	}
+	return p, nil
+}

@@ -25,6 +25,11 @@ type backend struct {
 	smb     *smbService // nil with NoSMB
 	nfs     *nfsService
 	started time.Time
+	// cluster is this node's part of a pair; nil when stand-alone.
+	cluster *clusterRuntime
+	// restart asks Run to restart the services (cluster membership
+	// changed).
+	restart chan struct{}
 
 	mu sync.Mutex // one configuration change at a time
 }

@@ -27,57 +27,87 @@ type Ready struct {
 
 // Run runs the appliance until ctx ends, then stops every service it started
 // and returns. ready, if not nil, is called once all services are up.
-func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
+//
+// A change of cluster membership (init, join, leave) restarts the
+// services in process with the new configuration: they then listen on
+// the VIP and the heartbeat decides whether this node serves.
+func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	cfg.setDefaults()
 	if err := cfg.check(); err != nil {
 		return err
 	}
+	for {
+		restart, err := runOnce(ctx, cfg, ready)
+		if err != nil || !restart || ctx.Err() != nil {
+			return err
+		}
+		ready = nil
+		cfg.Log.Info("nasd restarting its services")
+	}
+}
+
+// runOnce runs the appliance until ctx ends or the configuration asks for
+// a restart (restart is then true).
+func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, err error) {
 	log := cfg.Log
 	started := time.Now()
 
 	st, err := store.Open(filepath.Join(cfg.StateDir, StateFile), log)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 
 	idx, err := fileid.OpenIndex(st.DB(), log)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { err = errors.Join(err, idx.Close()) }()
 	tree, err := fileid.OpenTree(cfg.Volume, idx, fileid.NewAllocator(st.AllocIDs), log)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tree.Close()
 	rs, err := tree.Reconcile(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	log.Info("volume reconciled", "volume", cfg.Volume, "files", rs.Files, "stamped", rs.Stamped,
 		"reissued", rs.Reissued, "dropped", rs.Dropped, "took", time.Since(started).Round(time.Millisecond))
 
+	clu, clustered, err := st.GetCluster()
+	if err != nil {
+		return false, err
+	}
+	if clustered {
+		// The file services follow the VIP: NFS binds it with IP_FREEBIND
+		// before it is up, smbd is kicked when it comes.
+		if cfg.Listen != "" && cfg.Listen != clu.VIP.Addr().String() {
+			log.Info("cluster member: serving on the virtual IP, not --listen", "vip", clu.VIP.Addr(), "listen", cfg.Listen)
+		}
+		cfg.Listen = clu.VIP.Addr().String()
+	}
+
 	shares, err := st.ListShares()
 	if err != nil {
-		return err
+		return false, err
 	}
 	users, err := st.ListUsers()
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, u := range users {
 		// A reflashed box or a replica: the accounts must match the store.
 		if err := ensureAccount(ctx, u.Name, u.UID, u.GID); err != nil {
-			return fmt.Errorf("user %s: %w", u.Name, err)
+			return false, fmt.Errorf("user %s: %w", u.Name, err)
 		}
 	}
 	ex := &exports{}
 	if err := ex.Set(shares); err != nil {
-		return err
+		return false, err
 	}
 
-	b := &backend{cfg: &cfg, st: st, ex: ex, started: started}
+	b := &backend{cfg: &cfg, st: st, ex: ex, started: started, restart: make(chan struct{}, 1)}
 	m := newMetrics(func() float64 {
 		if b.smb == nil {
 			return 0
@@ -93,7 +123,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 
 	nfs, err := startNFS(ctx, &cfg, tree, ex, m)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer nfs.stop()
 	b.nfs = nfs
@@ -101,11 +131,26 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 	if !cfg.NoSMB {
 		smbSvc, err := startSMB(ctx, &cfg, shares, users)
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer smbSvc.stop()
 		b.smb = smbSvc
 	}
+
+	if clustered {
+		rt, err := startCluster(ctx, clu, b, log)
+		if err != nil {
+			return false, err
+		}
+		defer rt.stop()
+		b.cluster = rt
+	}
+	m.reg.MustRegister(newClusterCollector(func() (api.ClusterStatus, bool) {
+		if b.cluster == nil {
+			return api.ClusterStatus{}, false
+		}
+		return b.cluster.status(time.Now()), true
+	}))
 
 	sock := cfg.API
 	if sock == "" {
@@ -113,7 +158,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 	}
 	apiLn, err := api.Listen(sock)
 	if err != nil {
-		return err
+		return false, err
 	}
 	apiSrv := &http.Server{Handler: api.NewHandler(b, log), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 4)
@@ -124,7 +169,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 	if cfg.Metrics != "" {
 		mln, err := net.Listen("tcp", cfg.Metrics)
 		if err != nil {
-			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics, err)
+			return false, fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics, err)
 		}
 		rdy.Metrics = mln.Addr().String()
 		mux := http.NewServeMux()
@@ -146,11 +191,13 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 	select {
 	case <-ctx.Done():
 		log.Info("nasd stopping")
-		return nil
+		return false, nil
+	case <-b.restart:
+		return true, nil
 	case err := <-errc:
-		return err
+		return false, err
 	case err := <-nfs.errc:
-		return fmt.Errorf("nfs: %w", err)
+		return false, fmt.Errorf("nfs: %w", err)
 	}
 }
 

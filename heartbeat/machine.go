@@ -680,12 +680,14 @@ type Status struct {
 	PeerSeen  bool
 	PeerAlive bool
 	PathAlive []bool
-	Peer      Msg // the peer's newest heartbeat
+	PathHeard []time.Time // per path, the last authenticated heartbeat (zero if none)
+	Peer      Msg         // the peer's newest heartbeat
 	PeerAt    time.Time
 
 	WitnessKnown     bool // a witness result exists
 	WitnessReachable bool
 	WitnessAt        time.Time
+	Now              time.Time // the machine's clock at the last Tick
 
 	Alarms []Alarm // sorted
 }
@@ -706,11 +708,13 @@ func (m *Machine) Status() Status {
 		PeerSeen:         m.peerSeen,
 		PeerAlive:        m.peerAlive(),
 		PathAlive:        make([]bool, m.cfg.Paths),
+		PathHeard:        slices.Clone(m.lastHeard[:m.cfg.Paths]),
 		Peer:             m.peer,
 		PeerAt:           m.peerAt,
 		WitnessKnown:     !m.witnessAt.IsZero(),
 		WitnessReachable: m.witnessOK,
 		WitnessAt:        m.witnessAt,
+		Now:              m.now,
 	}
 	for p := range s.PathAlive {
 		s.PathAlive[p] = m.pathAlive(p)

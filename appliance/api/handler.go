@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -35,6 +36,9 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 		"/v1/users":                 {"GET": h.listUsers, "POST": h.addUser},
 		"/v1/users/{name}":          {"DELETE": h.removeUser},
 		"/v1/users/{name}/password": {"PUT": h.setPassword},
+	}
+	if cb, ok := b.(ClusterBackend); ok {
+		maps.Copy(routes, clusterRoutes(h, cb))
 	}
 	for path, methods := range routes {
 		var allow []string

@@ -1,0 +1,237 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// ClusterInitRequest makes this node the primary of a new pair. Addresses
+// are IPs; VIP has a prefix length. Empty optional fields take defaults:
+// node ids 1 and 2, the interface that holds Public, manual failback, the
+// default ports, no dedicated link.
+type ClusterInitRequest struct {
+	NodeID        uint32 `json:"node_id,omitempty"`
+	PeerID        uint32 `json:"peer_id,omitempty"`
+	VIP           string `json:"vip"`
+	Interface     string `json:"interface,omitempty"`
+	Public        string `json:"public"`
+	PeerPublic    string `json:"peer_public"`
+	Dedicated     string `json:"dedicated,omitempty"`
+	PeerDedicated string `json:"peer_dedicated,omitempty"`
+	Witness       string `json:"witness"`
+	Failback      string `json:"failback,omitempty"`
+	HeartbeatPort uint16 `json:"heartbeat_port,omitempty"`
+	JournalPort   uint16 `json:"journal_port,omitempty"`
+}
+
+// ClusterInitResponse carries the join token for the standby. The token
+// holds the pair's secrets: hand it over like a password.
+type ClusterInitResponse struct {
+	Token  string        `json:"token"`
+	Status ClusterStatus `json:"status"`
+}
+
+// ClusterJoinRequest makes this node the standby of the pair a token
+// describes. Interface defaults to the one holding the standby's public
+// address.
+type ClusterJoinRequest struct {
+	Token     string `json:"token"`
+	Interface string `json:"interface,omitempty"`
+}
+
+// String hides the token.
+func (ClusterJoinRequest) String() string { return "{Token:<redacted>}" }
+
+// ClusterPath is one heartbeat path as this node sees it.
+type ClusterPath struct {
+	Name  string `json:"name"` // "public" or "dedicated"
+	Local string `json:"local"`
+	Peer  string `json:"peer"`
+	Alive bool   `json:"alive"`
+	// LastHeardMS is the age of the peer's newest heartbeat on this
+	// path; -1 when none arrived.
+	LastHeardMS int64 `json:"last_heard_ms"`
+}
+
+// ClusterWitness is the witness as this node last probed it.
+type ClusterWitness struct {
+	Addr      string `json:"addr"`
+	Known     bool   `json:"known"`
+	Reachable bool   `json:"reachable"`
+	AgeMS     int64  `json:"age_ms"` // -1 when never probed
+}
+
+// Protection levels of ClusterStatus.
+const (
+	ProtectionStandalone = "standalone" // no cluster configured
+	ProtectionProtected  = "protected"  // a node serves, the peer stands by on every path
+	ProtectionDegraded   = "degraded"   // a node serves, but a path or the peer is down
+	ProtectionAtRisk     = "at-risk"    // nothing serves here and the peer is not seen serving
+)
+
+// ClusterStatus is this node's view of the pair.
+type ClusterStatus struct {
+	Configured bool   `json:"configured"`
+	Protection string `json:"protection"`
+	ClusterID  uint64 `json:"cluster_id,omitempty"`
+	NodeID     uint32 `json:"node_id,omitempty"`
+	PeerID     uint32 `json:"peer_id,omitempty"`
+	Role       string `json:"role,omitempty"` // configured: primary or standby
+	State      string `json:"state,omitempty"`
+	Serving    bool   `json:"serving"`
+	Healthy    bool   `json:"healthy"`
+	Epoch      uint64 `json:"epoch"`
+	VIP        string `json:"vip,omitempty"`
+	Interface  string `json:"interface,omitempty"`
+	Failback   string `json:"failback,omitempty"`
+
+	PeerSeen  bool           `json:"peer_seen"`
+	PeerAlive bool           `json:"peer_alive"`
+	PeerState string         `json:"peer_state,omitempty"`
+	PeerEpoch uint64         `json:"peer_epoch"`
+	Paths     []ClusterPath  `json:"paths"`
+	Witness   ClusterWitness `json:"witness"`
+	Alarms    []string       `json:"alarms"`
+	// Journal is this node's journal position as the heartbeat carries
+	// it; PeerJournal the peer's.
+	Journal     uint64 `json:"journal"`
+	PeerJournal uint64 `json:"peer_journal"`
+}
+
+// ClusterBackend is the optional cluster part of a Backend; the routes
+// under /v1/cluster exist only when the Backend implements it.
+type ClusterBackend interface {
+	ClusterStatus(ctx context.Context) (ClusterStatus, error)
+	InitCluster(ctx context.Context, r ClusterInitRequest) (ClusterInitResponse, error)
+	JoinCluster(ctx context.Context, r ClusterJoinRequest) (ClusterStatus, error)
+	// ClusterAction runs "promote", "demote" or "failback".
+	ClusterAction(ctx context.Context, action string) error
+	LeaveCluster(ctx context.Context) error
+}
+
+func clusterRoutes(h *handler, cb ClusterBackend) map[string]map[string]http.HandlerFunc {
+	c := clusterHandler{h, cb}
+	return map[string]map[string]http.HandlerFunc{
+		"/v1/cluster":          {"GET": c.status, "DELETE": c.leave},
+		"/v1/cluster/init":     {"POST": c.init},
+		"/v1/cluster/join":     {"POST": c.join},
+		"/v1/cluster/promote":  {"POST": c.action("promote")},
+		"/v1/cluster/demote":   {"POST": c.action("demote")},
+		"/v1/cluster/failback": {"POST": c.action("failback")},
+	}
+}
+
+type clusterHandler struct {
+	*handler
+	cb ClusterBackend
+}
+
+// normCluster gives the wire form fixed shapes: never null lists.
+func normCluster(s ClusterStatus) ClusterStatus {
+	if s.Paths == nil {
+		s.Paths = []ClusterPath{}
+	}
+	if s.Alarms == nil {
+		s.Alarms = []string{}
+	}
+	return s
+}
+
+func (c clusterHandler) status(w http.ResponseWriter, r *http.Request) {
+	s, err := c.cb.ClusterStatus(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, normCluster(s))
+}
+
+func (c clusterHandler) init(w http.ResponseWriter, r *http.Request) {
+	var req ClusterInitRequest
+	if !c.decode(w, r, &req) {
+		return
+	}
+	out, err := c.cb.InitCluster(r.Context(), req)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.log.Info("cluster initialised", "cluster", out.Status.ClusterID, "node", out.Status.NodeID, "vip", out.Status.VIP)
+	out.Status = normCluster(out.Status)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (c clusterHandler) join(w http.ResponseWriter, r *http.Request) {
+	var req ClusterJoinRequest
+	if !c.decode(w, r, &req) {
+		return
+	}
+	s, err := c.cb.JoinCluster(r.Context(), req)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.log.Info("cluster joined", "cluster", s.ClusterID, "node", s.NodeID, "vip", s.VIP)
+	writeJSON(w, http.StatusOK, normCluster(s))
+}
+
+func (c clusterHandler) action(a string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := c.cb.ClusterAction(r.Context(), a); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		c.log.Info("cluster action", "action", a)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (c clusterHandler) leave(w http.ResponseWriter, r *http.Request) {
+	if err := c.cb.LeaveCluster(r.Context()); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.log.Info("cluster left")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ClusterStatus returns this node's view of the pair.
+func (c *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
+	var out ClusterStatus
+	err := c.do(ctx, http.MethodGet, "/v1/cluster", nil, &out)
+	return out, err
+}
+
+// InitCluster makes this node the primary of a new pair.
+func (c *Client) InitCluster(ctx context.Context, r ClusterInitRequest) (ClusterInitResponse, error) {
+	var out ClusterInitResponse
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/init", r, &out)
+	return out, err
+}
+
+// JoinCluster makes this node the standby of the pair the token names.
+func (c *Client) JoinCluster(ctx context.Context, r ClusterJoinRequest) (ClusterStatus, error) {
+	var out ClusterStatus
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/join", r, &out)
+	return out, err
+}
+
+// ClusterAction runs "promote", "demote" or "failback".
+func (c *Client) ClusterAction(ctx context.Context, action string) error {
+	return c.do(ctx, http.MethodPost, "/v1/cluster/"+action, nil, nil)
+}
+
+// LeaveCluster makes this node stand-alone.
+func (c *Client) LeaveCluster(ctx context.Context) error {
+	return c.do(ctx, http.MethodDelete, "/v1/cluster", nil, nil)
+}
+
+// Age converts a time to the API's age in milliseconds: -1 for the zero
+// time.
+func Age(now, t time.Time) int64 {
+	if t.IsZero() {
+		return -1
+	}
+	return now.Sub(t).Milliseconds()
+}

@@ -1,0 +1,408 @@
+package appliance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/store"
+	"ftnas/heartbeat"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+)
+
+// Health feeding: how often the services' health goes to the machine, and
+// how long SMB may be unhealthy after this node started serving (smbd
+// binds the VIP only once it is up) or at all, before it counts as failed.
+const (
+	healthEvery = time.Second
+	smbSettle   = 15 * time.Second
+	smbGrace    = 5 * time.Second
+)
+
+// clusterRuntime runs this node's part of a pair: the heartbeat node that
+// decides whether it serves, the VIP, and the services' health feed.
+type clusterRuntime struct {
+	cfg     store.Cluster
+	node    *heartbeat.Node
+	udp     *heartbeat.UDP
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	done    chan error
+	serving atomic.Bool
+
+	mu           sync.Mutex
+	servingSince time.Time
+}
+
+// clusterServices adapts the file services to heartbeat.Services. NFS
+// listens on the VIP with IP_FREEBIND all along, so only smbd, which
+// cannot, is kicked to bind the address that just came up.
+type clusterServices struct {
+	rt *clusterRuntime
+	b  *backend
+}
+
+func (s clusterServices) Start(context.Context) error {
+	s.rt.serving.Store(true)
+	s.rt.mu.Lock()
+	s.rt.servingSince = time.Now()
+	s.rt.mu.Unlock()
+	if s.b.smb != nil {
+		s.b.smb.sup.Kick()
+	}
+	s.rt.log.Info("file services serving on the virtual IP", "vip", s.rt.cfg.VIP)
+	return nil
+}
+
+func (s clusterServices) Stop(context.Context) error {
+	s.rt.serving.Store(false)
+	s.rt.log.Info("file services released the virtual IP", "vip", s.rt.cfg.VIP)
+	return nil
+}
+
+// startCluster starts the heartbeat node for c.
+func startCluster(ctx context.Context, c store.Cluster, b *backend, log *slog.Logger) (*clusterRuntime, error) {
+	log = log.With("cluster", c.ID, "node", c.Self.ID)
+	epoch, err := b.st.ClusterEpoch()
+	if err != nil {
+		return nil, err
+	}
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("cluster: seed: %w", err)
+	}
+	udp, err := heartbeat.NewUDP(udpPaths(c), log)
+	if err != nil {
+		return nil, err
+	}
+	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1)}
+	node, err := heartbeat.NewNode(heartbeat.NodeConfig{
+		Machine:   machineConfig(c, epoch, binary.LittleEndian.Uint64(seed[:])),
+		Key:       c.Key,
+		Transport: udp,
+		VIP:       heartbeat.VIP{Interface: c.Interface, Prefix: c.VIP},
+		Services:  clusterServices{rt: rt, b: b},
+		Witness:   pingWitness(c.Witness),
+		SaveEpoch: b.st.SetClusterEpoch,
+		OnAction:  rt.onAction,
+		Log:       log,
+	})
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	rt.node = node
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rt.cancel = cancel
+	go func() { rt.done <- node.Run(runCtx) }()
+	go rt.feedHealth(runCtx, b)
+	log.Info("cluster member started", "role", c.Role, "peer", c.Peer.ID, "vip", c.VIP, "interface", c.Interface,
+		"paths", c.Paths(), "witness", c.Witness, "epoch", epoch)
+	return rt, nil
+}
+
+func (rt *clusterRuntime) onAction(a heartbeat.Action) {
+	switch a := a.(type) {
+	case heartbeat.StateChanged:
+		rt.log.Info("cluster state", "from", a.From, "to", a.To, "reason", a.Reason)
+	case heartbeat.EpochChanged:
+		rt.log.Info("cluster epoch", "epoch", a.Epoch)
+	case heartbeat.Alarm:
+		rt.log.Warn("cluster alarm", "alarm", a.String())
+	case heartbeat.ClearAlarm:
+		rt.log.Info("cluster alarm cleared", "alarm", a.Alarm.String())
+	}
+}
+
+// feedHealth tells the machine whether the file services work. A master
+// whose services fail stops its heartbeats and releases the VIP, so the
+// peer takes over.
+func (rt *clusterRuntime) feedHealth(ctx context.Context, b *backend) {
+	t := time.NewTicker(healthEvery)
+	defer t.Stop()
+	last := true
+	for {
+		ok, reason := rt.health(b, time.Now())
+		if ok != last {
+			rt.log.Warn("cluster service health", "ok", ok, "reason", reason)
+			last = ok
+		}
+		if err := rt.node.Submit(ctx, heartbeat.ServiceHealth{OK: ok, Reason: reason}); err != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (rt *clusterRuntime) health(b *backend, now time.Time) (bool, string) {
+	if b.nfs == nil {
+		return false, "nfs not running"
+	}
+	if b.smb == nil || !rt.serving.Load() {
+		// A standby's smbd cannot bind the VIP; only a serving node's SMB
+		// health counts.
+		return true, ""
+	}
+	rt.mu.Lock()
+	since := rt.servingSince
+	rt.mu.Unlock()
+	h, _ := b.smb.status()
+	if h.ok || now.Sub(since) < smbSettle || h.since.IsZero() || now.Sub(h.since) < smbGrace {
+		return true, ""
+	}
+	return false, "smb: " + h.detail
+}
+
+func (rt *clusterRuntime) status(now time.Time) api.ClusterStatus {
+	return apiClusterStatus(rt.cfg, rt.node.Status(), now)
+}
+
+// stop releases the VIP (the node's shutdown removes it) and closes the
+// sockets.
+func (rt *clusterRuntime) stop() {
+	rt.cancel()
+	if err := <-rt.done; err != nil {
+		rt.log.Error("cluster member stopped", "err", err)
+	}
+	rt.udp.Close()
+}
+
+// pingWitness probes the witness with one ICMP echo.
+func pingWitness(addr netip.Addr) func(ctx context.Context) bool {
+	return func(ctx context.Context) bool {
+		c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			c.SetDeadline(dl)
+		}
+		var idb [2]byte
+		rand.Read(idb[:])
+		id := int(binary.BigEndian.Uint16(idb[:]))
+		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("ftnas-witness")}}
+		wb, err := msg.Marshal(nil)
+		if err != nil {
+			return false
+		}
+		dst := &net.IPAddr{IP: addr.AsSlice()}
+		if _, err := c.WriteTo(wb, dst); err != nil {
+			return false
+		}
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return false
+			}
+			if ip, ok := from.(*net.IPAddr); !ok || !ip.IP.Equal(dst.IP) {
+				continue
+			}
+			m, err := icmp.ParseMessage(1, buf[:n])
+			if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+				continue
+			}
+			if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id {
+				return true
+			}
+		}
+	}
+}
+
+// interfaceFor returns the interface that holds addr.
+func interfaceFor(addr netip.Addr) (string, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return "", fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == addr {
+			l, err := netlink.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				return "", fmt.Errorf("link %d: %w", a.LinkIndex, err)
+			}
+			return l.Attrs().Name, nil
+		}
+	}
+	return "", errors.New("no interface has it")
+}
+
+// --- API ---
+
+var _ api.ClusterBackend = (*backend)(nil)
+
+func (b *backend) ClusterStatus(context.Context) (api.ClusterStatus, error) {
+	if b.cluster == nil {
+		return api.ClusterStatus{Protection: api.ProtectionStandalone}, nil
+	}
+	return b.cluster.status(time.Now()), nil
+}
+
+func (b *backend) InitCluster(ctx context.Context, r api.ClusterInitRequest) (api.ClusterInitResponse, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.refuseIfClustered(); err != nil {
+		return api.ClusterInitResponse{}, err
+	}
+	c, tok, err := planInit(r, interfaceFor)
+	if err != nil {
+		return api.ClusterInitResponse{}, err
+	}
+	if err := b.st.PutCluster(c); err != nil {
+		return api.ClusterInitResponse{}, err
+	}
+	b.requestRestart("cluster init")
+	return api.ClusterInitResponse{Token: tok, Status: pendingStatus(c)}, nil
+}
+
+func (b *backend) JoinCluster(ctx context.Context, r api.ClusterJoinRequest) (api.ClusterStatus, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.refuseIfClustered(); err != nil {
+		return api.ClusterStatus{}, err
+	}
+	c, err := planJoin(r, interfaceFor)
+	if err != nil {
+		return api.ClusterStatus{}, err
+	}
+	if err := b.st.PutCluster(c); err != nil {
+		return api.ClusterStatus{}, err
+	}
+	b.requestRestart("cluster join")
+	return pendingStatus(c), nil
+}
+
+func (b *backend) refuseIfClustered() error {
+	if c, ok, err := b.st.GetCluster(); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("cluster: %w: this node is already node %d of cluster %d; `nasctl cluster leave` first", store.ErrExists, c.Self.ID, c.ID)
+	}
+	return nil
+}
+
+// pendingStatus is the answer to init and join: configured, starting.
+func pendingStatus(c store.Cluster) api.ClusterStatus {
+	return api.ClusterStatus{
+		Configured: true, Protection: api.ProtectionAtRisk, ClusterID: c.ID, NodeID: c.Self.ID, PeerID: c.Peer.ID,
+		Role: c.Role, State: "starting", VIP: c.VIP.String(), Interface: c.Interface, Failback: c.Failback,
+	}
+}
+
+func (b *backend) ClusterAction(ctx context.Context, action string) error {
+	if b.cluster == nil {
+		return fmt.Errorf("cluster %s: %w: this node is not in a cluster", action, store.ErrInvalid)
+	}
+	var ev heartbeat.Event
+	switch action {
+	case "promote":
+		ev = heartbeat.Promote{}
+	case "demote":
+		ev = heartbeat.Demote{}
+	case "failback":
+		ev = heartbeat.Failback{}
+	default:
+		return fmt.Errorf("cluster: %w: unknown action %q", store.ErrInvalid, action)
+	}
+	return b.cluster.node.Submit(ctx, ev)
+}
+
+func (b *backend) LeaveCluster(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok, err := b.st.GetCluster(); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("cluster leave: %w: this node is not in a cluster", store.ErrNotFound)
+	}
+	if err := b.st.DeleteCluster(); err != nil {
+		return err
+	}
+	b.requestRestart("cluster leave")
+	return nil
+}
+
+// requestRestart has Run restart the services with the new configuration
+// once the API request that asked for it has been answered.
+func (b *backend) requestRestart(why string) {
+	b.cfg.Log.Info("restarting services for a new configuration", "why", why)
+	select {
+	case b.restart <- struct{}{}:
+	default:
+	}
+}
+
+// --- metrics ---
+
+// clusterCollector exports the pair's state at scrape time.
+type clusterCollector struct {
+	status                                                            func() (api.ClusterStatus, bool)
+	state, serving, epoch, peerAlive, pathAlive, pathHeard, witnessUp *prometheus.Desc
+}
+
+func newClusterCollector(status func() (api.ClusterStatus, bool)) *clusterCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("ftnas_cluster_"+name, help, labels, nil)
+	}
+	return &clusterCollector{
+		status:    status,
+		state:     d("state", "1 for this node's failover state.", "state"),
+		serving:   d("serving", "1 when this node holds the VIP and serves."),
+		epoch:     d("epoch", "The fencing epoch this node is in."),
+		peerAlive: d("peer_alive", "1 while any heartbeat path hears the peer."),
+		pathAlive: d("path_alive", "1 while the path hears the peer.", "path"),
+		pathHeard: d("path_last_heartbeat_seconds", "Age of the peer's newest heartbeat on the path.", "path"),
+		witnessUp: d("witness_reachable", "1 when the last witness probe got an answer."),
+	}
+}
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.state, c.serving, c.epoch, c.peerAlive, c.pathAlive, c.pathHeard, c.witnessUp} {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	s, ok := c.status()
+	if !ok {
+		return
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	g := prometheus.GaugeValue
+	for _, st := range []string{"alone", "master", "slave", "primaryslave"} {
+		ch <- prometheus.MustNewConstMetric(c.state, g, b(s.State == st), st)
+	}
+	ch <- prometheus.MustNewConstMetric(c.serving, g, b(s.Serving))
+	ch <- prometheus.MustNewConstMetric(c.epoch, g, float64(s.Epoch))
+	ch <- prometheus.MustNewConstMetric(c.peerAlive, g, b(s.PeerAlive))
+	for _, p := range s.Paths {
+		ch <- prometheus.MustNewConstMetric(c.pathAlive, g, b(p.Alive), p.Name)
+		if p.LastHeardMS >= 0 {
+			ch <- prometheus.MustNewConstMetric(c.pathHeard, g, float64(p.LastHeardMS)/1000, p.Name)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.witnessUp, g, b(s.Witness.Reachable))
+}

@@ -1,0 +1,149 @@
+package appliance
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/store"
+	"ftnas/heartbeat"
+)
+
+func fixedIface(name string) func(netip.Addr) (string, error) {
+	return func(netip.Addr) (string, error) { return name, nil }
+}
+
+func initReq() api.ClusterInitRequest {
+	return api.ClusterInitRequest{
+		VIP: "10.0.0.100/24", Public: "10.0.0.11", PeerPublic: "10.0.0.12",
+		Dedicated: "10.1.0.1", PeerDedicated: "10.1.0.2", Witness: "10.0.0.254",
+	}
+}
+
+func TestPlanInitAndJoin(t *testing.T) {
+	prim, tok, err := planInit(initReq(), fixedIface("pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prim.Role != store.RolePrimary || prim.Self.ID != 1 || prim.Peer.ID != 2 || prim.Interface != "pub" ||
+		prim.HeartbeatPort != DefaultHeartbeatPort || prim.Failback != store.FailbackManual || prim.Paths() != 2 {
+		t.Fatalf("primary config %+v", prim.Redacted())
+	}
+	stby, err := planJoin(api.ClusterJoinRequest{Token: tok, Interface: "eth9"}, fixedIface("unused"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stby.Role != store.RoleStandby || stby.ID != prim.ID || string(stby.Key) != string(prim.Key) ||
+		stby.Self != prim.Peer || stby.Peer != prim.Self || stby.Interface != "eth9" || stby.KeyPEM == prim.KeyPEM {
+		t.Fatalf("standby config does not mirror the primary's:\n%+v\n%+v", stby.Redacted(), prim.Redacted())
+	}
+	// The heartbeat paths mirror each other.
+	pp, sp := udpPaths(prim), udpPaths(stby)
+	for i := range pp {
+		if pp[i].Local != sp[i].Peer || pp[i].Peer != sp[i].Local {
+			t.Fatalf("path %d: %v vs %v", i, pp[i], sp[i])
+		}
+	}
+	mc := machineConfig(stby, 6, 1)
+	if mc.Role != heartbeat.RoleStandby || mc.Epoch != 6 || mc.Paths != 2 || mc.NodeID != 2 || mc.PeerID != 1 {
+		t.Fatalf("machine config %+v", mc)
+	}
+	if err := mc.WithDefaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// Two inits make different clusters and keys.
+	other, _, err := planInit(initReq(), fixedIface("pub"))
+	if err != nil || other.ID == prim.ID || string(other.Key) == string(prim.Key) {
+		t.Fatalf("second init: id %d vs %d, err %v", other.ID, prim.ID, err)
+	}
+}
+
+func TestPlanInitRefusesBadInput(t *testing.T) {
+	for name, mod := range map[string]func(*api.ClusterInitRequest){
+		"vip without length": func(r *api.ClusterInitRequest) { r.VIP = "10.0.0.100" },
+		"no public":          func(r *api.ClusterInitRequest) { r.Public = "" },
+		"bad peer":           func(r *api.ClusterInitRequest) { r.PeerPublic = "host.example" },
+		"v6 witness":         func(r *api.ClusterInitRequest) { r.Witness = "fd00::1" },
+		"half dedicated":     func(r *api.ClusterInitRequest) { r.PeerDedicated = "" },
+		"vip is a node":      func(r *api.ClusterInitRequest) { r.VIP = "10.0.0.11/24" },
+		"failback":           func(r *api.ClusterInitRequest) { r.Failback = "later" },
+	} {
+		r := initReq()
+		mod(&r)
+		if _, _, err := planInit(r, fixedIface("pub")); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	noIface := func(netip.Addr) (string, error) { return "", errors.New("no interface has it") }
+	if _, _, err := planInit(initReq(), noIface); err == nil || !strings.Contains(err.Error(), "10.0.0.11") {
+		t.Fatalf("no interface: %v", err)
+	}
+	for _, tok := range []string{"", "garbage", tokenPrefix + "!!!", tokenPrefix + "e30"} {
+		if _, err := planJoin(api.ClusterJoinRequest{Token: tok}, fixedIface("x")); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("token %q: %v, want ErrInvalid", tok, err)
+		}
+	}
+}
+
+func FuzzDecodeToken(f *testing.F) {
+	_, tok, err := planInit(initReq(), fixedIface("pub"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tok)
+	f.Add(tokenPrefix + "e30")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := planJoin(api.ClusterJoinRequest{Token: s}, fixedIface("pub"))
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				t.Fatalf("accepted an invalid configuration: %v", verr)
+			}
+		}
+	})
+}
+
+func TestClusterProtection(t *testing.T) {
+	c, _, err := planInit(initReq(), fixedIface("pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	heard := now.Add(-120 * time.Millisecond)
+	base := heartbeat.Status{
+		State: heartbeat.StateMaster, Serving: true, Healthy: true, Epoch: 2, PeerSeen: true, PeerAlive: true,
+		PathAlive: []bool{true, true}, PathHeard: []time.Time{heard, heard},
+		Peer:         heartbeat.Msg{State: heartbeat.StateSlave, Epoch: 2},
+		WitnessKnown: true, WitnessReachable: true, WitnessAt: now.Add(-time.Second),
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*heartbeat.Status)
+		want string
+	}{
+		{"master with slave on both paths", func(*heartbeat.Status) {}, api.ProtectionProtected},
+		{"slave of a serving master", func(s *heartbeat.Status) {
+			s.State, s.Serving, s.Peer.State = heartbeat.StateSlave, false, heartbeat.StateMaster
+		}, api.ProtectionProtected},
+		{"one path down", func(s *heartbeat.Status) { s.PathAlive[1] = false }, api.ProtectionDegraded},
+		{"peer dead", func(s *heartbeat.Status) { s.PeerAlive, s.PathAlive = false, []bool{false, false} }, api.ProtectionDegraded},
+		{"nobody serves", func(s *heartbeat.Status) {
+			s.State, s.Serving, s.PeerAlive = heartbeat.StateSlave, false, false
+		}, api.ProtectionAtRisk},
+	} {
+		hs := base
+		hs.PathAlive = append([]bool(nil), base.PathAlive...)
+		tc.mod(&hs)
+		s := apiClusterStatus(c, hs, now)
+		if s.Protection != tc.want {
+			t.Errorf("%s: protection %s, want %s", tc.name, s.Protection, tc.want)
+		}
+	}
+	s := apiClusterStatus(c, base, now)
+	if len(s.Paths) != 2 || s.Paths[0].Name != "public" || s.Paths[1].LastHeardMS != 120 || s.Witness.AgeMS != 1000 || s.PeerState != "slave" {
+		t.Fatalf("status %+v", s)
+	}
+}

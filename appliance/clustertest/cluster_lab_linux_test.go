@@ -1,0 +1,213 @@
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ftnas/appliance/api"
+	"ftnas/kernel/netns/labtest"
+)
+
+// pair is a lab with nasd on n1 and n2 and API clients for both.
+type pair struct {
+	t   *testing.T
+	lab *labtest.Lab
+	api map[string]*api.Client
+	vip string
+}
+
+func (p *pair) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	p.t.Cleanup(cancel)
+	return ctx
+}
+
+// start starts nasd on node (NFS only: this test is about who serves).
+func (p *pair) start(node string) {
+	p.t.Helper()
+	p.lab.Nasd(p.t, "start", node, "--", "--no-smb", "--metrics", "")
+}
+
+func (p *pair) status(node string) api.ClusterStatus {
+	p.t.Helper()
+	s, err := p.api[node].ClusterStatus(p.ctx())
+	if err != nil {
+		return api.ClusterStatus{State: "unreachable: " + err.Error()}
+	}
+	return s
+}
+
+// waitFor polls both nodes' status until cond holds (real processes over
+// real sockets: there is no fake clock to advance, so wait with a
+// deadline) and returns how long it took.
+func (p *pair) waitFor(what string, within time.Duration, cond func(n1, n2 api.ClusterStatus) bool) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	var s1, s2 api.ClusterStatus
+	for time.Since(start) < within {
+		s1, s2 = p.status("n1"), p.status("n2")
+		if cond(s1, s2) {
+			return time.Since(start)
+		}
+		poll := time.NewTimer(50 * time.Millisecond)
+		<-poll.C
+	}
+	p.t.Fatalf("%s: not within %v\n n1: %+v\n n2: %+v", what, within, s1, s2)
+	return 0
+}
+
+// read reads share/file through the VIP from the client namespace with
+// libnfs's nfs-cat (portmapper, MOUNT and NFSv3 on the VIP).
+func (p *pair) read(file string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", p.lab.Client("c1").NS,
+		"nfs-cat", "nfs://"+p.vip+"/data/"+file).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("nfs-cat through %s: %v: %s", p.vip, err, out)
+	}
+	return string(out), nil
+}
+
+// servedBy asserts which node's volume answers on the VIP.
+func (p *pair) servedBy(node string) {
+	p.t.Helper()
+	var got string
+	var err error
+	// The client may need a moment after a takeover (its ARP cache
+	// learns the new MAC from the gratuitous ARPs).
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if got, err = p.read("whoami"); err == nil && got == node {
+			return
+		}
+		poll := time.NewTimer(100 * time.Millisecond)
+		<-poll.C
+	}
+	p.t.Fatalf("the VIP should be served by %s: got %q, %v", node, got, err)
+}
+
+func serving(s api.ClusterStatus, state string) bool { return s.Serving && s.State == state }
+
+func TestPairFailoverAndFailback(t *testing.T) {
+	if _, err := exec.LookPath("nfs-cat"); err != nil {
+		t.Skip("needs nfs-cat from libnfs-utils (scripts/deps installs it)")
+	}
+	lab := labtest.Up(t, labtest.Options{Nodes: 2, Clients: 1, FS: "dir"})
+	p := &pair{t: t, lab: lab, api: map[string]*api.Client{}, vip: lab.VIP}
+	n1, n2 := lab.Node("n1"), lab.Node("n2")
+	for _, n := range []labtest.Node{n1, n2} {
+		// Each node's volume names its node, so the client can tell who
+		// serves it (the journal that would make them equal is not in
+		// this test).
+		if err := os.MkdirAll(filepath.Join(n.Volume, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.Volume, "data", "whoami"), []byte(n.Name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.start(n.Name)
+		p.api[n.Name] = api.NewClient(n.API)
+		t.Cleanup(p.api[n.Name].Close)
+		if _, err := p.api[n.Name].AddShare(p.ctx(), api.AddShareRequest{Name: "data", Path: "data", NFS: true}); err != nil {
+			t.Fatalf("%s: add share: %v", n.Name, err)
+		}
+	}
+
+	// Form the pair: n1 primary, n2 standby from n1's token.
+	init, err := p.api["n1"].InitCluster(p.ctx(), api.ClusterInitRequest{
+		VIP: lab.VIP + "/24", Public: n1.PublicIP, PeerPublic: n2.PublicIP,
+		Dedicated: n1.Dedicated[0].IP, PeerDedicated: n1.Dedicated[0].PeerIP, Witness: lab.Witness.IP,
+	})
+	if err != nil {
+		t.Fatalf("cluster init: %v", err)
+	}
+	if _, err := p.api["n2"].InitCluster(p.ctx(), api.ClusterInitRequest{VIP: "10.0.0.1"}); err == nil {
+		t.Fatal("init with a VIP without prefix length accepted")
+	}
+	if _, err := p.api["n2"].JoinCluster(p.ctx(), api.ClusterJoinRequest{Token: "ftnas-join-1:garbage!"}); err == nil {
+		t.Fatal("join with a corrupt token accepted")
+	}
+	if _, err := p.api["n2"].JoinCluster(p.ctx(), api.ClusterJoinRequest{Token: init.Token}); err != nil {
+		t.Fatalf("cluster join: %v", err)
+	}
+	took := p.waitFor("n1 master, n2 slave, protected", 30*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return serving(s1, "master") && s2.State == "slave" && !s2.Serving &&
+			s1.Protection == api.ProtectionProtected && s2.Protection == api.ProtectionProtected
+	})
+	t.Logf("pair formed in %v", took)
+	s1 := p.status("n1")
+	if len(s1.Paths) != 2 || !s1.Paths[0].Alive || !s1.Paths[1].Alive || !s1.Witness.Reachable {
+		t.Fatalf("n1 should hear n2 on both paths and reach the witness: %+v", s1)
+	}
+	p.servedBy("n1")
+	epoch1 := s1.Epoch
+
+	// The master dies (kill -9); its supervisor removes the VIP it left
+	// behind, as the service manager does on the box.
+	killed := time.Now()
+	lab.Nasd(t, "kill", "n1")
+	removeVIP(t, n1, lab.VIP)
+	p.waitFor("n2 takes over", 20*time.Second, func(_, s2 api.ClusterStatus) bool {
+		return serving(s2, "primaryslave") && s2.Epoch > epoch1
+	})
+	t.Logf("takeover within %v of kill -9 (lab script time included)", time.Since(killed))
+	p.servedBy("n2")
+
+	// The repaired primary comes back: it joins as slave, the standby
+	// keeps serving; failback hands the service back.
+	p.start("n1")
+	p.waitFor("n1 rejoins as slave", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return s1.State == "slave" && !s1.Serving && serving(s2, "primaryslave") && s1.PeerAlive
+	})
+	p.servedBy("n2")
+	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
+		t.Fatalf("failback: %v", err)
+	}
+	took = p.waitFor("failback to n1", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return serving(s1, "master") && s2.State == "slave" && !s2.Serving
+	})
+	t.Logf("failback took %v", took)
+	p.servedBy("n1")
+
+	// A partition of the master from the peer and the witness: it
+	// releases the VIP, the standby (which still reaches the witness)
+	// takes over; after healing exactly one serves.
+	before := p.status("n1").Epoch
+	lab.Partition(t, "n1")
+	p.waitFor("partitioned master releases, standby serves", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return !s1.Serving && s2.Serving && s2.Epoch > before
+	})
+	p.servedBy("n2")
+	lab.Heal(t, "n1")
+	p.waitFor("one master after healing", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return s1.Serving != s2.Serving && s1.PeerAlive && s2.PeerAlive
+	})
+	if s1, s2 := p.status("n1"), p.status("n2"); s1.Serving == s2.Serving || (s1.Serving && s1.Epoch < s2.Epoch) || (s2.Serving && s2.Epoch < s1.Epoch) {
+		t.Fatalf("after healing: n1 %+v\nn2 %+v", s1, s2)
+	}
+
+	// Leaving makes a node stand-alone again.
+	if err := p.api["n2"].LeaveCluster(p.ctx()); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	p.waitFor("n2 stand-alone", 20*time.Second, func(_, s2 api.ClusterStatus) bool {
+		return !s2.Configured && s2.Protection == api.ProtectionStandalone
+	})
+}
+
+// removeVIP does what the box's service manager does when nasd dies: it
+// removes the VIP nasd could not remove itself.
+func removeVIP(t *testing.T, n labtest.Node, vip string) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", n.NS, "ip", "addr", "del", vip+"/24", "dev", n.PublicIf).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "Cannot assign") {
+		t.Fatalf("remove the VIP from %s: %v: %s", n.Name, err, out)
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/api/apitest"
+)
+
+func newClusterCLI(t *testing.T) (*cli, *apitest.ClusterFake) {
+	c := newCLI(t)
+	f := apitest.NewClusterFake("nas1")
+	c.sock = apitest.Serve(t, f, nil)
+	return c, f
+}
+
+func TestClusterCommands(t *testing.T) {
+	c, f := newClusterCLI(t)
+	if out := c.ok("", "cluster", "status"); !strings.Contains(out, "Stand-alone node") {
+		t.Errorf("stand-alone status %q", out)
+	}
+	c.fails("not in a cluster", "", "cluster", "promote")
+	c.fails("required", "", "cluster", "init", "--vip", "10.0.0.100/24")
+	out := c.ok("", "cluster", "init", "--vip", "10.0.0.100/24", "--public", "10.0.0.11", "--peer-public", "10.0.0.12", "--witness", "10.0.0.254")
+	for _, w := range []string{"Cluster 77: this node is node 1 (primary)", "nasctl cluster join --token-stdin <<<'ftnas-join-1:fake'"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("init output %q lacks %q", out, w)
+		}
+	}
+	c.fails("already in a cluster", "", "cluster", "init", "--vip", "10.0.0.100/24", "--public", "10.0.0.11", "--peer-public", "10.0.0.12", "--witness", "10.0.0.254")
+	if out := c.ok("", "cluster", "failback"); !strings.Contains(out, "Asked for failback") {
+		t.Errorf("failback output %q", out)
+	}
+
+	f.Cluster = api.ClusterStatus{
+		Configured: true, Protection: api.ProtectionDegraded, ClusterID: 77, NodeID: 1, PeerID: 2, Role: "primary",
+		State: "master", Serving: true, Healthy: true, Epoch: 4, VIP: "10.0.0.100/24", Interface: "eth0", Failback: "manual",
+		PeerSeen: true, PeerAlive: true, PeerState: "slave", PeerEpoch: 4,
+		Paths: []api.ClusterPath{
+			{Name: "public", Local: "10.0.0.11", Peer: "10.0.0.12", Alive: true, LastHeardMS: 120},
+			{Name: "dedicated", Local: "10.1.0.1", Peer: "10.1.0.2", Alive: false, LastHeardMS: 42_000},
+		},
+		Witness: api.ClusterWitness{Addr: "10.0.0.254", Known: true, Reachable: true, AgeMS: 300},
+		Alarms:  []string{"path-down(1)"},
+	}
+	out = c.ok("", "cluster", "status")
+	for _, w := range []string{"Pair DEGRADED: cluster 77, epoch 4", "1 (this)  primary  master", "serving on 10.0.0.100/24, healthy",
+		"2 (peer)  standby  slave", "alive", "public     10.0.0.11", "120 ms ago", "DOWN", "42 s ago", "witness", "reachable", "Alarms: path-down(1)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("status output lacks %q:\n%s", w, out)
+		}
+	}
+	var js api.ClusterStatus
+	if err := json.Unmarshal([]byte(c.ok("", "--json", "cluster", "status")), &js); err != nil || js.Epoch != 4 || len(js.Paths) != 2 {
+		t.Errorf("--json status: %+v, %v", js, err)
+	}
+	if out := c.ok("", "cluster", "leave"); !strings.Contains(out, "stand-alone") {
+		t.Errorf("leave output %q", out)
+	}
+	c.fails("the token is empty", "\n", "cluster", "join", "--token-stdin")
+	c.fails("not a token", "", "cluster", "join", "nonsense")
+	if out := c.ok("ftnas-join-1:fake\n", "cluster", "join", "--token-stdin"); !strings.Contains(out, "Joined cluster 77 as node 2 (standby of node 1)") {
+		t.Errorf("join output %q", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +149,22 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	}
 	p.servedBy("n1")
 	epoch1 := s1.Epoch
+
+	// Losing one path is an alarm, not a failover: wait until the
+	// dedicated path has been silent for longer than a takeover needs
+	// (dead interval + lease, about 1.5 s), then nothing may have moved.
+	lab.Cut(t, "n1", "dedicated")
+	p.waitFor("dedicated path silent for 3 s, alarm raised", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return len(s2.Paths) == 2 && !s2.Paths[1].Alive && s2.Paths[1].LastHeardMS > 3000 &&
+			slices.Contains(s2.Alarms, "path-down(1)") && s1.Protection == api.ProtectionDegraded
+	})
+	if s1, s2 := p.status("n1"), p.status("n2"); !serving(s1, "master") || s2.Serving || s1.Epoch != epoch1 || !s2.PeerAlive {
+		t.Fatalf("one path cut moved the service:\n n1 %+v\n n2 %+v", s1, s2)
+	}
+	lab.Restore(t, "n1", "dedicated")
+	p.waitFor("both paths back", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return s1.Protection == api.ProtectionProtected && s2.Protection == api.ProtectionProtected
+	})
 
 	// The master dies (kill -9); its supervisor removes the VIP it left
 	// behind, as the service manager does on the box.

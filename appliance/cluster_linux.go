@@ -16,6 +16,7 @@ import (
 	"ftnas/appliance/api"
 	"ftnas/appliance/store"
 	"ftnas/heartbeat"
+	"ftnas/kernel/fence"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
@@ -38,6 +39,7 @@ type clusterRuntime struct {
 	cfg     store.Cluster
 	node    *heartbeat.Node
 	udp     *heartbeat.UDP
+	fence   *fence.Fence // nil when the kernel refused the program
 	log     *slog.Logger
 	cancel  context.CancelFunc
 	done    chan error
@@ -89,11 +91,18 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, log *slog.Lo
 		return nil, err
 	}
 	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1)}
+	mc := machineConfig(c, epoch, binary.LittleEndian.Uint64(seed[:]))
+	if rt.fence, err = fence.Attach(c.Interface, c.VIP.Addr()); err != nil {
+		// Without the fence a frozen master keeps answering for the VIP
+		// until its supervisor acts; run, but say so.
+		log.Error("cluster: no lease fence on the VIP; a frozen master would keep answering for it", "err", err)
+		rt.fence = nil
+	}
 	node, err := heartbeat.NewNode(heartbeat.NodeConfig{
-		Machine:   machineConfig(c, epoch, binary.LittleEndian.Uint64(seed[:])),
+		Machine:   mc,
 		Key:       c.Key,
 		Transport: udp,
-		VIP:       heartbeat.VIP{Interface: c.Interface, Prefix: c.VIP},
+		VIP:       fencedVIP{VIP: heartbeat.VIP{Interface: c.Interface, Prefix: c.VIP}, fence: rt.fence, lease: mc.WithDefaults().Timing.Lease},
 		Services:  clusterServices{rt: rt, b: b},
 		Witness:   pingWitness(c.Witness),
 		SaveEpoch: b.st.SetClusterEpoch,
@@ -101,7 +110,7 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, log *slog.Lo
 		Log:       log,
 	})
 	if err != nil {
-		udp.Close()
+		rt.closeSockets()
 		return nil, err
 	}
 	rt.node = node
@@ -124,7 +133,39 @@ func (rt *clusterRuntime) onAction(a heartbeat.Action) {
 		rt.log.Warn("cluster alarm", "alarm", a.String())
 	case heartbeat.ClearAlarm:
 		rt.log.Info("cluster alarm cleared", "alarm", a.Alarm.String())
+	case heartbeat.RenewLease:
+		if rt.fence != nil {
+			if err := rt.fence.Renew(a.Until); err != nil {
+				rt.log.Error("cluster: renew the lease fence", "err", err)
+			}
+		}
 	}
+}
+
+// fencedVIP opens the lease fence just before the VIP is added (the
+// machine renews it right after, at every heartbeat) and closes it once
+// the VIP is gone.
+type fencedVIP struct {
+	heartbeat.VIP
+	fence *fence.Fence
+	lease time.Duration
+}
+
+func (v fencedVIP) Add(ctx context.Context) error {
+	if v.fence != nil {
+		if err := v.fence.Renew(time.Now().Add(v.lease)); err != nil {
+			return err
+		}
+	}
+	return v.VIP.Add(ctx)
+}
+
+func (v fencedVIP) Remove(ctx context.Context) error {
+	err := v.VIP.Remove(ctx)
+	if v.fence != nil {
+		err = errors.Join(err, v.fence.Expire())
+	}
+	return err
 }
 
 // feedHealth tells the machine whether the file services work. A master
@@ -181,7 +222,16 @@ func (rt *clusterRuntime) stop() {
 	if err := <-rt.done; err != nil {
 		rt.log.Error("cluster member stopped", "err", err)
 	}
+	rt.closeSockets()
+}
+
+func (rt *clusterRuntime) closeSockets() {
 	rt.udp.Close()
+	if rt.fence != nil {
+		if err := rt.fence.Close(); err != nil {
+			rt.log.Warn("cluster: detach the lease fence", "err", err)
+		}
+	}
 }
 
 // pingWitness probes the witness with one ICMP echo.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ftnas/appliance/api"
+	"ftnas/kernel/netns"
 	"ftnas/kernel/netns/labtest"
 )
 
@@ -63,10 +64,28 @@ func (p *pair) waitFor(what string, within time.Duration, cond func(n1, n2 api.C
 	return 0
 }
 
+// waitNode is waitFor on one node (the other may be frozen).
+func (p *pair) waitNode(node, what string, within time.Duration, cond func(api.ClusterStatus) bool) {
+	p.t.Helper()
+	start := time.Now()
+	var s api.ClusterStatus
+	for time.Since(start) < within {
+		if s = p.status(node); cond(s) {
+			return
+		}
+		poll := time.NewTimer(50 * time.Millisecond)
+		<-poll.C
+	}
+	p.t.Fatalf("%s: not within %v\n %s: %+v", what, within, node, s)
+}
+
 // read reads share/file through the VIP from the client namespace with
 // libnfs's nfs-cat (portmapper, MOUNT and NFSv3 on the VIP).
-func (p *pair) read(file string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+func (p *pair) read(file string) (string, error) { return p.readOnce(file, 15*time.Second) }
+
+// readOnce is read with a timeout.
+func (p *pair) readOnce(file string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", p.lab.Client("c1").NS,
 		"nfs-cat", "nfs://"+p.vip+"/data/"+file).CombinedOutput()
@@ -193,6 +212,47 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	t.Logf("failback took %v", took)
 	p.servedBy("n1")
 
+	// A frozen master (SIGSTOP) cannot remove its VIP and its kernel would
+	// go on answering ARP and TCP for it; its lease fence (a tcx program)
+	// drops the VIP's traffic once the lease runs out, and the standby
+	// promotes only after that. The client must end up on n2 alone.
+	epochF := p.status("n1").Epoch
+	lab.Nasd(t, "freeze", "n1")
+	p.waitNode("n2", "n2 takes over from a frozen master", 20*time.Second, func(s2 api.ClusterStatus) bool {
+		return serving(s2, "primaryslave") && s2.Epoch > epochF
+	})
+	p.servedBy("n2")
+	// The frozen node's kernel still holds the VIP and would complete TCP
+	// handshakes for it (into the frozen nasd's backlog). Aim the client
+	// at n1's MAC on purpose: the fence must drop the SYN.
+	c1 := lab.Client("c1")
+	n1If, err := netInterface(n1.NS, n1.PublicIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustIP(t, "-n", c1.NS, "neigh", "replace", lab.VIP, "lladdr", n1If, "dev", "pub", "nud", "permanent")
+	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	conn, err := netns.DialContext(dctx, c1.NS, "tcp", lab.VIP+":2049")
+	dcancel()
+	if err == nil {
+		conn.Close()
+		t.Fatal("a frozen master past its lease still accepts TCP on the VIP")
+	}
+	mustIP(t, "-n", c1.NS, "neigh", "del", lab.VIP, "dev", "pub")
+	p.servedBy("n2")
+	lab.Nasd(t, "thaw", "n1")
+	p.waitFor("the thawed master yields", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return s1.State == "slave" && !s1.Serving && serving(s2, "primaryslave")
+	})
+	p.servedBy("n2")
+	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
+		t.Fatalf("failback: %v", err)
+	}
+	p.waitFor("failback to n1 again", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return serving(s1, "master") && s2.State == "slave" && !s2.Serving
+	})
+	p.servedBy("n1")
+
 	// A partition of the master from the peer and the witness: it
 	// releases the VIP, the standby (which still reaches the witness)
 	// takes over; after healing exactly one serves.
@@ -217,6 +277,28 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	p.waitFor("n2 stand-alone", 20*time.Second, func(_, s2 api.ClusterStatus) bool {
 		return !s2.Configured && s2.Protection == api.ProtectionStandalone
 	})
+}
+
+// netInterface returns the MAC of ifname in ns.
+func netInterface(ns, ifname string) (string, error) {
+	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", ifname).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("ip link show %s in %s: %v: %s", ifname, ns, err, out)
+	}
+	f := strings.Fields(string(out))
+	for i, w := range f {
+		if w == "link/ether" && i+1 < len(f) {
+			return f[i+1], nil
+		}
+	}
+	return "", fmt.Errorf("no MAC for %s in %s: %s", ifname, ns, out)
+}
+
+func mustIP(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %v: %v: %s", args, err, out)
+	}
 }
 
 // removeVIP does what the box's service manager does when nasd dies: it

@@ -1,0 +1,20 @@
+// Package fence enforces a serving node's lease in the kernel: a tcx BPF
+// program on the VIP's interface drops every IPv4 packet and ARP frame to
+// or from the virtual IP once the lease's deadline has passed.
+//
+// A master stopped by SIGSTOP (or stalled) cannot remove its own VIP, and
+// the kernel would go on answering ARP and TCP for it while the standby
+// takes over: two hosts would own the address. The failover machine
+// (heartbeat) renews the lease at every heartbeat it sends while it hears
+// the peer or the witness, and the standby promotes only after the lease
+// has run out; this package makes "run out" true at the wire even when
+// nasd itself no longer runs. The deadline lives in a one-element BPF
+// array map (CLOCK_MONOTONIC nanoseconds, as bpf_ktime_get_ns reads it,
+// and the VIP), and the program checks it per packet; renewing is one map
+// update, no syscall per packet and no timer.
+//
+// The program is attached at tcx ingress and egress through BPF links
+// held by the process (cilium/ebpf), so a killed process detaches it:
+// after kill -9 the supervisor removes the VIP (DESIGN: "Fencing a frozen
+// or killed master"). Linux-only; elsewhere Attach fails.
+package fence

@@ -1,0 +1,175 @@
+package fence
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// Fence is the lease program attached to one interface for one address.
+type Fence struct {
+	ifname string
+	addr   netip.Addr
+	m      *ebpf.Map
+	prog   *ebpf.Program
+	links  []link.Link
+}
+
+// Offsets in struct __sk_buff and in the Ethernet frame.
+const (
+	skbData    = 76
+	skbDataEnd = 80
+	ethType    = 12
+	ipSrc      = 14 + 12
+	ipDst      = 14 + 16
+	arpSPA     = 14 + 14
+	arpTPA     = 14 + 24
+	minFrame   = 14 + 28 // Ethernet + ARP; also covers the IPv4 addresses
+	tcxNext    = -1
+	tcxDrop    = 2
+)
+
+// instructions is the program: pass unless the lease has expired and the
+// frame is IPv4 from or to the address, or ARP naming it as sender or
+// target.
+func instructions(m *ebpf.Map) asm.Instructions {
+	// Ethertypes as a little-endian load of the big-endian field reads them.
+	const etIPv4, etARP = 0x0008, 0x0608
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord), // deadline
+		asm.LoadMem(asm.R8, asm.R0, 8, asm.Word),  // address, network order
+		asm.FnKtimeGetNs.Call(),
+		asm.JLE.Reg(asm.R0, asm.R7, "pass"),
+		asm.LoadMem(asm.R2, asm.R6, skbData, asm.Word),
+		asm.LoadMem(asm.R3, asm.R6, skbDataEnd, asm.Word),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, minFrame),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R5, asm.R2, ethType, asm.Half),
+		asm.JEq.Imm(asm.R5, etIPv4, "ip"),
+		asm.JEq.Imm(asm.R5, etARP, "arp"),
+		asm.Ja.Label("pass"),
+		asm.LoadMem(asm.R5, asm.R2, ipSrc, asm.Word).WithSymbol("ip"),
+		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
+		asm.LoadMem(asm.R5, asm.R2, ipDst, asm.Word),
+		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
+		asm.Ja.Label("pass"),
+		asm.LoadMem(asm.R5, asm.R2, arpSPA, asm.Word).WithSymbol("arp"),
+		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
+		asm.LoadMem(asm.R5, asm.R2, arpTPA, asm.Word),
+		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
+		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol("pass"),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol("drop"),
+		asm.Return(),
+	}
+}
+
+// Attach loads the program for addr (IPv4) and attaches it at tcx ingress
+// and egress of ifname. The lease starts expired: call Renew before the
+// address is added. Call it in the interface's network namespace.
+func Attach(ifname string, addr netip.Addr) (*Fence, error) {
+	if !addr.Is4() {
+		return nil, fmt.Errorf("fence: attach: %v is not an IPv4 address", addr)
+	}
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("fence: attach to %s: %w", ifname, err)
+	}
+	f := &Fence{ifname: ifname, addr: addr}
+	f.m, err = ebpf.NewMap(&ebpf.MapSpec{Name: "ftnas_lease", Type: ebpf.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1})
+	if err != nil {
+		return nil, fmt.Errorf("fence: create lease map: %w", err)
+	}
+	if err := f.set(0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "ftnas_fence", Type: ebpf.SchedCLS, License: "GPL", Instructions: instructions(f.m),
+	})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fence: load program: %w", err)
+	}
+	for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: f.prog, Attach: at})
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("fence: attach to %s (%v): %w", ifname, at, err)
+		}
+		f.links = append(f.links, l)
+	}
+	return f, nil
+}
+
+// monoNow is CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+func monoNow() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, fmt.Errorf("fence: read the monotonic clock: %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
+}
+
+func (f *Fence) set(deadline uint64) error {
+	var v [16]byte
+	binary.NativeEndian.PutUint64(v[0:], deadline)
+	a4 := f.addr.As4()
+	copy(v[8:12], a4[:]) // network order, compared as loaded from the packet
+	if err := f.m.Put(uint32(0), v[:]); err != nil {
+		return fmt.Errorf("fence: update lease of %v on %s: %w", f.addr, f.ifname, err)
+	}
+	return nil
+}
+
+// Renew lets traffic for the address pass until the wall-clock time until
+// (converted to the monotonic clock now).
+func (f *Fence) Renew(until time.Time) error {
+	now, err := monoNow()
+	if err != nil {
+		return err
+	}
+	d := time.Until(until)
+	if d <= 0 {
+		return f.set(0)
+	}
+	return f.set(uint64(now + d))
+}
+
+// Expire ends the lease at once.
+func (f *Fence) Expire() error { return f.set(0) }
+
+// Close detaches the program and frees it.
+func (f *Fence) Close() error {
+	var errs []error
+	for _, l := range f.links {
+		errs = append(errs, l.Close())
+	}
+	f.links = nil
+	if f.prog != nil {
+		errs = append(errs, f.prog.Close())
+	}
+	if f.m != nil {
+		errs = append(errs, f.m.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fence: close: %w", err)
+	}
+	return nil
+}

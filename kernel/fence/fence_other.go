@@ -1,0 +1,26 @@
+//go:build !linux
+
+package fence
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Fence is the lease program; it exists only on Linux.
+type Fence struct{}
+
+// Attach fails: tcx programs are Linux-only.
+func Attach(string, netip.Addr) (*Fence, error) {
+	return nil, errors.New("fence: tcx lease enforcement needs Linux")
+}
+
+// Renew does nothing.
+func (*Fence) Renew(time.Time) error { return nil }
+
+// Expire does nothing.
+func (*Fence) Expire() error { return nil }
+
+// Close does nothing.
+func (*Fence) Close() error { return nil }

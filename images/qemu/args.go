@@ -13,6 +13,12 @@ type Options struct {
 	// Kernel and Initrd are booted directly (-kernel/-initrd).
 	Kernel string
 	Initrd string
+	// Firmware, when set, is a UEFI firmware code image (OVMF_CODE)
+	// mapped read-only as the first pflash device; without Kernel the
+	// firmware boots from the disks. FirmwareVars is the writable
+	// variable store (a per-VM copy of OVMF_VARS), required with it.
+	Firmware     string
+	FirmwareVars string
 	// Append is added to the kernel command line after
 	// "console=ttyS0 panic=-1 quiet" (a later parameter wins, so
 	// "loglevel=7" here shows kernel messages again).
@@ -69,8 +75,14 @@ func (o Options) timeout() time.Duration {
 // Args returns qemu's arguments (without the binary) for o; qmpSocket is
 // the QMP socket path, used when o.QMP is set.
 func Args(o Options, qmpSocket string) ([]string, error) {
-	if o.Kernel == "" {
-		return nil, fmt.Errorf("qemu: options: no Kernel")
+	if o.Kernel == "" && o.Firmware == "" {
+		return nil, fmt.Errorf("qemu: options: no Kernel and no Firmware")
+	}
+	if o.Kernel == "" && (o.Initrd != "" || o.Append != "") {
+		return nil, fmt.Errorf("qemu: options: Initrd or Append without Kernel")
+	}
+	if o.Firmware != "" && (o.FirmwareVars == "" || strings.Contains(o.Firmware+o.FirmwareVars, ",")) {
+		return nil, fmt.Errorf("qemu: options: Firmware %q needs a FirmwareVars file (paths without commas), got %q", o.Firmware, o.FirmwareVars)
 	}
 	mem := o.Memory
 	if mem == 0 {
@@ -95,16 +107,23 @@ func Args(o Options, qmpSocket string) ([]string, error) {
 		"-serial", "stdio",
 		"-monitor", "none",
 		"-no-reboot",
-		"-kernel", o.Kernel,
 	}
-	if o.Initrd != "" {
-		args = append(args, "-initrd", o.Initrd)
+	if o.Firmware != "" {
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+o.Firmware,
+			"-drive", "if=pflash,format=raw,unit=1,file="+o.FirmwareVars)
 	}
-	appendLine := baseAppend
-	if a := strings.TrimSpace(o.Append); a != "" {
-		appendLine += " " + a
+	if o.Kernel != "" {
+		args = append(args, "-kernel", o.Kernel)
+		if o.Initrd != "" {
+			args = append(args, "-initrd", o.Initrd)
+		}
+		appendLine := baseAppend
+		if a := strings.TrimSpace(o.Append); a != "" {
+			appendLine += " " + a
+		}
+		args = append(args, "-append", appendLine)
 	}
-	args = append(args, "-append", appendLine)
 	for i, d := range o.Disks {
 		if d == "" || strings.Contains(d, ",") {
 			return nil, fmt.Errorf("qemu: options: disk %d: bad path %q (empty or with a comma)", i, d)

@@ -39,12 +39,30 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+func TestArgsFirmware(t *testing.T) {
+	args, err := Args(Options{Firmware: "/ovmf/code.fd", FirmwareVars: "/tmp/vars.fd", Disks: []string{"/d/a.raw"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(args, " ")
+	want := "-no-reboot -drive if=pflash,format=raw,unit=0,readonly=on,file=/ovmf/code.fd -drive if=pflash,format=raw,unit=1,file=/tmp/vars.fd -drive file=/d/a.raw"
+	if !strings.Contains(got, want) {
+		t.Errorf("firmware args lack %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "-kernel") || strings.Contains(got, "-append") {
+		t.Errorf("a firmware boot without Kernel has -kernel or -append: %s", got)
+	}
+}
+
 func TestArgsErrors(t *testing.T) {
 	for _, tt := range []struct {
 		o    Options
 		want string
 	}{
 		{Options{}, "no Kernel"},
+		{Options{Firmware: "/code.fd"}, "FirmwareVars"},
+		{Options{Firmware: "/code.fd", FirmwareVars: "/v,ars"}, "FirmwareVars"},
+		{Options{Firmware: "/c", FirmwareVars: "/v", Initrd: "/i"}, "without Kernel"},
 		{Options{Kernel: "/k", Memory: 16}, "too small"},
 		{Options{Kernel: "/k", CPUs: -1}, "CPUs"},
 		{Options{Kernel: "/k", Disks: []string{"/a,b"}}, "disk 0"},

@@ -1,7 +1,8 @@
 // Package qemu boots virtual machines for ftnas's lab tests: a kernel and
-// initramfs (or, later, a firmware disk image) under qemu-system-x86_64
-// with TCG (no KVM on these hosts), virtio-blk disks, virtio-net NICs, the
-// serial console on a pipe and, optionally, a QMP socket.
+// initramfs, or UEFI firmware (OVMF, see FindOVMF) booting a disk image,
+// under qemu-system-x86_64 with TCG (no KVM on these hosts), virtio-blk
+// disks, virtio-net NICs, the serial console on a pipe and, optionally, a
+// QMP socket.
 //
 // Start runs one VM; Boot does the same for a test, streams the console to
 // the test log and kills qemu in Cleanup. Expect waits for console output

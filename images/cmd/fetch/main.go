@@ -1,7 +1,7 @@
 // Command fetch downloads and unpacks the Debian packages the qemu lab
-// boots (the cloud kernel and mdadm) into the package cache
-// ($FTNAS_CACHE, default /var/cache/ftnas), so tests find them without
-// the network. It prints what it fetched. Run it as root (or with a
+// boots (the cloud kernel, mdadm and systemd-boot-efi) into the package
+// cache ($FTNAS_CACHE, default /var/cache/ftnas), so tests find them
+// without the network. It prints what it fetched. Run it as root (or with a
 // writable FTNAS_CACHE) on a Debian host:
 //
 //	go run ./images/cmd/fetch
@@ -33,7 +33,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("kernel %s %s\n", k.Release, k.Vmlinuz)
-	for _, name := range []string{"mdadm"} {
+	for _, name := range []string{"mdadm", "systemd-boot-efi"} {
 		p, err := deb.Fetch(ctx, name, opts)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fetch:", err)

@@ -1,0 +1,29 @@
+//go:build !linux
+
+package boot
+
+import (
+	"context"
+	"errors"
+
+	"ftnas/raid"
+)
+
+var errUnsupported = errors.New("boot: needs Linux")
+
+// ScanPartitions is Linux-only.
+func ScanPartitions(sysClassBlock, partname string) ([]string, error) { return nil, errUnsupported }
+
+// AssembleRoot is Linux-only.
+func AssembleRoot(ctx context.Context, md *raid.Mdadm, opts Options, logf func(string, ...any)) (raid.ArrayStatus, string, error) {
+	return raid.ArrayStatus{}, "", errUnsupported
+}
+
+// MountRoot is Linux-only.
+func MountRoot(dev, dir string) error { return errUnsupported }
+
+// SwitchRoot is Linux-only.
+func SwitchRoot(newRoot, init string, argv []string) error { return errUnsupported }
+
+// ReadLoaderVars is Linux-only.
+func ReadLoaderVars() (LoaderVars, bool, error) { return LoaderVars{}, false, errUnsupported }

@@ -1,0 +1,19 @@
+// Package boot is the firmware's early boot: what the initramfs /init
+// (./init) does between the kernel and the root slot's userland.
+//
+// It finds the partitions labelled for the root slot named on the kernel
+// command line (ftnas.slot=a, GPT name ftnas-root-a), reads their md
+// superblocks, picks the array, and assembles it from whatever members are
+// present: at once when all are there, degraded (mdadm --run) once the
+// first member has been seen for ftnas.degraded_after (default 5 s), so
+// any one disk boots the box. It then mounts the slot's squashfs
+// read-only, prints the marker
+//
+//	ftnas: root A assembled degraded=1 members=1/4 array=md127
+//
+// and switches root to the slot's /sbin/init.
+//
+// Options, Choose, Waiter (the when-to-assemble decision, on explicit
+// times), Marker and the uevent/mountinfo parsers are pure; the scan,
+// mdadm and mount steps are Linux-only.
+package boot

@@ -1,0 +1,115 @@
+// Command build writes an ftnas firmware installation: N raw disk images
+// in a directory, each with the same GPT, a byte-identical ESP
+// (systemd-boot, slots A and B) and md RAID1 members of root A/B and
+// state, plus the data array; see package disk. With -boot it then boots
+// each disk alone under OVMF and checks that root A comes up degraded
+// from it. Run it as root (the package cache), from inside the ftnas
+// module (it builds the Go programs):
+//
+//	go run ./images/cmd/build -dir /tmp/ftnas-img -disks 4 -boot
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"ftnas/images/deb"
+	"ftnas/images/disk"
+	"ftnas/images/qemu"
+	"ftnas/raid"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := flag.String("dir", "", "output directory (created; disk*.raw must not exist)")
+	n := flag.Int("disks", 2, "number of disks")
+	diskMiB := flag.Int64("disk-size", 0, "disk size in MiB (0: the smallest the layout fits)")
+	espMiB := flag.Int64("esp-size", 512, "ESP size in MiB")
+	rootMiB := flag.Int64("root-size", 2048, "root slot size in MiB")
+	stateMiB := flag.Int64("state-size", 1024, "state size in MiB")
+	dataMiB := flag.Int64("min-data", 1024, "smallest data partition in MiB")
+	small := flag.Bool("small", false, "test sizes: ESP 64, root 32, state 8, data 8 MiB")
+	cmdline := flag.String("cmdline", "", "extra kernel command line for both slots")
+	cache := flag.String("cache", deb.DefaultCacheDir(), "package cache directory")
+	offline := flag.Bool("offline", false, "use only packages already in the cache")
+	bootEach := flag.Bool("boot", false, "boot each disk alone under OVMF and check root A comes up")
+	verbose := flag.Bool("v", false, "show the guests' consoles")
+	flag.Parse()
+	if *dir == "" {
+		return fmt.Errorf("-dir is required")
+	}
+	lo := raid.LayoutOptions{ESPSize: *espMiB * raid.MiB, RootSize: *rootMiB * raid.MiB, StateSize: *stateMiB * raid.MiB, MinData: *dataMiB * raid.MiB}
+	if *small {
+		lo = raid.LayoutOptions{ESPSize: 64 * raid.MiB, RootSize: 32 * raid.MiB, StateSize: 8 * raid.MiB, MinData: 8 * raid.MiB}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	quiet := func(string, ...any) {}
+	console := quiet
+	if *verbose {
+		console = logf
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	bin := filepath.Join(*dir, "build", "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	in, err := disk.FetchInputs(ctx, deb.Options{CacheDir: *cache, Offline: *offline, Logger: log}, bin)
+	if err != nil {
+		return err
+	}
+	logf("inputs: kernel %s, %s, built in %v", in.Kernel.Release, in.Bootloader, time.Since(start).Round(time.Millisecond))
+	res, err := disk.Build(ctx, in, disk.Options{
+		Dir: *dir, Disks: *n, DiskSize: *diskMiB * raid.MiB, Layout: lo, Cmdline: *cmdline,
+		Logf: func(format string, args ...any) {
+			if len(format) > 5 && format[:5] == "disk:" {
+				logf(format, args...)
+			} else {
+				console(format, args...)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range res.Disks {
+		fmt.Println("disk", d)
+	}
+	fmt.Println("esp sha256", res.ESPHash)
+	for _, a := range res.Arrays {
+		fmt.Printf("array %s %s members=%d size=%dMiB uuid=%s\n", a.Name, a.Level, a.Members, a.Size>>20, a.UUID)
+	}
+	if !*bootEach {
+		return nil
+	}
+	fw, err := qemu.FindOVMF(nil)
+	if err != nil {
+		return err
+	}
+	for _, d := range res.Disks {
+		r, err := disk.BootDisks(ctx, fw, []string{d}, filepath.Join(*dir, "build"), 0, console)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("boot %s alone: marker at %v, off at %v: root %s degraded=%d members=%d/%d; %s\n",
+			filepath.Base(d), r.ToMarker.Round(100*time.Millisecond), r.Took.Round(100*time.Millisecond),
+			r.Marker.Slot, r.Marker.Degraded, r.Marker.InSync, r.Marker.RaidDisks, r.Userland)
+	}
+	return nil
+}

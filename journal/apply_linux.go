@@ -535,8 +535,11 @@ func setTimes(path string, atime, mtime int64, flags int) error {
 }
 
 // publish links the anonymous file fd into dir under a temporary name and
-// renames it over name.
+// renames it over name. The directory keeps its times: on the master, the
+// contents changed, not the directory.
 func (a *FSApplier) publish(dir, fd int, name string) error {
+	var dsb unix.Stat_t
+	dirErr := unix.Fstat(dir, &dsb)
 	tmp := a.tempName()
 	if err := unix.Linkat(unix.AT_FDCWD, procFD(fd), dir, tmp, unix.AT_SYMLINK_FOLLOW); err != nil {
 		return fmt.Errorf("link the new copy of %s: %w", name, err)
@@ -544,6 +547,11 @@ func (a *FSApplier) publish(dir, fd int, name string) error {
 	if err := unix.Renameat(dir, tmp, dir, name); err != nil {
 		unix.Unlinkat(dir, tmp, 0)
 		return fmt.Errorf("rename the new copy over %s: %w", name, err)
+	}
+	if dirErr == nil {
+		if err := unix.UtimesNanoAt(dir, ".", []unix.Timespec{dsb.Atim, dsb.Mtim}, 0); err != nil {
+			return fmt.Errorf("keep the times of the directory of %s: %w", name, err)
+		}
 	}
 	return nil
 }

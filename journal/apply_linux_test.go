@@ -378,11 +378,18 @@ func TestFSApplier(t *testing.T) {
 		must(err)
 		must(f.Close())
 	}
+	var dirBefore, dirAfter unix.Stat_t
+	must(unix.Stat(s.path("docs"), &dirBefore))
 	patch(5<<20+7, []byte("xyz"))
 	last, err = l.Append(ctx, Record{Op: OpWrite, Share: 1, File: bigSt})
 	must(err)
 	waiter.wait(t, last)
 	compareTrees(t, m.dir, s.dir)
+	// Replacing the file by its new copy leaves the directory's times.
+	must(unix.Stat(s.path("docs"), &dirAfter))
+	if dirAfter.Mtim != dirBefore.Mtim {
+		t.Errorf("the write moved the standby directory's mtime from %v to %v", dirBefore.Mtim, dirAfter.Mtim)
+	}
 	if got := app.Stats().BytesFetched - before.BytesFetched; got != DefaultBlockSize {
 		t.Errorf("a 3-byte change fetched %d bytes, want one %d-byte block", got, DefaultBlockSize)
 	}

@@ -66,10 +66,17 @@ type Change struct {
 	Moved bool
 	// FID is the kernel's identity of the inode (its file handle, hex):
 	// equal for two names of one inode, different for a new inode at an
-	// old name. Empty if not reported.
-	FID  string
-	Pid  int       // the process that made the change (0 if not visible)
-	Time time.Time // when the filter read the event (fanotify carries no time)
+	// old name; for a change of a directory itself (its attributes), the
+	// directory's. Empty if not reported.
+	FID string
+	// DirFID is the handle (hex, as FID) of the directory Path names an
+	// entry of, when the event named one; OldDirFID that of OldPath. A
+	// consumer that has moved on since can find the directory by them
+	// where the paths, as they were, no longer lead.
+	DirFID    string
+	OldDirFID string
+	Pid       int       // the process that made the change (0 if not visible)
+	Time      time.Time // when the filter read the event (fanotify carries no time)
 }
 
 func (c Change) String() string {
@@ -241,6 +248,12 @@ func (x *translator) event(ev Event, emit func(Change)) {
 		return
 	}
 	abs := join(dir, rec.Name)
+	if rec.Name != "." && rec.Name != "" {
+		base.DirFID = hex.EncodeToString([]byte(rec.Handle.Key()))
+	} else if !hasFID {
+		// An event on the directory itself: it is the object.
+		base.FID = hex.EncodeToString([]byte(rec.Handle.Key()))
+	}
 	if isDir && hasFID && rec.Name != "." {
 		if ev.Mask&fanCreate != 0 {
 			x.tree.set(fid.Handle.Key(), rec.Handle.Key(), rec.Name)
@@ -311,6 +324,8 @@ func (x *translator) rename(ev Event, base Change, fid Record, hasFID, ignored b
 	oldDir, okOld := x.dirPath(oldRec.Handle)
 	newDir, okNew := x.dirPath(newRec.Handle)
 	oldAbs, newAbs := join(oldDir, oldRec.Name), join(newDir, newRec.Name)
+	oldDirFID := hex.EncodeToString([]byte(oldRec.Handle.Key()))
+	newDirFID := hex.EncodeToString([]byte(newRec.Handle.Key()))
 	if base.IsDir && hasFID {
 		if okNew {
 			x.tree.set(fid.Handle.Key(), newRec.Handle.Key(), newRec.Name)
@@ -344,16 +359,19 @@ func (x *translator) rename(ev Event, base Change, fid Record, hasFID, ignored b
 	case inOld && inNew && oldSh.FSID == newSh.FSID:
 		c := base
 		c.Op, c.Share, c.Path, c.OldPath = OpRename, newSh.FSID, newRel, oldRel
+		c.DirFID, c.OldDirFID = newDirFID, oldDirFID
 		emit(c)
 	default:
 		if inOld {
 			c := base
 			c.Op, c.Share, c.Path, c.Moved = OpDelete, oldSh.FSID, oldRel, true
+			c.DirFID = oldDirFID
 			emit(c)
 		}
 		if inNew {
 			c := base
 			c.Op, c.Share, c.Path, c.Moved = OpCreate, newSh.FSID, newRel, true
+			c.DirFID = newDirFID
 			emit(c)
 		}
 	}

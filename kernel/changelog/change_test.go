@@ -1,6 +1,7 @@
 package changelog
 
 import (
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -96,6 +97,14 @@ func TestTranslateBasics(t *testing.T) {
 	}
 	if _, ok := f.x.tree.path(h(10).Key()); ok {
 		t.Error("a removed directory is still in the tree")
+	}
+	hx := func(h Handle) string { return hex.EncodeToString([]byte(h.Key())) }
+	if got[1].DirFID != hx(h(10)) || got[4].DirFID != "" || got[6].DirFID != hx(h(2)) || got[6].OldDirFID != hx(h(2)) {
+		t.Errorf("directory handles: create %q, attrib of a directory %q, rename %q<%q",
+			got[1].DirFID, got[4].DirFID, got[6].DirFID, got[6].OldDirFID)
+	}
+	if got[4].FID != hx(h(10)) || got[5].FID != hx(h(2)) {
+		t.Errorf("attrib of a directory itself: FID %q and %q, want the directories'", got[4].FID, got[5].FID)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 type Filter struct {
 	volume  string
 	file    *os.File // the fanotify group
-	mountFD int      // O_PATH descriptor of the volume, for open_by_handle_at
+	mountFD int      // descriptor of the volume, for open_by_handle_at (not O_PATH: it refuses those)
 	mountID int
 	rootKey string
 	log     *slog.Logger
@@ -62,7 +62,7 @@ func New(o Options) (*Filter, error) {
 		now = time.Now
 	}
 	f := &Filter{volume: vol, log: log}
-	f.mountFD, err = unix.Open(vol, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	f.mountFD, err = unix.Open(vol, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("changelog: open volume %s: %w", vol, err)
 	}

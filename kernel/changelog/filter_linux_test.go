@@ -412,3 +412,27 @@ func TestFilterCloseEndsRun(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// A directory the tree does not know (outside every share, so never
+// walked) is found by its handle where it is now.
+func TestFilterLookupUnknownDirectory(t *testing.T) {
+	vol := newVolume(t, "ext4")
+	s1 := filepath.Join(vol, "s1")
+	out := filepath.Join(vol, "out", "deep")
+	mkdirs(t, s1, out)
+	f, err := New(Options{Volume: vol, Shares: []Share{{1, s1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, out, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	p, ok := f.lookup(handleOf(h))
+	f.mu.Unlock()
+	if !ok || p != out {
+		t.Errorf("lookup of %s by handle: %q, %v", out, p, ok)
+	}
+}

@@ -1,0 +1,88 @@
+package replica
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"ftnas/journal"
+)
+
+// lagApplier is the standby's Applier around the real one: it measures the
+// lag of each record it applies (the time applied here minus the master's
+// capture time) and counts records applied again (after a crash between an
+// apply and its commit).
+type lagApplier struct {
+	inner journal.Applier
+	now   func() time.Time
+
+	mu        sync.Mutex
+	lastSeq   uint64 // highest seq applied (or committed before this run)
+	lastLogID uint64
+	st        applyStats
+}
+
+type applyStats struct {
+	Applied    uint64        // records applied by this run
+	Reapplied  uint64        // of those, records at or below an applied seq
+	Lag        time.Duration // of the last record applied
+	MaxLag     time.Duration // largest lag seen
+	LastTime   int64         // master capture time (Unix ns) of the last record applied
+	LastApply  time.Time     // when it was applied
+	LastSeq    uint64
+	Position   journal.Position
+	Committed  uint64 // commits
+	CommitTime time.Time
+}
+
+func newLagApplier(inner journal.Applier, now func() time.Time) (*lagApplier, error) {
+	pos, err := inner.Position()
+	if err != nil {
+		return nil, err
+	}
+	a := &lagApplier{inner: inner, now: now, lastSeq: pos.Seq, lastLogID: pos.LogID}
+	a.st.Position = pos
+	return a, nil
+}
+
+func (a *lagApplier) Position() (journal.Position, error) { return a.inner.Position() }
+
+func (a *lagApplier) Apply(ctx context.Context, rec journal.Record, f journal.Fetcher) error {
+	if err := a.inner.Apply(ctx, rec, f); err != nil {
+		return err
+	}
+	now := a.now()
+	lag := max(now.Sub(time.Unix(0, rec.Time)), 0)
+	a.mu.Lock()
+	a.st.Applied++
+	if rec.Seq <= a.lastSeq {
+		a.st.Reapplied++
+	}
+	a.lastSeq = max(a.lastSeq, rec.Seq)
+	a.st.Lag, a.st.MaxLag = lag, max(a.st.MaxLag, lag)
+	a.st.LastTime, a.st.LastApply, a.st.LastSeq = rec.Time, now, rec.Seq
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *lagApplier) Commit(pos journal.Position) error {
+	if err := a.inner.Commit(pos); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if pos.LogID != a.lastLogID {
+		// Another log: its numbering starts over.
+		a.lastLogID, a.lastSeq = pos.LogID, pos.Seq
+	}
+	a.st.Position = pos
+	a.st.Committed++
+	a.st.CommitTime = a.now()
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *lagApplier) stats() applyStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st
+}

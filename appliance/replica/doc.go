@@ -1,0 +1,34 @@
+// Package replica is the runtime of replication on a node: a Master
+// captures the changes of its volume into the journal and ships them; a
+// Standby receives them and applies them to its own volume.
+//
+//   - Master (master_linux.go) owns the capture (journal/capture: fanotify
+//     filter → records named by stable file IDs), a journal.Log of its own,
+//     and a journal.Shipper serving one standby at a time over mutually
+//     authenticated, pinned TLS (journal.TLSConfig). It answers the
+//     standby's fetches from the volume (journal.FSSource), trims the log on
+//     acknowledgement, and stamps records with the fencing epoch it is
+//     given (heartbeat's); a standby that has seen a higher epoch fences it
+//     and Run returns journal.ErrFenced.
+//   - Standby (standby_linux.go) dials the master, resumes from its
+//     journal.PositionFile, applies with journal.FSApplier, and reconnects
+//     with exponential back-off when the connection breaks.
+//
+// Both run until their context ends (Run), release everything they opened
+// when Run returns, and may be run again: a node switches role by ending
+// one Run and starting the other, as heartbeat decides. Stats are plain
+// structs; metrics are the caller's.
+//
+// Lag is the time from a change on the master to its application on the
+// standby: records carry the master's capture time (journal.Record.Time,
+// part of the version 1 encoding), and the standby subtracts it from the
+// time it applied the record (so the two clocks' offset adds to it; keep
+// them in step with NTP). The master reports the age of its oldest
+// unacknowledged record, which needs one clock only.
+//
+// Every Master.Run starts a new log (a new log ID) whose first records
+// describe every share in full: that is the initial sync of a fresh standby
+// (an empty volume whose root carries the master's root Stamp). A standby
+// that followed an earlier log gets journal.ErrResync and must be resynced
+// (made fresh) before it follows again; see the package capture's limits.
+package replica

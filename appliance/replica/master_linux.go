@@ -1,0 +1,316 @@
+package replica
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"ftnas/appliance/fileid"
+	"ftnas/journal"
+	"ftnas/journal/capture"
+	"ftnas/kernel/changelog"
+)
+
+// handshakeTimeout bounds a TLS handshake with a connecting standby.
+const handshakeTimeout = 10 * time.Second
+
+// MasterConfig configures a Master.
+type MasterConfig struct {
+	// Volume is the mount point of the master's volume; Tree its file
+	// identities.
+	Volume string
+	Tree   *fileid.Tree
+	// Shares are the trees replicated.
+	Shares []changelog.Share
+	// LogPath is the journal's file; every Run starts it anew (the one
+	// before is moved to LogPath+".prev").
+	LogPath string
+	// MaxDepth bounds the records the log holds before writers are held
+	// (journal.DefaultMaxDepth if 0); they are released at half of it.
+	MaxDepth int
+	// NoSync: the log skips fsync (tests and benchmarks only).
+	NoSync bool
+	// Epoch is the fencing epoch (heartbeat's); SetEpoch raises it.
+	Epoch     uint64
+	ClusterID string
+	NodeID    string
+	// Listener accepts the standby's connections (plain TCP; TLS is done
+	// here). If nil, Run listens on Addr. Run closes it.
+	Listener net.Listener
+	Addr     string
+	// TLS is the pinned configuration (journal.TLSConfig).
+	TLS *tls.Config
+	// Gate holds writers while the log is full (back-pressure); without
+	// it the capture waits and the kernel queue may overflow (a rescan).
+	Gate bool
+	// Ignore drops changes made by these processes (see capture.Config).
+	Ignore func(pid int) bool
+	// Tune adjusts the capture's configuration (tests, benchmarks).
+	Tune   func(*capture.Config)
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// MasterStats is what a Master reports.
+type MasterStats struct {
+	Running   bool
+	Epoch     uint64
+	LogID     uint64
+	Depth     int    // records in the log (not yet acknowledged, or queued)
+	LastSeq   uint64 // last record appended
+	Acked     uint64 // last record the standby applied durably
+	Sent      uint64 // last record sent
+	Connected bool
+	Peer      string
+	// Lag is the age of the oldest record the standby has not
+	// acknowledged (0 when it has them all).
+	Lag       time.Duration
+	Sessions  uint64 // standby sessions served
+	Capture   capture.Stats
+	LastError string // why the last session ended
+}
+
+// Master captures and ships the changes of the master's volume.
+type Master struct {
+	cfg MasterConfig
+	log *slog.Logger
+
+	runMu sync.Mutex // one Run at a time
+
+	mu       sync.Mutex
+	jlog     *journal.Log
+	capt     *capture.Capture
+	ship     *journal.Shipper
+	epoch    uint64
+	sessions uint64
+	lastErr  string
+}
+
+// NewMaster checks cfg and returns a Master; Run starts it.
+func NewMaster(cfg MasterConfig) (*Master, error) {
+	switch {
+	case cfg.Volume == "" || cfg.Tree == nil:
+		return nil, errors.New("replica: master: volume and tree are required")
+	case cfg.LogPath == "":
+		return nil, errors.New("replica: master: no log path")
+	case cfg.TLS == nil:
+		return nil, errors.New("replica: master: no TLS configuration")
+	case cfg.Listener == nil && cfg.Addr == "":
+		return nil, errors.New("replica: master: no listener or address")
+	case cfg.ClusterID == "" || cfg.NodeID == "":
+		return nil, errors.New("replica: master: cluster and node IDs are required")
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = journal.DefaultMaxDepth
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Master{cfg: cfg, log: cfg.Logger, epoch: cfg.Epoch}, nil
+}
+
+// SetEpoch raises the fencing epoch of the records appended from now on
+// (and of the next session's hello).
+func (m *Master) SetEpoch(epoch uint64) error {
+	m.mu.Lock()
+	l := m.jlog
+	if epoch < m.epoch {
+		m.mu.Unlock()
+		return fmt.Errorf("replica: set epoch %d below %d: %w", epoch, m.epoch, journal.ErrEpoch)
+	}
+	m.epoch = epoch
+	m.mu.Unlock()
+	if l != nil {
+		return l.SetEpoch(epoch)
+	}
+	return nil
+}
+
+// Stats returns the master's state.
+func (m *Master) Stats() MasterStats {
+	m.mu.Lock()
+	l, c, s := m.jlog, m.capt, m.ship
+	st := MasterStats{Epoch: m.epoch, Sessions: m.sessions, LastError: m.lastErr}
+	m.mu.Unlock()
+	if l == nil {
+		return st
+	}
+	st.Running = true
+	st.LogID, st.Depth, st.LastSeq = l.ID(), l.Depth(), l.Last()
+	if s != nil {
+		ss := s.Status()
+		st.Acked, st.Sent, st.Connected, st.Peer = ss.Acked, ss.Sent, ss.Connected, ss.Peer
+	}
+	if c != nil {
+		st.Capture = c.Stats()
+	}
+	if st.Acked < st.LastSeq {
+		if recs, err := l.Read(max(st.Acked+1, l.First()), 1); err == nil && len(recs) == 1 {
+			st.Lag = max(m.cfg.Now().Sub(time.Unix(0, recs[0].Time)), 0)
+		}
+	}
+	return st
+}
+
+// Sync waits until every change made on the volume before it was called is
+// in the log (see capture.Capture.Sync); WaitAcked then waits for the
+// standby.
+func (m *Master) Sync(ctx context.Context) (uint64, error) {
+	m.mu.Lock()
+	c, l := m.capt, m.jlog
+	m.mu.Unlock()
+	if c == nil {
+		return 0, errors.New("replica: master not running")
+	}
+	if err := c.Sync(ctx); err != nil {
+		return 0, err
+	}
+	return l.Last(), nil
+}
+
+// WaitAcked waits until the standby has applied seq.
+func (m *Master) WaitAcked(ctx context.Context, seq uint64) error {
+	m.mu.Lock()
+	s := m.ship
+	m.mu.Unlock()
+	if s == nil {
+		return errors.New("replica: master not running")
+	}
+	return s.WaitAcked(ctx, seq)
+}
+
+// Run captures and ships until ctx ends (nil), the capture fails, or a
+// standby fences this master (an error matching journal.ErrFenced: stop
+// serving, another node was promoted).
+func (m *Master) Run(ctx context.Context) (err error) {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	cfg := m.cfg
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("replica: master: listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	defer ln.Close()
+
+	// A new log: the capture's model of the standby starts empty, so the
+	// records of an earlier run are of no use (see the package doc). The
+	// old file is kept beside it, never deleted blindly.
+	if err := os.Rename(cfg.LogPath, cfg.LogPath+".prev"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replica: master: move the old log aside: %w", err)
+	}
+	l, err := journal.Open(cfg.LogPath, journal.Options{MaxDepth: cfg.MaxDepth, NoSync: cfg.NoSync, Logger: cfg.Logger, Now: cfg.Now})
+	if err != nil {
+		return fmt.Errorf("replica: master: %w", err)
+	}
+	defer func() { err = errors.Join(err, l.Close()) }()
+	m.mu.Lock()
+	epoch := m.epoch
+	m.mu.Unlock()
+	if err := l.SetEpoch(epoch); err != nil {
+		return fmt.Errorf("replica: master: %w", err)
+	}
+
+	ccfg := capture.Config{
+		Volume: cfg.Volume, Tree: cfg.Tree, Shares: cfg.Shares, Log: l,
+		Gate: cfg.Gate, ReleaseDepth: cfg.MaxDepth / 2, Ignore: cfg.Ignore, Logger: cfg.Logger, Now: cfg.Now,
+		MaxAppend: min(capture.DefaultMaxAppend, max(cfg.MaxDepth/2, 1)),
+	}
+	if cfg.Tune != nil {
+		cfg.Tune(&ccfg)
+	}
+	c, err := capture.New(ccfg)
+	if err != nil {
+		return fmt.Errorf("replica: master: %w", err)
+	}
+	defer func() { err = errors.Join(err, c.Close()) }()
+	ship, err := journal.NewShipper(journal.ShipperConfig{
+		Log: l, ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Source: journal.NewFSSource(cfg.Tree), Logger: cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("replica: master: %w", err)
+	}
+	m.mu.Lock()
+	m.jlog, m.capt, m.ship = l, c, ship
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.jlog, m.capt, m.ship = nil, nil, nil
+		m.mu.Unlock()
+	}()
+	m.log.Info("replica master running", "volume", cfg.Volume, "listen", ln.Addr().String(), "epoch", epoch, "log", l.ID())
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel(nil)
+	wg.Go(func() {
+		if err := c.Run(ctx); err != nil {
+			cancel(err)
+		}
+	})
+	wg.Go(func() { m.accept(ctx, ln, ship, cancel, &wg) })
+	<-ctx.Done()
+	ln.Close()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("replica: master: %w", err)
+	}
+	return nil
+}
+
+// accept serves each standby connection (the shipper keeps one session:
+// a new one replaces the one before).
+func (m *Master) accept(ctx context.Context, ln net.Listener, ship *journal.Shipper, cancel context.CancelCauseFunc, wg *sync.WaitGroup) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Error("replica master: accept", "err", err)
+				cancel(fmt.Errorf("accept: %w", err))
+			}
+			return
+		}
+		wg.Go(func() {
+			tc := tls.Server(conn, m.cfg.TLS)
+			hctx, hcancel := context.WithTimeout(ctx, handshakeTimeout)
+			err := tc.HandshakeContext(hctx)
+			hcancel()
+			if err != nil {
+				m.log.Warn("replica master: TLS handshake", "peer", conn.RemoteAddr().String(), "err", err)
+				conn.Close()
+				m.setErr(err)
+				return
+			}
+			m.mu.Lock()
+			m.sessions++
+			m.mu.Unlock()
+			err = ship.Serve(ctx, tc)
+			m.setErr(err)
+			if errors.Is(err, journal.ErrFenced) {
+				m.log.Error("replica master fenced: a standby has seen a higher epoch", "err", err)
+				cancel(err)
+			}
+		})
+	}
+}
+
+func (m *Master) setErr(err error) {
+	if err == nil {
+		return
+	}
+	m.mu.Lock()
+	m.lastErr = err.Error()
+	m.mu.Unlock()
+}

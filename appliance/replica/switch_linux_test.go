@@ -1,0 +1,116 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"ftnas/journal"
+	"ftnas/kernel/changelog"
+)
+
+// TestSwitchRoles runs the pair, then swaps the roles as heartbeat would
+// after a failover: the former standby's volume is the master's, the former
+// master follows it (from a fresh position: a new log), and changes flow
+// the other way. The new master's first records describe its shares; the
+// new standby holds the same files, so only differing blocks travel.
+func TestSwitchRoles(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	s1 := p.shares[0].Root
+	must(t, os.MkdirAll(filepath.Join(s1, "d/e"), 0o755))
+	big := bytes.Repeat([]byte("switch"), 200000)
+	write(t, filepath.Join(s1, "d/big"), 0, big)
+	write(t, filepath.Join(s1, "d/e/small"), 0, []byte("small"))
+	p.sync()
+	p.check()
+	p.stopMaster()
+	p.stopStandby()
+
+	// B (the old standby's volume) is master now, at a higher epoch.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	bcfg := p.mcfg
+	bcfg.Volume, bcfg.Tree, bcfg.Listener, bcfg.NodeID, bcfg.Epoch = p.svol, p.stree, ln, "s", 3
+	bcfg.LogPath = filepath.Join(t.TempDir(), "journal.db")
+	bcfg.TLS = p.scfg.TLS // each end presents its own certificate and pins the other's
+	bcfg.Tune = nil
+	bcfg.Shares = []changelog.Share{{FSID: 1, Root: filepath.Join(p.svol, "s1")}, {FSID: 2, Root: filepath.Join(p.svol, "s2")}}
+	b, err := NewMaster(bcfg)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bdone := make(chan error, 1)
+	go func() { bdone <- b.Run(ctx) }()
+	waitRunning(t, b, bdone)
+
+	// A (the old master's volume) follows, from a fresh position.
+	acfg := p.scfg
+	acfg.Tree, acfg.NodeID, acfg.TLS = p.mtree, "m", p.mcfg.TLS
+	acfg.PositionPath = filepath.Join(t.TempDir(), "position")
+	addr := ln.Addr().String()
+	acfg.Dial = func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	a, err := NewStandby(acfg)
+	must(t, err)
+	adone := make(chan error, 1)
+	go func() { adone <- a.Run(ctx) }()
+
+	sb1 := filepath.Join(p.svol, "s1")
+	write(t, filepath.Join(sb1, "d/e/small"), 0, []byte("SMALL"))
+	must(t, os.Rename(filepath.Join(sb1, "d/e"), filepath.Join(sb1, "e2")))
+	write(t, filepath.Join(sb1, "new"), 0, []byte("written on B"))
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	defer scancel()
+	seq, err := b.Sync(sctx)
+	must(t, err)
+	must(t, b.WaitAcked(sctx, seq))
+	for _, sh := range []string{"s1", "s2"} {
+		if d := compareTrees(filepath.Join(p.svol, sh), filepath.Join(p.mvol, sh)); d != "" {
+			t.Fatalf("after the switch, share %s differs: %s", sh, d)
+		}
+	}
+	if got := a.Stats().Apply.BytesFetched; got >= uint64(len(big))/2 {
+		t.Errorf("the new standby fetched %d bytes; it had the %d-byte file already", got, len(big))
+	}
+	cancel()
+	waitDone(t, "new master", bdone)
+	waitDone(t, "new standby", adone)
+}
+
+// TestFencedMasterStops: a master at an epoch below the one the standby has
+// seen is refused, and its Run ends with journal.ErrFenced; the standby
+// keeps waiting for a proper master.
+func TestFencedMasterStops(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	p.sync()
+	addr := p.ln.Addr().String()
+	p.stopMaster()
+
+	ln, err := net.Listen("tcp", addr) // where the standby dials
+	must(t, err)
+	cfg := p.mcfg
+	cfg.Listener, cfg.Epoch = ln, 1 // below the standby's 2
+	cfg.LogPath = filepath.Join(t.TempDir(), "journal.db")
+	m, err := NewMaster(cfg)
+	must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, journal.ErrFenced) {
+			t.Fatalf("Run: %v, want ErrFenced", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stale master was not fenced")
+	}
+	if s := p.standby.Stats(); !s.Running || s.Position.Epoch != 2 {
+		t.Errorf("standby %+v", s)
+	}
+}

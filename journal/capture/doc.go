@@ -1,0 +1,67 @@
+// Package capture turns the change log of the master's volume
+// (changelog.Change) into journal Records named by stable file IDs, and
+// appends them to the journal.Log.
+//
+// # Events are hints, the volume is the truth
+//
+// fanotify merges and reorders events, and tells neither which attribute
+// changed nor what was written (see package changelog). The capture therefore
+// never replays events: an event only says which directory entries and which
+// files to look at again. For each such entry it compares the master's
+// current state (read through kernel file handles, so a rename of a parent
+// after the event does not mislead it) with a model of what the standby holds,
+// and emits the records that turn the one into the other. Everything is
+// idempotent, so stale, merged or repeated events are harmless, and a missed
+// one is made up for by the next event on the same entry or by a rescan.
+//
+// # The model
+//
+// The model is the standby's namespace as the emitted records make it: every
+// replicated file with its Stamp, its kernel handle (FID), its type and its
+// names (parent Stamp, name). Because records are derived from it, every
+// record is valid against the standby when applied in order: a rename names
+// the place the standby has the file, a remove names the Stamp the standby
+// has at that name. The model is what a delete needs (a deleted file's Stamp
+// cannot be read any more) and what finds a moved file (by its FID), so a
+// rename is one record and contents are never copied twice.
+//
+// Moves that conflict (two directories swapped, a directory moved below a
+// former child) are resolved by parking: the entry in the way is renamed on
+// the standby into the volume root under ".ftnas-park.<id>.<gen>" and moved
+// to its place when that is reconciled, or removed if it left the shares.
+//
+// # Records
+//
+//   - a new entry: create, mkdir or symlink with the current type, mode and
+//     owner; a new name of a known file: link; a moved one: rename (one
+//     record, however large the subtree); a gone one: remove or rmdir.
+//   - contents: a write record without data and without a range (fanotify
+//     knows none): the standby fetches the current contents by delta, and
+//     the metadata with them.
+//   - attributes and xattrs: a setattr record with an empty mask ("fetch
+//     them all"), since fanotify does not say which attribute changed. The
+//     directories whose entries changed get one too, so their times match.
+//   - an overflow (lost events) or a share root that moved: the share is
+//     rescanned on the master and compared with the model; contents are
+//     fetched again for files whose ctime differs from the one seen when
+//     they were last shipped. No OpRescan record is needed: the master does
+//     the comparison, the standby only applies ordinary records.
+//
+// Records of one batch of events are appended with one Log.Append (group
+// commit). When the log is full, the Gate (if any) holds writers until the
+// standby has caught up and the log is trimmed below the release depth;
+// changes are never dropped.
+//
+// # Limits
+//
+// The model lives in memory (a few hundred bytes per file) and is not
+// saved. At start it is empty, so the first records describe every file of
+// the shares: that is the initial sync of a fresh standby (its volume empty
+// but for the root's Stamp; a standby holding the same files, e.g. after a
+// role switch, takes it too, fetching only blocks that differ). A standby
+// holding files the master no longer has is not cleaned by it: it needs a
+// resync. Content changes found by a rescan rely on the ctime moving with
+// every change (multigrain timestamps make it exact; with coarse ones a
+// change within the same tick as the last shipment can be missed until the
+// file changes again).
+package capture

@@ -1,0 +1,190 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"ftnas/appliance/fileid"
+
+	"golang.org/x/sys/unix"
+)
+
+// fsVolume is the master's volume on Linux: files are opened by kernel
+// handle (open_by_handle_at) and stamped through the fileid.Tree.
+type fsVolume struct {
+	tree    *fileid.Tree
+	root    string // absolute path of the mount point, symlinks resolved
+	mountFD int    // descriptor of the volume, for open_by_handle_at (which refuses O_PATH ones)
+}
+
+func newFSVolume(root string, tree *fileid.Tree) (*fsVolume, DirRef, error) {
+	abs, err := filepath.Abs(root)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return nil, DirRef{}, fmt.Errorf("capture: volume %s: %w", root, err)
+	}
+	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, DirRef{}, fmt.Errorf("capture: open volume %s: %w", abs, err)
+	}
+	h, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
+	if err != nil {
+		unix.Close(fd)
+		return nil, DirRef{}, fmt.Errorf("capture: handle of volume %s: %w", abs, err)
+	}
+	v := &fsVolume{tree: tree, root: abs, mountFD: fd}
+	return v, DirRef{FID: FID(h.Type(), h.Bytes()), Stamp: tree.Root()}, nil
+}
+
+func (v *fsVolume) Close() error { return unix.Close(v.mountFD) }
+
+// gone reports errors that mean the file is not there (any more).
+func gone(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESTALE) || errors.Is(err, unix.ENOTDIR)
+}
+
+// open opens the file with handle fid; ok is false if it is gone.
+func (v *fsVolume) open(fid string, flags int) (int, bool, error) {
+	typ, b, err := ParseFID(fid)
+	if err != nil {
+		return -1, false, err
+	}
+	for {
+		fd, err := unix.OpenByHandleAt(v.mountFD, unix.NewFileHandle(typ, b), flags|unix.O_CLOEXEC)
+		switch {
+		case err == nil:
+			return fd, true, nil
+		case err == unix.EINTR:
+			continue
+		case gone(err):
+			return -1, false, nil
+		}
+		return -1, false, fmt.Errorf("open_by_handle_at: %w", err)
+	}
+}
+
+func objOf(sb *unix.Stat_t) Obj {
+	return Obj{Mode: sb.Mode, UID: sb.Uid, GID: sb.Gid, Rdev: sb.Rdev, Size: sb.Size, Ctime: sb.Ctim.Nano()}
+}
+
+// Lookup implements Volume.
+func (v *fsVolume) Lookup(dir DirRef, name string) (Obj, bool, error) {
+	dfd, ok, err := v.open(dir.FID, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil || !ok {
+		return Obj{}, false, err
+	}
+	defer unix.Close(dfd)
+	// Stamp, stat and handle are read by name; a rename racing with them
+	// shows as a Stamp that changed, and the lookup is repeated.
+	for range 3 {
+		st, err := v.tree.StampAt(dfd, dir.Stamp, name)
+		if err != nil {
+			if gone(err) {
+				return Obj{}, false, nil
+			}
+			return Obj{}, false, fmt.Errorf("stamp %s: %w", name, err)
+		}
+		var sb unix.Stat_t
+		if err := unix.Fstatat(dfd, name, &sb, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if gone(err) {
+				return Obj{}, false, nil
+			}
+			return Obj{}, false, fmt.Errorf("stat %s: %w", name, err)
+		}
+		h, _, err := unix.NameToHandleAt(dfd, name, 0)
+		if err != nil {
+			if gone(err) {
+				return Obj{}, false, nil
+			}
+			return Obj{}, false, fmt.Errorf("handle of %s: %w", name, err)
+		}
+		o := objOf(&sb)
+		o.FID, o.Stamp = FID(h.Type(), h.Bytes()), st
+		if sb.Mode&unix.S_IFMT == unix.S_IFLNK {
+			buf := make([]byte, unix.PathMax)
+			n, err := unix.Readlinkat(dfd, name, buf)
+			if err != nil {
+				if gone(err) {
+					return Obj{}, false, nil
+				}
+				return Obj{}, false, fmt.Errorf("readlink %s: %w", name, err)
+			}
+			o.Target = string(buf[:n])
+		}
+		if again, err := fileid.ReadStamp(dfd, name); err == nil && again == st {
+			return o, true, nil
+		}
+	}
+	return Obj{}, false, fmt.Errorf("lookup %s: it keeps changing", name)
+}
+
+// List implements Volume.
+func (v *fsVolume) List(dir DirRef) ([]string, bool, error) {
+	fd, ok, err := v.open(dir.FID, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	f := os.NewFile(uintptr(fd), "dir")
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, false, fmt.Errorf("readdir: %w", err)
+	}
+	return names, true, nil
+}
+
+// Inode implements Volume.
+func (v *fsVolume) Inode(fid string) (Obj, bool, error) {
+	fd, ok, err := v.open(fid, unix.O_PATH)
+	if err != nil || !ok {
+		return Obj{}, false, err
+	}
+	defer unix.Close(fd)
+	var sb unix.Stat_t
+	if err := unix.Fstat(fd, &sb); err != nil {
+		return Obj{}, false, fmt.Errorf("fstat: %w", err)
+	}
+	if sb.Nlink == 0 {
+		return Obj{}, false, nil
+	}
+	o := objOf(&sb)
+	o.FID = fid
+	return o, true, nil
+}
+
+// Locate implements Volume: the kernel's idea of the path of the file it
+// opened by handle (reliable for directories; for other files it may be
+// any of their names, or none).
+func (v *fsVolume) Locate(fid string) (string, string, string, bool, error) {
+	fd, ok, err := v.open(fid, unix.O_PATH)
+	if err != nil || !ok {
+		return "", "", "", false, err
+	}
+	defer unix.Close(fd)
+	var sb unix.Stat_t
+	if err := unix.Fstat(fd, &sb); err != nil || sb.Nlink == 0 {
+		return "", "", "", false, nil
+	}
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil || strings.HasSuffix(p, " (deleted)") {
+		return "", "", "", false, nil
+	}
+	rel, ok := strings.CutPrefix(p, v.root+"/")
+	if !ok || rel == "" {
+		return "", "", "", false, nil
+	}
+	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, filepath.Dir(p), 0)
+	if err != nil {
+		return "", "", "", false, nil
+	}
+	return FID(h.Type(), h.Bytes()), filepath.Base(p), rel, true, nil
+}
+
+// Removed implements Volume.
+func (v *fsVolume) Removed(st fileid.Stamp) { v.tree.Removed(st) }

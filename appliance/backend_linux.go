@@ -30,6 +30,8 @@ type backend struct {
 	// restart asks Run to restart the services (cluster membership
 	// changed).
 	restart chan struct{}
+	// bond is the network bond (bond_linux.go); set by startBond.
+	bond *bondService
 
 	mu sync.Mutex // one configuration change at a time
 }

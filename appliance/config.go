@@ -25,6 +25,11 @@ type Config struct {
 	// SmbdPath overrides the smbd binary.
 	SmbdPath string
 
+	// BondDatapath is the network bond's datapath: "auto" (or ""; the
+	// kernel's bonding driver when loaded, else the userland one, and a
+	// formed bond keeps its own), "userland" or "kernel".
+	BondDatapath string
+
 	Log     *slog.Logger
 	Version string
 }

@@ -121,6 +121,12 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 		return b.smb.counters()
 	})
 
+	stopBond, err := b.startBond(m)
+	if err != nil {
+		return false, err
+	}
+	defer stopBond()
+
 	nfs, err := startNFS(ctx, &cfg, tree, ex, m)
 	if err != nil {
 		return false, err

@@ -40,6 +40,9 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	if cb, ok := b.(ClusterBackend); ok {
 		maps.Copy(routes, clusterRoutes(h, cb))
 	}
+	if bb, ok := b.(BondBackend); ok {
+		maps.Copy(routes, bondRoutes(h, bb))
+	}
 	for path, methods := range routes {
 		var allow []string
 		for m, fn := range methods {

@@ -25,6 +25,7 @@ const (
 	bucketShares   = "shares"
 	bucketUsers    = "users"
 	bucketSettings = "settings"
+	bucketBond     = "bond" // made on first use too: older files lack it (not checked by checkSchema)
 
 	keySchemaVersion = "schema_version"
 	keyNextFSID      = "next_fsid"
@@ -143,7 +144,7 @@ func create(path string, log *slog.Logger) error {
 				return err
 			}
 		}
-		for _, b := range []string{bucketShares, bucketUsers, bucketSettings} {
+		for _, b := range []string{bucketShares, bucketUsers, bucketSettings, bucketBond} {
 			if _, err := tx.CreateBucket([]byte(b)); err != nil {
 				return err
 			}

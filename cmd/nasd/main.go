@@ -24,6 +24,7 @@ func main() {
 	flag.StringVar(&cfg.API, "api", "", "unix socket of the local API (default: STATE/nasd.sock)")
 	flag.StringVar(&cfg.Metrics, "metrics", appliance.DefaultMetrics, "TCP address of Prometheus /metrics (empty: off)")
 	flag.BoolVar(&cfg.NoSMB, "no-smb", false, "do not run Samba")
+	flag.StringVar(&cfg.BondDatapath, "bond-datapath", "auto", "network bond datapath: auto (kernel bonding driver if loaded, else userland), userland or kernel")
 	flag.IntVar(&cfg.NFSPort, "nfs-port", 2049, "NFS and MOUNT port")
 	flag.IntVar(&cfg.PortmapPort, "portmap-port", 111, "portmapper port")
 	flag.IntVar(&cfg.SMBPort, "smb-port", 445, "SMB port")

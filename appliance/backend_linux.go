@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ftnas/appliance/api"
+	"ftnas/appliance/fileid"
 	"ftnas/appliance/smb"
 	"ftnas/appliance/store"
 
@@ -24,6 +25,7 @@ type backend struct {
 	ex      *exports
 	smb     *smbService // nil with NoSMB
 	nfs     *nfsService
+	tree    *fileid.Tree
 	started time.Time
 	// cluster is this node's part of a pair; nil when stand-alone.
 	cluster *clusterRuntime

@@ -40,6 +40,7 @@ type joinToken struct {
 	Primary       store.ClusterNode `json:"primary"`
 	Standby       store.ClusterNode `json:"standby"`
 	StandbyKeyPEM string            `json:"standby_key_pem"`
+	RootStamp     []byte            `json:"root_stamp"`
 }
 
 func encodeToken(t joinToken) (string, error) {
@@ -84,8 +85,8 @@ func parseAddr(field, s string, required bool) (netip.Addr, error) {
 // planInit turns an init request into this node's (primary) configuration
 // and the standby's join token. ifaceFor finds the interface holding an
 // address when the request names none.
-func planInit(r api.ClusterInitRequest, ifaceFor func(netip.Addr) (string, error)) (store.Cluster, string, error) {
-	var c store.Cluster
+func planInit(r api.ClusterInitRequest, root []byte, ifaceFor func(netip.Addr) (string, error)) (store.Cluster, string, error) {
+	c := store.Cluster{RootStamp: root}
 	fail := func(err error) (store.Cluster, string, error) { return store.Cluster{}, "", err }
 	vip, err := netip.ParsePrefix(r.VIP)
 	if err != nil {
@@ -142,7 +143,7 @@ func planInit(r api.ClusterInitRequest, ifaceFor func(netip.Addr) (string, error
 	tok, err := encodeToken(joinToken{
 		ClusterID: c.ID, Key: c.Key, VIP: c.VIP, Witness: c.Witness, Failback: c.Failback,
 		HeartbeatPort: c.HeartbeatPort, JournalPort: c.JournalPort,
-		Primary: c.Self, Standby: c.Peer, StandbyKeyPEM: string(peerKey),
+		Primary: c.Self, Standby: c.Peer, StandbyKeyPEM: string(peerKey), RootStamp: c.RootStamp,
 	})
 	if err != nil {
 		return fail(err)
@@ -159,7 +160,7 @@ func planJoin(r api.ClusterJoinRequest, ifaceFor func(netip.Addr) (string, error
 	c := store.Cluster{
 		ID: t.ClusterID, Key: t.Key, Role: store.RoleStandby, VIP: t.VIP, Interface: r.Interface,
 		Witness: t.Witness, Failback: t.Failback, HeartbeatPort: t.HeartbeatPort, JournalPort: t.JournalPort,
-		Self: t.Standby, Peer: t.Primary, KeyPEM: t.StandbyKeyPEM,
+		Self: t.Standby, Peer: t.Primary, KeyPEM: t.StandbyKeyPEM, RootStamp: t.RootStamp,
 	}
 	if c.Interface == "" {
 		if c.Interface, err = ifaceFor(c.Self.Public); err != nil {

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"ftnas/appliance/api"
+	"ftnas/appliance/fileid"
 	"ftnas/appliance/store"
 	"ftnas/heartbeat"
 	"ftnas/kernel/fence"
@@ -22,6 +25,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // Health feeding: how often the services' health goes to the machine, and
@@ -40,6 +44,8 @@ type clusterRuntime struct {
 	node    *heartbeat.Node
 	udp     *heartbeat.UDP
 	fence   *fence.Fence // nil when the kernel refused the program
+	repl    *replication
+	epoch   atomic.Uint64 // the newest epoch the machine took
 	log     *slog.Logger
 	cancel  context.CancelFunc
 	done    chan error
@@ -58,6 +64,7 @@ type clusterServices struct {
 }
 
 func (s clusterServices) Start(context.Context) error {
+	s.rt.repl.serve(max(s.rt.epoch.Load(), s.rt.node.Status().Epoch))
 	s.rt.serving.Store(true)
 	s.rt.mu.Lock()
 	s.rt.servingSince = time.Now()
@@ -71,12 +78,13 @@ func (s clusterServices) Start(context.Context) error {
 
 func (s clusterServices) Stop(context.Context) error {
 	s.rt.serving.Store(false)
+	s.rt.repl.standBy()
 	s.rt.log.Info("file services released the virtual IP", "vip", s.rt.cfg.VIP)
 	return nil
 }
 
 // startCluster starts the heartbeat node for c.
-func startCluster(ctx context.Context, c store.Cluster, b *backend, log *slog.Logger) (*clusterRuntime, error) {
+func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid.Tree, log *slog.Logger) (*clusterRuntime, error) {
 	log = log.With("cluster", c.ID, "node", c.Self.ID)
 	epoch, err := b.st.ClusterEpoch()
 	if err != nil {
@@ -90,8 +98,14 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1)}
+	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1), repl: newReplication(c, b.cfg, tree, log)}
 	mc := machineConfig(c, epoch, binary.LittleEndian.Uint64(seed[:]))
+	// The first heartbeat's sequence number must exceed every one this
+	// node sent before a restart, or the peer's Receiver drops them as
+	// replays until the epoch changes: a restarted standby would stay
+	// "dead" to the master. The wall clock in ns outruns ~7 heartbeats a
+	// second by far.
+	mc.Seq = uint64(time.Now().UnixNano())
 	if rt.fence, err = fence.Attach(c.Interface, c.VIP.Addr()); err != nil {
 		// Without the fence a frozen master keeps answering for the VIP
 		// until its supervisor acts; run, but say so.
@@ -116,6 +130,8 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, log *slog.Lo
 	rt.node = node
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	rt.cancel = cancel
+	// Until heartbeat says this node serves, it follows the peer's journal.
+	rt.repl.standBy()
 	go func() { rt.done <- node.Run(runCtx) }()
 	go rt.feedHealth(runCtx, b)
 	log.Info("cluster member started", "role", c.Role, "peer", c.Peer.ID, "vip", c.VIP, "interface", c.Interface,
@@ -128,6 +144,7 @@ func (rt *clusterRuntime) onAction(a heartbeat.Action) {
 	case heartbeat.StateChanged:
 		rt.log.Info("cluster state", "from", a.From, "to", a.To, "reason", a.Reason)
 	case heartbeat.EpochChanged:
+		rt.epoch.Store(a.Epoch)
 		rt.log.Info("cluster epoch", "epoch", a.Epoch)
 	case heartbeat.Alarm:
 		rt.log.Warn("cluster alarm", "alarm", a.String())
@@ -184,6 +201,9 @@ func (rt *clusterRuntime) feedHealth(ctx context.Context, b *backend) {
 		if err := rt.node.Submit(ctx, heartbeat.ServiceHealth{OK: ok, Reason: reason}); err != nil {
 			return
 		}
+		if err := rt.node.Submit(ctx, heartbeat.JournalPosition{Pos: rt.repl.position()}); err != nil {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -212,7 +232,9 @@ func (rt *clusterRuntime) health(b *backend, now time.Time) (bool, string) {
 }
 
 func (rt *clusterRuntime) status(now time.Time) api.ClusterStatus {
-	return apiClusterStatus(rt.cfg, rt.node.Status(), now)
+	s := apiClusterStatus(rt.cfg, rt.node.Status(), now)
+	s.Replication = rt.repl.status()
+	return s
 }
 
 // stop releases the VIP (the node's shutdown removes it) and closes the
@@ -222,6 +244,7 @@ func (rt *clusterRuntime) stop() {
 	if err := <-rt.done; err != nil {
 		rt.log.Error("cluster member stopped", "err", err)
 	}
+	rt.repl.stop()
 	rt.closeSockets()
 }
 
@@ -312,7 +335,7 @@ func (b *backend) InitCluster(ctx context.Context, r api.ClusterInitRequest) (ap
 	if err := b.refuseIfClustered(); err != nil {
 		return api.ClusterInitResponse{}, err
 	}
-	c, tok, err := planInit(r, interfaceFor)
+	c, tok, err := planInit(r, b.tree.Root().MarshalBinary(), interfaceFor)
 	if err != nil {
 		return api.ClusterInitResponse{}, err
 	}
@@ -333,6 +356,9 @@ func (b *backend) JoinCluster(ctx context.Context, r api.ClusterJoinRequest) (ap
 	if err != nil {
 		return api.ClusterStatus{}, err
 	}
+	if err := emptyVolume(b.cfg.Volume); err != nil {
+		return api.ClusterStatus{}, err
+	}
 	if err := b.st.PutCluster(c); err != nil {
 		return api.ClusterStatus{}, err
 	}
@@ -345,6 +371,36 @@ func (b *backend) refuseIfClustered() error {
 		return err
 	} else if ok {
 		return fmt.Errorf("cluster: %w: this node is already node %d of cluster %d; `nasctl cluster leave` first", store.ErrExists, c.Self.ID, c.ID)
+	}
+	return nil
+}
+
+// emptyVolume refuses a standby volume that holds files: the standby
+// becomes a copy of the primary's volume, and files of its own would
+// neither be kept in step nor be safe from the copy.
+func emptyVolume(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("cluster join: read volume %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); n != "lost+found" && !strings.HasPrefix(n, ".ftnas-") {
+			return fmt.Errorf("cluster join: %w: the volume %s holds %q: a standby's volume becomes a copy of the primary's, so it must start empty (move its files away or use another volume)", store.ErrInvalid, dir, n)
+		}
+	}
+	return nil
+}
+
+// adoptRoot gives the volume root the cluster's root identity (the
+// primary's), so both volumes' handles agree.
+func adoptRoot(volume string, root []byte) error {
+	cur := make([]byte, 64)
+	n, err := unix.Getxattr(volume, fileid.XattrName, cur)
+	if err == nil && string(cur[:n]) == string(root) {
+		return nil
+	}
+	if err := unix.Setxattr(volume, fileid.XattrName, root, 0); err != nil {
+		return fmt.Errorf("cluster: give volume %s the pair's root identity: %w", volume, err)
 	}
 	return nil
 }

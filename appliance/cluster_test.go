@@ -24,7 +24,7 @@ func initReq() api.ClusterInitRequest {
 }
 
 func TestPlanInitAndJoin(t *testing.T) {
-	prim, tok, err := planInit(initReq(), fixedIface("pub"))
+	prim, tok, err := planInit(initReq(), []byte{1, 2}, fixedIface("pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestPlanInitAndJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two inits make different clusters and keys.
-	other, _, err := planInit(initReq(), fixedIface("pub"))
+	other, _, err := planInit(initReq(), []byte{1, 2}, fixedIface("pub"))
 	if err != nil || other.ID == prim.ID || string(other.Key) == string(prim.Key) {
 		t.Fatalf("second init: id %d vs %d, err %v", other.ID, prim.ID, err)
 	}
@@ -73,12 +73,12 @@ func TestPlanInitRefusesBadInput(t *testing.T) {
 	} {
 		r := initReq()
 		mod(&r)
-		if _, _, err := planInit(r, fixedIface("pub")); !errors.Is(err, store.ErrInvalid) {
+		if _, _, err := planInit(r, []byte{1, 2}, fixedIface("pub")); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
 		}
 	}
 	noIface := func(netip.Addr) (string, error) { return "", errors.New("no interface has it") }
-	if _, _, err := planInit(initReq(), noIface); err == nil || !strings.Contains(err.Error(), "10.0.0.11") {
+	if _, _, err := planInit(initReq(), []byte{1, 2}, noIface); err == nil || !strings.Contains(err.Error(), "10.0.0.11") {
 		t.Fatalf("no interface: %v", err)
 	}
 	for _, tok := range []string{"", "garbage", tokenPrefix + "!!!", tokenPrefix + "e30"} {
@@ -89,7 +89,7 @@ func TestPlanInitRefusesBadInput(t *testing.T) {
 }
 
 func FuzzDecodeToken(f *testing.F) {
-	_, tok, err := planInit(initReq(), fixedIface("pub"))
+	_, tok, err := planInit(initReq(), []byte{1, 2}, fixedIface("pub"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func FuzzDecodeToken(f *testing.F) {
 }
 
 func TestClusterProtection(t *testing.T) {
-	c, _, err := planInit(initReq(), fixedIface("pub"))
+	c, _, err := planInit(initReq(), []byte{1, 2}, fixedIface("pub"))
 	if err != nil {
 		t.Fatal(err)
 	}

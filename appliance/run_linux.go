@@ -58,23 +58,6 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 
-	idx, err := fileid.OpenIndex(st.DB(), log)
-	if err != nil {
-		return false, err
-	}
-	defer func() { err = errors.Join(err, idx.Close()) }()
-	tree, err := fileid.OpenTree(cfg.Volume, idx, fileid.NewAllocator(st.AllocIDs), log)
-	if err != nil {
-		return false, err
-	}
-	defer tree.Close()
-	rs, err := tree.Reconcile(ctx)
-	if err != nil {
-		return false, err
-	}
-	log.Info("volume reconciled", "volume", cfg.Volume, "files", rs.Files, "stamped", rs.Stamped,
-		"reissued", rs.Reissued, "dropped", rs.Dropped, "took", time.Since(started).Round(time.Millisecond))
-
 	clu, clustered, err := st.GetCluster()
 	if err != nil {
 		return false, err
@@ -86,7 +69,36 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 			log.Info("cluster member: serving on the virtual IP, not --listen", "vip", clu.VIP.Addr(), "listen", cfg.Listen)
 		}
 		cfg.Listen = clu.VIP.Addr().String()
+		if err := adoptRoot(cfg.Volume, clu.RootStamp); err != nil {
+			return false, err
+		}
 	}
+	reserve := st.AllocIDs
+	if clustered {
+		// Each node allocates file IDs from its own range.
+		off := clu.IDOffset()
+		reserve = func(n uint64) (uint64, error) {
+			first, err := st.AllocIDs(n)
+			return first + off, err
+		}
+	}
+
+	idx, err := fileid.OpenIndex(st.DB(), log)
+	if err != nil {
+		return false, err
+	}
+	defer func() { err = errors.Join(err, idx.Close()) }()
+	tree, err := fileid.OpenTree(cfg.Volume, idx, fileid.NewAllocator(reserve), log)
+	if err != nil {
+		return false, err
+	}
+	defer tree.Close()
+	rs, err := tree.Reconcile(ctx)
+	if err != nil {
+		return false, err
+	}
+	log.Info("volume reconciled", "volume", cfg.Volume, "files", rs.Files, "stamped", rs.Stamped,
+		"reissued", rs.Reissued, "dropped", rs.Dropped, "took", time.Since(started).Round(time.Millisecond))
 
 	shares, err := st.ListShares()
 	if err != nil {
@@ -107,7 +119,7 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 		return false, err
 	}
 
-	b := &backend{cfg: &cfg, st: st, ex: ex, started: started, restart: make(chan struct{}, 1)}
+	b := &backend{cfg: &cfg, st: st, ex: ex, tree: tree, started: started, restart: make(chan struct{}, 1)}
 	m := newMetrics(func() float64 {
 		if b.smb == nil {
 			return 0
@@ -144,7 +156,7 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 	}
 
 	if clustered {
-		rt, err := startCluster(ctx, clu, b, log)
+		rt, err := startCluster(ctx, clu, b, tree, log)
 		if err != nil {
 			return false, err
 		}

@@ -97,6 +97,25 @@ type ClusterStatus struct {
 	// it; PeerJournal the peer's.
 	Journal     uint64 `json:"journal"`
 	PeerJournal uint64 `json:"peer_journal"`
+	// Replication is this node's side of the journal.
+	Replication ClusterReplication `json:"replication"`
+}
+
+// ClusterReplication is the journal as this node runs it: as master (it
+// captures and ships) or standby (it applies).
+type ClusterReplication struct {
+	Role      string `json:"role"`               // "master", "standby" or "" (not running)
+	Disabled  string `json:"disabled,omitempty"` // why replication cannot run on this node
+	Connected bool   `json:"connected"`
+	LastSeq   uint64 `json:"last_seq"`  // master: last record logged
+	AckedSeq  uint64 `json:"acked_seq"` // master: acknowledged by the standby; standby: applied
+	Depth     int    `json:"depth"`     // master: records not yet acknowledged
+	// LagMS is the master–slave phase difference: on the master the age of
+	// the oldest unacknowledged change, on the standby how long after its
+	// capture the last change was applied.
+	LagMS      int64  `json:"lag_ms"`
+	NeedResync bool   `json:"need_resync,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // ClusterBackend is the optional cluster part of a Backend; the routes

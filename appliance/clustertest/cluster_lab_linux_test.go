@@ -30,7 +30,8 @@ func (p *pair) ctx() context.Context {
 	return ctx
 }
 
-// start starts nasd on node (NFS only: this test is about who serves).
+// start starts nasd on node (NFS only: this test is about who serves and
+// what the journal carries; SMB over the VIP is left to the chaos checker).
 func (p *pair) start(node string) {
 	p.t.Helper()
 	p.lab.Nasd(p.t, "start", node, "--", "--no-smb", "--metrics", "")
@@ -95,22 +96,60 @@ func (p *pair) readOnce(file string, timeout time.Duration) (string, error) {
 	return string(out), nil
 }
 
-// servedBy asserts which node's volume answers on the VIP.
-func (p *pair) servedBy(node string) {
+// write writes file with content through the VIP from the client
+// namespace with libnfs's nfs-cp.
+func (p *pair) write(file, content string) {
 	p.t.Helper()
+	src := filepath.Join(p.t.TempDir(), file)
+	if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", p.lab.Client("c1").NS,
+		"nfs-cp", src, "nfs://"+p.vip+"/data/"+file).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("nfs-cp %s through %s: %v: %s", file, p.vip, err, out)
+	}
+}
+
+// servedBy asserts that node serves the VIP and that file reads as want
+// through it.
+func (p *pair) servedBy(node, file, want string) {
+	p.t.Helper()
+	if s := p.status(node); !s.Serving {
+		p.t.Fatalf("%s should serve: %+v", node, s)
+	}
 	var got string
 	var err error
 	// The client may need a moment after a takeover (its ARP cache
 	// learns the new MAC from the gratuitous ARPs).
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if got, err = p.read("whoami"); err == nil && got == node {
+		if got, err = p.read(file); err == nil && got == want {
 			return
 		}
 		poll := time.NewTimer(100 * time.Millisecond)
 		<-poll.C
 	}
-	p.t.Fatalf("the VIP should be served by %s: got %q, %v", node, got, err)
+	p.t.Fatalf("through the VIP (served by %s) %s should read %q: got %q, %v", node, file, want, got, err)
+}
+
+// onVolume waits until node's own volume holds file with content want
+// (the journal brought it there).
+func (p *pair) onVolume(node, file, want string) {
+	p.t.Helper()
+	path := filepath.Join(p.lab.Node(node).Volume, "data", file)
+	start := time.Now()
+	for time.Since(start) < 20*time.Second {
+		if b, err := os.ReadFile(path); err == nil && string(b) == want {
+			return
+		}
+		poll := time.NewTimer(50 * time.Millisecond)
+		<-poll.C
+	}
+	b, err := os.ReadFile(path)
+	p.t.Fatalf("%s: %s should hold %q by replication: %q, %v\n%s: %+v", node, path, want, b, err, node, p.status(node).Replication)
 }
 
 func serving(s api.ClusterStatus, state string) bool { return s.Serving && s.State == state }
@@ -119,25 +158,16 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	if _, err := exec.LookPath("nfs-cat"); err != nil {
 		t.Skip("needs nfs-cat from libnfs-utils (scripts/deps installs it)")
 	}
-	lab := labtest.Up(t, labtest.Options{Nodes: 2, Clients: 1, FS: "dir"})
+	lab := labtest.Up(t, labtest.Options{Nodes: 2, Clients: 1, FS: "btrfs"})
 	p := &pair{t: t, lab: lab, api: map[string]*api.Client{}, vip: lab.VIP}
 	n1, n2 := lab.Node("n1"), lab.Node("n2")
 	for _, n := range []labtest.Node{n1, n2} {
-		// Each node's volume names its node, so the client can tell who
-		// serves it (the journal that would make them equal is not in
-		// this test).
-		if err := os.MkdirAll(filepath.Join(n.Volume, "data"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(n.Volume, "data", "whoami"), []byte(n.Name), 0o644); err != nil {
-			t.Fatal(err)
-		}
 		p.start(n.Name)
 		p.api[n.Name] = api.NewClient(n.API)
 		t.Cleanup(p.api[n.Name].Close)
-		if _, err := p.api[n.Name].AddShare(p.ctx(), api.AddShareRequest{Name: "data", Path: "data", NFS: true}); err != nil {
-			t.Fatalf("%s: add share: %v", n.Name, err)
-		}
+	}
+	if _, err := p.api["n1"].AddShare(p.ctx(), api.AddShareRequest{Name: "data", Path: "data", NFS: true}); err != nil {
+		t.Fatalf("n1: add share: %v", err)
 	}
 
 	// Form the pair: n1 primary, n2 standby from n1's token.
@@ -166,7 +196,23 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	if len(s1.Paths) != 2 || !s1.Paths[0].Alive || !s1.Paths[1].Alive || !s1.Witness.Reachable {
 		t.Fatalf("n1 should hear n2 on both paths and reach the witness: %+v", s1)
 	}
-	p.servedBy("n1")
+	// The standby's volume becomes a copy of the master's: the share's
+	// folder arrives, and the standby exports it too (same fsid, so the
+	// same handles).
+	p.waitNode("n2", "the share folder replicated", 20*time.Second, func(s2 api.ClusterStatus) bool {
+		_, err := os.Stat(filepath.Join(n2.Volume, "data"))
+		return err == nil && s2.Replication.Role == "standby" && s2.Replication.Connected
+	})
+	if _, err := p.api["n2"].AddShare(p.ctx(), api.AddShareRequest{Name: "data", Path: "data", NFS: true}); err != nil {
+		t.Fatalf("n2: add share: %v", err)
+	}
+	p.write("hello", "written through the VIP to n1")
+	p.servedBy("n1", "hello", "written through the VIP to n1")
+	p.onVolume("n2", "hello", "written through the VIP to n1")
+	p.waitFor("the standby acknowledged everything", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		r := s1.Replication
+		return r.Role == "master" && r.Connected && r.LastSeq > 0 && r.AckedSeq == r.LastSeq && r.Depth == 0 && s2.Replication.AckedSeq == r.LastSeq
+	})
 	epoch1 := s1.Epoch
 
 	// Losing one path is an alarm, not a failover: wait until the
@@ -194,7 +240,8 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return serving(s2, "primaryslave") && s2.Epoch > epoch1
 	})
 	t.Logf("takeover within %v of kill -9 (lab script time included)", time.Since(killed))
-	p.servedBy("n2")
+	p.servedBy("n2", "hello", "written through the VIP to n1")
+	p.write("after", "written to n2 while n1 was down")
 
 	// The repaired primary comes back: it joins as slave, the standby
 	// keeps serving; failback hands the service back.
@@ -202,7 +249,9 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	p.waitFor("n1 rejoins as slave", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
 		return s1.State == "slave" && !s1.Serving && serving(s2, "primaryslave") && s1.PeerAlive
 	})
-	p.servedBy("n2")
+	// It resynchronises from the acting master's journal.
+	p.onVolume("n1", "after", "written to n2 while n1 was down")
+	p.servedBy("n2", "after", "written to n2 while n1 was down")
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -210,7 +259,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return serving(s1, "master") && s2.State == "slave" && !s2.Serving
 	})
 	t.Logf("failback took %v", took)
-	p.servedBy("n1")
+	p.servedBy("n1", "after", "written to n2 while n1 was down")
 
 	// A frozen master (SIGSTOP) cannot remove its VIP and its kernel would
 	// go on answering ARP and TCP for it; its lease fence (a tcx program)
@@ -221,7 +270,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	p.waitNode("n2", "n2 takes over from a frozen master", 20*time.Second, func(s2 api.ClusterStatus) bool {
 		return serving(s2, "primaryslave") && s2.Epoch > epochF
 	})
-	p.servedBy("n2")
+	p.servedBy("n2", "after", "written to n2 while n1 was down")
 	// The frozen node's kernel still holds the VIP and would complete TCP
 	// handshakes for it (into the frozen nasd's backlog). Aim the client
 	// at n1's MAC on purpose: the fence must drop the SYN.
@@ -239,19 +288,20 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		t.Fatal("a frozen master past its lease still accepts TCP on the VIP")
 	}
 	mustIP(t, "-n", c1.NS, "neigh", "del", lab.VIP, "dev", "pub")
-	p.servedBy("n2")
+	p.servedBy("n2", "hello", "written through the VIP to n1")
 	lab.Nasd(t, "thaw", "n1")
 	p.waitFor("the thawed master yields", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
 		return s1.State == "slave" && !s1.Serving && serving(s2, "primaryslave")
 	})
-	p.servedBy("n2")
+	p.write("thawed", "written to n2 while n1 was frozen")
+	p.onVolume("n1", "thawed", "written to n2 while n1 was frozen")
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}
 	p.waitFor("failback to n1 again", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
 		return serving(s1, "master") && s2.State == "slave" && !s2.Serving
 	})
-	p.servedBy("n1")
+	p.servedBy("n1", "thawed", "written to n2 while n1 was frozen")
 
 	// A partition of the master from the peer and the witness: it
 	// releases the VIP, the standby (which still reaches the witness)
@@ -261,7 +311,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	p.waitFor("partitioned master releases, standby serves", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
 		return !s1.Serving && s2.Serving && s2.Epoch > before
 	})
-	p.servedBy("n2")
+	p.servedBy("n2", "thawed", "written to n2 while n1 was frozen")
 	lab.Heal(t, "n1")
 	p.waitFor("one master after healing", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
 		return s1.Serving != s2.Serving && s1.PeerAlive && s2.PeerAlive

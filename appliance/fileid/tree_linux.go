@@ -290,7 +290,7 @@ func (t *Tree) StampAt(dirFD int, dir Stamp, name string) (Stamp, error) {
 				if same {
 					return st, nil
 				}
-				nst, err := t.stampNew(dirFD, name)
+				nst, err := t.restamp(dirFD, name)
 				if err != nil {
 					return Stamp{}, err
 				}
@@ -323,12 +323,30 @@ func (t *Tree) Moved(st Stamp, newDir Stamp, newName string) {
 // Removed records that the last name of st is gone.
 func (t *Tree) Removed(st Stamp) { t.idx.Delete(st.ID) }
 
+// stampNew gives name a new Stamp unless it has one: two stampers in one
+// process (the NFS server that made the file, and the change-log capture
+// that saw it appear) race for a new file, and the first one's Stamp must
+// win, or the file would change identity under the other's feet. The
+// loser adopts the winner's Stamp.
 func (t *Tree) stampNew(dirFD int, name string) (Stamp, error) {
+	return t.setStamp(dirFD, name, unix.XATTR_CREATE)
+}
+
+// restamp replaces name's Stamp (a copy that carried another file's).
+func (t *Tree) restamp(dirFD int, name string) (Stamp, error) {
+	return t.setStamp(dirFD, name, unix.XATTR_REPLACE)
+}
+
+func (t *Tree) setStamp(dirFD int, name string, flags int) (Stamp, error) {
 	st, err := t.alloc.New()
 	if err != nil {
 		return Stamp{}, err
 	}
-	if err := unix.Lsetxattr(procPath(dirFD, name), XattrName, st.MarshalBinary(), 0); err != nil {
+	err = unix.Lsetxattr(procPath(dirFD, name), XattrName, st.MarshalBinary(), flags)
+	if errors.Is(err, unix.EEXIST) {
+		return readStamp(dirFD, name)
+	}
+	if err != nil {
 		return Stamp{}, fmt.Errorf("fileid: set %s on %s: %w", XattrName, name, err)
 	}
 	return st, nil

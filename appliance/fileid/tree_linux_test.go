@@ -324,3 +324,24 @@ func TestIndexGroupCommit(t *testing.T) {
 		t.Fatalf("committed %d entries, want %d", count, n-1)
 	}
 }
+
+// Two stampers race for a new file (the NFS server that made it and the
+// change-log capture that saw it appear): the first Stamp wins and the
+// second caller gets it too, never a second identity.
+func TestStampFirstWins(t *testing.T) {
+	e := newEnv(t)
+	if err := os.WriteFile(filepath.Join(e.vol, "new"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fd := e.dirFD(".")
+	defer unix.Close(fd)
+	first, err := e.tree.StampAt(fd, e.tree.Root(), "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.tree.Stamp(fd, e.tree.Root(), "new")
+	if err != nil || second != first {
+		t.Fatalf("second stamper got %v, %v; want the first's %v", second, err, first)
+	}
+	e.mustResolve(first, "new")
+}

@@ -55,7 +55,14 @@ type Cluster struct {
 	Self          ClusterNode `json:"self"`
 	Peer          ClusterNode `json:"peer"`
 	KeyPEM        string      `json:"key_pem"` // this node's journal TLS private key
+	// RootStamp is the primary's volume root identity (fileid.Stamp,
+	// binary): both volumes' roots carry it, so file handles agree.
+	RootStamp []byte `json:"root_stamp"`
 }
+
+// IDOffset is where this node's file IDs start: every node allocates from
+// its own range, so IDs made on either node of a pair never collide.
+func (c Cluster) IDOffset() uint64 { return uint64(c.Self.ID-1) << 48 }
 
 // Paths returns how many heartbeat paths the pair has: 2 with a dedicated
 // link on both nodes, else 1.
@@ -104,6 +111,8 @@ func (c Cluster) Validate() error {
 		return bad("both nodes have the dedicated address %v", c.Self.Dedicated)
 	case c.Self.CertPEM == "" || c.Peer.CertPEM == "" || c.KeyPEM == "":
 		return bad("journal certificates are missing")
+	case len(c.RootStamp) == 0:
+		return bad("no volume root identity")
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ func testCluster() Cluster {
 		HeartbeatPort: 7470, JournalPort: 7471,
 		Self:   ClusterNode{ID: 1, Public: netip.MustParseAddr("10.0.0.11"), Dedicated: netip.MustParseAddr("10.1.0.1"), CertPEM: "c1"},
 		Peer:   ClusterNode{ID: 2, Public: netip.MustParseAddr("10.0.0.12"), Dedicated: netip.MustParseAddr("10.1.0.2"), CertPEM: "c2"},
-		KeyPEM: "k1",
+		KeyPEM: "k1", RootStamp: []byte{1},
 	}
 }
 

@@ -194,10 +194,30 @@ func printClusterStatus(w io.Writer, s api.ClusterStatus) error {
 	}
 	fmt.Fprintf(tw, "witness\t\t%s\t%s\t%s\n", s.Witness.Addr, wst, ageText(s.Witness.AgeMS))
 	tw.Flush()
+	r := s.Replication
+	switch {
+	case r.Disabled != "":
+		fmt.Fprintf(w, "Journal: DISABLED: %s\n", r.Disabled)
+	case r.Role == "master":
+		fmt.Fprintf(w, "Journal: shipping to the standby (%s); last record %d, acknowledged %d, depth %d, lag %d ms\n",
+			connText(r.Connected), r.LastSeq, r.AckedSeq, r.Depth, r.LagMS)
+	case r.Role == "standby":
+		fmt.Fprintf(w, "Journal: applying the master's (%s); applied %d, lag %d ms\n", connText(r.Connected), r.AckedSeq, r.LagMS)
+	}
+	if r.LastError != "" {
+		fmt.Fprintf(w, "Journal: last error: %s\n", r.LastError)
+	}
 	if len(s.Alarms) > 0 {
 		fmt.Fprintf(w, "Alarms: %s\n", strings.Join(s.Alarms, ", "))
 	}
 	return nil
+}
+
+func connText(c bool) string {
+	if c {
+		return "connected"
+	}
+	return "NOT CONNECTED"
 }
 
 func otherRole(r string) string {

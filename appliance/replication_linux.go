@@ -1,0 +1,227 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/fileid"
+	"ftnas/appliance/replica"
+	"ftnas/appliance/store"
+	"ftnas/journal"
+	"ftnas/kernel/changelog"
+
+	"golang.org/x/sys/unix"
+)
+
+// Files of the replication in the state directory.
+const (
+	journalFile  = "journal.db"  // the master's log
+	positionFile = "journal.pos" // how far the standby applied
+)
+
+// replication runs this node's side of the journal: the Master while the
+// node serves, the Standby while it does not. Heartbeat decides; the
+// service adapter calls serve and standBy.
+type replication struct {
+	c        store.Cluster
+	cfg      *Config
+	tree     *fileid.Tree
+	log      *slog.Logger
+	tls      *pairCerts
+	disabled string // why replication cannot run here ("" if it can)
+
+	mu      sync.Mutex
+	role    string // "master", "standby" or ""
+	cancel  context.CancelFunc
+	done    chan struct{}
+	master  *replica.Master
+	standby *replica.Standby
+}
+
+// pairCerts are this node's certificate and key and the peer's pinned
+// certificate (PEM).
+type pairCerts struct{ own, key, peer []byte }
+
+func newReplication(c store.Cluster, cfg *Config, tree *fileid.Tree, log *slog.Logger) *replication {
+	r := &replication{c: c, cfg: cfg, tree: tree, log: log.With("service", "replica"),
+		tls: &pairCerts{own: []byte(c.Self.CertPEM), key: []byte(c.KeyPEM), peer: []byte(c.Peer.CertPEM)}}
+	if err := ownFilesystem(cfg.Volume); err != nil {
+		// fanotify marks the whole filesystem the volume is on: never the
+		// host's root.
+		r.disabled = err.Error()
+		r.log.Error("replication disabled", "err", err)
+	}
+	return r
+}
+
+// ownFilesystem checks that dir is the root of its own filesystem.
+func ownFilesystem(dir string) error {
+	var st, parent unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("replication: stat volume %s: %w", dir, err)
+	}
+	if err := unix.Stat(filepath.Join(dir, ".."), &parent); err != nil {
+		return fmt.Errorf("replication: stat the parent of volume %s: %w", dir, err)
+	}
+	if st.Dev == parent.Dev && st.Ino != parent.Ino {
+		return fmt.Errorf("replication: volume %s is not a filesystem of its own (the change log watches whole filesystems); mount a dedicated filesystem there", dir)
+	}
+	return nil
+}
+
+// journalAddr is where the master serves the journal and the standby
+// dials it: the dedicated link when there is one.
+func journalAddr(n store.ClusterNode, port uint16) string {
+	a := n.Public
+	if n.Dedicated.IsValid() {
+		a = n.Dedicated
+	}
+	return netip.AddrPortFrom(a, port).String()
+}
+
+// serve switches to the master role at epoch.
+func (r *replication) serve(epoch uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disabled != "" {
+		return
+	}
+	if r.role == "master" {
+		if err := r.master.SetEpoch(epoch); err != nil {
+			r.log.Error("replication: raise the epoch", "err", err)
+		}
+		return
+	}
+	r.stopLocked()
+	tlsCfg, err := journal.TLSConfig(r.tls.own, r.tls.key, r.tls.peer)
+	if err != nil {
+		r.log.Error("replication: master TLS", "err", err)
+		return
+	}
+	m, err := replica.NewMaster(replica.MasterConfig{
+		Volume: r.cfg.Volume, Tree: r.tree,
+		// The whole volume is one replicated tree: shares come and go
+		// inside it.
+		Shares:  []changelog.Share{{FSID: 1, Root: r.cfg.Volume}},
+		LogPath: filepath.Join(r.cfg.StateDir, journalFile),
+		Epoch:   epoch, ClusterID: strconv.FormatUint(r.c.ID, 16), NodeID: nodeName(r.c.Self.ID),
+		Addr: journalAddr(r.c.Self, r.c.JournalPort), TLS: tlsCfg, Gate: true, Logger: r.log,
+	})
+	if err != nil {
+		r.log.Error("replication: master", "err", err)
+		return
+	}
+	r.master, r.role = m, "master"
+	r.start(func(ctx context.Context) error { return m.Run(ctx) })
+}
+
+// standBy switches to the standby role.
+func (r *replication) standBy() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disabled != "" || r.role == "standby" {
+		return
+	}
+	r.stopLocked()
+	tlsCfg, err := journal.TLSConfig(r.tls.own, r.tls.key, r.tls.peer)
+	if err != nil {
+		r.log.Error("replication: standby TLS", "err", err)
+		return
+	}
+	posPath := filepath.Join(r.cfg.StateDir, positionFile)
+	s, err := replica.NewStandby(replica.StandbyConfig{
+		Tree: r.tree, PositionPath: posPath, MasterAddr: journalAddr(r.c.Peer, r.c.JournalPort),
+		TLS: tlsCfg, ClusterID: strconv.FormatUint(r.c.ID, 16), NodeID: nodeName(r.c.Self.ID),
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Logger: r.log,
+	})
+	if err != nil {
+		r.log.Error("replication: standby", "err", err)
+		return
+	}
+	r.standby, r.role = s, "standby"
+	r.start(func(ctx context.Context) error {
+		for {
+			err := s.Run(ctx)
+			if ctx.Err() != nil || !errors.Is(err, journal.ErrResync) {
+				return err
+			}
+			// The master started a new log (it restarted, or the roles
+			// changed): follow it from its first record, which describes
+			// the whole volume; files already here are kept and brought
+			// up to date.
+			pf := journal.NewPositionFile(posPath)
+			pos, _ := pf.Load()
+			if err := pf.Save(journal.Position{Epoch: pos.Epoch}); err != nil {
+				return fmt.Errorf("replication: reset the standby's position for a resync: %w", err)
+			}
+			r.log.Warn("replication: resynchronising from the master's new log", "was", pos)
+		}
+	})
+}
+
+func (r *replication) start(run func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
+	role := r.role
+	go func() {
+		defer close(done)
+		if err := run(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("replication stopped", "role", role, "err", err)
+		}
+	}()
+}
+
+func (r *replication) stopLocked() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+	r.cancel, r.done, r.role, r.master, r.standby = nil, nil, "", nil, nil
+}
+
+func (r *replication) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopLocked()
+}
+
+// position is the journal position heartbeat carries: the master's last
+// record, or the last record the standby applied.
+func (r *replication) position() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.master != nil:
+		return r.master.Stats().LastSeq
+	case r.standby != nil:
+		return r.standby.Stats().Position.Seq
+	}
+	return 0
+}
+
+// status is the replication part of the cluster status.
+func (r *replication) status() api.ClusterReplication {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := api.ClusterReplication{Role: r.role, Disabled: r.disabled}
+	switch {
+	case r.master != nil:
+		s := r.master.Stats()
+		out.Connected, out.LastSeq, out.AckedSeq, out.Depth = s.Connected, s.LastSeq, s.Acked, s.Depth
+		out.LagMS, out.LastError = s.Lag.Milliseconds(), s.LastError
+	case r.standby != nil:
+		s := r.standby.Stats()
+		out.Connected, out.AckedSeq, out.LagMS, out.LastError = s.Connected, s.Position.Seq, s.Lag.Milliseconds(), s.LastError
+		out.NeedResync = s.NeedResync
+	}
+	return out
+}

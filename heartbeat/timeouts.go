@@ -40,7 +40,10 @@ type Timing struct {
 	Dead time.Duration
 	// Lease is how long a serving node may serve past its last lease
 	// renewal; a standby waits it out after declaring the peer dead.
-	// Default Dead.
+	// Default MinDead: two renewals at the longest spacing plus the stall
+	// tolerance. Any value is safe for the standby (it promotes only at
+	// last heard + Dead + Lease); a shorter one only makes a stalled
+	// master give up sooner, and every millisecond of it is takeover time.
 	Lease time.Duration
 	// StartupWait is how long a node that has never heard its peer waits
 	// before it may promote on its own. Default Dead + Lease.
@@ -77,7 +80,7 @@ func (t Timing) WithDefaults() Timing {
 		t.Dead = DeadInterval(t.Interval, t.Jitter, t.Stall, t.Misses)
 	}
 	if t.Lease == 0 {
-		t.Lease = t.Dead
+		t.Lease = MinDead(t.Interval, t.Jitter, t.Stall)
 	}
 	if t.StartupWait == 0 {
 		t.StartupWait = t.Dead + t.Lease

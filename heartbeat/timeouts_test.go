@@ -119,8 +119,8 @@ func TestTimingDefaultsAndValidate(t *testing.T) {
 	d := DefaultTiming()
 	want := Timing{
 		Interval: 150 * ms, Jitter: 50 * ms, Stall: 100 * ms, Misses: 4,
-		Dead: 900 * ms, Lease: 900 * ms, StartupWait: 1800 * ms,
-		WitnessInterval: time.Second, WitnessTimeout: 300 * ms, FailbackDelay: 10 * time.Second,
+		Dead: 900 * ms, Lease: 500 * ms, StartupWait: 1400 * ms,
+		WitnessInterval: time.Second, WitnessTimeout: 250 * ms, FailbackDelay: 10 * time.Second,
 	}
 	if d != want {
 		t.Fatalf("DefaultTiming() = %+v, want %+v", d, want)
@@ -130,7 +130,7 @@ func TestTimingDefaultsAndValidate(t *testing.T) {
 	}
 	// Derived fields follow the given ones.
 	c := Timing{Interval: 50 * ms, Jitter: 10 * ms, Stall: 40 * ms, Misses: 3}.WithDefaults()
-	if c.Dead != 220*ms || c.Lease != 220*ms || c.StartupWait != 440*ms || c.WitnessTimeout != 110*ms {
+	if c.Dead != 220*ms || c.Lease != 160*ms || c.StartupWait != 380*ms || c.WitnessTimeout != 80*ms {
 		t.Fatalf("derived %+v", c)
 	}
 	if err := c.Validate(); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ftnas/heartbeat"
 )
 
 func TestParseFaultFile(t *testing.T) {
@@ -210,7 +213,12 @@ func TestTimersAreHeartbeatDefaults(t *testing.T) {
 	if err := run(context.Background(), []string{"timers"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"interval_ms=150\n", "dead_ms=900\n", "lease_ms=900\n"} {
+	d := heartbeat.DefaultTiming()
+	for _, want := range []string{
+		fmt.Sprintf("interval_ms=%d\n", d.Interval.Milliseconds()),
+		fmt.Sprintf("dead_ms=%d\n", d.Dead.Milliseconds()),
+		fmt.Sprintf("lease_ms=%d\n", d.Lease.Milliseconds()),
+	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("timers output lacks %q:\n%s", want, out.String())
 		}

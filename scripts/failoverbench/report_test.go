@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"ftnas/heartbeat"
 )
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -158,7 +161,7 @@ func TestRenderFigures(t *testing.T) {
 		}
 	}
 	text := out.String()
-	for _, want := range []string{"master down 3 × 1000 + skew 609 = 3609 ms", "master down 3 × 150 + skew 91 = 541 ms", "takeover 1600–1800 ms after the fault"} {
+	for _, want := range []string{"master down 3 × 1000 + skew 609 = 3609 ms", "master down 3 × 150 + skew 91 = 541 ms", takeoverText(heartbeat.DefaultTiming())} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q:\n%s", want, text)
 		}
@@ -179,4 +182,12 @@ func TestVIPMoved(t *testing.T) {
 	if got := vipMoved(tr, evs[:2], "n2"); got != -1 {
 		t.Errorf("vipMoved without a takeover = %v, want -1", got)
 	}
+}
+
+// takeoverText is the window the report derives from the heartbeat
+// timing: the standby promotes at last heard + Dead + Lease, and the fault
+// comes up to one heartbeat spacing after the last one heard.
+func takeoverText(d heartbeat.Timing) string {
+	end := d.Dead + d.Lease
+	return fmt.Sprintf("takeover %d–%d ms after the fault", (end - d.Interval - d.Jitter).Milliseconds(), end.Milliseconds())
 }

@@ -98,7 +98,7 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 	if err != nil {
 		return nil, err
 	}
-	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1), repl: newReplication(c, b.cfg, tree, log)}
+	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1), repl: newReplication(c, b, tree, log)}
 	mc := machineConfig(c, epoch, binary.LittleEndian.Uint64(seed[:]))
 	// The first heartbeat's sequence number must exceed every one this
 	// node sent before a restart, or the peer's Receiver drops them as

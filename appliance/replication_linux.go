@@ -32,6 +32,7 @@ const (
 // service adapter calls serve and standBy.
 type replication struct {
 	c        store.Cluster
+	b        *backend
 	cfg      *Config
 	tree     *fileid.Tree
 	log      *slog.Logger
@@ -50,8 +51,9 @@ type replication struct {
 // certificate (PEM).
 type pairCerts struct{ own, key, peer []byte }
 
-func newReplication(c store.Cluster, cfg *Config, tree *fileid.Tree, log *slog.Logger) *replication {
-	r := &replication{c: c, cfg: cfg, tree: tree, log: log.With("service", "replica"),
+func newReplication(c store.Cluster, b *backend, tree *fileid.Tree, log *slog.Logger) *replication {
+	cfg := b.cfg
+	r := &replication{c: c, b: b, cfg: cfg, tree: tree, log: log.With("service", "replica"),
 		tls: &pairCerts{own: []byte(c.Self.CertPEM), key: []byte(c.KeyPEM), peer: []byte(c.Peer.CertPEM)}}
 	if err := ownFilesystem(cfg.Volume); err != nil {
 		// fanotify marks the whole filesystem the volume is on: never the
@@ -91,12 +93,11 @@ func journalAddr(n store.ClusterNode, port uint16) string {
 func (r *replication) serve(epoch uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.disabled != "" {
-		return
-	}
 	if r.role == "master" {
-		if err := r.master.SetEpoch(epoch); err != nil {
-			r.log.Error("replication: raise the epoch", "err", err)
+		if r.master != nil {
+			if err := r.master.SetEpoch(epoch); err != nil {
+				r.log.Error("replication: raise the epoch", "err", err)
+			}
 		}
 		return
 	}
@@ -104,6 +105,12 @@ func (r *replication) serve(epoch uint64) {
 	tlsCfg, err := journal.TLSConfig(r.tls.own, r.tls.key, r.tls.peer)
 	if err != nil {
 		r.log.Error("replication: master TLS", "err", err)
+		return
+	}
+	cfgAddr := configAddr(r.c.Self, r.c.JournalPort)
+	if r.disabled != "" {
+		r.role = "master"
+		r.start(func(ctx context.Context) error { return serveConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) })
 		return
 	}
 	m, err := replica.NewMaster(replica.MasterConfig{
@@ -120,20 +127,46 @@ func (r *replication) serve(epoch uint64) {
 		return
 	}
 	r.master, r.role = m, "master"
-	r.start(func(ctx context.Context) error { return m.Run(ctx) })
+	r.start(func(ctx context.Context) error {
+		return both(ctx, m.Run, func(ctx context.Context) error { return serveConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) })
+	})
+}
+
+// both runs a and b until both return; the first error cancels the other.
+func both(ctx context.Context, a, b func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	for _, f := range []func(context.Context) error{a, b} {
+		go func() {
+			err := f(ctx)
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}()
+	}
+	return errors.Join(<-errc, <-errc)
 }
 
 // standBy switches to the standby role.
 func (r *replication) standBy() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.disabled != "" || r.role == "standby" {
+	if r.role == "standby" {
 		return
 	}
 	r.stopLocked()
 	tlsCfg, err := journal.TLSConfig(r.tls.own, r.tls.key, r.tls.peer)
 	if err != nil {
 		r.log.Error("replication: standby TLS", "err", err)
+		return
+	}
+	cfgAddr := configAddr(r.c.Peer, r.c.JournalPort)
+	follow := func(ctx context.Context) error { return followConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) }
+	if r.disabled != "" {
+		r.role = "standby"
+		r.start(follow)
 		return
 	}
 	posPath := filepath.Join(r.cfg.StateDir, positionFile)
@@ -147,7 +180,13 @@ func (r *replication) standBy() {
 		return
 	}
 	r.standby, r.role = s, "standby"
-	r.start(func(ctx context.Context) error {
+	r.start(func(ctx context.Context) error { return both(ctx, follow, r.followJournal(s, posPath)) })
+}
+
+// followJournal runs the standby, resynchronising whenever the master
+// started a new log.
+func (r *replication) followJournal(s *replica.Standby, posPath string) func(context.Context) error {
+	return func(ctx context.Context) error {
 		for {
 			err := s.Run(ctx)
 			if ctx.Err() != nil || !errors.Is(err, journal.ErrResync) {
@@ -164,7 +203,7 @@ func (r *replication) standBy() {
 			}
 			r.log.Warn("replication: resynchronising from the master's new log", "was", pos)
 		}
-	})
+	}
 }
 
 func (r *replication) start(run func(ctx context.Context) error) {

@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -196,16 +197,31 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	if len(s1.Paths) != 2 || !s1.Paths[0].Alive || !s1.Paths[1].Alive || !s1.Witness.Reachable {
 		t.Fatalf("n1 should hear n2 on both paths and reach the witness: %+v", s1)
 	}
-	// The standby's volume becomes a copy of the master's: the share's
-	// folder arrives, and the standby exports it too (same fsid, so the
-	// same handles).
+	// The standby's volume becomes a copy of the master's (the journal)
+	// and its configuration too (config sync): the share, with the same
+	// fsid (so the same handles), and the users, with the same UIDs.
+	user := fmt.Sprintf("ct%d", time.Now().UnixNano()%1e6)
+	if _, err := p.api["n1"].AddUser(p.ctx(), api.AddUserRequest{Name: user, Password: "pair-secret-1"}); err != nil {
+		t.Fatalf("n1: add user: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, n := range []string{"n1", "n2"} {
+			p.api[n].RemoveUser(context.Background(), user)
+		}
+		exec.Command("userdel", user).Run()
+	})
 	p.waitNode("n2", "the share folder replicated", 20*time.Second, func(s2 api.ClusterStatus) bool {
 		_, err := os.Stat(filepath.Join(n2.Volume, "data"))
 		return err == nil && s2.Replication.Role == "standby" && s2.Replication.Connected
 	})
-	if _, err := p.api["n2"].AddShare(p.ctx(), api.AddShareRequest{Name: "data", Path: "data", NFS: true}); err != nil {
-		t.Fatalf("n2: add share: %v", err)
-	}
+	p.waitNode("n2", "the share and the user configured on n2", 20*time.Second, func(api.ClusterStatus) bool {
+		sh1, err1 := p.api["n1"].ListShares(p.ctx())
+		sh2, err2 := p.api["n2"].ListShares(p.ctx())
+		u1, err3 := p.api["n1"].ListUsers(p.ctx())
+		u2, err4 := p.api["n2"].ListUsers(p.ctx())
+		return errors.Join(err1, err2, err3, err4) == nil && len(sh2) == 1 && len(u2) == 1 &&
+			sh2[0].Name == "data" && sh2[0].FSID == sh1[0].FSID && u2[0] == u1[0]
+	})
 	p.write("hello", "written through the VIP to n1")
 	p.servedBy("n1", "hello", "written through the VIP to n1")
 	p.onVolume("n2", "hello", "written through the VIP to n1")

@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +14,11 @@ import (
 	"time"
 
 	"ftnas/appliance/api"
+
 	"ftnas/kernel/netns"
 	"ftnas/kernel/netns/labtest"
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+	nfsrpc "github.com/willscott/go-nfs-client/nfs/rpc"
 )
 
 // pair is a lab with nasd on n1 and n2 and API clients for both.
@@ -95,6 +99,34 @@ func (p *pair) readOnce(file string, timeout time.Duration) (string, error) {
 		return "", fmt.Errorf("nfs-cat through %s: %v: %s", p.vip, err, out)
 	}
 	return string(out), nil
+}
+
+// nfsMount mounts /data through the VIP from the client namespace with
+// go-nfs-client (its sockets are made inside the namespace), retrying
+// while a takeover settles.
+func (p *pair) nfsMount() *nfsc.Target {
+	p.t.Helper()
+	var tg *nfsc.Target
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		err = netns.Do(p.lab.Client("c1").NS, func() error {
+			m, err := nfsc.DialMount(p.vip, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			p.t.Cleanup(func() { m.Close() })
+			tg, err = m.Mount("/data", nfsrpc.NewAuthUnix("ct", 0, 0).Auth())
+			return err
+		})
+		if err == nil {
+			return tg
+		}
+		poll := time.NewTimer(100 * time.Millisecond)
+		<-poll.C
+	}
+	p.t.Fatalf("mount /data through %s: %v", p.vip, err)
+	return nil
 }
 
 // write writes file with content through the VIP from the client
@@ -230,6 +262,12 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return r.Role == "master" && r.Connected && r.LastSeq > 0 && r.AckedSeq == r.LastSeq && r.Depth == 0 && s2.Replication.AckedSeq == r.LastSeq
 	})
 	epoch1 := s1.Epoch
+	// A client's handle from n1, kept for after the failover.
+	tg := p.nfsMount()
+	_, helloFH, err := tg.Lookup("hello")
+	if err != nil {
+		t.Fatalf("LOOKUP hello through the VIP: %v", err)
+	}
 
 	// Losing one path is an alarm, not a failover: wait until the
 	// dedicated path has been silent for longer than a takeover needs
@@ -257,6 +295,16 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	})
 	t.Logf("takeover within %v of kill -9 (lab script time included)", time.Since(killed))
 	p.servedBy("n2", "hello", "written through the VIP to n1")
+	// The handle n1 gave is valid on n2: same fsid, same file ID, same
+	// generation; no stale handle.
+	tg = p.nfsMount()
+	attr, err := tg.GetAttr(helloFH)
+	if err != nil || attr.Size() != int64(len("written through the VIP to n1")) {
+		t.Fatalf("GETATTR on n2 with n1's handle: %v (size %v)", err, attr)
+	}
+	if _, fh2, err := tg.Lookup("hello"); err != nil || !bytes.Equal(fh2, helloFH) {
+		t.Fatalf("n2's handle for hello %x differs from n1's %x (%v)", fh2, helloFH, err)
+	}
 	p.write("after", "written to n2 while n1 was down")
 
 	// The repaired primary comes back: it joins as slave, the standby

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ftnas/appliance/api"
@@ -29,6 +30,9 @@ type backend struct {
 	started time.Time
 	// cluster is this node's part of a pair; nil when stand-alone.
 	cluster *clusterRuntime
+	// serving is cluster for the NFS server's goroutines (set once the
+	// pair runs, after NFS started).
+	serving atomic.Pointer[clusterRuntime]
 	// restart asks Run to restart the services (cluster membership
 	// changed).
 	restart chan struct{}
@@ -84,7 +88,7 @@ func (b *backend) Status(context.Context) (api.Status, error) {
 }
 
 func (b *backend) apiShare(s store.Share) api.Share {
-	out := api.Share{Name: s.Name, Path: s.Path, NFS: s.NFS, SMB: s.SMB, ReadOnly: s.ReadOnly, FSID: s.FSID, Clients: s.Clients}
+	out := api.Share{Name: s.Name, Path: s.Path, NFS: s.NFS, SMB: s.SMB, ReadOnly: s.ReadOnly, FSID: s.FSID, Clients: s.Clients, SyncReplication: s.SyncReplication}
 	if out.Clients == nil {
 		out.Clients = []string{}
 	}
@@ -142,7 +146,7 @@ func (b *backend) AddShare(ctx context.Context, r api.AddShareRequest) (api.Shar
 		}
 	}
 	sh, err := b.st.AddShare(store.Share{
-		Name: r.Name, Path: rel, NFS: r.NFS, SMB: r.SMB, ReadOnly: r.ReadOnly,
+		Name: r.Name, Path: rel, NFS: r.NFS, SMB: r.SMB, ReadOnly: r.ReadOnly, SyncReplication: r.SyncReplication,
 		RootSquash: true, Clients: r.Clients,
 	})
 	if err != nil {

@@ -318,6 +318,20 @@ func interfaceFor(addr netip.Addr) (string, error) {
 	return "", errors.New("no interface has it")
 }
 
+// durable is the NFS server's Durable hook: a sync-replicated share's
+// commit waits until the standby has the data.
+func (b *backend) durable(fsid uint64) error {
+	rt := b.serving.Load()
+	if rt == nil {
+		return nil
+	}
+	sh, err := b.st.ShareByFSID(fsid)
+	if err != nil || !sh.SyncReplication {
+		return nil
+	}
+	return rt.repl.commitSync()
+}
+
 // --- API ---
 
 var _ api.ClusterBackend = (*backend)(nil)

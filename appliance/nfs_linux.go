@@ -77,14 +77,14 @@ var listenConfig = net.ListenConfig{
 	},
 }
 
-func startNFS(ctx context.Context, cfg *Config, tree *fileid.Tree, ex nfs3.Exports, m *metrics) (*nfsService, error) {
+func startNFS(ctx context.Context, cfg *Config, tree *fileid.Tree, ex nfs3.Exports, m *metrics, durable func(fsid uint64) error) (*nfsService, error) {
 	verf, err := newVerifier()
 	if err != nil {
 		return nil, fmt.Errorf("nfs: make write verifier: %w", err)
 	}
 	log := cfg.Log.With("service", "nfs")
 	s := &nfsService{log: log, errc: make(chan error, 8)}
-	s.srv = nfs3.New(tree, nfs3.Options{Log: log, Exports: ex, Verifier: verf, Observe: m.observeNFS})
+	s.srv = nfs3.New(tree, nfs3.Options{Log: log, Exports: ex, Verifier: verf, Observe: m.observeNFS, Durable: durable})
 	s.rpc = rpc.NewServer(rpc.Options{Log: log, Observe: m.observeRPC})
 	pm := portmap.New(log)
 	mnt := mount.New(mountExports{s.srv}, log)

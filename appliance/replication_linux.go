@@ -45,6 +45,8 @@ type replication struct {
 	done    chan struct{}
 	master  *replica.Master
 	standby *replica.Standby
+	// lastAlone is when commitSync last warned about a missing standby.
+	lastAlone time.Time
 }
 
 // pairCerts are this node's certificate and key and the peer's pinned
@@ -231,6 +233,42 @@ func (r *replication) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stopLocked()
+}
+
+// syncTimeout bounds how long an NFS commit on a sync-replicated share
+// waits for the standby before the client is asked to retry.
+const syncTimeout = 10 * time.Second
+
+// commitSync waits until the standby has every change made so far (the
+// Durable hook of sync-replicated shares). With no standby connected the
+// pair is degraded and the commit goes through (logged), rather than
+// stopping the service.
+func (r *replication) commitSync() error {
+	r.mu.Lock()
+	m := r.master
+	r.mu.Unlock()
+	if m == nil {
+		return nil
+	}
+	if !m.Stats().Connected {
+		r.mu.Lock()
+		if time.Since(r.lastAlone) > 10*time.Second {
+			r.lastAlone = time.Now()
+			r.log.Warn("replication: sync share committed without a standby (the pair is degraded; RPO is not 0)")
+		}
+		r.mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	seq, err := m.Sync(ctx)
+	if err != nil {
+		return fmt.Errorf("replication: sync: %w", err)
+	}
+	if err := m.WaitAcked(ctx, seq); err != nil {
+		return fmt.Errorf("replication: wait for the standby to store record %d: %w", seq, err)
+	}
+	return nil
 }
 
 // position is the journal position heartbeat carries: the master's last

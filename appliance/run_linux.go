@@ -139,7 +139,7 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 	}
 	defer stopBond()
 
-	nfs, err := startNFS(ctx, &cfg, tree, ex, m)
+	nfs, err := startNFS(ctx, &cfg, tree, ex, m, b.durable)
 	if err != nil {
 		return false, err
 	}
@@ -162,6 +162,7 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 		}
 		defer rt.stop()
 		b.cluster = rt
+		b.serving.Store(rt)
 	}
 	m.reg.MustRegister(newClusterCollector(func() (api.ClusterStatus, bool) {
 		if b.cluster == nil {

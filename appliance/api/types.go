@@ -14,7 +14,9 @@ type Share struct {
 	NFS      bool   `json:"nfs"`
 	SMB      bool   `json:"smb"`
 	ReadOnly bool   `json:"read_only"`
-	FSID     uint64 `json:"fsid"`
+	// SyncReplication: in a pair, NFS commits wait for the standby.
+	SyncReplication bool   `json:"sync_replication"`
+	FSID            uint64 `json:"fsid"`
 	// Export is the NFS export path, "/NAME", when NFS is on; else "".
 	Export string `json:"export"`
 	// UNC is `\\host\NAME` when SMB is on; else "".
@@ -26,12 +28,13 @@ type Share struct {
 // AddShareRequest asks for a new share. When neither NFS nor SMB is set,
 // the handler sets both before the Backend sees it.
 type AddShareRequest struct {
-	Name     string   `json:"name"`
-	Path     string   `json:"path"`
-	NFS      bool     `json:"nfs"`
-	SMB      bool     `json:"smb"`
-	ReadOnly bool     `json:"read_only"`
-	Clients  []string `json:"clients"`
+	Name            string   `json:"name"`
+	Path            string   `json:"path"`
+	NFS             bool     `json:"nfs"`
+	SMB             bool     `json:"smb"`
+	ReadOnly        bool     `json:"read_only"`
+	SyncReplication bool     `json:"sync_replication"`
+	Clients         []string `json:"clients"`
 }
 
 // User is a user as the API shows it.

@@ -101,10 +101,10 @@ func (p *pair) readOnce(file string, timeout time.Duration) (string, error) {
 	return string(out), nil
 }
 
-// nfsMount mounts /data through the VIP from the client namespace with
+// nfsMount mounts export through the VIP from the client namespace with
 // go-nfs-client (its sockets are made inside the namespace), retrying
 // while a takeover settles.
-func (p *pair) nfsMount() *nfsc.Target {
+func (p *pair) nfsMount(export string) *nfsc.Target {
 	p.t.Helper()
 	var tg *nfsc.Target
 	var err error
@@ -116,7 +116,7 @@ func (p *pair) nfsMount() *nfsc.Target {
 				return err
 			}
 			p.t.Cleanup(func() { m.Close() })
-			tg, err = m.Mount("/data", nfsrpc.NewAuthUnix("ct", 0, 0).Auth())
+			tg, err = m.Mount(export, nfsrpc.NewAuthUnix("ct", 0, 0).Auth())
 			return err
 		})
 		if err == nil {
@@ -125,7 +125,7 @@ func (p *pair) nfsMount() *nfsc.Target {
 		poll := time.NewTimer(100 * time.Millisecond)
 		<-poll.C
 	}
-	p.t.Fatalf("mount /data through %s: %v", p.vip, err)
+	p.t.Fatalf("mount %s through %s: %v", export, p.vip, err)
 	return nil
 }
 
@@ -263,10 +263,38 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	})
 	epoch1 := s1.Epoch
 	// A client's handle from n1, kept for after the failover.
-	tg := p.nfsMount()
+	tg := p.nfsMount("/data")
 	_, helloFH, err := tg.Lookup("hello")
 	if err != nil {
 		t.Fatalf("LOOKUP hello through the VIP: %v", err)
+	}
+
+	// A sync-replicated share: once COMMIT (go-nfs-client's Close)
+	// returns, the standby already has the data — no waiting (RPO 0).
+	if _, err := p.api["n1"].AddShare(p.ctx(), api.AddShareRequest{Name: "sync", Path: "sync", NFS: true, SyncReplication: true}); err != nil {
+		t.Fatalf("n1: add sync share: %v", err)
+	}
+	p.waitNode("n2", "the sync share configured on n2", 20*time.Second, func(api.ClusterStatus) bool {
+		sh, err := p.api["n2"].ListShares(p.ctx())
+		return err == nil && slices.ContainsFunc(sh, func(s api.Share) bool { return s.Name == "sync" && s.SyncReplication })
+	})
+	stg := p.nfsMount("/sync")
+	for i := range 3 {
+		name, want := fmt.Sprintf("committed-%d", i), strings.Repeat(fmt.Sprintf("sync write %d\n", i), 1000)
+		f, err := stg.OpenFile(name, 0o644)
+		if err != nil {
+			t.Fatalf("create %s on the sync share: %v", name, err)
+		}
+		if _, err := f.Write([]byte(want)); err != nil {
+			t.Fatalf("write %s: %v", name, err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("COMMIT %s: %v", name, err)
+		}
+		got, err := os.ReadFile(filepath.Join(n2.Volume, "sync", name))
+		if err != nil || string(got) != want {
+			t.Fatalf("right after COMMIT returned, n2 holds %d of %d bytes of %s (%v)", len(got), len(want), name, err)
+		}
 	}
 
 	// Losing one path is an alarm, not a failover: wait until the
@@ -297,7 +325,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	p.servedBy("n2", "hello", "written through the VIP to n1")
 	// The handle n1 gave is valid on n2: same fsid, same file ID, same
 	// generation; no stale handle.
-	tg = p.nfsMount()
+	tg = p.nfsMount("/data")
 	attr, err := tg.GetAttr(helloFH)
 	if err != nil || attr.Size() != int64(len("written through the VIP to n1")) {
 		t.Fatalf("GETATTR on n2 with n1's handle: %v (size %v)", err, attr)

@@ -162,5 +162,5 @@ func PlanFor(have, want Snapshot) Plan {
 
 func sameShare(a, b store.Share) bool {
 	return a.Path == b.Path && a.NFS == b.NFS && a.SMB == b.SMB && a.ReadOnly == b.ReadOnly &&
-		a.RootSquash == b.RootSquash && slices.Equal(a.Clients, b.Clients)
+		a.RootSquash == b.RootSquash && a.SyncReplication == b.SyncReplication && slices.Equal(a.Clients, b.Clients)
 }

@@ -29,6 +29,10 @@ type Share struct {
 	// means every client.
 	Clients []string  `json:"clients"`
 	Created time.Time `json:"created"`
+	// SyncReplication: in a pair, an NFS COMMIT or stable WRITE is
+	// answered only once the standby has the data (RPO 0 for NFS);
+	// otherwise the journal ships it asynchronously.
+	SyncReplication bool `json:"sync_replication,omitempty"`
 }
 
 func shareKey(name string) []byte { return []byte(strings.ToLower(name)) }

@@ -100,7 +100,7 @@ func TestShareCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &shares); err != nil || len(shares) != 3 {
 		t.Fatalf("share list --json = %q: %v", out, err)
 	}
-	wantKeys := []string{"name", "path", "nfs", "smb", "read_only", "fsid", "export", "unc", "clients"}
+	wantKeys := []string{"name", "path", "nfs", "smb", "read_only", "sync_replication", "fsid", "export", "unc", "clients"}
 	for _, k := range wantKeys {
 		if _, ok := shares[0][k]; !ok {
 			t.Errorf("JSON share lacks %q: %v", k, shares[0])

@@ -55,6 +55,7 @@ func newShareAddCmd(a *app) *cobra.Command {
 	f.BoolVar(&req.NFS, "nfs", false, "export over NFS")
 	f.BoolVar(&req.SMB, "smb", false, "share over SMB")
 	f.BoolVar(&req.ReadOnly, "read-only", false, "clients may read but not write")
+	f.BoolVar(&req.SyncReplication, "sync", false, "in a pair, answer NFS commits only once the standby has the data (RPO 0)")
 	f.StringSliceVar(&req.Clients, "client", nil, "NFS client allowed (IP or CIDR); default all")
 	return cmd
 }

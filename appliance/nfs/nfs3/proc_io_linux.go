@@ -173,10 +173,16 @@ func (k *call) write() Status {
 		if err := unix.Fdatasync(f.fd); err != nil {
 			return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
 		}
+		if st := k.durable(); st != OK {
+			return k.failWcc(st, wccOf(pre), k.fstat(f.fd, f.stamp))
+		}
 		committed = fileSync
 	case fileSync:
 		if err := unix.Fsync(f.fd); err != nil {
 			return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
+		}
+		if st := k.durable(); st != OK {
+			return k.failWcc(st, wccOf(pre), k.fstat(f.fd, f.stamp))
 		}
 		committed = fileSync
 	}
@@ -207,9 +213,24 @@ func (k *call) commit() Status {
 	if err := unix.Fsync(f.fd); err != nil {
 		return k.failWcc(statusOf(err), wccOf(pre), pre)
 	}
+	if st := k.durable(); st != OK {
+		return k.failWcc(st, wccOf(pre), pre)
+	}
 	k.w.Uint32(uint32(OK))
 	putWcc(k.w, wccOf(pre), k.fstat(f.fd, f.stamp))
 	k.w.FixedOpaque(k.s.verf[:])
+	return OK
+}
+
+// durable runs the server's Durable hook for the call's share.
+func (k *call) durable() Status {
+	if k.s.durable == nil {
+		return OK
+	}
+	if err := k.s.durable(k.share.FSID); err != nil {
+		k.s.log.Warn("nfs: data not yet safe on the standby; asking the client to retry", "fsid", k.share.FSID, "err", err)
+		return ErrJukebox
+	}
 	return OK
 }
 

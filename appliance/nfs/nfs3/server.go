@@ -81,4 +81,9 @@ type Options struct {
 	Observe  Observer
 	// MaxOpenFiles bounds the descriptor cache used by READ and WRITE.
 	MaxOpenFiles int
+	// Durable, if set, runs after a COMMIT or a stable WRITE reached the
+	// disk and before the reply, with the share's FSID: a replicated
+	// share waits there until its standby has the data. An error answers
+	// NFS3ERR_JUKEBOX, so the client retries.
+	Durable func(fsid uint64) error
 }

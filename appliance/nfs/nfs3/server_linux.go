@@ -24,6 +24,7 @@ type Server struct {
 	observe Observer
 	files   *fdCache
 	dirs    *dirSyncer
+	durable func(fsid uint64) error
 }
 
 // New returns a server for the volume tree. It sets the process umask to 0
@@ -37,7 +38,7 @@ func New(tree *fileid.Tree, o Options) *Server {
 		o.MaxOpenFiles = 512
 	}
 	return &Server{
-		log: o.Log, tree: tree, exports: o.Exports, verf: o.Verifier, observe: o.Observe,
+		log: o.Log, tree: tree, exports: o.Exports, verf: o.Verifier, observe: o.Observe, durable: o.Durable,
 		files: newFDCache(o.MaxOpenFiles), dirs: newDirSyncer(),
 	}
 }

@@ -38,6 +38,9 @@ type backend struct {
 	restart chan struct{}
 	// bond is the network bond (bond_linux.go); set by startBond.
 	bond *bondService
+	// raid serves the md arrays (raid_linux.go); made by raidManager,
+	// tests set it over a fake sysfs.
+	raid *raidManager
 
 	mu sync.Mutex // one configuration change at a time
 }

@@ -170,6 +170,7 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 		}
 		return b.cluster.status(time.Now()), true
 	}))
+	m.reg.MustRegister(newRaidCollector(b.raidManager()))
 
 	sock := cfg.API
 	if sock == "" {

@@ -8,9 +8,9 @@
 //     slot, errors) into a typed ArrayStatus. The parsers are pure and
 //     work on any fs.FS, so tests feed them captured sysfs trees.
 //   - Changes (mdadm.go): Mdadm runs mdadm to create, assemble, add,
-//     re-add, fail, remove and stop arrays and to examine members. Its
-//     argument lists are built by pure functions and its failures come
-//     back as *Error with mdadm's own message.
+//     re-add, fail, remove, replace and stop arrays and to examine
+//     members. Its argument lists are built by pure functions and its
+//     failures come back as *Error with mdadm's own message.
 //   - Layout (layout.go): Plan decides, purely, how blank disks are
 //     partitioned (GPT: ESP, root slots A and B, state, data; the same on
 //     every disk) and which md arrays are built over the partitions.

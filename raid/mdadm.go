@@ -334,3 +334,27 @@ func (m *Mdadm) Examine(ctx context.Context, dev string) (Superblock, error) {
 	}
 	return ParseExport(out)
 }
+
+// ReplaceArgs is mdadm's argument list to rebuild member old onto new,
+// which must already be a spare of array: old stays in service until new
+// holds a full copy, then it is marked faulty.
+func ReplaceArgs(array, old, new string) ([]string, error) {
+	if array == "" || old == "" || new == "" {
+		return nil, fmt.Errorf("raid: replace %q with %q in %q: needs an array, a member and a spare", old, new, array)
+	}
+	if old == new {
+		return nil, fmt.Errorf("raid: replace %s in %s: the replacement is the member itself", old, array)
+	}
+	return []string{"--manage", array, "--replace", old, "--with", new}, nil
+}
+
+// Replace rebuilds member old of array onto the spare new (see
+// ReplaceArgs); add new with Add first.
+func (m *Mdadm) Replace(ctx context.Context, array, old, new string) error {
+	args, err := ReplaceArgs(array, old, new)
+	if err != nil {
+		return err
+	}
+	_, err = m.run(ctx, args...)
+	return err
+}

@@ -43,6 +43,9 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	if bb, ok := b.(BondBackend); ok {
 		maps.Copy(routes, bondRoutes(h, bb))
 	}
+	if rb, ok := b.(RaidBackend); ok {
+		maps.Copy(routes, raidRoutes(h, rb))
+	}
 	for path, methods := range routes {
 		var allow []string
 		for m, fn := range methods {

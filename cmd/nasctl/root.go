@@ -70,7 +70,7 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.StringVar(&a.stateDir, "state", "", "nasd's state directory; the socket is derived from it (instead of --socket)")
 	pf.BoolVar(&a.json, "json", false, "print stable JSON instead of tables")
 	root.AddCommand(newStatusCmd(a), newShareCmd(a), newUserCmd(a), newClusterCmd(a))
-	root.AddCommand(newBondCmd(a))
+	root.AddCommand(newBondCmd(a), newRaidCmd(a))
 	return root
 }
 

@@ -1,0 +1,167 @@
+package api
+
+import (
+	"context"
+	"net/http"
+)
+
+// RAID routes, served when the Backend is also a RaidBackend:
+//
+//	GET  /v1/raid                  -> 200 RaidStatus
+//	POST /v1/raid/{array}/scrub    -> 202 RaidArray (a check has started)
+//	POST /v1/raid/{array}/replace  RaidReplaceRequest -> 202 RaidArray
+
+// RaidMember is one component device of an md array.
+type RaidMember struct {
+	// Name is the kernel device name (sdb2).
+	Name string `json:"name"`
+	// Slot is the member's role in the array; -1 for none (a spare, or a
+	// faulty member).
+	Slot int `json:"slot"`
+	// State are md's flags: in_sync, faulty, spare, want_replacement, ...
+	State []string `json:"state"`
+	// Errors counts read errors md corrected on this member.
+	Errors int64 `json:"errors"`
+}
+
+// RaidArray is one md array.
+type RaidArray struct {
+	Name string `json:"name"`
+	// Level is raid1, raid5, ...; "" while the array is inactive.
+	Level string `json:"level"`
+	// State is md's array_state: clean, active, inactive, ...
+	State string `json:"state"`
+	// RaidDisks is the number of member slots.
+	RaidDisks int `json:"raid_disks"`
+	// Degraded counts the slots without a working member.
+	Degraded int `json:"degraded"`
+	// SyncAction is idle, check, repair, resync, recover, reshape or
+	// frozen ("" for levels without redundancy).
+	SyncAction string `json:"sync_action"`
+	// SyncProgress is the running sync's progress in percent; 0 when idle.
+	SyncProgress float64 `json:"sync_progress"`
+	// SyncDelayed is set while the sync waits for another array on the
+	// same disks.
+	SyncDelayed bool `json:"sync_delayed"`
+	// SyncSpeedKiB is the sync rate in KiB/s; 0 when idle.
+	SyncSpeedKiB int64 `json:"sync_speed_kib"`
+	// ETASeconds is the time the running sync still needs at its current
+	// speed; -1 when it cannot be computed (idle, delayed, no speed yet).
+	ETASeconds int64 `json:"eta_seconds"`
+	// MismatchCount is the number of sectors the last check or repair
+	// found to differ between copies.
+	MismatchCount int64        `json:"mismatch_count"`
+	Members       []RaidMember `json:"members"`
+}
+
+// MembersUp counts the members in sync (serving data).
+func (a RaidArray) MembersUp() int {
+	n := 0
+	for _, m := range a.Members {
+		for _, f := range m.State {
+			if f == "in_sync" {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// RaidStatus lists the md arrays, sorted by name.
+type RaidStatus struct {
+	Arrays []RaidArray `json:"arrays"`
+}
+
+// RaidReplaceRequest replaces member Old of an array with the unused
+// device New (kernel names like sdb2; a /dev/ prefix is accepted).
+type RaidReplaceRequest struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// RaidBackend is the md RAID arrays, served under /v1/raid by a Backend
+// that also implements it. Errors wrap the store's sentinels like
+// Backend's: no such array or member is ErrNotFound, a request md cannot
+// do now (degraded, busy, bad name) is ErrInvalid.
+type RaidBackend interface {
+	RaidStatus(ctx context.Context) (RaidStatus, error)
+	// ScrubRaid starts a check of every copy of the array's data and
+	// returns the array once the check has started.
+	ScrubRaid(ctx context.Context, array string) (RaidArray, error)
+	// ReplaceRaidMember rebuilds r.Old's data onto r.New and returns the
+	// array once the rebuild has started.
+	ReplaceRaidMember(ctx context.Context, array string, r RaidReplaceRequest) (RaidArray, error)
+}
+
+// NormRaidArray gives the wire form fixed shapes: never a null list.
+func NormRaidArray(a RaidArray) RaidArray {
+	if a.Members == nil {
+		a.Members = []RaidMember{}
+	}
+	for i := range a.Members {
+		if a.Members[i].State == nil {
+			a.Members[i].State = []string{}
+		}
+	}
+	return a
+}
+
+// NormRaidStatus gives the wire form fixed shapes: never a null list.
+func NormRaidStatus(s RaidStatus) RaidStatus {
+	out := RaidStatus{Arrays: make([]RaidArray, 0, len(s.Arrays))}
+	for _, a := range s.Arrays {
+		out.Arrays = append(out.Arrays, NormRaidArray(a))
+	}
+	return out
+}
+
+// raidRoutes are the RAID routes for NewHandler's table.
+func raidRoutes(h *handler, rb RaidBackend) map[string]map[string]http.HandlerFunc {
+	rh := &raidHandler{handler: h, rb: rb}
+	return map[string]map[string]http.HandlerFunc{
+		"/v1/raid":                 {"GET": rh.status},
+		"/v1/raid/{array}/scrub":   {"POST": rh.scrub},
+		"/v1/raid/{array}/replace": {"POST": rh.replace},
+	}
+}
+
+type raidHandler struct {
+	*handler
+	rb RaidBackend
+}
+
+func (h *raidHandler) status(w http.ResponseWriter, r *http.Request) {
+	st, err := h.rb.RaidStatus(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, NormRaidStatus(st))
+}
+
+func (h *raidHandler) scrub(w http.ResponseWriter, r *http.Request) {
+	array := r.PathValue("array")
+	a, err := h.rb.ScrubRaid(r.Context(), array)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("raid check started", "array", array)
+	writeJSON(w, http.StatusAccepted, NormRaidArray(a))
+}
+
+func (h *raidHandler) replace(w http.ResponseWriter, r *http.Request) {
+	var req RaidReplaceRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	array := r.PathValue("array")
+	a, err := h.rb.ReplaceRaidMember(r.Context(), array, req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("raid member replacement started", "array", array, "old", req.Old, "new", req.New)
+	writeJSON(w, http.StatusAccepted, NormRaidArray(a))
+}

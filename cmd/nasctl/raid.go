@@ -1,0 +1,197 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"ftnas/appliance/api"
+)
+
+func newRaidCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "raid",
+		Short: "Software RAID (md) arrays: status, scrub, replace",
+		Long: "The disks' partitions are mirrored (or striped with parity) by Linux md arrays.\n" +
+			"status shows every array and its members, scrub checks that every copy still\n" +
+			"agrees, and replace moves a member's data onto a new partition.",
+		Args: args(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newRaidStatusCmd(a), newRaidScrubCmd(a), newRaidReplaceCmd(a))
+	return cmd
+}
+
+func newRaidStatusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show every md array: level, state, members, sync progress",
+		Args:  args(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			st, err := c.RaidStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return writeJSON(a.stdout, api.NormRaidStatus(st))
+			}
+			return printRaid(a.stdout, st)
+		},
+	}
+}
+
+func newRaidScrubCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "scrub ARRAY",
+		Short: "Start a check that every copy of the array's data agrees",
+		Long: "Start a check of ARRAY (md0, say): md reads every member and counts the sectors\n" +
+			"whose copies differ (MISMATCHES in nasctl raid status) without changing any. The\n" +
+			"array stays in service; the check runs at md's background speed.",
+		Args: args(1, "ARRAY"),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			arr, err := c.ScrubRaid(cmd.Context(), argv[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return writeJSON(a.stdout, api.NormRaidArray(arr))
+			}
+			fmt.Fprintf(a.stdout, "Started a check of %s (%s, %s). Follow it with: nasctl raid status\n",
+				arr.Name, arr.Level, plural(len(arr.Members), "member"))
+			return nil
+		},
+	}
+}
+
+func newRaidReplaceCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "replace ARRAY OLD NEW",
+		Short: "Move member OLD's data onto the unused partition NEW",
+		Long: "Replace member OLD of ARRAY with NEW (kernel names like sdb2; /dev/ is optional).\n" +
+			"A working member is copied to NEW while it stays in service, then marked faulty; a\n" +
+			"faulty member is removed and NEW rebuilt from the others. NEW must exist and belong\n" +
+			"to no array. Follow the rebuild with: nasctl raid status",
+		Args: args(3, "ARRAY OLD NEW"),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			arr, err := c.ReplaceRaidMember(cmd.Context(), argv[0], api.RaidReplaceRequest{Old: argv[1], New: argv[2]})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return writeJSON(a.stdout, api.NormRaidArray(arr))
+			}
+			fmt.Fprintf(a.stdout, "Replacing %s in %s with %s; md is rebuilding. Follow it with: nasctl raid status\n",
+				strings.TrimPrefix(argv[1], "/dev/"), arr.Name, strings.TrimPrefix(argv[2], "/dev/"))
+			return nil
+		},
+	}
+}
+
+// raidSync is the SYNC column: the action and its progress.
+func raidSync(a api.RaidArray) string {
+	switch {
+	case a.SyncAction == "":
+		return "-"
+	case a.SyncAction == "idle":
+		return "idle"
+	case a.SyncDelayed:
+		return a.SyncAction + " (delayed)"
+	}
+	return fmt.Sprintf("%s %.1f%%", a.SyncAction, a.SyncProgress)
+}
+
+func printRaid(w io.Writer, st api.RaidStatus) error {
+	if len(st.Arrays) == 0 {
+		_, err := fmt.Fprintln(w, "No md RAID arrays.")
+		return err
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ARRAY\tLEVEL\tSTATE\tMEMBERS\tSYNC\tETA\tMISMATCHES")
+	var notes []string
+	for _, a := range st.Arrays {
+		level := a.Level
+		if level == "" {
+			level = "-"
+		}
+		state := a.State
+		if a.Degraded > 0 {
+			state += ", DEGRADED"
+		}
+		eta := "-"
+		if a.ETASeconds >= 0 {
+			eta = fmtDuration(time.Duration(a.ETASeconds) * time.Second)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%d\n", a.Name, level, state, a.MembersUp(), a.RaidDisks, raidSync(a), eta, a.MismatchCount)
+		for _, m := range a.Members {
+			if note := raidMemberNote(a, m); note != "" {
+				notes = append(notes, note)
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintln(w, n)
+		}
+	}
+	return nil
+}
+
+// raidMemberNote explains a member that is not simply in sync; "" for
+// one that is.
+func raidMemberNote(a api.RaidArray, m api.RaidMember) string {
+	has := func(f string) bool {
+		for _, s := range m.State {
+			if s == f {
+				return true
+			}
+		}
+		return false
+	}
+	errs := ""
+	if m.Errors > 0 {
+		errs = fmt.Sprintf(", %d read errors corrected", m.Errors)
+	}
+	switch {
+	case has("faulty"):
+		return fmt.Sprintf("%s: %s is FAULTY%s; replace it: nasctl raid replace %s %s NEW", a.Name, m.Name, errs, a.Name, m.Name)
+	case has("replacement"):
+		return fmt.Sprintf("%s: %s is being filled as a replacement%s", a.Name, m.Name, errs)
+	case has("want_replacement"):
+		return fmt.Sprintf("%s: %s is being replaced%s", a.Name, m.Name, errs)
+	case has("spare") && m.Slot >= 0:
+		return fmt.Sprintf("%s: %s is rebuilding into slot %d%s", a.Name, m.Name, m.Slot, errs)
+	case has("spare"):
+		return fmt.Sprintf("%s: %s is a spare%s", a.Name, m.Name, errs)
+	case !has("in_sync"):
+		flags := ""
+		if len(m.State) > 0 {
+			flags = " (" + strings.Join(m.State, ",") + ")"
+		}
+		return fmt.Sprintf("%s: %s is not in sync%s%s", a.Name, m.Name, flags, errs)
+	case m.Errors > 0:
+		return fmt.Sprintf("%s: %s is in sync%s", a.Name, m.Name, errs)
+	}
+	return ""
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/api/apitest"
+)
+
+func newRaidCLI(t *testing.T) (*cli, *apitest.RaidFake) {
+	c := newCLI(t)
+	f := apitest.NewRaidFake("nas1")
+	c.fake, c.sock = f.Fake, apitest.Serve(t, f, nil)
+	return c, f
+}
+
+func TestRaidCommands(t *testing.T) {
+	c, f := newRaidCLI(t)
+	if out := c.ok("", "raid", "status"); out != "No md RAID arrays.\n" {
+		t.Errorf("status without arrays = %q", out)
+	}
+	if out := c.ok("", "raid", "status", "--json"); out != "{\n  \"arrays\": []\n}\n" {
+		t.Errorf("status --json without arrays = %q", out)
+	}
+
+	f.SetArrays(
+		api.RaidArray{Name: "md0", Level: "raid1", State: "clean", RaidDisks: 2, SyncAction: "idle", ETASeconds: -1, MismatchCount: 128,
+			Members: []api.RaidMember{{Name: "sda2", Slot: 0, State: []string{"in_sync"}}, {Name: "sdb2", Slot: 1, State: []string{"in_sync"}, Errors: 7}}},
+		api.RaidArray{Name: "md1", Level: "raid1", State: "active", RaidDisks: 2, Degraded: 1, SyncAction: "recover", SyncProgress: 25.4,
+			SyncSpeedKiB: 16384, ETASeconds: 4000,
+			Members: []api.RaidMember{{Name: "sda3", Slot: 0, State: []string{"in_sync"}}, {Name: "sdc3", Slot: 1, State: []string{"spare"}},
+				{Name: "sdb3", Slot: -1, State: []string{"faulty"}, Errors: 12}}},
+		api.RaidArray{Name: "md2", Level: "raid5", State: "active", RaidDisks: 3, SyncAction: "resync", SyncDelayed: true, ETASeconds: -1,
+			Members: []api.RaidMember{{Name: "sda4", Slot: 0, State: []string{"in_sync"}}, {Name: "sdb4", Slot: 1, State: []string{"in_sync"}},
+				{Name: "sdc4", Slot: 2, State: []string{"in_sync"}}}},
+		api.RaidArray{Name: "md127", State: "inactive", ETASeconds: -1, Members: []api.RaidMember{{Name: "sde1", Slot: -1}}},
+	)
+	want := "" +
+		"ARRAY  LEVEL  STATE             MEMBERS  SYNC              ETA   MISMATCHES\n" +
+		"md0    raid1  clean             2/2      idle              -     128\n" +
+		"md1    raid1  active, DEGRADED  1/2      recover 25.4%     1h6m  0\n" +
+		"md2    raid5  active            3/3      resync (delayed)  -     0\n" +
+		"md127  -      inactive          0/0      -                 -     0\n" +
+		"\n" +
+		"md0: sdb2 is in sync, 7 read errors corrected\n" +
+		"md1: sdc3 is rebuilding into slot 1\n" +
+		"md1: sdb3 is FAULTY, 12 read errors corrected; replace it: nasctl raid replace md1 sdb3 NEW\n" +
+		"md127: sde1 is not in sync\n"
+	if out := c.ok("", "raid", "status"); out != want {
+		t.Errorf("raid status =\n%s\nwant\n%s", out, want)
+	}
+
+	out := c.ok("", "raid", "status", "--json")
+	var st api.RaidStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Arrays) != 4 || st.Arrays[1].ETASeconds != 4000 ||
+		st.Arrays[1].Members[2].Errors != 12 || st.Arrays[3].Members[0].State == nil {
+		t.Errorf("raid status --json = %s (%v)", out, err)
+	}
+
+	if out := c.ok("", "raid", "scrub", "md0"); out != "Started a check of md0 (raid1, 2 members). Follow it with: nasctl raid status\n" {
+		t.Errorf("raid scrub = %q", out)
+	}
+	if out := c.ok("", "raid", "replace", "md0", "/dev/sdb2", "sdd2"); out != "Replacing sdb2 in md0 with sdd2; md is rebuilding. Follow it with: nasctl raid status\n" {
+		t.Errorf("raid replace = %q", out)
+	}
+	out = c.ok("", "--json", "raid", "replace", "md1", "sdb3", "sdd3")
+	var arr api.RaidArray
+	if err := json.Unmarshal([]byte(out), &arr); err != nil || arr.Name != "md1" || len(arr.Members) != 4 || arr.Members[3].Name != "sdd3" {
+		t.Errorf("raid replace --json = %s (%v)", out, err)
+	}
+	if want := []string{"scrub md0", "replace md0 sdb2 sdd2", "replace md1 sdb3 sdd3"}; !slices.Equal(f.Done(), want) {
+		t.Errorf("actions = %q, want %q", f.Done(), want)
+	}
+
+	c.fails("raid scrub md9: not found: no such md array", "", "raid", "scrub", "md9")
+	c.fails("raid scrub md1: the array is degraded", "", "raid", "scrub", "md1")
+	c.fails("busy with recover; try again when it is idle", "", "raid", "scrub", "md0")
+	c.fails("sdx1 is not a member", "", "raid", "replace", "md1", "sdx1", "sdd4")
+	c.fails("raid scrub: missing ARRAY", "", "raid", "scrub")
+	c.fails("raid replace: missing ARRAY OLD NEW", "", "raid", "replace", "md0", "sda2")
+	c.fails("raid status: too many arguments", "", "raid", "status", "md0")
+}

@@ -234,6 +234,11 @@ func (rt *clusterRuntime) health(b *backend, now time.Time) (bool, string) {
 func (rt *clusterRuntime) status(now time.Time) api.ClusterStatus {
 	s := apiClusterStatus(rt.cfg, rt.node.Status(), now)
 	s.Replication = rt.repl.status()
+	rs, us := rt.node.ReceiverStats(), rt.udp.Stats()
+	s.Heartbeats = api.ClusterHeartbeats{
+		Accepted: rs.Accepted, Foreign: us.Foreign, Malformed: rs.Malformed, BadMAC: rs.BadMAC,
+		WrongCluster: rs.WrongCluster, UnknownNode: rs.UnknownNode, WrongPath: rs.WrongPath, Replayed: rs.Replayed,
+	}
 	return s
 }
 
@@ -474,8 +479,8 @@ func (b *backend) requestRestart(why string) {
 
 // clusterCollector exports the pair's state at scrape time.
 type clusterCollector struct {
-	status                                                            func() (api.ClusterStatus, bool)
-	state, serving, epoch, peerAlive, pathAlive, pathHeard, witnessUp *prometheus.Desc
+	status                                                                      func() (api.ClusterStatus, bool)
+	state, serving, epoch, peerAlive, pathAlive, pathHeard, witnessUp, received *prometheus.Desc
 }
 
 func newClusterCollector(status func() (api.ClusterStatus, bool)) *clusterCollector {
@@ -491,11 +496,12 @@ func newClusterCollector(status func() (api.ClusterStatus, bool)) *clusterCollec
 		pathAlive: d("path_alive", "1 while the path hears the peer.", "path"),
 		pathHeard: d("path_last_heartbeat_seconds", "Age of the peer's newest heartbeat on the path.", "path"),
 		witnessUp: d("witness_reachable", "1 when the last witness probe got an answer."),
+		received:  d("heartbeats_received_total", "Heartbeat datagrams received, by result (accepted or why dropped).", "result"),
 	}
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.serving, c.epoch, c.peerAlive, c.pathAlive, c.pathHeard, c.witnessUp} {
+	for _, d := range []*prometheus.Desc{c.state, c.serving, c.epoch, c.peerAlive, c.pathAlive, c.pathHeard, c.witnessUp, c.received} {
 		ch <- d
 	}
 }
@@ -525,4 +531,11 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.witnessUp, g, b(s.Witness.Reachable))
+	h := s.Heartbeats
+	for result, v := range map[string]uint64{
+		"accepted": h.Accepted, "foreign": h.Foreign, "malformed": h.Malformed, "bad_mac": h.BadMAC,
+		"wrong_cluster": h.WrongCluster, "unknown_node": h.UnknownNode, "wrong_path": h.WrongPath, "replayed": h.Replayed,
+	} {
+		ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(v), result)
+	}
 }

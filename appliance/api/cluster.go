@@ -99,6 +99,23 @@ type ClusterStatus struct {
 	PeerJournal uint64 `json:"peer_journal"`
 	// Replication is this node's side of the journal.
 	Replication ClusterReplication `json:"replication"`
+	// Heartbeats counts the datagrams this node received, by what became
+	// of them.
+	Heartbeats ClusterHeartbeats `json:"heartbeats"`
+}
+
+// ClusterHeartbeats counts received heartbeat datagrams: accepted, and
+// dropped by reason (a forged or replayed heartbeat changes nothing but
+// these counters).
+type ClusterHeartbeats struct {
+	Accepted     uint64 `json:"accepted"`
+	Foreign      uint64 `json:"foreign"` // from an address that is not the peer's on that path
+	Malformed    uint64 `json:"malformed"`
+	BadMAC       uint64 `json:"bad_mac"`
+	WrongCluster uint64 `json:"wrong_cluster"`
+	UnknownNode  uint64 `json:"unknown_node"`
+	WrongPath    uint64 `json:"wrong_path"`
+	Replayed     uint64 `json:"replayed"`
 }
 
 // ClusterReplication is the journal as this node runs it: as master (it

@@ -3,8 +3,10 @@ package clustertest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"ftnas/appliance"
 	"ftnas/appliance/api"
+	"ftnas/heartbeat"
 
 	"ftnas/kernel/netns"
 	"ftnas/kernel/netns/labtest"
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	nfsrpc "github.com/willscott/go-nfs-client/nfs/rpc"
+	"golang.org/x/sys/unix"
 )
 
 // pair is a lab with nasd on n1 and n2 and API clients for both.
@@ -262,6 +267,24 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return r.Role == "master" && r.Connected && r.LastSeq > 0 && r.AckedSeq == r.LastSeq && r.Depth == 0 && s2.Replication.AckedSeq == r.LastSeq
 	})
 	epoch1 := s1.Epoch
+
+	// A forged heartbeat: n1's address and port as the source, the right
+	// cluster and node, "master" at a far higher epoch — but not the
+	// pair's key. It is counted as a bad MAC and changes nothing.
+	before2 := p.status("n2")
+	forged := heartbeat.Encode([]byte("not-the-pair-key-not-the-pair-key"), heartbeat.Msg{
+		ClusterID: before2.ClusterID, NodeID: 1, Path: 0, State: heartbeat.StateMaster,
+		Epoch: before2.Epoch + 100, Seq: 1 << 62, Time: time.Now().UnixNano(),
+	})
+	for range 5 {
+		spoofUDP(t, lab.Client("c1").NS, n1.PublicIP, n2.PublicIP, appliance.DefaultHeartbeatPort, forged)
+	}
+	p.waitNode("n2", "the forged heartbeats counted as bad MACs", 10*time.Second, func(s2 api.ClusterStatus) bool {
+		return s2.Heartbeats.BadMAC >= before2.Heartbeats.BadMAC+5
+	})
+	if s1, s2 := p.status("n1"), p.status("n2"); !serving(s1, "master") || s2.Serving || s2.Epoch != before2.Epoch || s1.Epoch != epoch1 {
+		t.Fatalf("a forged heartbeat changed the pair:\n n1 %+v\n n2 %+v", s1, s2)
+	}
 	// A client's handle from n1, kept for after the failover.
 	tg := p.nfsMount("/data")
 	_, helloFH, err := tg.Lookup("hello")
@@ -440,6 +463,34 @@ func mustIP(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %v: %v: %s", args, err, out)
+	}
+}
+
+// spoofUDP sends payload from ns as a UDP datagram with a forged source
+// address (from:port to to:port), through a raw socket.
+func spoofUDP(t *testing.T, ns, from, to string, port uint16, payload []byte) {
+	t.Helper()
+	src, dst := netip.MustParseAddr(from).As4(), netip.MustParseAddr(to).As4()
+	pkt := make([]byte, 28, 28+len(payload))
+	pkt[0], pkt[8], pkt[9] = 0x45, 64, unix.IPPROTO_UDP // version/IHL, TTL, protocol
+	copy(pkt[12:16], src[:])
+	copy(pkt[16:20], dst[:])
+	binary.BigEndian.PutUint16(pkt[20:], port)
+	binary.BigEndian.PutUint16(pkt[22:], port)
+	binary.BigEndian.PutUint16(pkt[24:], uint16(8+len(payload))) // UDP checksum 0: none (IPv4)
+	pkt = append(pkt, payload...)
+	err := netns.Do(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		// IPPROTO_RAW implies IP_HDRINCL; the kernel fills in the total
+		// length, the ID and the header checksum.
+		return unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: dst})
+	})
+	if err != nil {
+		t.Fatalf("send a forged datagram from %s: %v", ns, err)
 	}
 }
 

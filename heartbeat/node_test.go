@@ -3,6 +3,7 @@ package heartbeat
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -85,6 +86,9 @@ type nodePair struct {
 	// real latency use it to let the datagrams of the round arrive before
 	// fake time moves on.
 	settle func()
+	// probes counts witness probes in flight: fake time must not run
+	// past a probe whose goroutine has not been scheduled yet.
+	probes atomic.Int64
 }
 
 func newNodePair(t *testing.T) *nodePair {
@@ -106,7 +110,15 @@ func newNodePairOn(t *testing.T, trs [2]Transport) *nodePair {
 			Transport: trs[i],
 			VIP:       fakeVIP{w, id},
 			Services:  fakeServices{w, id},
-			Witness:   func(context.Context) bool { return w.witness.Load() },
+			Witness: func(context.Context) bool {
+				defer np.probes.Add(-1)
+				return w.witness.Load()
+			},
+			OnAction: func(a Action) {
+				if _, ok := a.(ProbeWitness); ok {
+					np.probes.Add(1)
+				}
+			},
 			SaveEpoch: func(e uint64) error {
 				w.mu.Lock()
 				defer w.mu.Unlock()
@@ -161,11 +173,21 @@ func (np *nodePair) waitFor(what string, maxTicks int, cond func() bool) {
 				tn.ticks <- np.now
 			}
 		}
+		np.settleProbes()
 		if np.settle != nil {
 			np.settle()
 		}
 	}
 	np.t.Fatalf("%s: not after %d ticks; log %q", what, maxTicks, np.w.log)
+}
+
+// settleProbes waits (in real time, briefly) until every witness probe
+// started so far has answered and the answers are queued or taken.
+func (np *nodePair) settleProbes() {
+	deadline := time.Now().Add(5 * time.Second)
+	for np.probes.Load() > 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
 }
 
 func (np *nodePair) st(i int) Status { return np.nodes[i].node.Status() }

@@ -15,6 +15,7 @@ import (
 	"ftnas/appliance/fileid"
 	"ftnas/appliance/smb"
 	"ftnas/appliance/store"
+	"ftnas/kernel/tickle"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +34,9 @@ type backend struct {
 	// serving is cluster for the NFS server's goroutines (set once the
 	// pair runs, after NFS started).
 	serving atomic.Pointer[clusterRuntime]
+	// peerConns are the master's client connections from its last config
+	// snapshot (this node tickles them when it takes over).
+	peerConns atomic.Pointer[[]tickle.Conn]
 	// restart asks Run to restart the services (cluster membership
 	// changed).
 	restart chan struct{}

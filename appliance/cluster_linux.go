@@ -45,6 +45,7 @@ type clusterRuntime struct {
 	udp     *heartbeat.UDP
 	fence   *fence.Fence // nil when the kernel refused the program
 	repl    *replication
+	b       *backend
 	epoch   atomic.Uint64 // the newest epoch the machine took
 	log     *slog.Logger
 	cancel  context.CancelFunc
@@ -72,6 +73,7 @@ func (s clusterServices) Start(context.Context) error {
 	if s.b.smb != nil {
 		s.b.smb.sup.Kick()
 	}
+	s.b.tickleClients(s.rt.log)
 	s.rt.log.Info("file services serving on the virtual IP", "vip", s.rt.cfg.VIP)
 	return nil
 }
@@ -98,7 +100,7 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 	if err != nil {
 		return nil, err
 	}
-	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1), repl: newReplication(c, b, tree, log)}
+	rt := &clusterRuntime{cfg: c, udp: udp, log: log, done: make(chan error, 1), repl: newReplication(c, b, tree, log), b: b}
 	mc := machineConfig(c, epoch, binary.LittleEndian.Uint64(seed[:]))
 	// The first heartbeat's sequence number must exceed every one this
 	// node sent before a restart, or the peer's Receiver drops them as
@@ -234,6 +236,9 @@ func (rt *clusterRuntime) health(b *backend, now time.Time) (bool, string) {
 func (rt *clusterRuntime) status(now time.Time) api.ClusterStatus {
 	s := apiClusterStatus(rt.cfg, rt.node.Status(), now)
 	s.Replication = rt.repl.status()
+	if p := rt.b.peerConns.Load(); p != nil {
+		s.PeerClients = len(*p)
+	}
 	rs, us := rt.node.ReceiverStats(), rt.udp.Stats()
 	s.Heartbeats = api.ClusterHeartbeats{
 		Accepted: rs.Accepted, Foreign: us.Foreign, Malformed: rs.Malformed, BadMAC: rs.BadMAC,

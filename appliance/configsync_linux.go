@@ -15,6 +15,7 @@ import (
 
 	"ftnas/appliance/configsync"
 	"ftnas/appliance/store"
+	"ftnas/kernel/tickle"
 )
 
 // configEvery is how often the master looks for configuration changes to
@@ -95,6 +96,7 @@ func sendConfig(ctx context.Context, c *tls.Conn, b *backend) error {
 		if err != nil {
 			return err
 		}
+		s.Conns = b.clientConns()
 		cur, err := json.Marshal(s)
 		if err != nil {
 			return err
@@ -152,11 +154,46 @@ func receiveConfig(ctx context.Context, addr string, tlsCfg *tls.Config, b *back
 		if err != nil {
 			return err
 		}
+		b.peerConns.Store(&s.Conns)
 		if err := b.applySnapshot(ctx, s, log); err != nil {
 			// Keep following: the next snapshot may apply.
 			log.Error("config sync: apply the master's configuration", "err", err)
 		}
 	}
+}
+
+// clientConns are the clients' connections to this node's file services
+// on the VIP (none when stand-alone or on error).
+func (b *backend) clientConns() []tickle.Conn {
+	rt := b.serving.Load()
+	if rt == nil {
+		return nil
+	}
+	conns, err := tickle.Connections(rt.cfg.VIP.Addr(), []uint16{uint16(b.cfg.NFSPort), uint16(b.cfg.SMBPort)})
+	if err != nil {
+		rt.log.Debug("config sync: list client connections", "err", err)
+		return nil
+	}
+	if len(conns) > configsync.MaxConns {
+		conns = conns[:configsync.MaxConns]
+	}
+	return conns
+}
+
+// tickleClients resets the connections the old master had (as its last
+// snapshot listed them), so clients reconnect to this node at once.
+func (b *backend) tickleClients(log *slog.Logger) {
+	p := b.peerConns.Load()
+	if p == nil || len(*p) == 0 {
+		return
+	}
+	conns := *p
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		rep, err := tickle.Tickle(ctx, conns, 20)
+		log.Info("tickled the old master's client connections", "conns", len(conns), "reset", len(rep.Reset), "unanswered", len(rep.Unanswered), "err", err)
+	}()
 }
 
 // applySnapshot makes this node's shares and users the master's: the

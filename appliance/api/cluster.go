@@ -102,6 +102,9 @@ type ClusterStatus struct {
 	// Heartbeats counts the datagrams this node received, by what became
 	// of them.
 	Heartbeats ClusterHeartbeats `json:"heartbeats"`
+	// PeerClients is how many client connections of the serving peer
+	// this node knows, to tickle when it takes over.
+	PeerClients int `json:"peer_clients"`
 }
 
 // ClusterHeartbeats counts received heartbeat datagrams: accepted, and

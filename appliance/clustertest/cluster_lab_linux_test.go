@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -345,6 +346,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return serving(s2, "primaryslave") && s2.Epoch > epoch1
 	})
 	t.Logf("takeover within %v of kill -9 (lab script time included)", time.Since(killed))
+
 	p.servedBy("n2", "hello", "written through the VIP to n1")
 	// The handle n1 gave is valid on n2: same fsid, same file ID, same
 	// generation; no stale handle.
@@ -422,10 +424,39 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	// releases the VIP, the standby (which still reaches the witness)
 	// takes over; after healing exactly one serves.
 	before := p.status("n1").Epoch
+	// An idle client connection to the VIP's NFS port, known to n2 from
+	// n1's snapshots. n1 vanishes from the network (no FIN, unlike a
+	// killed process whose kernel still closes its sockets): after the
+	// takeover n2 tickles the connection, and the client's blocked read
+	// ends with a reset at once instead of hanging until a TCP timeout
+	// (an idle client sends nothing that n2 could reset).
+	idle, err := netns.Dial(lab.Client("c1").NS, "tcp", lab.VIP+":2049")
+	if err != nil {
+		t.Fatalf("connect to the VIP's NFS port: %v", err)
+	}
+	defer idle.Close()
+	known := p.status("n2").PeerClients
+	p.waitNode("n2", "n2 knows the new client connection", 10*time.Second, func(s2 api.ClusterStatus) bool { return s2.PeerClients > known })
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := idle.Read(make([]byte, 1))
+		readErr <- err
+	}()
+	cut := time.Now()
 	lab.Partition(t, "n1")
 	p.waitFor("partitioned master releases, standby serves", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
 		return !s1.Serving && s2.Serving && s2.Epoch > before
 	})
+	reset := time.NewTimer(5 * time.Second)
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("the idle client connection ended with %v, want a reset (the tickle)", err)
+		}
+		t.Logf("idle client connection reset %v after the partition", time.Since(cut))
+	case <-reset.C:
+		t.Fatal("the idle client connection is still blocked 5 s after the takeover: no tickle")
+	}
 	p.servedBy("n2", "thawed", "written to n2 while n1 was frozen")
 	lab.Heal(t, "n1")
 	p.waitFor("one master after healing", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {

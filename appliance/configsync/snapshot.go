@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"ftnas/appliance/store"
+	"ftnas/kernel/tickle"
 )
 
 // Version is the snapshot format.
@@ -21,7 +22,14 @@ type Snapshot struct {
 	Version int           `json:"version"`
 	Shares  []store.Share `json:"shares"`
 	Users   []store.User  `json:"users"`
+	// Conns are the clients' TCP connections to the VIP's file services
+	// as the master last saw them: after a takeover the standby tickles
+	// them so the clients reconnect at once.
+	Conns []tickle.Conn `json:"conns,omitempty"`
 }
+
+// MaxConns bounds the connection list of a snapshot.
+const MaxConns = 16384
 
 // Write frames s onto w.
 func Write(w io.Writer, s Snapshot) error {
@@ -77,6 +85,14 @@ func Decode(b []byte) (Snapshot, error) {
 			return Snapshot{}, fmt.Errorf("configsync: share %q: name or fsid %d given twice", sh.Name, sh.FSID)
 		}
 		names[k], fsids[sh.FSID] = true, true
+	}
+	if len(s.Conns) > MaxConns {
+		return Snapshot{}, fmt.Errorf("configsync: %d connections (at most %d)", len(s.Conns), MaxConns)
+	}
+	for _, c := range s.Conns {
+		if !c.VIP.IsValid() || !c.Client.IsValid() || c.VIP.Port() == 0 || c.Client.Port() == 0 {
+			return Snapshot{}, fmt.Errorf("configsync: connection %v <- %v is not two addresses with ports", c.VIP, c.Client)
+		}
 	}
 	users, uids := map[string]bool{}, map[uint32]bool{}
 	for _, u := range s.Users {

@@ -72,7 +72,10 @@ func New(opts Options) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernelbond: open network namespace %q: %w", opts.Namespace, err)
 	}
-	h, err := netlink.NewHandleAt(ns)
+	// Only rtnetlink: without a family list the handle also opens XFRM and
+	// netfilter sockets, which fail where xfrm_user and nfnetlink are not
+	// loaded (the appliance's kernel at boot).
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("kernelbond: netlink handle: %w", err)
@@ -217,6 +220,10 @@ func (d *Datapath) create(a bonding.CreateBond) error {
 		return fmt.Errorf("kernelbond: create bond: primary %s: %w", id.From, err)
 	}
 	if err := d.exec(req); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			// Loading the driver without max_bonds=0 makes an empty bond0.
+			return fmt.Errorf("kernelbond: create bond %s: a device of that name already exists (bonding loaded without max_bonds=0?): %w", d.opts.BondName, err)
+		}
 		return fmt.Errorf("kernelbond: create bond %s (does the kernel have the bonding driver?): %w", d.opts.BondName, err)
 	}
 	d.mode = a.Mode

@@ -4,11 +4,15 @@
 // IFLA_MASTER to enslave; IFLA_BOND_ACTIVE_SLAVE to follow the controller's
 // choice in failover mode). It implements bonding.Datapath.
 //
-// The host kernel this project is built on has no bonding module, so this
-// datapath can only run in the qemu appliance lab (Debian kernel with
-// bonding); here only the netlink requests it builds are tested, byte for
-// byte, and the live test skips when /sys/class/net/bonding_masters is
-// absent.
+// The host kernel this project is built on has no bonding module, so the
+// netlink requests are unit-tested byte for byte, the live test skips when
+// /sys/class/net/bonding_masters is absent, and TestQEMUBond runs the
+// datapath under bonding.Agent inside a qemu guest with the Debian kernel
+// (internal/guesttest): balance-rr and active-backup over two virtio NICs,
+// sysfs checked against the controller, members cut with QMP set_link.
+//
+// The driver, loaded without max_bonds=0, makes an empty bond0 of its own;
+// CreateBond then fails (EEXIST) for that name.
 //
 // What the driver does itself: carrier monitoring (miimon) and, in
 // load-balance mode, taking a member without carrier out of the rotation;

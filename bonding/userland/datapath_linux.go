@@ -111,7 +111,7 @@ func New(opts Options) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("userland: open network namespace %q: %w", opts.Namespace, err)
 	}
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("userland: netlink handle in %q: %w", opts.Namespace, err)

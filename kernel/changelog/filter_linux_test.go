@@ -339,11 +339,10 @@ func TestFilterSetShares(t *testing.T) {
 	sh(t, s2, "touch x/after")
 	got := c.mark(s1, 1, "mark")
 	expectInOrder(t, got, []want{{Op: OpCreate, Share: 2, Path: "x/after"}})
-	for _, ch := range got {
-		if ch.Path == "x/before" {
-			t.Errorf("change before the share existed reported: %v", ch)
-		}
-	}
+	// Events of x/before may still have been queued in the kernel when
+	// the share appeared; the filter judges scope when it reads them, so
+	// they may be reported under share 2. That is harmless (changes are
+	// hints of what to bring up to date), so it is not asserted either way.
 	if err := f.SetShares([]Share{{1, s1}, {1, s2}}); err == nil {
 		t.Error("SetShares accepted one FSID twice")
 	}

@@ -19,6 +19,11 @@ type Datapath interface {
 	// Activity returns the NICs (prepared or members) that received frames
 	// since the previous call.
 	Activity() []string
+	// ProbeAnswers returns the NICs (prepared or members) through which an
+	// ARP reply to one of their SendProbe actions arrived since the
+	// previous call: sender IP the probe's Target, target IP its SrcIP.
+	// A datapath that cannot send probes returns nil.
+	ProbeAnswers() []string
 	// Carrier delivers carrier changes; NICs the controller does not know
 	// are ignored.
 	Carrier() <-chan Carrier
@@ -88,6 +93,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case now := <-ticks:
 			for _, n := range a.dp.Activity() {
 				a.exec(a.c.Step(Received{NIC: n}))
+			}
+			for _, n := range a.dp.ProbeAnswers() {
+				a.exec(a.c.Step(ProbeAnswered{NIC: n}))
 			}
 			a.exec(a.c.Step(Tick{Now: now}))
 		case ev := <-a.dp.Carrier():

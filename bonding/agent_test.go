@@ -19,6 +19,7 @@ type fakeDP struct {
 	applied  []string
 	failOn   map[string]error // by show() prefix
 	activity []string
+	answers  []string
 	carrier  chan Carrier
 }
 
@@ -47,6 +48,14 @@ func (f *fakeDP) Activity() []string {
 	defer f.mu.Unlock()
 	a := f.activity
 	f.activity = nil
+	return a
+}
+
+func (f *fakeDP) ProbeAnswers() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.answers
+	f.answers = nil
 	return a
 }
 
@@ -81,12 +90,20 @@ func TestAgent(t *testing.T) {
 	ran := make(chan error)
 	go func() { ran <- a.Run(runCtx) }()
 
-	// Add waits for the probe reply: deliver it as activity on the next tick.
+	// Add waits for the probe reply: other frames do not count; deliver
+	// the answer on the next tick.
 	added := make(chan error)
 	go func() { added <- a.Add(ctx, "eth0") }()
 	waitChange(t, changes, "eth0", Checking)
 	dp.mu.Lock()
 	dp.activity = []string{"eth0"}
+	dp.mu.Unlock()
+	ticks <- t0.Add(10 * time.Millisecond)
+	if s, err := a.Status(ctx); err != nil || s.NICs[0].State != Checking {
+		t.Fatalf("frames other than the answer admitted eth0: %+v, %v", s, err)
+	}
+	dp.mu.Lock()
+	dp.answers = []string{"eth0"}
 	dp.mu.Unlock()
 	ticks <- t0.Add(25 * time.Millisecond)
 	if err := <-added; err != nil {
@@ -104,7 +121,7 @@ func TestAgent(t *testing.T) {
 	go func() { added <- a.Add(ctx, "eth2") }()
 	waitChange(t, changes, "eth2", Checking)
 	dp.mu.Lock()
-	dp.activity = []string{"eth2"}
+	dp.answers = []string{"eth2"}
 	dp.mu.Unlock()
 	ticks <- t0.Add(50 * time.Millisecond)
 	if err := <-added; err == nil || err.Error() != "bonding: add eth2: enslave: device busy" {

@@ -62,7 +62,9 @@ func (c *Controller) Step(ev Event) []Action {
 	case Carrier:
 		out = c.carrier(e.NIC, e.Up, out)
 	case Received:
-		out = c.received(e.NIC, out)
+		out = c.received(e.NIC, false, out)
+	case ProbeAnswered:
+		out = c.received(e.NIC, true, out)
 	case Failed:
 		out = c.failed(e.Action, e.Err, out)
 	}
@@ -258,7 +260,11 @@ func (c *Controller) carrier(name string, up bool, out []Action) []Action {
 	return out
 }
 
-func (c *Controller) received(name string, out []Action) []Action {
+// received notes frames through a NIC; answered says one of them was the
+// probe target's ARP reply, the only proof that admits a NIC being checked
+// (any frame would do for chatter from a neighbour that cannot reach the
+// target, like IPv6 router solicitations).
+func (c *Controller) received(name string, answered bool, out []Action) []Action {
 	n := c.find(name)
 	if n == nil || !n.carrier {
 		return out
@@ -266,6 +272,9 @@ func (c *Controller) received(name string, out []Action) []Action {
 	n.lastRx = c.now
 	switch {
 	case n.state == Checking:
+		if !answered {
+			return out
+		}
 		return c.admit(n, fmt.Sprintf("reaches %v", c.cfg.ProbeTarget), out)
 	case n.state == Down && c.cfg.ProbeTarget.IsValid():
 		n.healthySince = c.now

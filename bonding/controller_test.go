@@ -129,8 +129,11 @@ func TestAddChecks(t *testing.T) {
 		}},
 		{ev: AddNIC{Link: link("eth0", 1, "10.0.0.1/24")}, want: []string{"done add eth0: bonding: add eth0: already being checked"}},
 		{ev: AddNIC{Link: link("eth1", 2)}, want: []string{"done add eth1: bonding: add eth1: the primary eth0 is still being checked; add more NICs after it joins"}},
-		// The reply admits it: the bond takes its identity.
-		{ev: Received{NIC: "eth0"}, want: []string{
+		// Other frames through it (a neighbour's IPv6 chatter) prove
+		// nothing; the target's ARP reply admits it: the bond takes its
+		// identity.
+		{ev: Received{NIC: "eth0"}, want: []string{}},
+		{ev: ProbeAnswered{NIC: "eth0"}, want: []string{
 			"create load-balance from eth0 " + m1 + " 1500 [10.0.0.1/24]",
 			"enslave eth0",
 			"eth0 checking->up (reaches 10.0.0.254)",
@@ -210,7 +213,7 @@ func bonded(t *testing.T, cfg Config) *Controller {
 		}
 		c.Step(AddNIC{Link: l})
 		if cfg.ProbeTarget.IsValid() {
-			c.Step(Received{NIC: name})
+			c.Step(ProbeAnswered{NIC: name})
 		}
 	}
 	if s := c.Status(); len(s.Active) == 0 || !s.Bonded {
@@ -367,7 +370,7 @@ func TestRemoveLastReturnsAddress(t *testing.T) {
 func TestRemoveLastCancelsChecking(t *testing.T) {
 	c := newC(t, Config{ProbeTarget: target})
 	c.Step(AddNIC{Link: link("eth0", 1, "10.0.0.1/24")})
-	c.Step(Received{NIC: "eth0"})
+	c.Step(ProbeAnswered{NIC: "eth0"})
 	c.Step(AddNIC{Link: link("eth1", 2)})
 	run(t, c, []step{{ev: RemoveNIC{NIC: "eth0"}, want: []string{
 		"eth0 up->gone (removed)",
@@ -507,4 +510,62 @@ func TestConfig(t *testing.T) {
 	if _, err := ParseMode("rr"); err == nil || !strings.Contains(err.Error(), `unknown mode "rr"`) {
 		t.Errorf("ParseMode(rr) = %v", err)
 	}
+}
+
+// TestAdmissionNeedsProbeAnswer: a NIC being checked is admitted by the
+// target's ARP reply only; any frame keeps a member alive, and the reply
+// counts as a frame.
+func TestAdmissionNeedsProbeAnswer(t *testing.T) {
+	cfg := Config{ProbeTarget: target, Interval: 100 * time.Millisecond, Misses: 3, UpDelay: 200 * time.Millisecond}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"chatter until the deadline is refused", []step{
+			{ev: at(300), wantSub: []string{"probe eth1"}},
+			{ev: Received{NIC: "eth1"}, want: []string{}},
+			{ev: at(900), wantSub: []string{"probe eth1"}},
+			{ev: Received{NIC: "eth1"}, want: []string{}},
+			{ev: at(1000), wantSub: []string{"eth1 checking->gone (bonding: add eth1: no ARP reply from 10.0.0.254", "release eth1"}},
+			{ev: ProbeAnswered{NIC: "eth1"}, want: []string{}}, // too late: gone
+		}},
+		{"chatter then the answer", []step{
+			{ev: Received{NIC: "eth1"}, want: []string{}},
+			{ev: at(200), wantSub: []string{"probe eth1"}},
+			{ev: ProbeAnswered{NIC: "eth1"}, want: []string{
+				"enslave eth1",
+				"eth1 checking->up (reaches 10.0.0.254)",
+				"active [eth0 eth1]",
+				"done add eth1 ok",
+			}},
+		}},
+		{"an answer without carrier is ignored", []step{
+			{ev: Carrier{NIC: "eth1", Up: false}, wantSub: []string{"lost carrier while being checked"}},
+			{ev: ProbeAnswered{NIC: "eth1"}, want: []string{}},
+		}},
+		{"unknown NIC", []step{
+			{ev: ProbeAnswered{NIC: "eth7"}, want: []string{}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newC(t, cfg)
+			c.Step(AddNIC{Link: link("eth0", 1, "10.0.0.1/24")})
+			run(t, c, []step{{ev: ProbeAnswered{NIC: "eth0"}, wantSub: []string{"eth0 checking->up"}}})
+			run(t, c, []step{{ev: AddNIC{Link: link("eth1", 2)}, wantSub: []string{"eth1 gone->checking (added)"}}})
+			run(t, c, tc.steps)
+		})
+	}
+	// For a member the answer is a frame like any other: it keeps it up and
+	// starts its recovery.
+	c := bonded(t, cfg)
+	for _, ms := range []int{100, 200, 300} {
+		run(t, c, []step{{ev: at(ms), want: nil}})
+		c.Step(ProbeAnswered{NIC: "eth0"})
+		c.Step(Received{NIC: "eth1"})
+	}
+	run(t, c, []step{{ev: at(301), want: []string{
+		"eth2 up->down (nothing received for 300ms (ARP probes to 10.0.0.254 unanswered))",
+		"active [eth0 eth1]",
+	}}})
+	run(t, c, []step{{ev: ProbeAnswered{NIC: "eth2"}, want: []string{"eth2 down->recovering (frames arriving again)"}}})
 }

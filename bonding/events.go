@@ -69,8 +69,15 @@ type Carrier struct {
 }
 
 // Received reports that frames arrived through NIC since the last report
-// (probe replies or any other traffic).
+// (probe replies or any other traffic). It keeps a member alive (the MII
+// detector) but does not admit a NIC being checked: see ProbeAnswered.
 type Received struct{ NIC string }
+
+// ProbeAnswered reports that an ARP reply from the probe target to the
+// bond's address (the answer to a SendProbe) arrived through NIC since the
+// last report. Only this admits a NIC being checked; for a member it counts
+// as Received.
+type ProbeAnswered struct{ NIC string }
 
 // Failed reports that the datapath could not execute Action.
 type Failed struct {
@@ -78,13 +85,14 @@ type Failed struct {
 	Err    error
 }
 
-func (Tick) isEvent()      {}
-func (AddNIC) isEvent()    {}
-func (RemoveNIC) isEvent() {}
-func (SetMode) isEvent()   {}
-func (Carrier) isEvent()   {}
-func (Received) isEvent()  {}
-func (Failed) isEvent()    {}
+func (Tick) isEvent()          {}
+func (AddNIC) isEvent()        {}
+func (RemoveNIC) isEvent()     {}
+func (SetMode) isEvent()       {}
+func (Carrier) isEvent()       {}
+func (Received) isEvent()      {}
+func (ProbeAnswered) isEvent() {}
+func (Failed) isEvent()        {}
 
 // Action is an output of Controller.Step, for the datapath (or, for Done
 // and Changed, for the caller) to carry out in order. When one fails the

@@ -132,6 +132,9 @@ func (d *Datapath) Link(name string) (bonding.LinkInfo, error) {
 // Activity reports nothing: the driver does its own monitoring.
 func (d *Datapath) Activity() []string { return nil }
 
+// ProbeAnswers reports nothing: this datapath sends no probes.
+func (d *Datapath) ProbeAnswers() []string { return nil }
+
 // Carrier delivers carrier changes.
 func (d *Datapath) Carrier() <-chan bonding.Carrier { return d.carrier }
 

@@ -35,6 +35,9 @@ func (*Datapath) Apply(bonding.Action) error { return errUnsupported }
 // Activity returns nothing.
 func (*Datapath) Activity() []string { return nil }
 
+// ProbeAnswers returns nothing.
+func (*Datapath) ProbeAnswers() []string { return nil }
+
 // Carrier returns a channel that never delivers.
 func (*Datapath) Carrier() <-chan bonding.Carrier { return nil }
 

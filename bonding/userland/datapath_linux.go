@@ -225,6 +225,21 @@ func (d *Datapath) Activity() []string {
 	return out
 }
 
+// ProbeAnswers returns the NICs through which the answer to their last
+// SendProbe (an ARP reply from the target to the prober) arrived since the
+// last call.
+func (d *Datapath) ProbeAnswers() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for name, p := range d.ports {
+		if p.probed.Swap(false) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Apply executes one controller action.
 func (d *Datapath) Apply(a bonding.Action) error {
 	d.mu.Lock()
@@ -279,6 +294,7 @@ func (d *Datapath) Apply(a bonding.Action) error {
 			return fmt.Errorf("userland: probe %s: not prepared or bad addresses (%v %v -> %v)", a.NIC, a.SrcMAC, a.SrcIP, a.Target)
 		}
 		src := [6]byte(a.SrcMAC)
+		p.probe.Store(uint64(newProbeKey(a.Target, a.SrcIP)))
 		return p.sendControl(AppendARP(nil, Broadcast, src, ARP{Op: ARPRequest, SenderMAC: src, SenderIP: a.SrcIP, TargetIP: a.Target}))
 	case bonding.Announce:
 		p := d.ports[a.NIC]
@@ -511,6 +527,7 @@ func (d *Datapath) receive(p *port) {
 		p.rxSeen.Store(true)
 		member := p.member.Load()
 		id := d.id.Load()
+		probe := probeKey(p.probe.Load())
 		p.toTap = p.toTap[:0]
 		for i := range n {
 			m := &p.rxMsgs[i]
@@ -521,6 +538,9 @@ func (d *Datapath) receive(p *port) {
 			b := p.rxBufs[i][:m.n]
 			p.rxFrames.Add(1)
 			p.rxBytes.Add(uint64(len(b) - VnetHdrLen))
+			if isProbeAnswer(b[VnetHdrLen:], probe) {
+				p.probed.Store(true)
+			}
 			v, q := classify(b[VnetHdrLen:], id)
 			switch {
 			case v == answer:

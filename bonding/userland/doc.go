@@ -10,6 +10,8 @@
 // to the TAP device and answers ARP requests for the bond's addresses on
 // the member they came in on, so every member's probes are answered through
 // that member and the far side's ARP monitor sees each path.
+// It also notes an ARP reply from a probe's target to the prober arriving
+// through a NIC (ProbeAnswers): only that admits a NIC being checked.
 //
 // Speed: the TAP device and the sockets both carry a virtio net header
 // (IFF_VNET_HDR, PACKET_VNET_HDR) with checksum and TCP segmentation offload

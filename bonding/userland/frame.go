@@ -150,3 +150,28 @@ func appendReply(b []byte, id *identity, q ARP) []byte {
 		TargetMAC: q.SenderMAC, TargetIP: q.SenderIP,
 	})
 }
+
+// probeKey is what a probe through a port is waiting for: an ARP reply from
+// the target to the prober, packed as target<<32 | prober (IPv4 addresses,
+// big-endian) so the receive path reads it atomically. Zero: no probe sent.
+type probeKey uint64
+
+func newProbeKey(target, prober netip.Addr) probeKey {
+	t, p := target.As4(), prober.As4()
+	return probeKey(uint64(binary.BigEndian.Uint32(t[:]))<<32 | uint64(binary.BigEndian.Uint32(p[:])))
+}
+
+// isProbeAnswer reports whether an Ethernet frame (no virtio header) is the
+// answer to probe k: an Ethernet/IPv4 ARP reply whose sender IP is k's
+// target and whose target IP is k's prober. Anything else (IPv6 chatter, a
+// gratuitous ARP, a reply to someone else) is not. It does not allocate.
+func isProbeAnswer(frame []byte, k probeKey) bool {
+	if k == 0 || len(frame) < ethHdrLen || binary.BigEndian.Uint16(frame[12:14]) != etherTypeARP {
+		return false
+	}
+	a, err := ParseARP(frame)
+	if err != nil || a.Op != ARPReply {
+		return false
+	}
+	return newProbeKey(a.SenderIP, a.TargetIP) == k
+}

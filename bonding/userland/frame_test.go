@@ -137,3 +137,62 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+func TestIsProbeAnswer(t *testing.T) {
+	k := newProbeKey(peerIP, bondIP) // we (bondIP) asked for peerIP
+	reply := func(from, to netip.Addr) []byte {
+		return AppendARP(nil, bondMAC, peerMAC, ARP{Op: ARPReply, SenderMAC: peerMAC, SenderIP: from, TargetMAC: bondMAC, TargetIP: to})
+	}
+	ipv6 := func() []byte {
+		f := make([]byte, 60)
+		copy(f, []byte{0x33, 0x33, 0, 0, 0, 1})
+		copy(f[6:], peerMAC[:])
+		f[12], f[13] = 0x86, 0xdd
+		return f
+	}()
+	other := netip.MustParseAddr("10.77.0.9")
+	for name, tc := range map[string]struct {
+		f    []byte
+		k    probeKey
+		want bool
+	}{
+		"the answer":                 {reply(peerIP, bondIP), k, true},
+		"no probe sent":              {reply(peerIP, bondIP), 0, false},
+		"ipv6 chatter":               {ipv6, k, false},
+		"runt":                       {reply(peerIP, bondIP)[:13], k, false},
+		"truncated arp":              {reply(peerIP, bondIP)[:14+27], k, false},
+		"reply from another":         {reply(other, bondIP), k, false},
+		"reply to another":           {reply(peerIP, other), k, false},
+		"gratuitous reply of target": {reply(peerIP, peerIP), k, false},
+		"request from the target":    {request(peerMAC, peerIP, bondIP), k, false},
+		"answer to a newer probe":    {reply(other, bondIP), newProbeKey(other, bondIP), true},
+	} {
+		if got := isProbeAnswer(tc.f, tc.k); got != tc.want {
+			t.Errorf("%s: %v, want %v", name, got, tc.want)
+		}
+	}
+	ans := reply(peerIP, bondIP)
+	if n := testing.AllocsPerRun(100, func() { isProbeAnswer(ans, k) }); n != 0 {
+		t.Fatalf("isProbeAnswer allocates %v times per frame", n)
+	}
+}
+
+// FuzzIsProbeAnswer: arbitrary frames must not panic, and a frame taken
+// for the answer must parse as an ARP reply from the target to the prober.
+func FuzzIsProbeAnswer(f *testing.F) {
+	k := newProbeKey(peerIP, bondIP)
+	f.Add(AppendARP(nil, bondMAC, peerMAC, ARP{Op: ARPReply, SenderMAC: peerMAC, SenderIP: peerIP, TargetMAC: bondMAC, TargetIP: bondIP}))
+	f.Add(request(peerMAC, peerIP, bondIP))
+	f.Add(request(peerMAC, peerIP, bondIP)[:20])
+	f.Add([]byte{})
+	f.Add(make([]byte, 14))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if !isProbeAnswer(frame, k) {
+			return
+		}
+		a, err := ParseARP(frame)
+		if err != nil || a.Op != ARPReply || a.SenderIP != peerIP || a.TargetIP != bondIP {
+			t.Fatalf("took %+v (%v) for the answer", a, err)
+		}
+	})
+}

@@ -504,3 +504,73 @@ func egressDrop(t *testing.T, n *labNS, ifname string) int {
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
 }
+
+// TestAdmissionNeedsARPReply: a neighbour that sends frames through the
+// NIC but does not answer the probe (arp_ignore=8) does not get it
+// admitted; once it answers, it does.
+func TestAdmissionNeedsARPReply(t *testing.T) {
+	needRoot(t)
+	A, B := newNS(t, "qa"), newNS(t, "qb")
+	vethPair(t, A, "a0", B, "b0")
+	ipCmd(t, "-n", A.name, "addr", "add", "10.77.0.1/24", "dev", "a0")
+	ipCmd(t, "-n", B.name, "addr", "add", "10.77.0.2/24", "dev", "b0")
+	sysctl := func(v string) {
+		t.Helper()
+		if out, err := exec.Command("ip", "netns", "exec", B.name, "sysctl", "-qw", "net.ipv4.conf.b0.arp_ignore="+v).CombinedOutput(); err != nil {
+			t.Fatalf("sysctl: %v: %s", err, out)
+		}
+	}
+	sysctl("8") // never answer ARP
+	// Chatter: B broadcasts a UDP datagram through b0 every 10 ms.
+	var conn net.PacketConn
+	if err := nsexec.Do(B.h, func() error {
+		var err error
+		conn, err = net.ListenPacket("udp4", "10.77.0.2:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stop := make(chan struct{})
+	chatted := make(chan int)
+	go func() {
+		n := 0
+		defer func() { chatted <- n }()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := conn.WriteTo([]byte("chatter"), &net.UDPAddr{IP: net.IPv4(10, 77, 0, 255), Port: 9}); err == nil {
+					n++
+				}
+			}
+		}
+	}()
+	sa := startSide(t, A, netip.MustParseAddr("10.77.0.2"), bonding.Config{Interval: 50 * time.Millisecond, AddTimeout: 400 * time.Millisecond})
+	ctx := context.Background()
+	err := sa.agent.Add(ctx, "a0")
+	close(stop)
+	if n := <-chatted; n < 10 {
+		t.Fatalf("only %d chatter datagrams sent during the check", n)
+	}
+	if err == nil || !strings.Contains(err.Error(), "no ARP reply from 10.77.0.2") {
+		t.Fatalf("add a0 with a silent target = %v, want no ARP reply", err)
+	}
+	if st, err := sa.agent.Status(ctx); err != nil || st.Bonded || len(st.NICs) != 0 {
+		t.Fatalf("status after refusal: %+v, %v", st, err)
+	}
+	if got := A.addrs(t, "a0"); strings.Join(got, ",") != "10.77.0.1/24" {
+		t.Fatalf("a0 addresses after refusal: %v", got)
+	}
+	sysctl("0")
+	sa.add(t, "a0")
+	if got := A.addrs(t, "bond0"); strings.Join(got, ",") != "10.77.0.1/24" {
+		t.Fatalf("bond0 addresses %v", got)
+	}
+	if err := sa.agent.Remove(ctx, "a0"); err != nil {
+		t.Fatal(err)
+	}
+}

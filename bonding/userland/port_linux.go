@@ -34,7 +34,9 @@ type port struct {
 	rc     syscall.RawConn
 	member atomic.Bool
 	rxSeen atomic.Bool
-	dropFD int // tcx ingress drop link, -1 when not a member
+	probe  atomic.Uint64 // probeKey of the last SendProbe through it
+	probed atomic.Bool   // its answer arrived since the last ProbeAnswers
+	dropFD int           // tcx ingress drop link, -1 when not a member
 	done   chan struct{}
 	closed atomic.Bool
 

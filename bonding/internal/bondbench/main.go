@@ -5,6 +5,9 @@
 // bonds of 2 and 3 veth links joined back to back (each link limited by
 // tbf), the same unlimited, the failover gap of a 1 ms ping stream and the
 // longest TCP stall when a member is cut mid-stream, and CPU per Gbit.
+// With -iperf3 (scripts/bench bond) the throughput through the limited
+// links and the CPU figure are also measured with iperf3 (server in one
+// namespace, client in the other, -J output parsed).
 // It needs root and creates (and removes) its own network namespaces.
 package main
 
@@ -39,6 +42,7 @@ func main() {
 	reorder := flag.Int("reordering", 127, "net.ipv4.tcp_reordering in the bonded namespaces (Linux default 3)")
 	verbose := flag.Bool("v", false, "log the bond controllers")
 	prefix := flag.String("prefix", fmt.Sprintf("ftbench-%d", os.Getpid()), "name prefix of the network namespaces made (and removed)")
+	iperf := flag.String("iperf3", "", "path of iperf3: measure throughput with it too (scripts/bench bond)")
 	flag.Parse()
 	if _, err := fmt.Sscanf(strings.TrimSuffix(*rate, "mbit"), "%g", new(float64)); err != nil || !strings.HasSuffix(*rate, "mbit") {
 		fmt.Fprintf(os.Stderr, "bondbench: -rate %q: want a number of mbit, like 500mbit\n", *rate)
@@ -52,7 +56,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bondbench: must run as root (network namespaces, TAP, AF_PACKET)")
 		os.Exit(2)
 	}
-	b := &bench{rate: *rate, dur: *secs, reorder: *reorder, prefix: *prefix}
+	b := &bench{rate: *rate, dur: *secs, reorder: *reorder, prefix: *prefix, iperf3: *iperf}
 	if *verbose {
 		b.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	} else {
@@ -71,6 +75,7 @@ type bench struct {
 	log     *slog.Logger
 	prefix  string
 	seq     int
+	iperf3  string
 }
 
 type result struct {
@@ -87,6 +92,15 @@ type result struct {
 	CPUPerGbit     float64 `json:"cpu_percent_per_gbit"`
 	TCPReordering  int     `json:"tcp_reordering"`
 	SecondsPerTest float64 `json:"seconds_per_run"`
+
+	// With -iperf3 (bench "bond"): single_mbit, bond2_mbit, bond3_mbit and
+	// cpu_percent_per_gbit are iperf3's; the Go flow's figures move here.
+	GoSingle     float64 `json:"go_flow_single_mbit,omitempty"`
+	GoBond2      float64 `json:"go_flow_bond2_mbit,omitempty"`
+	GoBond3      float64 `json:"go_flow_bond3_mbit,omitempty"`
+	GoCPUPerGbit float64 `json:"go_flow_cpu_percent_per_gbit,omitempty"`
+	IperfUnlim   float64 `json:"iperf3_unlimited_bond2_mbit,omitempty"`
+	IperfRetr    int     `json:"iperf3_bond2_retransmits,omitempty"`
 }
 
 func (b *bench) run() error {
@@ -111,9 +125,44 @@ func (b *bench) run() error {
 	if r.UnlimBond2 > 0 {
 		r.CPUPerGbit = cpu / (r.UnlimBond2 / 1000)
 	}
+	var ip3 [3]iperfResult
+	var ip3Unlim iperfResult
+	if b.iperf3 != "" {
+		r.Bench = "bond"
+		step("iperf3, single link", func() (e error) { ip3[0], e = b.iperfThroughput(1, false, b.rate); return })
+		step("iperf3, bond of 2", func() (e error) { ip3[1], e = b.iperfThroughput(2, true, b.rate); return })
+		step("iperf3, bond of 3", func() (e error) { ip3[2], e = b.iperfThroughput(3, true, b.rate); return })
+		step("iperf3, unlimited bond of 2", func() (e error) { ip3Unlim, e = b.iperfThroughput(2, true, ""); return })
+	}
 	step("failover", func() (e error) { r.GapMS, r.PingLost, r.StallMS, e = b.failover(); return })
 	if err != nil {
 		return err
+	}
+	if b.iperf3 != "" {
+		r.GoSingle, r.GoBond2, r.GoBond3, r.GoCPUPerGbit = r.Single, r.Bond2, r.Bond3, r.CPUPerGbit
+		r.Single, r.Bond2, r.Bond3 = ip3[0].mbit, ip3[1].mbit, ip3[2].mbit
+		r.IperfUnlim, r.IperfRetr = ip3Unlim.mbit, ip3[1].retransmits
+		r.CPUPerGbit = 0
+		if ip3Unlim.mbit > 0 {
+			r.CPUPerGbit = ip3Unlim.bondCPU / (ip3Unlim.mbit / 1000)
+		}
+		fmt.Printf("%-34s %12s %10s %12s %10s\n", "userland bond, single TCP flow", "iperf3", "× 1 link", "Go flow", "× 1 link")
+		row := func(name string, v, base, g, gbase float64) {
+			fmt.Printf("%-34s %12.0f %10.2f %12.0f %10.2f\n", name, v, v/max(base, 1e-9), g, g/max(gbase, 1e-9))
+		}
+		row(fmt.Sprintf("1 link (tbf %s)", b.rate), r.Single, r.Single, r.GoSingle, r.GoSingle)
+		row(fmt.Sprintf("bond of 2 links (tbf %s)", b.rate), r.Bond2, r.Single, r.GoBond2, r.GoSingle)
+		row(fmt.Sprintf("bond of 3 links (tbf %s)", b.rate), r.Bond3, r.Single, r.GoBond3, r.GoSingle)
+		fmt.Printf("%-34s %12.0f %10s %12.0f %10s\n", "bond of 2, unlimited", r.IperfUnlim, "-", r.UnlimBond2, "-")
+		fmt.Printf("%-34s %12s %10s %12.0f %10s\n", "1 link, unlimited (plain veth)", "-", "-", r.UnlimSingle, "-")
+		fmt.Printf("iperf3 retransmits through the bond of 2 (round-robin reorders): %d\n", r.IperfRetr)
+		fmt.Printf("physical limit: N × one link; targets 2 links ≥ 1.8×, 3 links ≥ 2.6×\n")
+		fmt.Printf("failover (bond of 2, one member cut): 1 ms ping stream lost %d (longest gap %.0f ms); longest TCP stall %.0f ms (target < 100 ms)\n", r.PingLost, r.GapMS, r.StallMS)
+		fmt.Printf("CPU: both userland bond ends (this process) during iperf3 through the unlimited bond of 2: %.0f%% of a core per Gbit/s (iperf3's own CPU: sender %.0f%%, receiver %.0f%%)\n", r.CPUPerGbit, ip3Unlim.hostCPU, ip3Unlim.remoteCPU)
+		fmt.Printf("CPU, Go flow (bond ends and TCP ends in this process): %.0f%% of a core per Gbit/s\n", r.GoCPUPerGbit)
+		out, _ := json.Marshal(r)
+		fmt.Println(string(out))
+		return nil
 	}
 	fmt.Printf("%-34s %12s %10s\n", "userland bond, single TCP flow", "Mbit/s", "× 1 link")
 	row := func(name string, v, base float64) {
@@ -517,4 +566,102 @@ func checksum(b []byte) uint16 {
 		s = s&0xffff + s>>16
 	}
 	return ^uint16(s)
+}
+
+type iperfResult struct {
+	mbit               float64
+	retransmits        int
+	hostCPU, remoteCPU float64 // iperf3's own, percent
+	bondCPU            float64 // this process (the bond ends), percent of a core
+}
+
+// iperfReport is the part of iperf3 -J's output used here.
+type iperfReport struct {
+	End struct {
+		SumSent struct {
+			Retransmits int `json:"retransmits"`
+		} `json:"sum_sent"`
+		SumReceived struct {
+			BitsPerSecond float64 `json:"bits_per_second"`
+			Seconds       float64 `json:"seconds"`
+		} `json:"sum_received"`
+		CPU struct {
+			HostTotal   float64 `json:"host_total"`
+			RemoteTotal float64 `json:"remote_total"`
+		} `json:"cpu_utilization_percent"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// parseIperf reads iperf3 -J output.
+func parseIperf(out []byte) (iperfResult, error) {
+	var rep iperfReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return iperfResult{}, fmt.Errorf("iperf3 -J output: %w", err)
+	}
+	if rep.Error != "" {
+		return iperfResult{}, fmt.Errorf("iperf3: %s", rep.Error)
+	}
+	if rep.End.SumReceived.Seconds <= 0 {
+		return iperfResult{}, errors.New("iperf3 -J output: no sum_received")
+	}
+	return iperfResult{
+		mbit:        rep.End.SumReceived.BitsPerSecond / 1e6,
+		retransmits: rep.End.SumSent.Retransmits,
+		hostCPU:     rep.End.CPU.HostTotal,
+		remoteCPU:   rep.End.CPU.RemoteTotal,
+	}, nil
+}
+
+// iperfThroughput measures one iperf3 TCP flow from namespace A to a
+// one-off server in B over n links (bonded or a plain one), omitting the
+// first second (slow start, tbf buckets).
+func (b *bench) iperfThroughput(n int, bonded bool, rate string) (iperfResult, error) {
+	l, err := b.newLab(n, rate, bonded)
+	if err != nil {
+		return iperfResult{}, err
+	}
+	defer l.close()
+	const port = "5299"
+	srv := exec.Command("ip", "netns", "exec", l.names[1], b.iperf3, "-s", "-1", "-B", ipB.String(), "-p", port)
+	var srvOut strings.Builder
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		return iperfResult{}, fmt.Errorf("start iperf3 server: %w", err)
+	}
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Wait() }()
+	defer func() {
+		select {
+		case <-srvDone:
+		default:
+			srv.Process.Kill()
+			<-srvDone
+		}
+	}()
+	secs := fmt.Sprint(int(b.dur.Round(time.Second).Seconds()))
+	var res iperfResult
+	var cpu0, cpu1 time.Duration
+	var el float64
+	for try := 0; ; try++ {
+		// The server may not listen yet: retry a refused connection.
+		cli := exec.Command("ip", "netns", "exec", l.names[0], b.iperf3, "-c", ipB.String(), "-p", port, "-t", secs, "-O", "1", "-J")
+		cpu0 = cpuTime()
+		t0 := time.Now()
+		out, cerr := cli.Output()
+		cpu1 = cpuTime()
+		el = time.Since(t0).Seconds()
+		res, err = parseIperf(out)
+		if err == nil {
+			break
+		}
+		if try == 20 || !strings.Contains(err.Error(), "connect") {
+			return iperfResult{}, fmt.Errorf("%w (client exit: %v; server: %s)", err, cerr, strings.TrimSpace(srvOut.String()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The bond ends' CPU over the whole client run (omitted second and
+	// setup included, so slightly high).
+	res.bondCPU = (cpu1 - cpu0).Seconds() / el * 100
+	return res, nil
 }

@@ -19,4 +19,20 @@
 //	POST   /v1/users                  AddUserRequest -> 201 User
 //	DELETE /v1/users/{name}           -> 204
 //	PUT    /v1/users/{name}/password  PasswordRequest -> 204
+//
+// Optional groups, served when the Backend also implements their
+// interface (ClusterBackend, BondBackend, RaidBackend):
+//
+//	GET    /v1/cluster                -> ClusterStatus
+//	DELETE /v1/cluster                -> 204 (leave the pair)
+//	POST   /v1/cluster/init           ClusterInitRequest -> 201 ClusterInitResponse
+//	POST   /v1/cluster/join           ClusterJoinRequest -> ClusterStatus
+//	POST   /v1/cluster/promote|demote|failback  -> 204
+//	GET    /v1/bond                   -> BondStatus
+//	POST   /v1/bond/members           BondAddRequest -> 201 BondStatus
+//	DELETE /v1/bond/members/{nic}     -> 204
+//	PUT    /v1/bond/mode              BondModeRequest -> BondStatus
+//	GET    /v1/raid                   -> RaidStatus
+//	POST   /v1/raid/{array}/scrub     -> 202 RaidArray
+//	POST   /v1/raid/{array}/replace   RaidReplaceRequest -> 202 RaidArray
 package api

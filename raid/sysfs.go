@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // ArrayState is md's array_state.
@@ -270,6 +271,11 @@ func ReadArray(fsys fs.FS, name string) (ArrayStatus, error) {
 			continue
 		}
 		m, err := readMember(fsys, path.Join(dir, e.Name()), dev)
+		if errors.Is(err, syscall.ENODEV) || errors.Is(err, fs.ErrNotExist) {
+			// md removed the member while we read it (sysfs answers
+			// ENODEV for attributes of a vanishing kobject): it is gone.
+			continue
+		}
 		if err != nil {
 			return ArrayStatus{}, fmt.Errorf("raid: read array %s: %w", name, err)
 		}

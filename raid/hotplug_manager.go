@@ -1,0 +1,248 @@
+package raid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"strings"
+	"time"
+)
+
+// Manager reacts to disks coming and going: on every evaluation it reads
+// the arrays and the block devices present, asks Decide what to do and
+// applies it with mdadm. Run evaluates on each trigger (uevents, see
+// RunUevents on Linux) and every Interval.
+type Manager struct {
+	Mdadm *Mdadm
+	// Block is /sys/block and ClassBlock /sys/class/block (os.DirFS on a
+	// live system).
+	Block, ClassBlock fs.FS
+	// DevDir holds the device nodes; "" means /dev.
+	DevDir string
+	// Interval between evaluations without a trigger; 0 means 30 s.
+	Interval time.Duration
+	// RetryDelay is how soon an evaluation whose actions failed is
+	// repeated (md refuses to remove a member still busy with I/O);
+	// 0 means 2 s.
+	RetryDelay time.Duration
+	Logger     *slog.Logger
+	// OnAction, when set, is told about every action applied and its
+	// outcome.
+	OnAction func(Action, error)
+	// After is time.After; tests replace it.
+	After func(time.Duration) <-chan time.Time
+
+	lastBlank, lastForeign string
+}
+
+func (m *Manager) logger() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (m *Manager) devDir() string {
+	if m.DevDir != "" {
+		return m.DevDir
+	}
+	return "/dev"
+}
+
+func (m *Manager) after(d time.Duration) <-chan time.Time {
+	if m.After != nil {
+		return m.After(d)
+	}
+	return time.After(d)
+}
+
+// Run evaluates at once, then after every trigger, every Interval and,
+// after a failed action, after RetryDelay, until ctx ends. Failures are
+// logged, not returned: the next evaluation tries again. It returns
+// ctx's error.
+func (m *Manager) Run(ctx context.Context, triggers <-chan struct{}) error {
+	interval, retryDelay := m.Interval, m.RetryDelay
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	if retryDelay <= 0 {
+		retryDelay = 2 * time.Second
+	}
+	next := m.after(interval)
+	for {
+		var retry <-chan time.Time
+		rep, err := m.Evaluate(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			m.logger().Warn("raid: hotplug evaluation incomplete", "err", err)
+		}
+		if len(rep.Failed) > 0 {
+			// A device that cannot be examined waits for the next
+			// trigger; a failed action is retried soon.
+			retry = m.after(retryDelay)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-triggers:
+		case <-next:
+			next = m.after(interval)
+		case <-retry:
+		}
+	}
+}
+
+// Evaluate reads the state, decides and applies the actions once. The
+// error joins whatever failed; the report is Decide's.
+func (m *Manager) Evaluate(ctx context.Context) (HotplugReport, error) {
+	arrays, devices, gatherErr := m.Gather(ctx)
+	rep := Decide(arrays, devices)
+	log := m.logger()
+	var errs []error
+	if gatherErr != nil {
+		errs = append(errs, gatherErr)
+	}
+	for _, a := range rep.Actions {
+		err := m.apply(ctx, a)
+		if err != nil {
+			log.Error("raid: hotplug action failed", "action", string(a.Kind), "array", a.Array, "device", a.Device, "reason", a.Reason, "err", err)
+			errs = append(errs, err)
+			rep.Failed = append(rep.Failed, a)
+		} else {
+			log.Info("raid: hotplug action", "action", string(a.Kind), "array", a.Array, "device", a.Device, "reason", a.Reason)
+		}
+		if m.OnAction != nil {
+			m.OnAction(a, err)
+		}
+	}
+	if s := strings.Join(rep.Blank, ","); s != m.lastBlank {
+		m.lastBlank = s
+		if s != "" {
+			log.Info("raid: blank devices present; replacing a member with one is an operator action", "devices", rep.Blank)
+		}
+	}
+	if s := strings.Join(rep.Foreign, ","); s != m.lastForeign {
+		m.lastForeign = s
+		if s != "" {
+			log.Warn("raid: devices carry md superblocks of no array missing them; left alone", "devices", rep.Foreign)
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (m *Manager) apply(ctx context.Context, a Action) error {
+	array := path.Join(m.devDir(), a.Array)
+	switch a.Kind {
+	case ActFail:
+		// mdadm takes a member's kernel name for --fail and --remove and
+		// finds it through sysfs, which works when /dev/NAME is gone.
+		return m.Mdadm.Fail(ctx, array, a.Device)
+	case ActRemove:
+		return m.Mdadm.Remove(ctx, array, a.Device)
+	case ActReAdd:
+		return m.Mdadm.ReAdd(ctx, array, path.Join(m.devDir(), a.Device))
+	}
+	return fmt.Errorf("raid: hotplug: unknown action %q", a.Kind)
+}
+
+// Gather reads the arrays from Block and the present block devices from
+// ClassBlock, examining every device that is not an array member. A
+// device that cannot be examined is left out (and the error returned
+// with what could be read).
+func (m *Manager) Gather(ctx context.Context) ([]HotplugArray, []HotplugDevice, error) {
+	if m.Mdadm == nil || m.Block == nil || m.ClassBlock == nil {
+		return nil, nil, errors.New("raid: hotplug: Manager needs Mdadm, Block and ClassBlock")
+	}
+	var errs []error
+	names, err := ListArrays(m.Block)
+	if err != nil {
+		return nil, nil, err
+	}
+	var arrays []HotplugArray
+	members := map[string]bool{}
+	for _, n := range names {
+		st, err := ReadArray(m.Block, n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		uuid, err := readAttr(m.Block, path.Join(n, "md", "uuid"))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("raid: read array %s: uuid: %w", n, err))
+		}
+		a := HotplugArray{Status: st, UUID: uuid}
+		for _, mem := range st.Members {
+			// md links each member to its block device; the link stops
+			// resolving when the device is deleted.
+			if _, err := fs.Stat(m.Block, path.Join(n, "md", "dev-"+mem.Name, "block", "dev")); err != nil {
+				a.Detached = append(a.Detached, mem.Name)
+			}
+			members[mem.Name] = true
+		}
+		arrays = append(arrays, a)
+	}
+	entries, err := fs.ReadDir(m.ClassBlock, ".")
+	if err != nil {
+		return arrays, nil, errors.Join(append(errs, fmt.Errorf("raid: hotplug: list block devices: %w", err))...)
+	}
+	var devices []HotplugDevice
+	for _, e := range entries {
+		name := e.Name()
+		if skipDevice(name) {
+			continue
+		}
+		if members[name] {
+			devices = append(devices, HotplugDevice{Name: name})
+			continue
+		}
+		if !m.candidate(name) {
+			continue
+		}
+		sb, err := m.Mdadm.Examine(ctx, path.Join(m.devDir(), name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("raid: hotplug: examine %s: %w", name, err))
+			continue
+		}
+		devices = append(devices, HotplugDevice{Name: name, Superblock: sb})
+	}
+	return arrays, devices, errors.Join(errs...)
+}
+
+// skipDevice reports block devices that are never md members here.
+func skipDevice(name string) bool {
+	for _, p := range [...]string{"md", "loop", "ram", "zram", "sr", "fd"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate reports whether a non-member device could be (or become) an
+// array member: it has a size, nothing holds it (device mapper, another
+// array) and it is not a disk divided into partitions.
+func (m *Manager) candidate(name string) bool {
+	if s, err := readAttr(m.ClassBlock, path.Join(name, "size")); err != nil || s == "" || s == "0" {
+		return false
+	}
+	if hs, err := fs.ReadDir(m.ClassBlock, path.Join(name, "holders")); err == nil && len(hs) > 0 {
+		return false
+	}
+	sub, err := fs.ReadDir(m.ClassBlock, name)
+	if err != nil {
+		return false
+	}
+	for _, e := range sub {
+		if strings.HasPrefix(e.Name(), name) {
+			if _, err := fs.Stat(m.ClassBlock, path.Join(name, e.Name(), "partition")); err == nil {
+				return false
+			}
+		}
+	}
+	return true
+}

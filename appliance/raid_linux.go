@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -415,4 +416,30 @@ func (c *raidCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.faulty, g, v, a.Name, m.Name)
 		}
 	}
+}
+
+// startHotplug runs raid's hot-plug Manager (uevents plus a periodic
+// pass: fail and remove vanished members, re-add returning ones) while
+// ctx lasts, when this machine has md arrays and mdadm. It returns at
+// once otherwise, saying why at debug level.
+func startHotplug(ctx context.Context, log *slog.Logger) {
+	log = log.With("service", "raid")
+	arrays, _ := filepath.Glob("/sys/block/md*/md")
+	if len(arrays) == 0 {
+		log.Debug("raid hot-plug: no md arrays here")
+		return
+	}
+	if _, err := exec.LookPath("mdadm"); err != nil {
+		log.Warn("raid hot-plug: md arrays present but no mdadm; disks pulled or returned are not handled", "err", err)
+		return
+	}
+	m := &raid.Manager{
+		Mdadm: &raid.Mdadm{Logger: log}, Block: os.DirFS("/sys/block"), ClassBlock: os.DirFS("/sys/class/block"), Logger: log,
+	}
+	go func() {
+		if err := m.RunUevents(ctx); err != nil && ctx.Err() == nil {
+			log.Error("raid hot-plug stopped", "err", err)
+		}
+	}()
+	log.Info("raid hot-plug watching", "arrays", len(arrays))
 }

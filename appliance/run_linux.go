@@ -171,6 +171,9 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 		return b.cluster.status(time.Now()), true
 	}))
 	m.reg.MustRegister(newRaidCollector(b.raidManager()))
+	hotplugCtx, stopHotplug := context.WithCancel(ctx)
+	defer stopHotplug()
+	startHotplug(hotplugCtx, log)
 
 	sock := cfg.API
 	if sock == "" {

@@ -486,6 +486,7 @@ func (b *backend) requestRestart(why string) {
 type clusterCollector struct {
 	status                                                                      func() (api.ClusterStatus, bool)
 	state, serving, epoch, peerAlive, pathAlive, pathHeard, witnessUp, received *prometheus.Desc
+	jDepth, jLag, jSeq, jConnected                                              *prometheus.Desc
 }
 
 func newClusterCollector(status func() (api.ClusterStatus, bool)) *clusterCollector {
@@ -502,11 +503,16 @@ func newClusterCollector(status func() (api.ClusterStatus, bool)) *clusterCollec
 		pathHeard: d("path_last_heartbeat_seconds", "Age of the peer's newest heartbeat on the path.", "path"),
 		witnessUp: d("witness_reachable", "1 when the last witness probe got an answer."),
 		received:  d("heartbeats_received_total", "Heartbeat datagrams received, by result (accepted or why dropped).", "result"),
+		jDepth:    prometheus.NewDesc("ftnas_journal_depth", "Journal records the standby has not acknowledged (master).", nil, nil),
+		jLag: prometheus.NewDesc("ftnas_journal_lag_seconds",
+			"Master-slave phase difference: on the master the age of the oldest unacknowledged change, on the standby how long after its capture the last change was applied.", []string{"role"}, nil),
+		jSeq:       prometheus.NewDesc("ftnas_journal_seq", "Journal sequence numbers: last logged (master) and acknowledged/applied.", []string{"which"}, nil),
+		jConnected: prometheus.NewDesc("ftnas_journal_connected", "1 while the journal stream between the nodes is up.", []string{"role"}, nil),
 	}
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.serving, c.epoch, c.peerAlive, c.pathAlive, c.pathHeard, c.witnessUp, c.received} {
+	for _, d := range []*prometheus.Desc{c.state, c.serving, c.epoch, c.peerAlive, c.pathAlive, c.pathHeard, c.witnessUp, c.received, c.jDepth, c.jLag, c.jSeq, c.jConnected} {
 		ch <- d
 	}
 }
@@ -542,5 +548,14 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		"wrong_cluster": h.WrongCluster, "unknown_node": h.UnknownNode, "wrong_path": h.WrongPath, "replayed": h.Replayed,
 	} {
 		ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(v), result)
+	}
+	if r := s.Replication; r.Role != "" {
+		ch <- prometheus.MustNewConstMetric(c.jLag, g, float64(r.LagMS)/1000, r.Role)
+		ch <- prometheus.MustNewConstMetric(c.jConnected, g, b(r.Connected), r.Role)
+		ch <- prometheus.MustNewConstMetric(c.jSeq, g, float64(r.AckedSeq), "acked")
+		if r.Role == "master" {
+			ch <- prometheus.MustNewConstMetric(c.jDepth, g, float64(r.Depth))
+			ch <- prometheus.MustNewConstMetric(c.jSeq, g, float64(r.LastSeq), "last")
+		}
 	}
 }

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestTreeHash(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	writeTree(t, a, map[string]string{"x/1": "one", "2": "two", ".ftnas-state/j": "a", ".replbench-m3": "1"})
+	writeTree(t, b, map[string]string{"x/1": "one", "2": "two"})
+	h := newHasher()
+	ha, na, err := h.tree(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, nb, err := h.tree(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ha != hb || na != nb || na != 4 {
+		t.Fatalf("same trees (skipped entries aside): %s/%d vs %s/%d, want equal with 4 entries", ha, na, hb, nb)
+	}
+	writeTree(t, b, map[string]string{"x/1": "onf"}) // same size, other content
+	if hb2, _, _ := h.tree(b); hb2 == ha {
+		t.Error("changed content, same hash: the cache kept a stale content hash")
+	}
+	if err := os.Chmod(filepath.Join(a, "2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ha2, _, _ := h.tree(a); ha2 == ha {
+		t.Error("changed mode, same hash")
+	}
+	if err := os.Rename(filepath.Join(a, "2"), filepath.Join(a, "3")); err != nil {
+		t.Fatal(err)
+	}
+	if ha3, _, _ := h.tree(a); ha3 == ha {
+		t.Error("renamed file, same hash")
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	var ms []float64
+	for i := 100; i >= 1; i-- {
+		ms = append(ms, float64(i))
+	}
+	s := summarize(ms)
+	if s.N != 100 || s.P50 != 50 || s.P99 != 99 || s.Max != 100 {
+		t.Errorf("summarize(1..100) = %+v, want n 100, p50 50, p99 99, max 100", s)
+	}
+	if z := summarize(nil); z != (summary{}) {
+		t.Errorf("summarize(nil) = %+v, want zeros", z)
+	}
+}
+
+func TestSocketsFlag(t *testing.T) {
+	s := sockets{}
+	if err := s.Set("n1=/run/a.sock"); err != nil || s["n1"] != "/run/a.sock" {
+		t.Errorf("Set(n1=/run/a.sock): %v, %v", err, s)
+	}
+	for _, bad := range []string{"", "n1", "=x", "n1="} {
+		if err := s.Set(bad); err == nil {
+			t.Errorf("Set(%q): no error", bad)
+		}
+	}
+}
+
+func TestWorkloadCheck(t *testing.T) {
+	ok := workloadOptions{Server: "10.0.0.1", Dir: "d", Files: 10, Renames: 5, Deletes: 5}
+	if err := ok.check(); err != nil {
+		t.Errorf("valid options: %v", err)
+	}
+	for name, o := range map[string]workloadOptions{
+		"server":   {Server: "host", Dir: "d"},
+		"too many": {Server: "10.0.0.1", Dir: "d", Files: 1, Renames: 1, Deletes: 1},
+		"abs dir":  {Server: "10.0.0.1", Dir: "/d"},
+	} {
+		if err := o.check(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

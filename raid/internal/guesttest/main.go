@@ -7,13 +7,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path"
 	"sort"
@@ -22,6 +20,7 @@ import (
 
 	"ftnas/images/guest"
 	"ftnas/raid"
+	"ftnas/raid/internal/blockio"
 )
 
 const (
@@ -107,8 +106,8 @@ func run() error {
 	}
 	fmt.Printf("raidtest: examine vda %q\n", sb.Fields)
 
-	data := pattern(1, dataLen)
-	if err := writeAt(array, 0, data); err != nil {
+	data := blockio.Pattern(1, dataLen)
+	if err := blockio.WriteAt(array, 0, data); err != nil {
 		return err
 	}
 
@@ -125,12 +124,12 @@ func run() error {
 	if m, ok := st.Member("vdb"); ok {
 		s.FaultyFlag = m.Faulty()
 	}
-	if s.ReadDegradedOK, err = verify(array, 0, data); err != nil {
+	if s.ReadDegradedOK, err = blockio.Verify(array, 0, data); err != nil {
 		return err
 	}
 	// Write while vdb is away, so the bitmap has something to re-sync.
-	more := pattern(2, 1<<20)
-	if err := writeAt(array, 8<<20, more); err != nil {
+	more := blockio.Pattern(2, 1<<20)
+	if err := blockio.WriteAt(array, 8<<20, more); err != nil {
 		return err
 	}
 
@@ -167,11 +166,11 @@ func run() error {
 	if err := t.md.Fail(t.ctx, array, "/dev/vda"); err != nil {
 		return err
 	}
-	okA, err := verify(array, 0, data)
+	okA, err := blockio.Verify(array, 0, data)
 	if err != nil {
 		return err
 	}
-	okB, err := verify(array, 8<<20, more)
+	okB, err := blockio.Verify(array, 8<<20, more)
 	if err != nil {
 		return err
 	}
@@ -196,11 +195,11 @@ func run() error {
 	if err := t.md.Fail(t.ctx, array, "/dev/vdb"); err != nil {
 		return err
 	}
-	okA, err = verify(array, 0, data)
+	okA, err = blockio.Verify(array, 0, data)
 	if err != nil {
 		return err
 	}
-	okB, err = verify(array, 8<<20, more)
+	okB, err = blockio.Verify(array, 8<<20, more)
 	if err != nil {
 		return err
 	}
@@ -294,49 +293,4 @@ func (t *tester) dump(when string) {
 		}
 		fmt.Printf("sysfs: %s=%q\n", f, strings.TrimSpace(string(b)))
 	}
-}
-
-func pattern(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	b := make([]byte, n)
-	for i := 0; i < n; i += 8 {
-		v := r.Uint64()
-		for j := 0; j < 8 && i+j < n; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	return b
-}
-
-func writeAt(dev string, off int64, data []byte) error {
-	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(data, off); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", dev, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", dev, err)
-	}
-	return f.Close()
-}
-
-// verify reads data back from the disks, not the page cache.
-func verify(dev string, off int64, want []byte) (bool, error) {
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
-		return false, err
-	}
-	f, err := os.Open(dev)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	got := make([]byte, len(want))
-	if _, err := f.ReadAt(got, off); err != nil {
-		return false, fmt.Errorf("read %s: %w", dev, err)
-	}
-	return bytes.Equal(got, want), nil
 }

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 
 	"ftnas/images/guest"
 	"ftnas/raid"
+	"ftnas/raid/internal/blockio"
 )
 
 const (
@@ -83,8 +83,8 @@ func run() error {
 	if !st.Bitmap || !st.Healthy() || len(st.Members) != 2 {
 		return fmt.Errorf("after create: %+v", st)
 	}
-	head := pattern(1, 4<<20)
-	if err := writeAt(array, 0, head); err != nil {
+	head := blockio.Pattern(1, 4<<20)
+	if err := blockio.WriteAt(array, 0, head); err != nil {
 		return err
 	}
 
@@ -191,16 +191,16 @@ func run() error {
 	if err := md.Fail(ctx, array, "/dev/"+other); err != nil {
 		return err
 	}
-	ok, err := verify(array, 0, head)
+	ok, err := blockio.Verify(array, 0, head)
 	if err != nil {
 		return err
 	}
 	s.DataOK = ok
 	want := make([]byte, 0, n*chunk)
 	for i := 0; i < n; i++ {
-		want = append(want, pattern(uint64(100+i), chunk)...)
+		want = append(want, blockio.Pattern(uint64(100+i), chunk)...)
 	}
-	okW, err := verify(array, writeOff, want)
+	okW, err := blockio.Verify(array, writeOff, want)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func writer(stop <-chan struct{}, written, errs *atomic.Int64) error {
 			return nil
 		default:
 		}
-		if _, err := f.WriteAt(pattern(uint64(100+i), chunk), writeOff+int64(i)*chunk); err != nil {
+		if _, err := f.WriteAt(blockio.Pattern(uint64(100+i), chunk), writeOff+int64(i)*chunk); err != nil {
 			errs.Add(1)
 			return fmt.Errorf("write chunk %d: %w", i, err)
 		}
@@ -293,49 +293,4 @@ func waitFor(sys fs.FS, what string, timeout time.Duration, start time.Time, con
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func pattern(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	b := make([]byte, n)
-	for i := 0; i < n; i += 8 {
-		v := r.Uint64()
-		for j := 0; j < 8 && i+j < n; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	return b
-}
-
-func writeAt(dev string, off int64, data []byte) error {
-	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(data, off); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", dev, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", dev, err)
-	}
-	return f.Close()
-}
-
-// verify reads data back from the disks, not the page cache.
-func verify(dev string, off int64, want []byte) (bool, error) {
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
-		return false, err
-	}
-	f, err := os.Open(dev)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	got := make([]byte, len(want))
-	if _, err := f.ReadAt(got, off); err != nil {
-		return false, fmt.Errorf("read %s: %w", dev, err)
-	}
-	return bytes.Equal(got, want), nil
 }

@@ -98,19 +98,8 @@ func newBondStatusCmd(a *app) *cobra.Command {
 		Short: "Show the bond: mode, addresses, and every member's state",
 		Args:  args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := c.BondStatus(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return writeJSON(a.stdout, api.NormBondStatus(st))
-			}
-			return printBond(a.stdout, st, a.now())
+			return show(a, cmd, (*api.Client).BondStatus, api.NormBondStatus,
+				func(w io.Writer, st api.BondStatus) error { return printBond(w, st, a.now()) })
 		},
 	}
 }

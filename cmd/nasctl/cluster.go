@@ -128,19 +128,7 @@ func newClusterStatusCmd(a *app) *cobra.Command {
 		Short: "Show this node's view of the pair: states, epoch, paths, witness",
 		Args:  args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			s, err := c.ClusterStatus(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return writeJSON(a.stdout, s)
-			}
-			return printClusterStatus(a.stdout, s)
+			return show(a, cmd, (*api.Client).ClusterStatus, nil, printClusterStatus)
 		},
 	}
 }

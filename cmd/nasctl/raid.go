@@ -31,19 +31,7 @@ func newRaidStatusCmd(a *app) *cobra.Command {
 		Short: "Show every md array: level, state, members, sync progress",
 		Args:  args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := c.RaidStatus(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return writeJSON(a.stdout, api.NormRaidStatus(st))
-			}
-			return printRaid(a.stdout, st)
+			return show(a, cmd, (*api.Client).RaidStatus, api.NormRaidStatus, printRaid)
 		},
 	}
 }

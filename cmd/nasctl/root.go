@@ -93,6 +93,27 @@ func (a *app) client(cmd *cobra.Command) (*api.Client, error) {
 	return api.NewClient(sock), nil
 }
 
+// show runs a read-only API call and prints its answer: with --json as
+// stable JSON, after wire (if set) has fixed its shapes; else as text.
+func show[T any](a *app, cmd *cobra.Command, get func(*api.Client, context.Context) (T, error), wire func(T) T, text func(io.Writer, T) error) error {
+	c, err := a.client(cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	v, err := get(c, cmd.Context())
+	if err != nil {
+		return err
+	}
+	if a.json {
+		if wire != nil {
+			v = wire(v)
+		}
+		return writeJSON(a.stdout, v)
+	}
+	return text(a.stdout, v)
+}
+
 // writeJSON prints v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

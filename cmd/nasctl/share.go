@@ -78,23 +78,13 @@ func newShareListCmd(a *app) *cobra.Command {
 		Short:   "List shares",
 		Args:    args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			shares, err := c.ListShares(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
+			return show(a, cmd, (*api.Client).ListShares, func(shares []api.Share) []api.Share {
 				out := make([]api.Share, 0, len(shares))
 				for _, s := range shares {
 					out = append(out, wireShare(s))
 				}
-				return writeJSON(a.stdout, out)
-			}
-			return printShares(a.stdout, shares)
+				return out
+			}, printShares)
 		},
 	}
 }

@@ -16,22 +16,12 @@ func newStatusCmd(a *app) *cobra.Command {
 		Short: "Show the node's state: volume, shares, users, services",
 		Args:  args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			st, err := c.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
+			return show(a, cmd, (*api.Client).Status, func(st api.Status) api.Status {
 				if st.Services == nil {
 					st.Services = []api.Service{}
 				}
-				return writeJSON(a.stdout, st)
-			}
-			return printStatus(a.stdout, st, a.now())
+				return st
+			}, func(w io.Writer, st api.Status) error { return printStatus(w, st, a.now()) })
 		},
 	}
 }

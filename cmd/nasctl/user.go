@@ -110,22 +110,12 @@ func newUserListCmd(a *app) *cobra.Command {
 		Short:   "List users",
 		Args:    args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			users, err := c.ListUsers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if a.json {
+			return show(a, cmd, (*api.Client).ListUsers, func(users []api.User) []api.User {
 				if users == nil {
 					users = []api.User{}
 				}
-				return writeJSON(a.stdout, users)
-			}
-			return printUsers(a.stdout, users)
+				return users
+			}, printUsers)
 		},
 	}
 }

@@ -328,18 +328,17 @@ func interfaceFor(addr netip.Addr) (string, error) {
 	return "", errors.New("no interface has it")
 }
 
-// durable is the NFS server's Durable hook: a sync-replicated share's
-// commit waits until the standby has the data.
+// durable is the NFS server's Durable hook (called for sync-replicated
+// shares only): the commit waits until the standby has the data.
 func (b *backend) durable(fsid uint64) error {
 	rt := b.serving.Load()
 	if rt == nil {
 		return nil
 	}
-	sh, err := b.st.ShareByFSID(fsid)
-	if err != nil || !sh.SyncReplication {
-		return nil
+	if err := rt.repl.commitSync(); err != nil {
+		return fmt.Errorf("share fsid %d: %w", fsid, err)
 	}
-	return rt.repl.commitSync()
+	return nil
 }
 
 // --- API ---

@@ -32,7 +32,7 @@ func (e *exports) Set(shares []store.Share) error {
 }
 
 func nfsShare(s store.Share) (nfs3.Share, error) {
-	ns := nfs3.Share{Name: s.Name, FSID: s.FSID, Path: s.Path, ReadOnly: s.ReadOnly, RootSquash: s.RootSquash}
+	ns := nfs3.Share{Name: s.Name, FSID: s.FSID, Path: s.Path, ReadOnly: s.ReadOnly, RootSquash: s.RootSquash, Durable: s.SyncReplication}
 	for _, c := range s.Clients {
 		p, err := store.ParseClient(c)
 		if err != nil {

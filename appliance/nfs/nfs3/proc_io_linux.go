@@ -222,9 +222,9 @@ func (k *call) commit() Status {
 	return OK
 }
 
-// durable runs the server's Durable hook for the call's share.
+// durable runs the server's Durable hook for a Durable share.
 func (k *call) durable() Status {
-	if k.s.durable == nil {
+	if k.s.durable == nil || !k.share.Durable {
 		return OK
 	}
 	if err := k.s.durable(k.share.FSID); err != nil {

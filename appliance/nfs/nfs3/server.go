@@ -17,6 +17,9 @@ type Share struct {
 	ReadOnly   bool
 	RootSquash bool
 	Clients    []netip.Prefix // empty: every client
+	// Durable: a COMMIT or stable WRITE waits for Options.Durable before
+	// it is answered (a sync-replicated share).
+	Durable bool
 }
 
 // Export is the path a client mounts: "/NAME".
@@ -81,9 +84,10 @@ type Options struct {
 	Observe  Observer
 	// MaxOpenFiles bounds the descriptor cache used by READ and WRITE.
 	MaxOpenFiles int
-	// Durable, if set, runs after a COMMIT or a stable WRITE reached the
-	// disk and before the reply, with the share's FSID: a replicated
-	// share waits there until its standby has the data. An error answers
-	// NFS3ERR_JUKEBOX, so the client retries.
+	// Durable, if set, runs for shares marked Durable after a COMMIT or
+	// a stable WRITE reached the disk and before the reply, with the
+	// share's FSID: a sync-replicated share waits there until its standby
+	// has the data. An error answers NFS3ERR_JUKEBOX, so the client
+	// retries.
 	Durable func(fsid uint64) error
 }

@@ -9,24 +9,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
 	"ftnas/appliance/configsync"
-	"ftnas/appliance/store"
 	"ftnas/kernel/tickle"
 )
 
 // configEvery is how often the master looks for configuration changes to
 // send.
 const configEvery = 500 * time.Millisecond
-
-// configAddr is the config stream's address: the journal's, one port up.
-func configAddr(n store.ClusterNode, journalPort uint16) string {
-	ap := netip.MustParseAddrPort(journalAddr(n, journalPort))
-	return netip.AddrPortFrom(ap.Addr(), journalPort+1).String()
-}
 
 // snapshot is this node's configuration.
 func (b *backend) snapshot() (configsync.Snapshot, error) {

@@ -81,9 +81,10 @@ func ownFilesystem(dir string) error {
 	return nil
 }
 
-// journalAddr is where the master serves the journal and the standby
-// dials it: the dedicated link when there is one.
-func journalAddr(n store.ClusterNode, port uint16) string {
+// pairAddr is where the master serves the pair's streams and the standby
+// dials them: the dedicated link when there is one. The journal uses
+// port, the config stream port+1.
+func pairAddr(n store.ClusterNode, port uint16) string {
 	a := n.Public
 	if n.Dedicated.IsValid() {
 		a = n.Dedicated
@@ -109,7 +110,7 @@ func (r *replication) serve(epoch uint64) {
 		r.log.Error("replication: master TLS", "err", err)
 		return
 	}
-	cfgAddr := configAddr(r.c.Self, r.c.JournalPort)
+	cfgAddr := pairAddr(r.c.Self, r.c.JournalPort+1)
 	if r.disabled != "" {
 		r.role = "master"
 		r.start(func(ctx context.Context) error { return serveConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) })
@@ -122,7 +123,7 @@ func (r *replication) serve(epoch uint64) {
 		Shares:  []changelog.Share{{FSID: 1, Root: r.cfg.Volume}},
 		LogPath: filepath.Join(r.cfg.StateDir, journalFile),
 		Epoch:   epoch, ClusterID: strconv.FormatUint(r.c.ID, 16), NodeID: nodeName(r.c.Self.ID),
-		Addr: journalAddr(r.c.Self, r.c.JournalPort), TLS: tlsCfg, Gate: true, Logger: r.log,
+		Addr: pairAddr(r.c.Self, r.c.JournalPort), TLS: tlsCfg, Gate: true, Logger: r.log,
 	})
 	if err != nil {
 		r.log.Error("replication: master", "err", err)
@@ -164,7 +165,7 @@ func (r *replication) standBy() {
 		r.log.Error("replication: standby TLS", "err", err)
 		return
 	}
-	cfgAddr := configAddr(r.c.Peer, r.c.JournalPort)
+	cfgAddr := pairAddr(r.c.Peer, r.c.JournalPort+1)
 	follow := func(ctx context.Context) error { return followConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) }
 	if r.disabled != "" {
 		r.role = "standby"
@@ -173,7 +174,7 @@ func (r *replication) standBy() {
 	}
 	posPath := filepath.Join(r.cfg.StateDir, positionFile)
 	s, err := replica.NewStandby(replica.StandbyConfig{
-		Tree: r.tree, PositionPath: posPath, MasterAddr: journalAddr(r.c.Peer, r.c.JournalPort),
+		Tree: r.tree, PositionPath: posPath, MasterAddr: pairAddr(r.c.Peer, r.c.JournalPort),
 		TLS: tlsCfg, ClusterID: strconv.FormatUint(r.c.ID, 16), NodeID: nodeName(r.c.Self.ID),
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second, Logger: r.log,
 	})

@@ -40,7 +40,7 @@ type backend struct {
 	// restart asks Run to restart the services (cluster membership
 	// changed).
 	restart chan struct{}
-	// bond is the network bond (bond_linux.go); set by startBond.
+	// bond is the network bond (bond_linux.go); it lives across restarts.
 	bond *bondService
 	// raid serves the md arrays (raid_linux.go); made by raidManager,
 	// tests set it over a fake sysfs.

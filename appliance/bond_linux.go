@@ -101,21 +101,22 @@ func kernelBonding() bool {
 	return err == nil
 }
 
-// startBond rebuilds the bond from the store, starts the retry loop and
-// registers the bond's metrics. Failing to rebuild is logged, not fatal:
-// nasd then serves over whatever network there is. The returned stop
-// dissolves the bond.
-func (b *backend) startBond(m *metrics) (stop func(), err error) {
-	pref, err := parseBondDatapath(b.cfg.BondDatapath)
+// newBondService makes the bond's owner; start brings the bond up.
+func newBondService(cfg *Config, st *store.Store) (*bondService, error) {
+	pref, err := parseBondDatapath(cfg.BondDatapath)
 	if err != nil {
 		return nil, err
 	}
-	s := &bondService{
-		log: b.cfg.Log.With("component", "bond"), st: b.st, pref: pref, kernel: kernelBonding,
+	return &bondService{
+		log: cfg.Log.With("component", "bond"), st: st, pref: pref, kernel: kernelBonding,
 		pending: map[string]string{}, stats: newBondStats(),
-	}
-	b.bond = s
-	m.reg.MustRegister(newBondCollector(s))
+	}, nil
+}
+
+// start rebuilds the bond from the store and starts the retry loop.
+// Failing to rebuild is logged, not fatal: nasd then serves over whatever
+// network there is. The returned stop dissolves the bond.
+func (s *bondService) start() (stop func()) {
 	s.restore()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -136,7 +137,7 @@ func (b *backend) startBond(m *metrics) (stop func(), err error) {
 		cancel()
 		<-done
 		s.shutdown()
-	}, nil
+	}
 }
 
 // kindFor picks the datapath for a bond with configuration cfg.

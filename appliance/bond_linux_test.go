@@ -440,6 +440,37 @@ func TestBondThroughNasd(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A change of cluster membership restarts the services in process,
+	// but not the bond: the same bond device carries on, untouched.
+	before, err := netlink.LinkByName(BondInterface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.client.InitCluster(ctx, api.ClusterInitRequest{VIP: "10.91.0.100/24", Public: bondIP, PeerPublic: "10.91.0.9", Witness: peerIP}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the services to restart as a cluster member", 20*time.Second, func() bool {
+		cs, err := n.client.ClusterStatus(ctx)
+		return err == nil && cs.Protection != api.ProtectionStandalone
+	})
+	if err := n.client.LeaveCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the services to restart stand-alone", 20*time.Second, func() bool {
+		cs, err := n.client.ClusterStatus(ctx)
+		return err == nil && cs.Protection == api.ProtectionStandalone
+	})
+	after, err := netlink.LinkByName(BondInterface)
+	if err != nil || after.Attrs().Index != before.Attrs().Index {
+		t.Fatalf("%s after two membership restarts: %v, %v; want the same device (index %d)", BondInterface, after, err, before.Attrs().Index)
+	}
+	if st, err := n.client.BondStatus(ctx); err != nil || !st.Bonded || st.Failovers != 0 || member(st, "m0").Failures != 0 || member(st, "m1").Failures != 0 {
+		t.Fatalf("bond after membership restarts: %+v, %v", st, err)
+	}
+	if err := ping(peer, bondIP, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
 	// A member without carrier at boot waits, and joins when it can.
 	n.stop()
 	sh(t, "ip", "-n", peer, "link", "set", "p1", "down")

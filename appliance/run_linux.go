@@ -31,13 +31,25 @@ type Ready struct {
 // A change of cluster membership (init, join, leave) restarts the
 // services in process with the new configuration: they then listen on
 // the VIP and the heartbeat decides whether this node serves.
-func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
+func Run(ctx context.Context, cfg Config, ready func(Ready)) (err error) {
 	cfg.setDefaults()
 	if err := cfg.check(); err != nil {
 		return err
 	}
+	st, err := store.Open(filepath.Join(cfg.StateDir, StateFile), cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	// The bond outlives the restarts: the node's network must not blink
+	// when it joins or leaves a pair.
+	bond, err := newBondService(&cfg, st)
+	if err != nil {
+		return err
+	}
+	defer bond.start()()
 	for {
-		restart, err := runOnce(ctx, cfg, ready)
+		restart, err := runOnce(ctx, cfg, st, bond, ready)
 		if err != nil || !restart || ctx.Err() != nil {
 			return err
 		}
@@ -48,15 +60,9 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 
 // runOnce runs the appliance until ctx ends or the configuration asks for
 // a restart (restart is then true).
-func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, err error) {
+func runOnce(ctx context.Context, cfg Config, st *store.Store, bond *bondService, ready func(Ready)) (restart bool, err error) {
 	log := cfg.Log
 	started := time.Now()
-
-	st, err := store.Open(filepath.Join(cfg.StateDir, StateFile), log)
-	if err != nil {
-		return false, err
-	}
-	defer func() { err = errors.Join(err, st.Close()) }()
 
 	clu, clustered, err := st.GetCluster()
 	if err != nil {
@@ -133,11 +139,8 @@ func runOnce(ctx context.Context, cfg Config, ready func(Ready)) (restart bool, 
 		return b.smb.counters()
 	})
 
-	stopBond, err := b.startBond(m)
-	if err != nil {
-		return false, err
-	}
-	defer stopBond()
+	b.bond = bond
+	m.reg.MustRegister(newBondCollector(bond))
 
 	nfs, err := startNFS(ctx, &cfg, tree, ex, m, b.durable)
 	if err != nil {

@@ -34,8 +34,10 @@ import (
 // member that cannot join (missing, no carrier, no probe answer) stays
 // configured, shows as "missing" and is retried every bondRetryInterval.
 // If the NIC forming the bond has no IPv4 address (the userland bond's
-// addresses vanish with its TAP device when nasd dies), the addresses the
-// store recorded are put back on it first. When nasd stops, the bond is
+// addresses and routes vanish with its TAP device when nasd dies), the
+// addresses and routes the store recorded are put back on it first; the
+// routes are recorded when a member is added and, if an operator changes
+// them, on the next retry tick. When nasd stops, the bond is
 // dissolved, members removed in reverse order, so the primary carries the
 // addresses again as a plain interface until the next boot.
 
@@ -287,17 +289,30 @@ func (s *bondService) restore() {
 	s.joinPending()
 }
 
-// retry tries the members that are configured but not in the bond.
+// retry tries the members that are configured but not in the bond, and
+// records the bond's routes if an operator changed them.
 func (s *bondService) retry() {
+	s.ops.Lock()
+	defer s.ops.Unlock()
 	s.mu.Lock()
 	n := len(s.pending)
 	s.mu.Unlock()
-	if n == 0 {
+	if n > 0 {
+		s.joinPending()
+	}
+	r, cfg := s.current()
+	if r == nil || len(cfg.Members) == 0 {
 		return
 	}
-	s.ops.Lock()
-	defer s.ops.Unlock()
-	s.joinPending()
+	if _, err := netlink.LinkByName(BondInterface); err != nil {
+		return // not formed
+	}
+	if routes := s.routesOf(BondInterface); !slices.Equal(routes, cfg.Routes) {
+		cfg.Routes = routes
+		if err := s.save(cfg); err != nil {
+			s.log.Warn("bond: record the bond's routes", "err", err)
+		}
+	}
 }
 
 // joinPending adds the pending members in their configured order. Called
@@ -356,7 +371,7 @@ func (s *bondService) join(cfg store.Bond, nic string) error {
 		return err
 	}
 	if !st.Bonded {
-		if err := s.restoreAddrs(l, cfg.Addrs); err != nil {
+		if err := s.restoreAddrs(l, cfg.Addrs, cfg.Routes); err != nil {
 			return err
 		}
 	}
@@ -367,9 +382,10 @@ func (s *bondService) join(cfg store.Bond, nic string) error {
 	return nil
 }
 
-// restoreAddrs puts the bond's recorded addresses on l if it has no IPv4
-// address.
-func (s *bondService) restoreAddrs(l netlink.Link, addrs []string) error {
+// restoreAddrs puts the bond's recorded addresses and routes on l if it
+// has no IPv4 address (after a crash: the userland bond's TAP took them
+// along when it vanished). The datapath moves them on to the bond.
+func (s *bondService) restoreAddrs(l netlink.Link, addrs, routes []string) error {
 	have, err := netlink.AddrList(l, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("bond: addresses of %s: %w", l.Attrs().Name, err)
@@ -387,8 +403,58 @@ func (s *bondService) restoreAddrs(l netlink.Link, addrs []string) error {
 			return fmt.Errorf("bond: put %v back on %s: %w", p, l.Attrs().Name, err)
 		}
 	}
-	s.log.Info("bond: put the bond's recorded addresses back on the NIC forming it", "nic", l.Attrs().Name, "addrs", strings.Join(addrs, ","))
+	for _, r := range routes {
+		dst, gw, err := store.ParseBondRoute(r)
+		if err != nil {
+			return fmt.Errorf("bond: recorded %w", err)
+		}
+		nr := &netlink.Route{LinkIndex: l.Attrs().Index, Dst: &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), 32)}}
+		if gw.IsValid() {
+			nr.Gw = gw.AsSlice()
+		} else {
+			nr.Scope = netlink.SCOPE_LINK
+		}
+		if err := netlink.RouteAdd(nr); err != nil && !errors.Is(err, unix.EEXIST) {
+			// The addresses are back: the node is reachable on its subnet.
+			s.log.Warn("bond: cannot put a recorded route back", "nic", l.Attrs().Name, "route", r, "err", err)
+		}
+	}
+	s.log.Info("bond: put the bond's recorded addresses back on the NIC forming it", "nic", l.Attrs().Name,
+		"addrs", strings.Join(addrs, ","), "routes", strings.Join(routes, ","))
 	return nil
+}
+
+// routesOf lists the IPv4 routes of the main table through the link name
+// other than those the kernel makes for its addresses, as Bond.Routes
+// holds them.
+func (s *bondService) routesOf(name string) []string {
+	l, err := netlink.LinkByName(name)
+	var rs []netlink.Route
+	if err == nil {
+		rs, err = netlink.RouteList(l, netlink.FAMILY_V4)
+	}
+	if err != nil {
+		s.log.Warn("bond: list the routes to record", "link", name, "err", err)
+		return nil
+	}
+	var out []string
+	for _, r := range rs {
+		if r.Protocol == unix.RTPROT_KERNEL || r.Table != unix.RT_TABLE_MAIN {
+			continue
+		}
+		dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if r.Dst != nil {
+			ones, _ := r.Dst.Mask.Size()
+			a, _ := netip.AddrFromSlice(r.Dst.IP.To4())
+			dst = netip.PrefixFrom(a, ones)
+		}
+		gw, _ := netip.AddrFromSlice(r.Gw.To4())
+		if !dst.Addr().Is4() || len(out) == store.MaxBondAddrs {
+			continue
+		}
+		out = append(out, store.FormatBondRoute(dst, gw))
+	}
+	return out
 }
 
 // shutdown dissolves the bond: members leave in reverse order, so the
@@ -558,6 +624,7 @@ func (s *bondService) add(ctx context.Context, r api.BondAddRequest) (api.BondSt
 		for _, p := range st.Identity.Addrs {
 			cfg.Addrs = append(cfg.Addrs, p.String())
 		}
+		cfg.Routes = s.routesOf(BondInterface)
 	}
 	if err := s.save(cfg); err != nil {
 		if rerr := run.agent.Remove(actx, r.NIC); rerr != nil {
@@ -600,7 +667,7 @@ func (s *bondService) remove(ctx context.Context, nic string) error {
 	}
 	cfg.Members = slices.DeleteFunc(slices.Clone(cfg.Members), func(m string) bool { return m == nic })
 	if len(cfg.Members) == 0 {
-		cfg.Addrs, cfg.Datapath = nil, ""
+		cfg.Addrs, cfg.Routes, cfg.Datapath = nil, nil, ""
 	}
 	err := s.save(cfg)
 	s.mu.Lock()

@@ -99,6 +99,7 @@ const (
 	bondIP     = "10.91.0.1"
 	bondPrefix = "10.91.0.1/24"
 	peerIP     = "10.91.0.2"
+	bondRoute  = "10.92.0.0/24" // through peerIP
 )
 
 func sh(t *testing.T, args ...string) {
@@ -135,7 +136,23 @@ func bondLab(t *testing.T) (peer string) {
 		}
 	}
 	sh(t, "ip", "addr", "add", bondPrefix, "dev", "m0")
+	sh(t, "ip", "route", "add", bondRoute, "via", peerIP, "dev", "m0")
 	return peer
+}
+
+// routeDev is the device the main table's route to dst goes through, or
+// "" with none.
+func routeDev(t *testing.T, dst string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-4", "route", "show", "exact", dst).Output()
+	if err != nil {
+		t.Fatalf("ip route show %s: %v", dst, err)
+	}
+	f := strings.Fields(string(out))
+	if i := slices.Index(f, "dev"); i >= 0 && i+1 < len(f) {
+		return f[i+1]
+	}
+	return ""
 }
 
 func addrsOf(t *testing.T, name string) []string {
@@ -378,6 +395,9 @@ func TestBondThroughNasd(t *testing.T) {
 	if err := ping(peer, bondIP, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	if got := routeDev(t, bondRoute); got != BondInterface {
+		t.Errorf("route %s goes through %q, want the bond", bondRoute, got)
+	}
 
 	// Cut m1 while a TCP stream runs: it goes on over m0.
 	echo := startEcho(t, peer)
@@ -427,6 +447,7 @@ func TestBondThroughNasd(t *testing.T) {
 	// As after a crash: m0 has lost the address. The bond comes back from
 	// the store with the recorded address, mode and probe target.
 	sh(t, "ip", "addr", "flush", "dev", "m0")
+	sh(t, "ip", "route", "flush", "dev", "m0")
 	n = start(t, cfg)
 	st, err = n.client.BondStatus(ctx)
 	if err != nil {
@@ -438,6 +459,9 @@ func TestBondThroughNasd(t *testing.T) {
 	}
 	if err := ping(peer, bondIP, 5*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	if got := routeDev(t, bondRoute); got != BondInterface {
+		t.Errorf("after a crash, route %s goes through %q, want the bond", bondRoute, got)
 	}
 
 	// A change of cluster membership restarts the services in process,

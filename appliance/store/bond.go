@@ -56,6 +56,11 @@ type Bond struct {
 	// taken from the primary, so they can be put back if the primary lost
 	// them (after a crash the userland bond's addresses are gone).
 	Addrs []string `json:"addrs"`
+	// Routes are the routes through the bond other than those the kernel
+	// makes for its addresses (the default route, say), as "DST via GW"
+	// or "DST" (on-link), DST a prefix or "default", recorded with Addrs
+	// and put back with them.
+	Routes []string `json:"routes,omitempty"`
 	// Updated is when the record was last written.
 	Updated time.Time `json:"updated"`
 }
@@ -147,7 +152,59 @@ func ValidateBond(b Bond) (Bond, error) {
 		addrs = append(addrs, p.String())
 	}
 	b.Addrs = addrs
+	if len(b.Routes) > MaxBondAddrs {
+		return b, fmt.Errorf("%w bond: %d routes, at most %d allowed", ErrInvalid, len(b.Routes), MaxBondAddrs)
+	}
+	routes := make([]string, 0, len(b.Routes))
+	for _, s := range b.Routes {
+		dst, gw, err := ParseBondRoute(s)
+		if err != nil {
+			return b, fmt.Errorf("bond: %w", err)
+		}
+		routes = append(routes, FormatBondRoute(dst, gw))
+	}
+	b.Routes = routes
 	return b, nil
+}
+
+// ParseBondRoute reads a route as Bond.Routes holds it: "DST via GW" or
+// "DST", DST an IPv4 prefix or "default", GW an IPv4 address (invalid
+// for an on-link route).
+func ParseBondRoute(s string) (dst netip.Prefix, gw netip.Addr, err error) {
+	bad := func(why string) error {
+		return fmt.Errorf("%w route %q: %s (want DST [via GW], DST an IPv4 prefix or default)", ErrInvalid, s, why)
+	}
+	f := strings.Fields(s)
+	switch {
+	case len(f) == 0:
+		return dst, gw, bad("empty")
+	case len(f) != 1 && (len(f) != 3 || f[1] != "via"):
+		return dst, gw, bad("not of the form DST [via GW]")
+	}
+	if f[0] == "default" {
+		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	} else if dst, err = netip.ParsePrefix(f[0]); err != nil || !dst.Addr().Is4() {
+		return netip.Prefix{}, gw, bad("destination is not an IPv4 prefix")
+	}
+	dst = dst.Masked()
+	if len(f) == 3 {
+		if gw, err = netip.ParseAddr(f[2]); err != nil || !gw.Is4() || gw.IsUnspecified() || gw.IsMulticast() {
+			return netip.Prefix{}, netip.Addr{}, bad("gateway is not a unicast IPv4 address")
+		}
+	}
+	return dst, gw, nil
+}
+
+// FormatBondRoute is ParseBondRoute's inverse.
+func FormatBondRoute(dst netip.Prefix, gw netip.Addr) string {
+	d := dst.String()
+	if dst.Bits() == 0 {
+		d = "default"
+	}
+	if !gw.IsValid() {
+		return d
+	}
+	return d + " via " + gw.String()
 }
 
 // Bond returns the bond's configuration; with none stored, the zero Bond

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func TestSetBondPersists(t *testing.T) {
 	in := Bond{
 		Members: []string{"eth1", "eth0"}, Interval: 50 * time.Millisecond, UpDelay: time.Second,
 		ProbeTarget: "192.0.2.1", Datapath: BondDatapathUserland, Addrs: []string{"192.0.2.7/24"},
+		Routes: []string{"0.0.0.0/0 via 192.0.2.1", "198.51.100.7/24  via 192.0.2.9", "203.0.113.0/24"},
 	}
 	got, err := s.SetBond(in)
 	if err != nil {
@@ -46,7 +48,7 @@ func TestSetBondPersists(t *testing.T) {
 	}
 	if strings.Join(b.Members, ",") != "eth1,eth0" || b.Interval != 50*time.Millisecond || b.UpDelay != time.Second ||
 		b.ProbeTarget != "192.0.2.1" || b.Datapath != BondDatapathUserland || strings.Join(b.Addrs, ",") != "192.0.2.7/24" ||
-		!b.Updated.Equal(got.Updated) {
+		strings.Join(b.Routes, ",") != "default via 192.0.2.1,198.51.100.0/24 via 192.0.2.9,203.0.113.0/24" || !b.Updated.Equal(got.Updated) {
 		t.Errorf("after reopen = %+v", b)
 	}
 	// Replace: the member order is kept as given.
@@ -92,6 +94,12 @@ func TestSetBondRefusesBadInput(t *testing.T) {
 		{Bond{Datapath: "dpdk"}, `bond datapath "dpdk"`},
 		{Bond{Addrs: []string{"192.0.2.7"}}, `bond address "192.0.2.7"`},
 		{Bond{Addrs: []string{"2001:db8::1/64"}}, `bond address "2001:db8::1/64"`},
+		{Bond{Routes: []string{""}}, `route "": empty`},
+		{Bond{Routes: []string{"default 192.0.2.1"}}, "not of the form DST [via GW]"},
+		{Bond{Routes: []string{"10.0.0.0 via 192.0.2.1"}}, "destination is not an IPv4 prefix"},
+		{Bond{Routes: []string{"2001:db8::/32"}}, "destination is not an IPv4 prefix"},
+		{Bond{Routes: []string{"default via gw"}}, "gateway is not a unicast IPv4 address"},
+		{Bond{Routes: []string{"default via 0.0.0.0"}}, "gateway is not a unicast IPv4 address"},
 	} {
 		_, err := s.SetBond(c.b)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
@@ -148,7 +156,7 @@ func FuzzValidateBond(f *testing.F) {
 	f.Add("", "", "", "")
 	f.Add("eth0:1", "::1", "1.2.3.4/33", "x")
 	f.Fuzz(func(t *testing.T, nic, target, addr, mode string) {
-		b, err := ValidateBond(Bond{Mode: mode, Members: []string{nic}, ProbeTarget: target, Addrs: []string{addr}})
+		b, err := ValidateBond(Bond{Mode: mode, Members: []string{nic}, ProbeTarget: target, Addrs: []string{addr}, Routes: []string{addr + " via " + target}})
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error without ErrInvalid: %v", err)
@@ -156,8 +164,12 @@ func FuzzValidateBond(f *testing.F) {
 			return
 		}
 		// What passes is valid again, and names a usable interface.
-		if _, err := ValidateBond(b); err != nil {
+		again, err := ValidateBond(b)
+		if err != nil {
 			t.Fatalf("normalised bond refused: %v", err)
+		}
+		if !slices.Equal(again.Routes, b.Routes) {
+			t.Fatalf("routes %q normalise again to %q", b.Routes, again.Routes)
 		}
 		if len(nic) == 0 || len(nic) > MaxNICNameLen || strings.ContainsAny(nic, "/: \t\n") {
 			t.Fatalf("accepted interface name %q", nic)

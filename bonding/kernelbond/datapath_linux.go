@@ -45,6 +45,9 @@ type Datapath struct {
 	stop    chan struct{}
 	once    sync.Once
 	done    chan struct{}
+
+	bmu     sync.Mutex
+	bounces bounceFilter // the carrier losses Enslave causes, hidden
 }
 
 var _ bonding.Datapath = (*Datapath)(nil)
@@ -92,21 +95,59 @@ func New(opts Options) (*Datapath, error) {
 	// reports at once, so notifications suffice here.
 	go func() {
 		defer close(d.done)
-		last := map[string]bool{}
-		for u := range updates {
+		d.watch(updates)
+	}()
+	return d, nil
+}
+
+// watch turns link updates into carrier changes for the controller,
+// leaving out the losses Enslave causes.
+func (d *Datapath) watch(updates <-chan netlink.LinkUpdate) {
+	last := map[string]bool{}
+	tick := time.NewTicker(bounceGrace / 10)
+	defer tick.Stop()
+	send := func(c bonding.Carrier) bool {
+		select {
+		case d.carrier <- c:
+			return true
+		case <-d.stop:
+			return false
+		}
+	}
+	for {
+		select {
+		case u, ok := <-updates:
+			if !ok {
+				return
+			}
 			a := u.Link.Attrs()
 			up := a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0 && u.Header.Type != unix.RTM_DELLINK
 			if was, ok := last[a.Name]; ok && was == up {
 				continue
 			}
 			last[a.Name] = up
-			select {
-			case d.carrier <- bonding.Carrier{NIC: a.Name, Up: up}:
-			case <-d.stop:
+			d.bmu.Lock()
+			pass := d.bounces.pass(a.Name, up, time.Now())
+			d.bmu.Unlock()
+			if !pass {
+				d.log.Debug("kernelbond: carrier change from enslaving, not reported", "nic", a.Name, "up", up)
+				continue
+			}
+			if !send(bonding.Carrier{NIC: a.Name, Up: up}) {
+				return
+			}
+		case now := <-tick.C:
+			d.bmu.Lock()
+			lost := d.bounces.expired(now)
+			d.bmu.Unlock()
+			for _, nic := range lost {
+				d.log.Warn("kernelbond: member has no carrier since it was enslaved", "nic", nic, "after", bounceGrace)
+				if !send(bonding.Carrier{NIC: nic, Up: false}) {
+					return
+				}
 			}
 		}
-	}()
-	return d, nil
+	}
 }
 
 // Close stops the datapath; the bond device stays.
@@ -185,7 +226,15 @@ func (d *Datapath) Apply(a bonding.Action) error {
 		if err != nil {
 			return fmt.Errorf("kernelbond: enslave %s: %w", a.NIC, err)
 		}
-		if err := d.nl.LinkSetDown(slave); err != nil { // the driver enslaves only down links
+		// The driver enslaves only down links and sets them up again;
+		// the carrier loss in between is ours, not a fault.
+		d.bmu.Lock()
+		d.bounces.expected(a.NIC, time.Now())
+		d.bmu.Unlock()
+		if err := d.nl.LinkSetDown(slave); err != nil {
+			d.bmu.Lock()
+			d.bounces.cancel(a.NIC)
+			d.bmu.Unlock()
 			return fmt.Errorf("kernelbond: enslave %s: set down: %w", a.NIC, err)
 		}
 		if err := d.exec(setMasterRequest(int32(slave.Attrs().Index), bond)); err != nil {

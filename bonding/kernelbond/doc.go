@@ -11,6 +11,12 @@
 // (internal/guesttest): balance-rr and active-backup over two virtio NICs,
 // sysfs checked against the controller, members cut with QMP set_link.
 //
+// The driver enslaves only links that are down, so Enslave sets the NIC
+// down and the driver sets it up again: that carrier loss is hidden from
+// the controller (bounce.go) unless the carrier is still missing
+// bounceGrace later, so a joining member is neither counted as a fault
+// nor held out of the bond for the controller's up-delay.
+//
 // The driver, loaded without max_bonds=0, makes an empty bond0 of its own;
 // CreateBond then fails (EEXIST) for that name.
 //

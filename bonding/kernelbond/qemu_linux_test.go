@@ -100,6 +100,9 @@ func TestQEMUBond(t *testing.T) {
 			t.Errorf("%s: address on the bond %v, bond gone after removing both %v, address back on %s %v; want all true",
 				p.Mode, p.BondAddrMoved, p.Dissolved, m0, p.AddrReturned)
 		}
+		if p.JoinDowns != 0 {
+			t.Errorf("%s: the controller took %d members down while they joined; enslaving is not a fault", p.Mode, p.JoinDowns)
+		}
 		if p.CutMII != "down" || p.CutCarrier != "0" || p.RestoredMII != "up" {
 			t.Errorf("%s: cut %s: mii %q carrier %q, restored mii %q; want down, 0, up", p.Mode, p.CutNIC, p.CutMII, p.CutCarrier, p.RestoredMII)
 		}
@@ -171,6 +174,7 @@ type phase struct {
 	ControllerMode   string   `json:"controller_mode"`
 	ControllerActive []string `json:"controller_active"`
 	BondAddrMoved    bool     `json:"bond_addr_moved"`
+	JoinDowns        int      `json:"join_downs"`
 	Healthy          traffic  `json:"healthy"`
 	Cut              traffic  `json:"cut"`
 	Restored         traffic  `json:"restored"`

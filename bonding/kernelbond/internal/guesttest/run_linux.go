@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -42,6 +43,9 @@ type Phase struct {
 	// ControllerActive is what the controller asked to carry traffic.
 	ControllerActive []string `json:"controller_active"`
 	BondAddrMoved    bool     `json:"bond_addr_moved"`
+	// JoinDowns counts members the controller took Down while they were
+	// added and the bond settled (enslaving must not look like a fault).
+	JoinDowns int `json:"join_downs"`
 	// Frames sent with all members up, with one cut, after the restore:
 	// per member tx_packets deltas and frames the observer saw.
 	Healthy  Traffic `json:"healthy"`
@@ -184,8 +188,12 @@ func phase(mode bonding.Mode, nics []string, macs map[string]string) (Phase, err
 	if err != nil {
 		return p, err
 	}
+	var downs atomic.Int32
 	agent := bonding.NewAgent(c, dp, bonding.AgentOptions{Logger: log, OnChange: func(ch bonding.Changed) {
 		say("controller: %+v", ch)
+		if ch.To == bonding.Down {
+			downs.Add(1)
+		}
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -199,8 +207,8 @@ func phase(mode bonding.Mode, nics []string, macs map[string]string) (Phase, err
 		}
 	}
 	// Settled: the driver has both members up and the controller has both
-	// Up (kernelbond takes a member down to enslave it, which the
-	// controller sees as a carrier loss and waits out with UpDelay).
+	// Up (kernelbond takes a member down to enslave it and hides that
+	// carrier loss from the controller).
 	want := []string{m0, m1}
 	if mode == bonding.Failover {
 		want = []string{m0}
@@ -208,6 +216,7 @@ func phase(mode bonding.Mode, nics []string, macs map[string]string) (Phase, err
 	if err := settle(ctx, agent, want, m0, m1); err != nil {
 		return p, err
 	}
+	p.JoinDowns = int(downs.Load())
 	st, err := agent.Status(ctx)
 	if err != nil {
 		return p, err

@@ -67,16 +67,18 @@ type Options struct {
 
 // tapDev is the bond interface and its reader.
 type tapDev struct {
-	f      *os.File
-	rc     syscall.RawConn
-	index  int
-	bufs   [][]byte
-	lens   []int
-	n      int
-	err    error
-	rr     uint64
-	done   chan struct{}
-	closed atomic.Bool
+	f     *os.File
+	rc    syscall.RawConn
+	index int
+	bufs  [][]byte
+	lens  []int
+	n     int
+	err   error
+	// members is the member set spread is counting for.
+	members *[]*port
+	spread  spreader
+	done    chan struct{}
+	closed  atomic.Bool
 }
 
 func (t *tapDev) close() {
@@ -489,10 +491,13 @@ func (d *Datapath) transmit(t *tapDev) {
 			continue
 		}
 		ports := *ap
+		if ap != t.members {
+			t.members = ap
+			t.spread.reset(len(ports))
+		}
 		used = used[:0]
 		for i := range t.n {
-			p := ports[t.rr%uint64(len(ports))]
-			t.rr++
+			p := ports[t.spread.pick(t.lens[i])]
 			if p.txN == 0 {
 				used = append(used, p)
 			}

@@ -1,6 +1,11 @@
 package appliance
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+
+	"ftnas/raid"
+)
 
 // Defaults of a real box.
 const (
@@ -30,6 +35,21 @@ type Config struct {
 	// formed bond keeps its own), "userland" or "kernel".
 	BondDatapath string
 
+	// ScrubEvery is how often each redundant md array is checked; 0 means
+	// raid.DefaultScrubEvery, a negative value turns the schedule off.
+	ScrubEvery time.Duration
+
 	Log     *slog.Logger
 	Version string
+}
+
+// scrubEvery is the scrub schedule's period; <= 0 is off.
+func (c *Config) scrubEvery() time.Duration {
+	switch {
+	case c == nil || c.ScrubEvery == 0:
+		return raid.DefaultScrubEvery
+	case c.ScrubEvery < 0:
+		return 0
+	}
+	return c.ScrubEvery
 }

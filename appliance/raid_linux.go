@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"ftnas/appliance/api"
 	"ftnas/appliance/store"
@@ -29,6 +30,9 @@ type raidManager struct {
 	md    raidAdmin
 	log   *slog.Logger
 	mu    sync.Mutex // one change at a time
+
+	schedMu  sync.Mutex
+	checking map[string]bool // arrays the schedule last saw checking
 }
 
 // attrWriter writes a sysfs attribute; name is relative to /sys
@@ -101,14 +105,28 @@ func (b *backend) RaidStatus(context.Context) (api.RaidStatus, error) {
 	}
 	st := api.RaidStatus{Arrays: make([]api.RaidArray, 0, len(arrays))}
 	for _, a := range arrays {
-		st.Arrays = append(st.Arrays, apiRaidArray(a))
+		out := apiRaidArray(a)
+		if b.st != nil && redundant(a) {
+			if t, ok := lastScrub(b.st, a.Name); ok {
+				out.LastCheck = t
+				if every := b.cfg.scrubEvery(); every > 0 {
+					out.NextCheck = t.Add(every)
+				}
+			}
+		}
+		st.Arrays = append(st.Arrays, out)
 	}
 	return st, nil
 }
 
-// ScrubRaid implements api.RaidBackend.
+// ScrubRaid implements api.RaidBackend. A check started by hand counts
+// for the schedule too.
 func (b *backend) ScrubRaid(ctx context.Context, array string) (api.RaidArray, error) {
-	return b.raidManager().scrub(ctx, array)
+	a, err := b.raidManager().scrub(ctx, array)
+	if err == nil && b.st != nil {
+		b.raidManager().noteScrub(b.st, array, time.Now())
+	}
+	return a, err
 }
 
 // ReplaceRaidMember implements api.RaidBackend.

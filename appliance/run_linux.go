@@ -177,6 +177,12 @@ func runOnce(ctx context.Context, cfg Config, st *store.Store, bond *bondService
 	hotplugCtx, stopHotplug := context.WithCancel(ctx)
 	defer stopHotplug()
 	startHotplug(hotplugCtx, log)
+	scrubsDone := make(chan struct{})
+	go func() {
+		defer close(scrubsDone)
+		b.raidManager().runScrubs(hotplugCtx, st, cfg.scrubEvery())
+	}()
+	defer func() { stopHotplug(); <-scrubsDone }()
 
 	sock := cfg.API
 	if sock == "" {

@@ -23,6 +23,11 @@
 //     mdadm --examine, applies the actions with Mdadm and logs them;
 //     RunUevents drives it from kernel uevents (NETLINK_KOBJECT_UEVENT,
 //     parsed by ParseUevent) plus a periodic pass.
+//   - ScrubDue (scrub.go) is the scrub schedule's pure rule: each
+//     redundant, healthy, idle array is checked once per period (default
+//     DefaultScrubEvery, about monthly), the one checked longest ago
+//     first, never while any array syncs. nasd runs it hourly and keeps
+//     the times in its store.
 //
 // The qemu test (qemu_linux_test.go) runs this package inside a guest with
 // the Debian kernel and mdadm: it builds a RAID1, fails, removes and

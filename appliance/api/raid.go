@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // RAID routes, served when the Backend is also a RaidBackend:
@@ -50,8 +51,14 @@ type RaidArray struct {
 	ETASeconds int64 `json:"eta_seconds"`
 	// MismatchCount is the number of sectors the last check or repair
 	// found to differ between copies.
-	MismatchCount int64        `json:"mismatch_count"`
-	Members       []RaidMember `json:"members"`
+	MismatchCount int64 `json:"mismatch_count"`
+	// LastCheck is when the last check (scheduled or by hand) started,
+	// or when the schedule first saw the array; zero if unknown.
+	LastCheck time.Time `json:"last_check,omitzero"`
+	// NextCheck is when the schedule checks the array next; zero when
+	// the schedule is off or LastCheck unknown.
+	NextCheck time.Time    `json:"next_check,omitzero"`
+	Members   []RaidMember `json:"members"`
 }
 
 // MembersUp counts the members in sync (serving data).

@@ -133,6 +133,13 @@ func printRaid(w io.Writer, st api.RaidStatus) error {
 				notes = append(notes, note)
 			}
 		}
+		if !a.LastCheck.IsZero() {
+			note := fmt.Sprintf("%s: last checked %s", a.Name, a.LastCheck.UTC().Format("2006-01-02 15:04 UTC"))
+			if !a.NextCheck.IsZero() {
+				note += ", next check " + a.NextCheck.UTC().Format("2006-01-02 15:04 UTC")
+			}
+			notes = append(notes, note)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"ftnas/appliance/api"
 	"ftnas/appliance/api/apitest"
@@ -27,6 +28,7 @@ func TestRaidCommands(t *testing.T) {
 
 	f.SetArrays(
 		api.RaidArray{Name: "md0", Level: "raid1", State: "clean", RaidDisks: 2, SyncAction: "idle", ETASeconds: -1, MismatchCount: 128,
+			LastCheck: time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC), NextCheck: time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC),
 			Members: []api.RaidMember{{Name: "sda2", Slot: 0, State: []string{"in_sync"}}, {Name: "sdb2", Slot: 1, State: []string{"in_sync"}, Errors: 7}}},
 		api.RaidArray{Name: "md1", Level: "raid1", State: "active", RaidDisks: 2, Degraded: 1, SyncAction: "recover", SyncProgress: 25.4,
 			SyncSpeedKiB: 16384, ETASeconds: 4000,
@@ -45,6 +47,7 @@ func TestRaidCommands(t *testing.T) {
 		"md127  -      inactive          0/0      -                 -     0\n" +
 		"\n" +
 		"md0: sdb2 is in sync, 7 read errors corrected\n" +
+		"md0: last checked 2026-11-01 03:00 UTC, next check 2026-12-01 03:00 UTC\n" +
 		"md1: sdc3 is rebuilding into slot 1\n" +
 		"md1: sdb3 is FAULTY, 12 read errors corrected; replace it: nasctl raid replace md1 sdb3 NEW\n" +
 		"md127: sde1 is not in sync\n"

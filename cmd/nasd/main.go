@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"ftnas/appliance"
+	"ftnas/raid"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,6 +27,7 @@ func main() {
 	flag.StringVar(&cfg.Metrics, "metrics", appliance.DefaultMetrics, "TCP address of Prometheus /metrics (empty: off)")
 	flag.BoolVar(&cfg.NoSMB, "no-smb", false, "do not run Samba")
 	flag.StringVar(&cfg.BondDatapath, "bond-datapath", "auto", "network bond datapath: auto (kernel bonding driver if loaded, else userland), userland or kernel")
+	flag.DurationVar(&cfg.ScrubEvery, "raid-scrub-every", raid.DefaultScrubEvery, "how often each redundant md array is checked (0: never)")
 	flag.IntVar(&cfg.NFSPort, "nfs-port", 2049, "NFS and MOUNT port")
 	flag.IntVar(&cfg.PortmapPort, "portmap-port", 111, "portmapper port")
 	flag.IntVar(&cfg.SMBPort, "smb-port", 445, "SMB port")
@@ -32,6 +35,13 @@ func main() {
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "nasd: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+	switch {
+	case cfg.ScrubEvery == 0:
+		cfg.ScrubEvery = -1 // Config's 0 is the default; the flag's 0 is never
+	case cfg.ScrubEvery < time.Hour:
+		fmt.Fprintf(os.Stderr, "nasd: --raid-scrub-every %v: use an hour or more (0 turns scheduled checks off)\n", cfg.ScrubEvery)
 		os.Exit(2)
 	}
 	level := slog.LevelInfo

@@ -14,7 +14,11 @@
 // update, no syscall per packet and no timer.
 //
 // The program is attached at tcx ingress and egress through BPF links
-// held by the process (cilium/ebpf), so a killed process detaches it:
-// after kill -9 the supervisor removes the VIP (DESIGN: "Fencing a frozen
-// or killed master"). Linux-only; elsewhere Attach fails.
+// (cilium/ebpf). With Attach the process holds them, so a killed process
+// detaches the fence and the supervisor must remove the VIP (DESIGN:
+// "Fencing a frozen or killed master"). AttachPinned pins the links and
+// the lease map in a BPF filesystem: the fence outlives the process, so
+// after kill -9 the lease simply runs out at the wire, and the next
+// AttachPinned in the same directory (the restarted nasd) replaces it.
+// Linux-only; elsewhere Attach fails.
 package fence

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -21,7 +23,11 @@ type Fence struct {
 	m      *ebpf.Map
 	prog   *ebpf.Program
 	links  []link.Link
+	pinDir string // "" when not pinned
 }
+
+// Pin file names in Options.PinDir.
+var pinNames = [...]string{"lease", "ingress", "egress"}
 
 // Offsets in struct __sk_buff and in the Ethernet frame.
 const (
@@ -82,8 +88,80 @@ func instructions(m *ebpf.Map) asm.Instructions {
 
 // Attach loads the program for addr (IPv4) and attaches it at tcx ingress
 // and egress of ifname. The lease starts expired: call Renew before the
-// address is added. Call it in the interface's network namespace.
+// address is added. Call it in the interface's network namespace. The
+// program lives as long as the process: see AttachPinned.
 func Attach(ifname string, addr netip.Addr) (*Fence, error) {
+	return attach(ifname, addr)
+}
+
+// AttachPinned is Attach with the lease map and both links pinned in
+// dir, a directory on a BPF filesystem (MountBPFFS): the program stays
+// attached, and the lease runs out, after the process dies, even by
+// kill -9. A fence a previous process left pinned in dir is removed
+// first (a restarted nasd takes over). Close unpins.
+func AttachPinned(ifname string, addr netip.Addr, dir string) (*Fence, error) {
+	if err := Sweep(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("fence: pin directory: %w", err)
+	}
+	f, err := attach(ifname, addr)
+	if err != nil {
+		return nil, err
+	}
+	f.pinDir = dir
+	pin := func(name string, p func(string) error) error {
+		if err := p(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("fence: pin %s in %s (a BPF filesystem?): %w", name, dir, err)
+		}
+		return nil
+	}
+	err = pin(pinNames[0], f.m.Pin)
+	for i, l := range f.links {
+		if err == nil {
+			err = pin(pinNames[1+i], l.Pin)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Sweep removes a fence pinned in dir (by a process that died without
+// Close), detaching it. A missing dir or pin is no error.
+func Sweep(dir string) error {
+	var errs []error
+	for _, n := range pinNames {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fence: remove the fence pinned in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// MountBPFFS makes sure dir is a BPF filesystem, mounting one there if
+// it is not (as systemd does at /sys/fs/bpf).
+func MountBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("fence: mount a BPF filesystem on %s: %w", dir, err)
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("fence: mount a BPF filesystem on %s: %w", dir, err)
+	}
+	return nil
+}
+
+func attach(ifname string, addr netip.Addr) (*Fence, error) {
 	if !addr.Is4() {
 		return nil, fmt.Errorf("fence: attach: %v is not an IPv4 address", addr)
 	}
@@ -155,8 +233,23 @@ func (f *Fence) Renew(until time.Time) error {
 // Expire ends the lease at once.
 func (f *Fence) Expire() error { return f.set(0) }
 
-// Close detaches the program and frees it.
+// Close detaches the program and frees it (unpinning it first).
 func (f *Fence) Close() error {
+	var errs []error
+	if f.pinDir != "" {
+		errs = append(errs, Sweep(f.pinDir))
+		f.pinDir = ""
+	}
+	errs = append(errs, f.closeFDs())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fence: close: %w", err)
+	}
+	return nil
+}
+
+// closeFDs drops the process's references: a pinned fence stays (as
+// when the process is killed).
+func (f *Fence) closeFDs() error {
 	var errs []error
 	for _, l := range f.links {
 		errs = append(errs, l.Close())
@@ -168,8 +261,5 @@ func (f *Fence) Close() error {
 	if f.m != nil {
 		errs = append(errs, f.m.Close())
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("fence: close: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }

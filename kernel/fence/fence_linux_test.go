@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"ftnas/kernel/netns"
 )
@@ -155,5 +159,98 @@ func TestAttachErrors(t *testing.T) {
 	}
 	if _, err := Attach("lo", netip.MustParseAddr("fd00::1")); err == nil {
 		t.Fatal("attached for an IPv6 address")
+	}
+}
+
+// TestPinnedFenceOutlivesItsProcess: a pinned fence stays attached when
+// the process's references go (kill -9), so an expired lease keeps the
+// VIP dropped; the next AttachPinned in the same place replaces it, and
+// Close detaches both.
+func TestPinnedFenceOutlivesItsProcess(t *testing.T) {
+	a, b := pairNS(t)
+	pins := t.TempDir()
+	if err := MountBPFFS(pins); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(pins, unix.MNT_DETACH) })
+	if err := MountBPFFS(pins); err != nil { // already one: nothing to do
+		t.Fatalf("second MountBPFFS: %v", err)
+	}
+	dir := filepath.Join(pins, "node1")
+	ln, err := netns.Listen(a, "tcp", "0.0.0.0:7556")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	const vip = "10.9.0.100:7556"
+	attachIn := func() *Fence {
+		t.Helper()
+		var f *Fence
+		if err := netns.Do(a, func() error {
+			var err error
+			f, err = AttachPinned("va", netip.MustParseAddr("10.9.0.100"), dir)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+
+	f := attachIn()
+	for _, n := range pinNames {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Fatalf("pin %s: %v", n, err)
+		}
+	}
+	if err := f.Renew(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !reach(b, vip) {
+		t.Fatal("VIP unreachable under a valid lease")
+	}
+	// The lease ends and the process goes away without Close.
+	if err := f.Expire(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.closeFDs(); err != nil {
+		t.Fatal(err)
+	}
+	ip(t, "-n", b, "neigh", "flush", "all")
+	if reach(b, vip) {
+		t.Fatal("VIP reachable after the fencing process died: the pinned fence was detached")
+	}
+
+	// A new process takes over: the old fence goes, the new one rules.
+	f = attachIn()
+	if err := f.Renew(time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	ip(t, "-n", b, "neigh", "flush", "all")
+	if !reach(b, vip) {
+		t.Fatal("VIP unreachable under the new fence's lease: the old fence is still attached")
+	}
+	if err := f.Expire(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range pinNames {
+		if _, err := os.Stat(filepath.Join(dir, n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("pin %s after Close: %v", n, err)
+		}
+	}
+	ip(t, "-n", b, "neigh", "flush", "all")
+	if !reach(b, vip) {
+		t.Fatal("VIP unreachable after Close: a fence is still attached")
 	}
 }

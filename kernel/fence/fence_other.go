@@ -16,6 +16,17 @@ func Attach(string, netip.Addr) (*Fence, error) {
 	return nil, errors.New("fence: tcx lease enforcement needs Linux")
 }
 
+// AttachPinned fails: tcx programs are Linux-only.
+func AttachPinned(string, netip.Addr, string) (*Fence, error) {
+	return nil, errors.New("fence: tcx lease enforcement needs Linux")
+}
+
+// Sweep does nothing.
+func Sweep(string) error { return nil }
+
+// MountBPFFS fails: BPF filesystems are Linux-only.
+func MountBPFFS(string) error { return errors.New("fence: BPF filesystems need Linux") }
+
 // Renew does nothing.
 func (*Fence) Renew(time.Time) error { return nil }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"ftnas/appliance/api"
 	"ftnas/appliance/store"
@@ -338,6 +340,10 @@ func TestBondThroughNasd(t *testing.T) {
 	m1MAC := macOf(t, "m1")
 	cfg := newConfig(t)
 	cfg.NoSMB = true
+	// The cluster step below pins its lease fence here (a BPF filesystem
+	// nasd mounts).
+	cfg.BPFDir = filepath.Join(t.TempDir(), "bpf")
+	t.Cleanup(func() { unix.Unmount(cfg.BPFDir, unix.MNT_DETACH) })
 	n := start(t, cfg)
 	ctx := context.Background()
 
@@ -477,6 +483,10 @@ func TestBondThroughNasd(t *testing.T) {
 		cs, err := n.client.ClusterStatus(ctx)
 		return err == nil && cs.Protection != api.ProtectionStandalone
 	})
+	// The lease fence is pinned, so it would outlive a killed nasd.
+	if pins, _ := filepath.Glob(filepath.Join(cfg.BPFDir, "fence-*", "*")); len(pins) != 3 {
+		t.Errorf("pinned fence files %q, want lease, ingress and egress", pins)
+	}
 	if err := n.client.LeaveCluster(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -484,6 +494,9 @@ func TestBondThroughNasd(t *testing.T) {
 		cs, err := n.client.ClusterStatus(ctx)
 		return err == nil && cs.Protection == api.ProtectionStandalone
 	})
+	if pins, _ := filepath.Glob(filepath.Join(cfg.BPFDir, "fence-*", "*")); len(pins) != 0 {
+		t.Errorf("pinned fence files %q after leaving the pair", pins)
+	}
 	after, err := netlink.LinkByName(BondInterface)
 	if err != nil || after.Attrs().Index != before.Attrs().Index {
 		t.Fatalf("%s after two membership restarts: %v, %v; want the same device (index %d)", BondInterface, after, err, before.Attrs().Index)

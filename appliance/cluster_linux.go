@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,7 +109,7 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 	// "dead" to the master. The wall clock in ns outruns ~7 heartbeats a
 	// second by far.
 	mc.Seq = uint64(time.Now().UnixNano())
-	if rt.fence, err = fence.Attach(c.Interface, c.VIP.Addr()); err != nil {
+	if rt.fence, err = attachFence(b.cfg.BPFDir, c, log); err != nil {
 		// Without the fence a frozen master keeps answering for the VIP
 		// until its supervisor acts; run, but say so.
 		log.Error("cluster: no lease fence on the VIP; a frozen master would keep answering for it", "err", err)
@@ -256,6 +257,25 @@ func (rt *clusterRuntime) stop() {
 	}
 	rt.repl.stop()
 	rt.closeSockets()
+}
+
+// attachFence puts the lease fence on the VIP's interface, pinned under
+// bpfDir so that it outlives a killed nasd (the lease then runs out at
+// the wire); where no BPF filesystem can be had there, the process holds
+// it and a supervisor must remove the VIP after a kill.
+func attachFence(bpfDir string, c store.Cluster, log *slog.Logger) (*fence.Fence, error) {
+	if bpfDir != "" {
+		err := fence.MountBPFFS(bpfDir)
+		if err == nil {
+			dir := filepath.Join(bpfDir, fmt.Sprintf("fence-%x-%d", c.ID, c.Self.ID))
+			var f *fence.Fence
+			if f, err = fence.AttachPinned(c.Interface, c.VIP.Addr(), dir); err == nil {
+				return f, nil
+			}
+		}
+		log.Warn("cluster: the lease fence is not pinned; after kill -9 the VIP must be removed by a supervisor", "bpf_dir", bpfDir, "err", err)
+	}
+	return fence.Attach(c.Interface, c.VIP.Addr())
 }
 
 func (rt *clusterRuntime) closeSockets() {

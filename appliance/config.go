@@ -12,6 +12,7 @@ const (
 	DefaultStateDir = "/var/lib/ftnas"
 	DefaultVolume   = "/srv/ftnas"
 	DefaultMetrics  = "127.0.0.1:9469"
+	DefaultBPFDir   = "/sys/fs/bpf/ftnas"
 )
 
 // Config is how nasd runs.
@@ -34,6 +35,11 @@ type Config struct {
 	// kernel's bonding driver when loaded, else the userland one, and a
 	// formed bond keeps its own), "userland" or "kernel".
 	BondDatapath string
+
+	// BPFDir is a BPF filesystem (mounted there if it is not one) where
+	// the cluster's lease fence is pinned so that it outlives nasd; ""
+	// leaves the fence to the process.
+	BPFDir string
 
 	// ScrubEvery is how often each redundant md array is checked; 0 means
 	// raid.DefaultScrubEvery, a negative value turns the schedule off.

@@ -155,6 +155,9 @@ func MountBPFFS(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("fence: mount a BPF filesystem on %s: %w", dir, err)
 	}
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil // a new folder in a BPF filesystem
+	}
 	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
 		return fmt.Errorf("fence: mount a BPF filesystem on %s: %w", dir, err)
 	}

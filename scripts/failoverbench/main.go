@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	nfsutil "github.com/willscott/go-nfs-client/nfs/util"
-
 	"ftnas/heartbeat"
+	"ftnas/scripts/internal/benchcli"
 )
 
 const usage = `usage: failoverbench OP [flags]
@@ -30,28 +25,7 @@ ops:
 Run "failoverbench OP -h" for the flags of OP.
 `
 
-func main() {
-	// go-nfs-client logs every failed dial through its own logger; a
-	// failover probe fails on purpose until the standby answers.
-	nfsutil.DefaultLogger = quietLogger{}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "failoverbench: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-type quietLogger struct{}
-
-func (quietLogger) SetDebug(bool)         {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Debugf(string, ...any) {}
-func (quietLogger) Infof(string, ...any)  {}
+func main() { benchcli.Main("failoverbench", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -70,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.flags(fs)
 		timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
 		showMAC := fs.Bool("show-mac", false, "also print the MAC of the server's neighbour entry: who answered")
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		if err := o.check(); err != nil {
@@ -89,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "probe":
 		var o probeOptions
 		o.flags(fs)
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		if err := o.check(); err != nil {
@@ -99,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("probe: %w", err)
 		}
-		return writeJSON(stdout, res)
+		return benchcli.WriteJSON(stdout, res)
 	case "watch":
 		vip := fs.String("vip", "", "the virtual IP to watch (required)")
 		// The flags come first; the flag package stops at MEMBER=NETNS.
@@ -112,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return watch(ctx, *vip, members, stdout)
 	case "timers":
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		t := heartbeat.DefaultTiming()
@@ -123,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "report":
 		var o reportOptions
 		o.flags(fs)
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		return report(o, stdout)
@@ -134,21 +108,3 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // parse parses flags and refuses positional arguments.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
-	}
-	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
-}

@@ -27,3 +27,8 @@ func SwitchRoot(newRoot, init string, argv []string) error { return errUnsupport
 
 // ReadLoaderVars is Linux-only.
 func ReadLoaderVars() (LoaderVars, bool, error) { return LoaderVars{}, false, errUnsupported }
+
+// CheckSlot is Linux-only.
+func CheckSlot(imageSlot string) (loader, userland string, err error) {
+	return "", "", errUnsupported
+}

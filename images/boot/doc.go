@@ -11,7 +11,8 @@
 //
 //	ftnas: root A assembled degraded=1 members=1/4 array=md127
 //
-// and switches root to the slot's /sbin/init.
+// and switches root to the slot's /sbin/init. CheckSlot is that init's
+// first step: / must be the read-only squashfs on the named slot's array.
 //
 // Options, Choose, Waiter (the when-to-assemble decision, on explicit
 // times), Marker and the uevent/mountinfo parsers are pure; the scan,

@@ -45,8 +45,13 @@ type Inputs struct {
 	TestInit string
 	// BootInit is the firmware initramfs's /init (BootInitPackage).
 	BootInit string
-	// RootInit is the root slots' /sbin/init (RootInitPackage).
+	// RootInit is the root slots' /sbin/init (RootInitPackage) in the
+	// placeholder slot image (package rootfs).
 	RootInit string
+	// SlotImage, when set, is a prebuilt squashfs written to every root
+	// slot instead of the placeholder (package userland builds one);
+	// RootInit is then not needed.
+	SlotImage string
 	// Installer is the installer guest program (InstallerPackage).
 	Installer string
 }
@@ -54,10 +59,18 @@ type Inputs struct {
 func (in Inputs) check() error {
 	for _, f := range []struct{ name, path string }{
 		{"kernel", in.Kernel.Vmlinuz}, {"Bootloader", in.Bootloader}, {"Mdadm", in.Mdadm},
-		{"TestInit", in.TestInit}, {"BootInit", in.BootInit}, {"RootInit", in.RootInit}, {"Installer", in.Installer},
+		{"TestInit", in.TestInit}, {"BootInit", in.BootInit}, {"RootInit or SlotImage", in.RootInit + in.SlotImage}, {"Installer", in.Installer},
 	} {
 		if f.path == "" {
 			return fmt.Errorf("disk: build: inputs lack %s", f.name)
+		}
+	}
+	for _, f := range []struct{ name, path string }{
+		{"kernel", in.Kernel.Vmlinuz}, {"Bootloader", in.Bootloader}, {"Mdadm", in.Mdadm},
+		{"TestInit", in.TestInit}, {"BootInit", in.BootInit}, {"RootInit", in.RootInit}, {"SlotImage", in.SlotImage}, {"Installer", in.Installer},
+	} {
+		if f.path == "" {
+			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
 			return fmt.Errorf("disk: build: input %s: %w", f.name, err)
@@ -68,9 +81,11 @@ func (in Inputs) check() error {
 
 // FirmwareModules are what the firmware initramfs loads: virtio disks,
 // md RAID1, squashfs and efivarfs (the userland reads the loader's
-// variables).
+// variables), and for the slot's userland, which carries no modules of
+// its own (the kernel is on the ESP): virtio NICs and overlayfs (its
+// writable /etc and /var).
 func FirmwareModules() []string {
-	return []string{"virtio_pci", "virtio_blk", "md_mod", "raid1", "squashfs", "efivarfs"}
+	return []string{"virtio_pci", "virtio_blk", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay"}
 }
 
 // Slots are the root slots; the first is booted by default.
@@ -239,7 +254,12 @@ func Build(ctx context.Context, in Inputs, o Options) (res Result, err error) {
 		}
 		p := filepath.Join(work, role+".squashfs")
 		os.Remove(p)
-		sz, err := rootfs.WriteSquashfs(p, a.Size-raid.MiB, rootfs.Spec{Slot: s, Init: in.RootInit})
+		var sz int64
+		if in.SlotImage != "" {
+			sz, err = slotImage(in.SlotImage, p, a.Size-raid.MiB)
+		} else {
+			sz, err = rootfs.WriteSquashfs(p, a.Size-raid.MiB, rootfs.Spec{Slot: s, Init: in.RootInit})
+		}
 		if err != nil {
 			return Result{}, err
 		}
@@ -384,6 +404,41 @@ func writeInitramfs(path string, k kernel.Kernel, modules []string, spec initram
 	}
 	os.Remove(path)
 	return initramfs.WriteFile(path, spec)
+}
+
+// slotImage copies a prebuilt slot image to p and checks it
+// fits in maxSize bytes and is whole 4 KiB blocks.
+func slotImage(src, p string, maxSize int64) (int64, error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return 0, fmt.Errorf("disk: slot image: %w", err)
+	}
+	if fi.Size() > maxSize || fi.Size()%4096 != 0 {
+		return 0, fmt.Errorf("disk: slot image %s is %d MiB (%d bytes): want whole 4 KiB blocks, at most the slot's %d MiB", src, fi.Size()>>20, fi.Size(), maxSize>>20)
+	}
+	// A copy, not a link: the installer attaches each slot's image as
+	// its own disk, and qemu locks image files.
+	if err := copyFile(src, p); err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("disk: copy: %w", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("disk: copy: %w", err)
+	}
+	defer func() { err = errors.Join(err, out.Close()) }()
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("disk: copy %s to %s: %w", src, dst, err)
+	}
+	return nil
 }
 
 func hashFile(p string) (string, error) {

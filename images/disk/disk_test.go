@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"ftnas/images/kernel"
 	"ftnas/raid"
 )
 
@@ -150,5 +151,43 @@ func TestBuildRejectsMissingInputs(t *testing.T) {
 	_, err := Build(t.Context(), Inputs{}, Options{Dir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "inputs lack kernel") {
 		t.Errorf("Build without inputs: %v", err)
+	}
+}
+
+func TestSlotImage(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "userland.squashfs")
+	if err := os.WriteFile(src, bytes.Repeat([]byte{7}, 8192), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "root-a.squashfs")
+	size, err := slotImage(src, dst, raid.MiB)
+	if err != nil || size != 8192 {
+		t.Fatalf("slotImage = %d, %v", size, err)
+	}
+	if b, err := os.ReadFile(dst); err != nil || !bytes.Equal(b, bytes.Repeat([]byte{7}, 8192)) {
+		t.Errorf("copy differs: %v", err)
+	}
+	if fa, err := os.Stat(src); err != nil {
+		t.Fatal(err)
+	} else if fb, err := os.Stat(dst); err != nil || os.SameFile(fa, fb) {
+		t.Errorf("the slot image is the source file (%v): qemu would lock one file twice", err)
+	}
+	if _, err := slotImage(src, filepath.Join(dir, "small"), 4096); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("an image larger than the slot: %v", err)
+	}
+	odd := filepath.Join(dir, "odd")
+	if err := os.WriteFile(odd, make([]byte, 5000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slotImage(odd, filepath.Join(dir, "odd-a"), raid.MiB); err == nil {
+		t.Error("an image of part of a 4 KiB block passed")
+	}
+}
+
+func TestBuildTakesSlotImageForRootInit(t *testing.T) {
+	_, err := Build(t.Context(), Inputs{Kernel: kernel.Kernel{Vmlinuz: "/nonexistent/vmlinuz"}, Bootloader: "/b", Mdadm: "/m", TestInit: "/t", BootInit: "/i", Installer: "/x"}, Options{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "inputs lack RootInit or SlotImage") {
+		t.Errorf("Build without a root init or slot image: %v", err)
 	}
 }

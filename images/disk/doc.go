@@ -9,7 +9,8 @@
 // devices). It has no md, so the arrays are made by a short qemu guest
 // (./internal/installer, direct kernel boot): mdadm --create with
 // metadata 1.2 and internal bitmaps, then the root slot squashfs images
-// (package rootfs) are copied onto their arrays and read back. Build
+// (package rootfs's placeholder, or Inputs.SlotImage, the real userland
+// package userland builds) are copied onto their arrays and read back. Build
 // checks afterwards that every disk's ESP hashes the same
 // (raid.HashESP).
 //

@@ -167,7 +167,11 @@ func copyImage(im installplan.Image, dev string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.Copy(dst, io.LimitReader(src, im.Size)); err != nil {
+	// Large buffers: under TCG every system call is dear, and a
+	// Debian userland image is a hundred MiB. (The wrapper hides
+	// os.File.ReadFrom, which would copy in 32 KiB pieces.)
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{dst}, io.LimitReader(src, im.Size), buf); err != nil {
 		dst.Close()
 		return "", fmt.Errorf("copy %s onto %s: %w", im.Device, dev, err)
 	}
@@ -184,7 +188,7 @@ func copyImage(im installplan.Image, dev string) (string, error) {
 	}
 	defer back.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, io.LimitReader(back, im.Size)); err != nil {
+	if _, err := io.CopyBuffer(h, io.LimitReader(back, im.Size), buf); err != nil {
 		return "", fmt.Errorf("read back %s: %w", dev, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))

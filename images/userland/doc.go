@@ -1,0 +1,48 @@
+// Package userland builds the root slot's real userland: a minimal Debian
+// (debootstrap's minbase variant, made with mmdebstrap when it is there,
+// else debootstrap) with Samba, mdadm and iproute2, plus ftnas's own
+// programs (nasd, nasctl and ./init, the slot's /sbin/init), packed as a
+// zstd squashfs that disk.Build writes to every root slot
+// (Inputs.SlotImage). The image does not know its slot: ./init learns it
+// from the kernel command line and checks that / is that slot's array.
+//
+// Bootstrap makes the Debian tree once per Key (suite, mirror, variant,
+// package list, tool, and the Date of the suite's Release file in the
+// host's apt lists, the same lists package deb fetches from) under
+// CACHE/userland/KEY/root (CACHE is $FTNAS_CACHE or /var/cache/ftnas),
+// about 320 MB, 100 s on an idle 2-core machine and 5 minutes on a busy
+// one. SlotImage hard-links the tree into a staging directory, replaces
+// the ftnas files there (Files) and runs mksquashfs (SquashfsCommand:
+// zstd level 3, about 110 MiB, 7 s); the last image is kept next to the
+// tree, keyed by a hash of the added files, and reused.
+//
+// Reproducibility: packing is bit-reproducible (TestSlotImageReproducible):
+// every time is rootfs.Epoch, the superblock's too, mksquashfs sorts
+// directories, owners come from the tree, the Go programs are built with
+// -trimpath (they carry the VCS revision, so one commit gives one image).
+// The tree is not yet bit-reproducible across bootstraps: the mirror
+// moves (only the Release Date is keyed, so a host `apt-get update` after
+// a point release makes a new tree; snapshot.debian.org, which would pin
+// it, is not reachable from these hosts), it has no security updates
+// (bookworm main only), and maintainer scripts leave build-time state
+// (ssl/ld.so caches, debconf's database). Bootstrap removes apt's lists,
+// logs and backup files and the image's /etc/machine-id is empty. The
+// manifest (dpkg-query's package=version list, kept next to the tree and
+// in the image as /etc/ftnas/packages) says what a tree holds.
+//
+// At run time the slot's ./init adds udev's part of /dev (/dev/fd, the
+// std* links, /dev/shm), mounts tmpfs overlays on /etc, /var, /srv and
+// /root (the squashfs is read-only, and nasd adds system accounts), a
+// tmpfs as the volume, brings up lo and the first NIC with a static
+// address (ftnas.ip=, ftnas.gw=; qemu user-net's 10.0.2.15/24 via
+// 10.0.2.2 by default), and supervises nasd with --state /var/lib/ftnas
+// and --volume /srv/ftnas: both on tmpfs for now, so nothing survives a
+// reboot yet (the state and data md arrays are made by the installer but
+// not used). Once `nasctl status --json` reports every service healthy it
+// prints "ftnas: nasd serving {json}" on the console; ftnas.test_share=
+// (a test hook) then adds an NFS share and writes a file into it.
+//
+// Spec, Key, the command lines, Files, the init's options and Backoff are
+// pure; Bootstrap and SlotImage are Linux-only and need root; Boot starts
+// the firmware under qemu and waits for nasd.
+package userland

@@ -1,0 +1,220 @@
+package userland
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"ftnas/images/guest"
+	"ftnas/images/rootfs"
+)
+
+// Go main packages the userland holds.
+const (
+	NasdPackage   = "ftnas/cmd/nasd"
+	NasctlPackage = "ftnas/cmd/nasctl"
+	InitPackage   = "ftnas/images/userland/init"
+)
+
+// Paths in the image. /sbin is a link to usr/sbin in Debian's merged
+// /usr, so InitPath is what the initramfs executes as /sbin/init.
+const (
+	InitPath     = "/usr/sbin/init"
+	NasdPath     = "/usr/sbin/nasd"
+	NasctlPath   = "/usr/bin/nasctl"
+	ManifestPath = "/etc/ftnas/packages"
+	Hostname     = "ftnas"
+)
+
+// Where nasd keeps its state and its volume: tmpfs for now (the overlays
+// on /var and /srv), not yet the state and data arrays.
+const (
+	StateDir = "/var/lib/ftnas"
+	Volume   = "/srv/ftnas"
+)
+
+// Binaries are the ftnas programs, built static for linux/amd64.
+type Binaries struct {
+	Nasd, Nasctl, Init string
+}
+
+// Files are what SlotImage adds to the Debian tree. manifest is the
+// package=version list of the tree.
+func Files(b Binaries, manifest []byte) ([]rootfs.File, error) {
+	for _, f := range []struct{ name, path string }{{"nasd", b.Nasd}, {"nasctl", b.Nasctl}, {"init", b.Init}} {
+		if f.path == "" {
+			return nil, fmt.Errorf("userland: no %s binary", f.name)
+		}
+	}
+	return []rootfs.File{
+		{Path: InitPath, Source: b.Init, Mode: 0o755},
+		{Path: NasdPath, Source: b.Nasd, Mode: 0o755},
+		{Path: NasctlPath, Source: b.Nasctl, Mode: 0o755},
+		{Path: ManifestPath, Data: manifest},
+		{Path: "/etc/hostname", Data: []byte(Hostname + "\n")},
+		{Path: "/etc/hosts", Data: []byte("127.0.0.1\tlocalhost\n127.0.1.1\t" + Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n")},
+		// systemd-less: nothing makes one, and an image must not carry
+		// the build machine's.
+		{Path: "/etc/machine-id", Data: []byte{}},
+	}, nil
+}
+
+// OverlayDirs are the directories the slot's init makes writable with a
+// tmpfs overlay: system accounts (/etc), Samba's and nasd's state (/var),
+// the volume (/srv) and root's home.
+func OverlayDirs() []string { return []string{"/etc", "/var", "/srv", "/root"} }
+
+// Kernel command line parameters the slot's init reads.
+const (
+	// ParamIP is the first NIC's address with its prefix length.
+	ParamIP = "ftnas.ip"
+	// ParamGateway is the default route's gateway ("none": no route).
+	ParamGateway = "ftnas.gw"
+	// ParamTestShare, a test hook, makes an NFS share of that name once
+	// nasd serves and writes TestFile into it.
+	ParamTestShare = "ftnas.test_share"
+)
+
+// TestFile is the file the test hook writes into the test share, and
+// TestContent what it holds for slot s.
+const TestFile = "hello.txt"
+
+// TestContent is TestFile's content on slot s.
+func TestContent(slot string) string { return "hello from ftnas slot " + slot + "\n" }
+
+// InitOptions are the slot init's settings.
+type InitOptions struct {
+	Address   netip.Prefix
+	Gateway   netip.Addr // invalid: no default route
+	TestShare string
+}
+
+// DefaultInitOptions suit qemu's user-mode network.
+func DefaultInitOptions() InitOptions {
+	return InitOptions{
+		Address: netip.MustParsePrefix("10.0.2.15/24"),
+		Gateway: netip.MustParseAddr("10.0.2.2"),
+	}
+}
+
+// ParseInitOptions reads the init's parameters from the kernel command
+// line.
+func ParseInitOptions(params []guest.Param) (InitOptions, error) {
+	o := DefaultInitOptions()
+	if v, ok := guest.Lookup(params, ParamIP); ok {
+		p, err := netip.ParsePrefix(v)
+		if err != nil || !p.Addr().Is4() {
+			return InitOptions{}, fmt.Errorf("userland: %s=%q: want an IPv4 address with its prefix length (10.0.2.15/24)", ParamIP, v)
+		}
+		o.Address = p
+	}
+	if v, ok := guest.Lookup(params, ParamGateway); ok {
+		if v == "none" {
+			o.Gateway = netip.Addr{}
+		} else {
+			a, err := netip.ParseAddr(v)
+			if err != nil || !a.Is4() {
+				return InitOptions{}, fmt.Errorf("userland: %s=%q: want an IPv4 address or none", ParamGateway, v)
+			}
+			o.Gateway = a
+		}
+	}
+	if o.Gateway.IsValid() && !o.Address.Masked().Contains(o.Gateway) {
+		return InitOptions{}, fmt.Errorf("userland: gateway %s is outside %s", o.Gateway, o.Address.Masked())
+	}
+	if v, ok := guest.Lookup(params, ParamTestShare); ok {
+		if !shareName.MatchString(v) {
+			return InitOptions{}, fmt.Errorf("userland: %s=%q: want a share name (letters, digits, - and _)", ParamTestShare, v)
+		}
+		o.TestShare = v
+	}
+	return o, nil
+}
+
+var shareName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// ServingPrefix starts the console line the slot's init prints once nasd
+// answers `nasctl status` with every service healthy; the status JSON
+// (one line) follows.
+const ServingPrefix = "ftnas: nasd serving "
+
+// ServingRegexp matches that line; the first submatch is the JSON.
+func ServingRegexp() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ServingPrefix) + `(\{.*\})\r?$`)
+}
+
+// TestShareLine is printed once the test share is there.
+func TestShareLine(name string) string { return "ftnas: test share " + name + " ready" }
+
+// Backoff is how long the init waits before restarting nasd: 1 s after a
+// run that ended within a minute of its start, doubling up to 30 s for
+// each further short run; a run that lasted a minute resets it.
+type Backoff struct {
+	next time.Duration
+}
+
+// Next returns the wait after a run that lasted ran.
+func (b *Backoff) Next(ran time.Duration) time.Duration {
+	const first, max, healthy = time.Second, 30 * time.Second, time.Minute
+	if ran >= healthy || b.next == 0 {
+		b.next = first
+		return b.next
+	}
+	b.next = min(2*b.next, max)
+	return b.next
+}
+
+// NasdArgs are nasd's arguments in the slot.
+func NasdArgs() []string {
+	return []string{NasdPath, "--state", StateDir, "--volume", Volume}
+}
+
+// NasctlStatusArgs run `nasctl status --json` against the slot's nasd.
+func NasctlStatusArgs() []string {
+	return []string{NasctlPath, "--state", StateDir, "status", "--json"}
+}
+
+// NasctlShareArgs add the NFS-only test share name.
+func NasctlShareArgs(name string) []string {
+	return []string{NasctlPath, "--state", StateDir, "share", "add", name, "--nfs"}
+}
+
+// manifestLines normalises dpkg-query output: sorted, no blank lines.
+func manifestLines(out string) []byte {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	slices.Sort(lines)
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+// Served reads `nasctl status --json` output: the status as one line of
+// JSON, and whether nasd reports services and every one is healthy.
+func Served(statusJSON []byte) (line string, healthy bool, err error) {
+	var st struct {
+		Services []struct {
+			Name    string `json:"name"`
+			Healthy bool   `json:"healthy"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(statusJSON, &st); err != nil {
+		return "", false, fmt.Errorf("userland: parse nasctl status: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, statusJSON); err != nil {
+		return "", false, fmt.Errorf("userland: parse nasctl status: %w", err)
+	}
+	healthy = len(st.Services) > 0
+	for _, s := range st.Services {
+		healthy = healthy && s.Healthy
+	}
+	return buf.String(), healthy, nil
+}

@@ -1,0 +1,372 @@
+//go:build linux
+
+// Command init is /sbin/init of the real root slot userland (package
+// userland), PID 1 after the initramfs switched root into the slot:
+//
+//  1. mounts /proc, /sys, /dev, /run, /tmp where the initramfs has not
+//     (and adds /dev/fd, /dev/std* and /dev/shm, udev's part),
+//     and checks / is the read-only squashfs on the md array of the slot
+//     the boot entry named (boot.CheckSlot, printing its two lines);
+//  2. mounts tmpfs overlays on /etc, /var, /srv and /root
+//     (userland.OverlayDirs): writable, forgotten at power-off;
+//  3. sets the hostname, brings up lo and the first NIC with
+//     ftnas.ip= (default 10.0.2.15/24) and a default route via ftnas.gw=
+//     (default 10.0.2.2), qemu user-net's addresses;
+//  4. runs nasd --state /var/lib/ftnas --volume /srv/ftnas, restarting it
+//     with a backoff when it exits, and reaps orphans;
+//  5. polls `nasctl status --json` until every service is healthy and
+//     prints "ftnas: nasd serving {json}"; with ftnas.test_share=NAME it
+//     then adds that NFS share and writes userland.TestFile into it;
+//  6. on SIGTERM, SIGINT or SIGPWR stops nasd and powers off.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"ftnas/images/boot"
+	"ftnas/images/guest"
+	"ftnas/images/userland"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR)
+	r := &reaper{waiting: map[int]chan unix.WaitStatus{}}
+	slot, opts, err := setup()
+	if err != nil {
+		fmt.Println("ftnas: init: FAILED:", err)
+		fmt.Println(guest.ResultLine(err))
+		halt()
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		superviseNasd(r, stop)
+	}()
+	go waitServing(r, slot, opts)
+	for s := range sigs {
+		if s == unix.SIGCHLD {
+			r.reap()
+			continue
+		}
+		fmt.Println("ftnas: init: got", s, "- stopping nasd and powering off")
+		close(stop)
+		go func() {
+			for range sigs {
+				r.reap()
+			}
+		}()
+		wg.Wait()
+		halt()
+	}
+}
+
+func halt() {
+	unix.Sync()
+	if err := guest.PowerOff(); err != nil {
+		fmt.Println("ftnas: init:", err)
+	}
+	select {}
+}
+
+func setup() (slot string, opts userland.InitOptions, err error) {
+	if err := guest.MountBasics(); err != nil {
+		return "", opts, err
+	}
+	if err := devLinks(); err != nil {
+		return "", opts, err
+	}
+	loader, up, err := boot.CheckSlot("")
+	if err != nil {
+		return "", opts, err
+	}
+	fmt.Println(loader)
+	fmt.Println(up)
+	params, err := guest.Cmdline()
+	if err != nil {
+		return "", opts, err
+	}
+	bo, err := boot.ParseOptions(params)
+	if err != nil {
+		return "", opts, err
+	}
+	if opts, err = userland.ParseInitOptions(params); err != nil {
+		return "", opts, err
+	}
+	for _, d := range userland.OverlayDirs() {
+		if err := overlay(d); err != nil {
+			return "", opts, err
+		}
+	}
+	// nasd never creates its volume (a missing disk must not look like
+	// an empty one): for now it is a tmpfs of its own.
+	if err := os.MkdirAll(userland.Volume, 0o755); err != nil {
+		return "", opts, fmt.Errorf("init: volume: %w", err)
+	}
+	if err := unix.Mount("tmpfs", userland.Volume, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=25%"); err != nil {
+		return "", opts, fmt.Errorf("init: mount tmpfs on %s: %w", userland.Volume, err)
+	}
+	if err := unix.Sethostname([]byte(userland.Hostname)); err != nil {
+		return "", opts, fmt.Errorf("init: sethostname: %w", err)
+	}
+	if err := network(opts); err != nil {
+		return "", opts, err
+	}
+	return bo.Slot, opts, nil
+}
+
+// devLinks adds what udev would to a bare devtmpfs: /dev/fd (pdbedit
+// reads nasd's password file as /dev/fd/3), /dev/std{in,out,err} and a
+// tmpfs on /dev/shm.
+func devLinks() error {
+	for link, target := range map[string]string{
+		"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0",
+		"/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2",
+	} {
+		if err := os.Symlink(target, link); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("init: %w", err)
+		}
+	}
+	if err := os.MkdirAll("/dev/shm", 0o1777); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil && !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("init: mount tmpfs on /dev/shm: %w", err)
+	}
+	return nil
+}
+
+// overlay makes dir writable: an overlay with the image's dir below and
+// a tmpfs directory above.
+func overlay(dir string) error {
+	base := filepath.Join("/run/ftnas/overlay", strings.TrimPrefix(dir, "/"))
+	upper, work := filepath.Join(base, "upper"), filepath.Join(base, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("init: overlay %s: %w", dir, err)
+		}
+	}
+	data := "lowerdir=" + dir + ",upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", dir, "overlay", 0, data); err != nil {
+		return fmt.Errorf("init: mount overlay on %s (%s): %w", dir, data, err)
+	}
+	return nil
+}
+
+// network brings up lo and the first other link that appears.
+func network(o userland.InitOptions) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("init: lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("init: lo up: %w", err)
+	}
+	var nic netlink.Link
+	deadline := time.Now().Add(10 * time.Second)
+	for nic == nil {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return fmt.Errorf("init: list links: %w", err)
+		}
+		for _, l := range links {
+			if l.Attrs().Name != "lo" && l.Type() == "device" {
+				nic = l
+				break
+			}
+		}
+		if nic == nil {
+			if time.Now().After(deadline) {
+				return errors.New("init: no network interface after 10s (virtio_net not loaded?)")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	name := nic.Attrs().Name
+	addr := &netlink.Addr{IPNet: prefixNet(o.Address)}
+	if err := netlink.AddrAdd(nic, addr); err != nil {
+		return fmt.Errorf("init: %s: add %s: %w", name, o.Address, err)
+	}
+	if err := netlink.LinkSetUp(nic); err != nil {
+		return fmt.Errorf("init: %s up: %w", name, err)
+	}
+	if o.Gateway.IsValid() {
+		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: nic.Attrs().Index, Gw: o.Gateway.AsSlice()}); err != nil {
+			return fmt.Errorf("init: default route via %s on %s: %w", o.Gateway, name, err)
+		}
+	}
+	fmt.Printf("ftnas: network %s %s gateway %v\n", name, o.Address, o.Gateway)
+	return nil
+}
+
+// superviseNasd runs nasd until stop is closed, restarting it when it
+// exits.
+func superviseNasd(r *reaper, stop <-chan struct{}) {
+	var b userland.Backoff
+	for {
+		start := time.Now()
+		pid, done, err := r.start(userland.NasdArgs(), os.Stdout)
+		if err != nil {
+			fmt.Println("ftnas: init: start nasd:", err)
+		} else {
+			fmt.Printf("ftnas: nasd started (pid %d)\n", pid)
+			select {
+			case ws := <-done:
+				fmt.Printf("ftnas: nasd exited: %s\n", describe(ws))
+			case <-stop:
+				unix.Kill(pid, unix.SIGTERM)
+				select {
+				case ws := <-done:
+					fmt.Printf("ftnas: nasd stopped: %s\n", describe(ws))
+				case <-time.After(20 * time.Second):
+					unix.Kill(pid, unix.SIGKILL)
+					fmt.Println("ftnas: nasd did not stop within 20s; killed")
+				}
+				return
+			}
+		}
+		wait := b.Next(time.Since(start))
+		fmt.Printf("ftnas: restarting nasd in %v\n", wait)
+		select {
+		case <-time.After(wait):
+		case <-stop:
+			return
+		}
+	}
+}
+
+// waitServing polls nasctl until nasd reports every service healthy and
+// prints the serving line, then runs the test hook.
+func waitServing(r *reaper, slot string, o userland.InitOptions) {
+	var last string
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		out, err := r.output(userland.NasctlStatusArgs())
+		if err == nil {
+			line, healthy, perr := userland.Served(out)
+			if perr == nil && healthy {
+				fmt.Println(userland.ServingPrefix + line)
+				break
+			}
+			last = line
+		}
+		if time.Now().After(deadline) {
+			fmt.Printf("ftnas: nasd not healthy after 5m: %s (%v)\n", last, err)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	if o.TestShare == "" {
+		return
+	}
+	if err := testShare(r, slot, o.TestShare); err != nil {
+		fmt.Println("ftnas: test share:", err)
+		return
+	}
+	fmt.Println(userland.TestShareLine(o.TestShare))
+}
+
+func testShare(r *reaper, slot, name string) error {
+	if out, err := r.output(userland.NasctlShareArgs(name)); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	p := filepath.Join(userland.Volume, name, userland.TestFile)
+	return os.WriteFile(p, []byte(userland.TestContent(slot)), 0o644)
+}
+
+// reaper starts children and reaps every process that exits (PID 1's
+// orphans too), handing the status of the ones it started to their
+// waiters. os/exec cannot be used: its Wait would race the reaping.
+type reaper struct {
+	mu      sync.Mutex
+	waiting map[int]chan unix.WaitStatus
+}
+
+var childEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
+
+func (r *reaper) start(argv []string, out *os.File) (int, <-chan unix.WaitStatus, error) {
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer devnull.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, err := os.StartProcess(argv[0], argv, &os.ProcAttr{Dir: "/", Env: childEnv, Files: []*os.File{devnull, out, out}})
+	if err != nil {
+		return 0, nil, err
+	}
+	pid := p.Pid
+	ch := make(chan unix.WaitStatus, 1)
+	r.waiting[pid] = ch
+	p.Release()
+	return pid, ch, nil
+}
+
+// output runs argv and returns its stdout and stderr, failing unless it
+// exits 0 within 30 s.
+func (r *reaper) output(argv []string) ([]byte, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	pid, done, err := r.start(argv, pw)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	pr.SetReadDeadline(time.Now().Add(30 * time.Second))
+	out, rerr := io.ReadAll(pr)
+	pr.Close()
+	if rerr != nil {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	ws := <-done
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return out, fmt.Errorf("%s: %s", filepath.Base(argv[0]), describe(ws))
+	}
+	return out, rerr
+}
+
+func (r *reaper) reap() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+		if ch, ok := r.waiting[pid]; ok {
+			ch <- ws
+			delete(r.waiting, pid)
+		}
+	}
+}
+
+func describe(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", ws.ExitStatus())
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

@@ -1,0 +1,191 @@
+package userland_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+	nfsrpc "github.com/willscott/go-nfs-client/nfs/rpc"
+
+	"ftnas/images/deb"
+	"ftnas/images/disk"
+	"ftnas/images/initramfs"
+	"ftnas/images/lab"
+	"ftnas/images/qemu"
+	"ftnas/images/userland"
+	"ftnas/raid"
+)
+
+// TestQEMUServes builds the real slot userland (the Debian tree is cached
+// under FTNAS_CACHE; the first run bootstraps it, about 2 minutes),
+// installs it on 2 disks, boots them under OVMF with a user-net NIC and
+// checks that nasd serves: every service healthy in `nasctl status`, and
+// an NFS read from the host through a hostfwd of port 2049 returns the
+// file the init's test hook wrote.
+func TestQEMUServes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bootstraps Debian (cached) and boots the firmware with its userland under TCG (about 2 minutes)")
+	}
+	if err := qemu.Available(qemu.Options{}); err != nil {
+		t.Skip(err)
+	}
+	fw, err := qemu.FindOVMF(nil)
+	if err != nil {
+		t.Skip(err)
+	}
+	if _, err := userland.FindTool(); err != nil {
+		t.Skip(err)
+	}
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Skip("needs mksquashfs (apt-get install squashfs-tools):", err)
+	}
+	k := lab.Kernel(t)
+	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	tree, err := userland.Bootstrap(ctx, userland.Options{CacheDir: deb.DefaultCacheDir(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("tree %s (cached=%v) in %v: %d packages", tree.Key, tree.Cached, tree.Took.Round(time.Millisecond), strings.Count(string(tree.Manifest), "\n"))
+	for _, p := range []string{"samba=", "mdadm=", "iproute2=", "passwd="} {
+		if !strings.Contains("\n"+string(tree.Manifest), "\n"+p) {
+			t.Errorf("tree lacks %s", strings.TrimSuffix(p, "="))
+		}
+	}
+	files, err := userland.Files(userland.Binaries{
+		Nasd:   lab.GoBinary(t, userland.NasdPackage),
+		Nasctl: lab.GoBinary(t, userland.NasctlPackage),
+		Init:   lab.GoBinary(t, userland.InitPackage),
+	}, tree.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := userland.SlotImage(ctx, tree, files, dir+"/slot.squashfs", userland.CompressionLevel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("slot image %d MiB (cached=%v) in %v", im.Size>>20, im.Cached, im.Took.Round(time.Millisecond))
+
+	const share = "t"
+	res, err := disk.Build(ctx, disk.Inputs{
+		Kernel:     k,
+		Bootloader: bootloader,
+		Mdadm:      lab.Mdadm(t).Source,
+		TestInit:   lab.GoBinary(t, initramfs.InitPackage),
+		BootInit:   lab.GoBinary(t, disk.BootInitPackage),
+		Installer:  lab.GoBinary(t, disk.InstallerPackage),
+		SlotImage:  im.Path,
+	}, disk.Options{
+		Dir: dir, Disks: 2,
+		Layout:  raid.LayoutOptions{ESPSize: 64 * raid.MiB, RootSize: SlotSize, StateSize: 8 * raid.MiB, MinData: 8 * raid.MiB},
+		Cmdline: "ftnas.degraded_after=1s " + userland.ParamTestShare + "=" + share,
+		Logf:    t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("installation built in %v (installer guest %v)", time.Since(start).Round(time.Millisecond), res.Took["install"].Round(time.Millisecond))
+
+	port := freePort(t)
+	vm, r, err := userland.Boot(ctx, fw, res.Disks, []qemu.NIC{{Netdev: fmt.Sprintf("user,hostfwd=tcp:127.0.0.1:%d-:2049", port)}}, dir, 5*time.Minute, t.Logf)
+	if vm != nil {
+		t.Cleanup(vm.Kill)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("marker after %v, nasd serving after %v: %s", r.ToMarker.Round(100*time.Millisecond), r.ToServing.Round(100*time.Millisecond), r.Status)
+	if m := r.Marker; m.Slot != "a" || m.Degraded != 0 || m.InSync != 2 {
+		t.Errorf("marker %+v, want root a whole on 2 members", m)
+	}
+	if !strings.Contains(r.Userland, "fstype=squashfs array=ftnas-root-a level=raid1") {
+		t.Errorf("userland line %q", r.Userland)
+	}
+	var st struct {
+		Hostname string `json:"hostname"`
+		Volume   string `json:"volume"`
+		Services []struct {
+			Name    string `json:"name"`
+			Healthy bool   `json:"healthy"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(r.Status), &st); err != nil {
+		t.Fatalf("status %q: %v", r.Status, err)
+	}
+	names := map[string]bool{}
+	for _, s := range st.Services {
+		names[s.Name] = s.Healthy
+	}
+	if st.Hostname != userland.Hostname || st.Volume != userland.Volume || !names["nfs"] || !names["smb"] {
+		t.Errorf("status %+v: want host %s, volume %s, nfs and smb healthy", st, userland.Hostname, userland.Volume)
+	}
+	if _, err := vm.Expect(regexpLine(userland.TestShareLine(share))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := nfsRead(fmt.Sprintf("127.0.0.1:%d", port), "/"+share, userland.TestFile)
+	if err != nil {
+		t.Fatalf("NFS read through hostfwd: %v", err)
+	}
+	if want := userland.TestContent("a"); got != want {
+		t.Errorf("NFS read %q, want %q", got, want)
+	}
+	t.Logf("NFS read of /%s/%s from the host: %q after %v", share, userland.TestFile, got, vm.Elapsed().Round(100*time.Millisecond))
+}
+
+// SlotSize is the root slots' size in the test layout: the zstd image is
+// about 110 MiB.
+const SlotSize = 192 * raid.MiB
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// nfsRead mounts export and reads file over one TCP connection to addr,
+// where nasd serves MOUNT and NFS on the same port (no portmapper: the
+// hostfwd port is not the one it would name).
+func nfsRead(addr, export, file string) (string, error) {
+	c, err := nfsrpc.DialTCP("tcp", addr, false)
+	if err != nil {
+		return "", fmt.Errorf("dial %s: %w", addr, err)
+	}
+	m := &nfsc.Mount{Client: c}
+	defer m.Close()
+	tgt, err := m.Mount(export, nfsrpc.NewAuthUnix("ftnas-test", 0, 0).Auth())
+	if err != nil {
+		return "", fmt.Errorf("MNT %s: %w", export, err)
+	}
+	f, err := tgt.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("LOOKUP %s: %w", file, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("READ %s: %w", file, err)
+	}
+	return string(b), nil
+}
+
+func regexpLine(s string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(s) + `\r?$`)
+}

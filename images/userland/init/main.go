@@ -132,7 +132,7 @@ func setup() (slot string, opts userland.InitOptions, err error) {
 
 // devLinks adds what udev would to a bare devtmpfs: /dev/fd (pdbedit
 // reads nasd's password file as /dev/fd/3), /dev/std{in,out,err} and a
-// tmpfs on /dev/shm.
+// tmpfs on /dev/shm, and the BPF filesystem.
 func devLinks() error {
 	for link, target := range map[string]string{
 		"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0",
@@ -147,6 +147,11 @@ func devLinks() error {
 	}
 	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil && !errors.Is(err, unix.EBUSY) {
 		return fmt.Errorf("init: mount tmpfs on /dev/shm: %w", err)
+	}
+	// nasd pins the cluster's lease fence under /sys/fs/bpf (as systemd
+	// mounts it), so the fence outlives a crashed nasd.
+	if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil && !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("init: mount the BPF filesystem on /sys/fs/bpf: %w", err)
 	}
 	return nil
 }

@@ -67,7 +67,14 @@ func startSMB(ctx context.Context, cfg *Config, shares []store.Share, users []st
 	if err := s.syncUsers(ctx, users); err != nil {
 		return nil, err
 	}
-	s.sup = smb.NewSupervisor(smb.SupervisorConfig{ConfPath: s.confPath, Log: log, SmbdPath: cfg.SmbdPath})
+	// On a cluster member smbd binds only the VIP: it is held back while
+	// the VIP is elsewhere and kicked when the VIP comes up.
+	listen := cfg.Listen
+	ready := func() bool {
+		addrs, err := net.InterfaceAddrs()
+		return err != nil || smb.ListenUp(listen, addrs)
+	}
+	s.sup = smb.NewSupervisor(smb.SupervisorConfig{ConfPath: s.confPath, Log: log, SmbdPath: cfg.SmbdPath, Ready: ready})
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() {
@@ -123,6 +130,12 @@ func (s *smbService) writeConfig(shares []store.Share) error {
 func (s *smbService) apply(ctx context.Context, shares []store.Share) error {
 	if err := s.writeConfig(shares); err != nil {
 		return err
+	}
+	if st := s.sup.State(); st.Phase == smb.PhaseWaiting || st.Phase == smb.PhaseBackoff {
+		// smbd is down and reads the new file when it starts (a
+		// standby's smbd waits for the VIP).
+		s.log.Debug("smbd not running; config written for its next start", "phase", st.Phase)
+		return nil
 	}
 	if err := s.sup.Reload(ctx); err != nil {
 		// smbd re-reads its config at its next start; not fatal.

@@ -220,6 +220,31 @@ func listenAddr(listen string) (string, error) {
 	return ip.String(), nil
 }
 
+// ListenUp reports whether smbd can bind listen (Config.Listen) on a host
+// with addrs (net.InterfaceAddrs): the address is one of them, or listen
+// means all addresses.
+func ListenUp(listen string, addrs []net.Addr) bool {
+	want, err := listenAddr(listen)
+	if err != nil || want == "" {
+		// All addresses; or a bad address, which Render reports.
+		return true
+	}
+	ip := net.ParseIP(want)
+	for _, a := range addrs {
+		var have net.IP
+		switch a := a.(type) {
+		case *net.IPNet:
+			have = a.IP
+		case *net.IPAddr:
+			have = a.IP
+		}
+		if have.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // CheckShareName reports whether name can be a share name: smb.conf must
 // be able to carry it as a section name and SMB clients must accept it.
 func CheckShareName(name string) error {

@@ -2,6 +2,7 @@ package smb
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -356,5 +357,33 @@ func TestRenderTestparm(t *testing.T) {
 	}
 	if info, err := os.Stat(filepath.Join(dir, "samba/private")); err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("private dir: %v, mode %v; want 0700", err, info.Mode())
+	}
+}
+
+func TestListenUp(t *testing.T) {
+	addrs := []net.Addr{
+		&net.IPNet{IP: net.ParseIP("127.0.0.1"), Mask: net.CIDRMask(8, 32)},
+		&net.IPNet{IP: net.ParseIP("10.77.1.100"), Mask: net.CIDRMask(24, 32)},
+		&net.IPAddr{IP: net.ParseIP("fd00::5")},
+	}
+	for _, tc := range []struct {
+		listen string
+		addrs  []net.Addr
+		want   bool
+	}{
+		{"", nil, true},
+		{"0.0.0.0", nil, true},
+		{"::", nil, true},
+		{"10.77.1.100", addrs, true},
+		{"10.77.1.101", addrs, false}, // a VIP held by the peer
+		{"10.77.1.100", nil, false},
+		{"fd00::5", addrs, true},
+		{"fd00::6", addrs, false},
+		{"::ffff:10.77.1.100", addrs, true},
+		{"not-an-ip", nil, true}, // Render reports it
+	} {
+		if got := ListenUp(tc.listen, tc.addrs); got != tc.want {
+			t.Errorf("ListenUp(%q, %d addrs) = %v, want %v", tc.listen, len(tc.addrs), got, tc.want)
+		}
 	}
 }

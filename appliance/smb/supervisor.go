@@ -2,6 +2,7 @@ package smb
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -29,6 +30,7 @@ const (
 	DefaultMaxBackoff  = 30 * time.Second
 	DefaultStableAfter = 30 * time.Second
 	DefaultStopGrace   = 5 * time.Second
+	DefaultReadyPoll   = 5 * time.Second
 )
 
 // SupervisorConfig configures a Supervisor.
@@ -45,6 +47,15 @@ type SupervisorConfig struct {
 	// DefaultStopGrace). It is real time: it waits on a real process.
 	StopGrace time.Duration
 	SmbdPath  string // default "smbd"
+	// Ready, when set, says whether smbd can start now. Before each start
+	// Run waits until it holds, asking again at every Kick and every
+	// ReadyPoll (0 = DefaultReadyPoll); the wait counts as no restart
+	// and does not grow the back-off. nasd holds smbd back with it while
+	// the address smbd must bind (a cluster's virtual IP) is absent: an
+	// smbd told to bind only that address finds no interface, panics and
+	// dumps core, again and again on a standby.
+	Ready     func() bool
+	ReadyPoll time.Duration
 	// SmbcontrolPath is used by Reload (default "smbcontrol").
 	SmbcontrolPath string
 }
@@ -58,6 +69,7 @@ const (
 	PhaseStarting Phase = "starting" // spawning smbd
 	PhaseRunning  Phase = "running"  // smbd process alive
 	PhaseBackoff  Phase = "backoff"  // smbd exited; waiting to restart
+	PhaseWaiting  Phase = "waiting"  // Ready says smbd cannot start yet
 )
 
 // State is a snapshot for status reporting.
@@ -103,6 +115,9 @@ func NewSupervisor(cfg SupervisorConfig) *Supervisor {
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = DefaultStopGrace
 	}
+	if cfg.ReadyPoll <= 0 {
+		cfg.ReadyPoll = DefaultReadyPoll
+	}
 	if cfg.SmbdPath == "" {
 		cfg.SmbdPath = "smbd"
 	}
@@ -121,13 +136,35 @@ func (s *Supervisor) State() State {
 	return s.state
 }
 
-// Kick ends a back-off wait now, so smbd starts at once; for example when
-// the listen address (a VIP) has just come up and smbd was failing to
-// bind it. It does nothing to a running smbd.
+// Kick ends a back-off wait now, so smbd starts at once, and makes a wait
+// for Ready ask Ready again; for example when the listen address (a VIP)
+// has just come up. It does nothing to a running smbd.
 func (s *Supervisor) Kick() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
+	}
+}
+
+// waitReady returns once cfg.Ready holds (true) or ctx ends (false). It
+// asks Ready again at every Kick and every ReadyPoll.
+func (s *Supervisor) waitReady(ctx context.Context) bool {
+	if s.cfg.Ready == nil || s.cfg.Ready() {
+		return true
+	}
+	s.setPhase(PhaseWaiting, 0)
+	s.cfg.Log.Info("smb: smbd waits until it can start (its listen address is not up)")
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.cfg.Clock.After(s.cfg.ReadyPoll):
+		case <-s.kick:
+		}
+		if s.cfg.Ready() {
+			s.cfg.Log.Info("smb: smbd can start")
+			return true
+		}
 	}
 }
 

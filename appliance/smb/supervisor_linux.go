@@ -112,6 +112,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.state.Restarts++
 			s.mu.Unlock()
 		}
+		if !s.waitReady(ctx) {
+			return nil
+		}
 		s.setPhase(PhaseStarting, 0)
 		c, err := s.spawn()
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -258,9 +259,13 @@ func TestSupervisorStopEscalates(t *testing.T) {
 	if err := waitRunReturn(t, done); err != nil {
 		t.Errorf("Run = %v", err)
 	}
-	if alive(pid) || alive(kidPid) {
-		t.Errorf("left running: smbd %d alive=%v, child %d alive=%v", pid, alive(pid), kidPid, alive(kidPid))
+	if alive(pid) {
+		t.Errorf("smbd %d still alive after Run returned", pid)
 	}
+	// The child got SIGKILL with the group before Run returned; it may
+	// still be in the kernel's exit path (its files, the log pipe, are
+	// closed before it turns zombie), so give that a moment.
+	waitFor(t, 5*time.Second, "the SIGKILLed child gone", func() bool { return !alive(kidPid) })
 }
 
 func TestSupervisorStartFailure(t *testing.T) {
@@ -323,5 +328,78 @@ func TestSupervisorRejects(t *testing.T) {
 	}
 	if err := s.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("Reload while stopped: %v", err)
+	}
+}
+
+// TestSupervisorWaitsUntilReady: while Ready is false smbd is not started
+// (no crash loop, no back-off growth, no restart counted); Run asks again
+// at each ReadyPoll and at a Kick, and starts smbd once Ready holds.
+func TestSupervisorWaitsUntilReady(t *testing.T) {
+	dir, conf := fakeSetup(t)
+	smbd := filepath.Join(dir, "fake-smbd")
+	count := filepath.Join(dir, "count")
+	writeScript(t, smbd, fmt.Sprintf("echo x >> %s\nexec sleep 1000\n", count))
+	starts := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "x")
+	}
+	var ready atomic.Bool
+	var asked atomic.Int32
+	clk := newFakeClock()
+	s := NewSupervisor(SupervisorConfig{
+		ConfPath: conf, Clock: clk, SmbdPath: smbd, ReadyPoll: time.Minute,
+		Ready: func() bool { asked.Add(1); return ready.Load() },
+	})
+	cancel, done := startRun(t, s)
+	for i := range 3 {
+		if d := clk.nextAfter(t); d != time.Minute {
+			t.Fatalf("wait %d: %v, want the ReadyPoll of 1m", i, d)
+		}
+		if st := s.State(); st.Phase != PhaseWaiting || st.Restarts != 0 || st.PID != 0 {
+			t.Fatalf("state while not ready: %+v", st)
+		}
+		if n := asked.Load(); n != int32(i+1) {
+			t.Fatalf("Ready asked %d times after %d polls, want %d", n, i, i+1)
+		}
+		clk.Advance(time.Minute)
+	}
+	// The fourth question, after the third poll, is answered false too.
+	if d := clk.nextAfter(t); d != time.Minute {
+		t.Fatalf("fourth wait: %v", d)
+	}
+	if n := starts(); n != 0 {
+		t.Fatalf("smbd started %d times while not ready", n)
+	}
+	// The address comes up; a Kick (not the clock) starts smbd.
+	ready.Store(true)
+	s.Kick()
+	waitFor(t, 10*time.Second, "smbd started after Kick", func() bool { return starts() > 0 })
+	if n, st := starts(), s.State(); n != 1 || st.Phase != PhaseRunning || st.Restarts != 0 {
+		t.Errorf("after Kick: %d starts, state %+v; want 1 start, 0 restarts", n, st)
+	}
+	cancel()
+	if err := waitRunReturn(t, done); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}
+
+// TestSupervisorWaitEndsWithContext: Run returns while waiting for Ready.
+func TestSupervisorWaitEndsWithContext(t *testing.T) {
+	dir, conf := fakeSetup(t)
+	clk := newFakeClock()
+	s := NewSupervisor(SupervisorConfig{
+		ConfPath: conf, Clock: clk, SmbdPath: filepath.Join(dir, "never-started"),
+		Ready: func() bool { return false },
+	})
+	cancel, done := startRun(t, s)
+	if d := clk.nextAfter(t); d != DefaultReadyPoll {
+		t.Fatalf("wait %v, want DefaultReadyPoll", d)
+	}
+	cancel()
+	if err := waitRunReturn(t, done); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if st := s.State(); st.Phase != PhaseStopped || st.LastError != "" {
+		t.Errorf("state after Run: %+v", st)
 	}
 }

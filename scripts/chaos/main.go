@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
-	nfsutil "github.com/willscott/go-nfs-client/nfs/util"
+	"ftnas/scripts/internal/benchcli"
 )
 
 const usage = `usage: chaos OP [flags]
@@ -29,28 +27,7 @@ ops:
 Run "chaos OP -h" for the flags of OP.
 `
 
-func main() {
-	// go-nfs-client logs every failed dial and call; a client under
-	// faults fails on purpose.
-	nfsutil.DefaultLogger = quietLogger{}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "chaos: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-type quietLogger struct{}
-
-func (quietLogger) SetDebug(bool)         {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Debugf(string, ...any) {}
-func (quietLogger) Infof(string, ...any)  {}
+func main() { benchcli.Main("chaos", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -67,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "schedule":
 		seed := fs.Uint64("seed", 1, "seed")
 		d := fs.Duration("duration", 25*time.Second, "trial duration")
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		enc := json.NewEncoder(stdout)
@@ -80,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "client":
 		var o clientOptions
 		o.flags(fs)
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		if err := o.check(); err != nil {
@@ -90,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "run":
 		var o runOptions
 		o.flags(fs)
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		return runTrials(ctx, o, stdout)
@@ -140,15 +117,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // parse parses flags and refuses positional arguments.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
-	}
-	return nil
-}
 
 // recheck runs the checker on a kept trial folder.
 func recheck(dir string) (Report, error) {

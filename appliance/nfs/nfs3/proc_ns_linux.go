@@ -46,10 +46,31 @@ func (d *dir) close() {
 	d.ref.Close()
 }
 
-// commit makes the directory's changes durable before the reply (RFC 1813
-// requires it of every operation that changes the namespace), sharing the
-// fsync with concurrent changes of the same directory.
-func (k *call) commitDir(d *dir) error { return k.s.dirs.sync(d.ref.Stamp.ID, d.fd) }
+// commitDir makes the directory's changes durable before the reply (RFC
+// 1813 requires it of every operation that changes the namespace),
+// sharing the fsync with concurrent changes of the same directory; on a
+// Durable share it also waits for the standby to store them.
+func (k *call) commitDir(d *dir) error {
+	if err := k.s.dirs.sync(d.ref.Stamp.ID, d.fd); err != nil {
+		return err
+	}
+	k.durableNS()
+	return nil
+}
+
+// durableNS runs the Durable hook after a namespace change on a Durable
+// share. The change is made and a retried CREATE, REMOVE or RENAME is not
+// idempotent, so unlike COMMIT a failed hook (the standby too slow) does
+// not turn the reply into JUKEBOX: the reply stays OK and the lapse is
+// logged.
+func (k *call) durableNS() {
+	if k.s.durable == nil || !k.share.Durable {
+		return
+	}
+	if err := k.s.durable(k.share.FSID); err != nil {
+		k.s.log.Warn("nfs: namespace change acknowledged before the standby stored it", "fsid", k.share.FSID, "err", err)
+	}
+}
 
 func (k *call) lookup() Status {
 	ref, name, st := k.dirop()

@@ -17,8 +17,9 @@ type Share struct {
 	ReadOnly   bool
 	RootSquash bool
 	Clients    []netip.Prefix // empty: every client
-	// Durable: a COMMIT or stable WRITE waits for Options.Durable before
-	// it is answered (a sync-replicated share).
+	// Durable: a COMMIT, a stable WRITE or a namespace change (CREATE,
+	// MKDIR, SYMLINK, MKNOD, REMOVE, RMDIR, RENAME, LINK) waits for
+	// Options.Durable before it is answered (a sync-replicated share).
 	Durable bool
 }
 
@@ -84,10 +85,12 @@ type Options struct {
 	Observe  Observer
 	// MaxOpenFiles bounds the descriptor cache used by READ and WRITE.
 	MaxOpenFiles int
-	// Durable, if set, runs for shares marked Durable after a COMMIT or
-	// a stable WRITE reached the disk and before the reply, with the
-	// share's FSID: a sync-replicated share waits there until its standby
-	// has the data. An error answers NFS3ERR_JUKEBOX, so the client
-	// retries.
+	// Durable, if set, runs for shares marked Durable after a COMMIT, a
+	// stable WRITE or a namespace change reached the disk and before the
+	// reply, with the share's FSID: a sync-replicated share waits there
+	// until its standby has the change. An error answers NFS3ERR_JUKEBOX
+	// to COMMIT and WRITE, so the client retries; a namespace change is
+	// answered as done (a retry of it would not be idempotent) and the
+	// lapse is logged.
 	Durable func(fsid uint64) error
 }

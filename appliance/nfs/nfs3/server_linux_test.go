@@ -86,14 +86,18 @@ type node struct {
 	srv  *Server
 	rs   *rpc.Server
 	addr string
+
+	durable func(fsid uint64) error // Options.Durable
 }
 
-func newNode(t *testing.T, shares ...Share) *node {
+func newNode(t *testing.T, shares ...Share) *node { return newNodeWith(t, nil, shares...) }
+
+func newNodeWith(t *testing.T, durable func(uint64) error, shares ...Share) *node {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the server stamps files with trusted.* xattrs and switches fsuid")
 	}
 	dir := t.TempDir()
-	n := &node{t: t, vol: filepath.Join(dir, "vol"), db: filepath.Join(dir, "state.db"), exports: shares}
+	n := &node{t: t, vol: filepath.Join(dir, "vol"), db: filepath.Join(dir, "state.db"), exports: shares, durable: durable}
 	for _, s := range shares {
 		if err := os.MkdirAll(filepath.Join(n.vol, s.Path), 0o777); err != nil {
 			t.Fatal(err)
@@ -127,7 +131,7 @@ func (n *node) start() {
 	if n.tree, err = fileid.OpenTree(n.vol, n.idx, fileid.NewAllocator(n.reserve), slog.Default()); err != nil {
 		t.Fatal(err)
 	}
-	n.srv = New(n.tree, Options{Exports: n.exports, Verifier: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}})
+	n.srv = New(n.tree, Options{Exports: n.exports, Verifier: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Durable: n.durable})
 	n.rs = rpc.NewServer(rpc.Options{})
 	n.rs.Register(Program, Version, n.srv)
 	n.rs.Register(100005, 3, mountHandler(n.srv))
@@ -536,6 +540,13 @@ func TestExclusiveCreateIsIdempotent(t *testing.T) {
 	}
 }
 
+type commitArgs struct {
+	nfsrpc.Header
+	FH     []byte
+	Offset uint64
+	Count  uint32
+}
+
 type writeArgs struct {
 	nfsrpc.Header
 	FH     []byte
@@ -578,5 +589,93 @@ func TestWriteVerifierAndStability(t *testing.T) {
 		if !bytes.Equal(verf, n.srv.verf[:]) {
 			t.Errorf("verifier %x, want the server's %x", verf, n.srv.verf)
 		}
+	}
+}
+
+// TestDurableShareWaitsForNamespaceChanges: on a Durable share every
+// namespace change, COMMIT and stable WRITE runs the hook before its
+// reply; a failing hook makes COMMIT JUKEBOX but leaves a done namespace
+// change answered OK; other shares never run it.
+func TestDurableShareWaitsForNamespaceChanges(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		calls []uint64
+		fail  error
+	)
+	hook := func(fsid uint64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, fsid)
+		return fail
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(calls) }
+	synced := Share{Name: "synced", FSID: 9, Path: "shares/synced", Durable: true}
+	n := newNodeWith(t, hook, synced, media)
+
+	tg := n.mount("/media", 0, 0)
+	writeFile(t, tg, "plain", []byte("x"))
+	if _, err := tg.Mkdir("d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if c := count(); c != 0 {
+		t.Fatalf("the hook ran %d times for a share that is not Durable", c)
+	}
+
+	tg = n.mount("/synced", 0, 0)
+	for _, step := range []struct {
+		name string
+		do   func() error
+	}{
+		{"create", func() error {
+			f, err := tg.OpenFile("a", 0o644)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}},
+		{"mkdir", func() error { _, err := tg.Mkdir("dir", 0o755); return err }},
+		{"rename", func() error { return tg.Rename("a", "dir/b") }},
+		{"remove", func() error { return tg.Remove("dir/b") }},
+		{"rmdir", func() error { return tg.RmDir("dir") }},
+	} {
+		before := count()
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if count() <= before {
+			t.Errorf("%s on a Durable share did not wait for the hook", step.name)
+		}
+	}
+	mu.Lock()
+	for _, fsid := range calls {
+		if fsid != synced.FSID {
+			t.Errorf("hook called with fsid %d, want %d", fsid, synced.FSID)
+		}
+	}
+	fail = errors.New("standby too slow")
+	mu.Unlock()
+
+	// The standby is too slow: a CREATE is still done and answered OK ...
+	before := count()
+	f, err := tg.OpenFile("late", 0o644)
+	if err != nil {
+		t.Fatalf("create with a failing hook: %v", err)
+	}
+	f.Close()
+	if count() <= before {
+		t.Error("create with a failing hook did not run it")
+	}
+	// ... but a COMMIT asks the client to retry.
+	_, fh, err := tg.Lookup("late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.Call(&commitArgs{header(procCommit), fh, 0, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res)
+	if st := xdr.NewReader(b).Uint32(); st != uint32(ErrJukebox) {
+		t.Errorf("COMMIT with a failing hook: status %d, want JUKEBOX (%d)", st, ErrJukebox)
 	}
 }

@@ -28,8 +28,10 @@ type raidManager struct {
 	sys   fs.FS      // rooted at /sys
 	attrs attrWriter // writes sysfs attributes, names relative to /sys
 	md    raidAdmin
-	log   *slog.Logger
-	mu    sync.Mutex // one change at a time
+	// adopter partitions blank disks and adds them (nil: not available).
+	adopter diskAdopter
+	log     *slog.Logger
+	mu      sync.Mutex // one change at a time
 
 	schedMu  sync.Mutex
 	checking map[string]bool // arrays the schedule last saw checking
@@ -73,6 +75,14 @@ type raidAdmin interface {
 
 var _ raidAdmin = (*raid.Mdadm)(nil)
 
+// diskAdopter is the part of raid.Adopter the manager uses.
+type diskAdopter interface {
+	Adopt(ctx context.Context, disk, from string) (raid.AdoptResult, error)
+	SyncESP(ctx context.Context, from string) ([]raid.ESPSync, error)
+}
+
+var _ diskAdopter = (*raid.Adopter)(nil)
+
 // newRaidManager serves the arrays of the sysfs mounted at root.
 func newRaidManager(root string, md raidAdmin, log *slog.Logger) *raidManager {
 	if log == nil {
@@ -90,7 +100,9 @@ func (b *backend) raidManager() *raidManager {
 		if b.cfg != nil && b.cfg.Log != nil {
 			log = b.cfg.Log
 		}
-		b.raid = newRaidManager("/sys", &raid.Mdadm{Logger: log}, log)
+		md := &raid.Mdadm{Logger: log}
+		b.raid = newRaidManager("/sys", md, log)
+		b.raid.adopter = &raid.Adopter{Mdadm: md, Block: os.DirFS("/sys/block"), ClassBlock: os.DirFS("/sys/class/block"), Logger: log}
 	}
 	return b.raid
 }
@@ -132,6 +144,18 @@ func (b *backend) ScrubRaid(ctx context.Context, array string) (api.RaidArray, e
 // ReplaceRaidMember implements api.RaidBackend.
 func (b *backend) ReplaceRaidMember(ctx context.Context, array string, r api.RaidReplaceRequest) (api.RaidArray, error) {
 	return b.raidManager().replace(ctx, array, r)
+}
+
+var _ api.RaidDiskBackend = (*backend)(nil)
+
+// AdoptRaidDisk implements api.RaidDiskBackend.
+func (b *backend) AdoptRaidDisk(ctx context.Context, r api.RaidAdoptRequest) (api.RaidAdoptResult, error) {
+	return b.raidManager().adopt(ctx, r)
+}
+
+// SyncRaidESP implements api.RaidDiskBackend.
+func (b *backend) SyncRaidESP(ctx context.Context, r api.RaidESPSyncRequest) (api.RaidESPSyncResult, error) {
+	return b.raidManager().espSync(ctx, r)
 }
 
 // block is sysfs's block directory.
@@ -346,6 +370,107 @@ func (r *raidManager) replace(ctx context.Context, name string, req api.RaidRepl
 		return api.RaidArray{}, err
 	}
 	return apiRaidArray(a), nil
+}
+
+// diskName accepts sdc or /dev/sdc and returns sdc.
+func diskName(op, what, s string) (string, error) {
+	n := strings.TrimPrefix(s, "/dev/")
+	if n == "" || n == "." || n == ".." || len(n) > 64 || strings.ContainsAny(n, "/\\ \t\n") {
+		return "", fmt.Errorf("%w raid %s: %s %q: want a disk name like sdc", store.ErrInvalid, op, what, s)
+	}
+	return n, nil
+}
+
+// adopt makes the blank disk r.Disk a member disk like r.From (see
+// raid.Adopter.Adopt): partitioned the same, the ESP copied, each RAID
+// partition added to its array, which md rebuilds online. Refusals are
+// ErrInvalid and have written nothing; a missing disk is ErrNotFound.
+func (r *raidManager) adopt(ctx context.Context, req api.RaidAdoptRequest) (api.RaidAdoptResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	disk, err := diskName("adopt", "disk", req.Disk)
+	if err != nil {
+		return api.RaidAdoptResult{}, err
+	}
+	from := ""
+	if req.From != "" {
+		if from, err = diskName("adopt", "from", req.From); err != nil {
+			return api.RaidAdoptResult{}, err
+		}
+	}
+	if r.adopter == nil {
+		return api.RaidAdoptResult{}, errors.New("raid adopt: not available on this system")
+	}
+	// A client that goes away must not cut the adoption short between
+	// two steps: every step is bounded, and half an adoption helps no one.
+	res, err := r.adopter.Adopt(context.WithoutCancel(ctx), disk, from)
+	out := api.RaidAdoptResult{Disk: res.Disk, From: res.From, ESPSHA256: res.ESPHash}
+	for _, j := range res.Added {
+		out.Added = append(out.Added, api.RaidAdoptJoin{Partition: strings.TrimPrefix(j.Device, "/dev/"), Array: j.Array})
+	}
+	switch {
+	case errors.Is(err, raid.ErrAdoptRefused):
+		return api.RaidAdoptResult{}, fmt.Errorf("%w %w", store.ErrInvalid, err)
+	case errors.Is(err, fs.ErrNotExist):
+		return api.RaidAdoptResult{}, fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	case err != nil:
+		if len(out.Added) > 0 {
+			var done []string
+			for _, j := range out.Added {
+				done = append(done, j.Partition+" to "+j.Array)
+			}
+			err = fmt.Errorf("%w (already added and rebuilding: %s)", err, strings.Join(done, ", "))
+		}
+		r.log.Error("raid adopt failed", "disk", disk, "from", res.From, "added", len(out.Added), "err", err)
+		return api.RaidAdoptResult{}, err
+	}
+	for _, j := range out.Added {
+		a, err := r.read("adopt", j.Array)
+		if err != nil {
+			return api.RaidAdoptResult{}, err
+		}
+		out.Arrays = append(out.Arrays, apiRaidArray(a))
+	}
+	r.log.Info("raid disk adopted", "disk", disk, "from", res.From, "added", len(out.Added), "esp_sha256", res.ESPHash)
+	return out, nil
+}
+
+// espSync makes every member disk's ESP a copy of req.From's (see
+// raid.Adopter.SyncESP).
+func (r *raidManager) espSync(ctx context.Context, req api.RaidESPSyncRequest) (api.RaidESPSyncResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from := ""
+	if req.From != "" {
+		var err error
+		if from, err = diskName("esp-sync", "from", req.From); err != nil {
+			return api.RaidESPSyncResult{}, err
+		}
+	}
+	if r.adopter == nil {
+		return api.RaidESPSyncResult{}, errors.New("raid esp-sync: not available on this system")
+	}
+	res, err := r.adopter.SyncESP(context.WithoutCancel(ctx), from)
+	switch {
+	case errors.Is(err, raid.ErrAdoptRefused):
+		return api.RaidESPSyncResult{}, fmt.Errorf("%w %w", store.ErrInvalid, err)
+	case errors.Is(err, fs.ErrNotExist) && len(res) == 0:
+		return api.RaidESPSyncResult{}, fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	case err != nil:
+		r.log.Error("raid ESP sync failed", "from", from, "disks_done", len(res), "err", err)
+		return api.RaidESPSyncResult{}, err
+	}
+	out := api.RaidESPSyncResult{Disks: []api.RaidESPDisk{}}
+	for _, d := range res {
+		if out.From == "" {
+			out.From = d.Disk
+		}
+		out.Disks = append(out.Disks, api.RaidESPDisk{Disk: d.Disk, Before: d.Before, After: d.After, Copied: d.Copied})
+		if d.Copied {
+			r.log.Info("raid ESP re-copied", "disk", d.Disk, "from", out.From, "sha256", d.After)
+		}
+	}
+	return out, nil
 }
 
 func memberNames(a raid.ArrayStatus) string {

@@ -455,3 +455,137 @@ func gatherText(t *testing.T, c prometheus.Collector) string {
 	}
 	return sb.String()
 }
+
+// fakeAdopter stands for raid.Adopter: it records the request and, unless
+// err is set, adds the planned partitions through the fake mdadm.
+type fakeAdopter struct {
+	md    *fakeMdadm
+	calls []string
+	joins []raid.AdoptJoin
+	err   error
+}
+
+func (f *fakeAdopter) Adopt(ctx context.Context, disk, from string) (raid.AdoptResult, error) {
+	f.calls = append(f.calls, disk+" from "+from)
+	if from == "" {
+		from = "sda"
+	}
+	res := raid.AdoptResult{Disk: disk, From: from, ESPHash: "abc123"}
+	for _, j := range f.joins {
+		if err := f.md.Add(ctx, "/dev/"+j.Array, j.Device); err != nil {
+			return res, fmt.Errorf("raid: adopt %s: add %s to %s: %w", disk, j.Device, j.Array, err)
+		}
+		res.Added = append(res.Added, j)
+	}
+	return res, f.err
+}
+
+func TestRaidAdopt(t *testing.T) {
+	ctx := context.Background()
+	b, md, _ := newRaidBackend(t, nil)
+	ad := &fakeAdopter{md: md, joins: []raid.AdoptJoin{
+		{Number: 2, Array: "md0", Device: "/dev/sdd2", Source: "/dev/sda2"},
+		{Number: 3, Array: "md1", Device: "/dev/sdd3", Source: "/dev/sda3"},
+	}}
+	b.raid.adopter = ad
+	res, err := b.AdoptRaidDisk(ctx, api.RaidAdoptRequest{Disk: "/dev/sdd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Disk != "sdd" || res.From != "sda" || res.ESPSHA256 != "abc123" || len(res.Added) != 2 ||
+		res.Added[1] != (api.RaidAdoptJoin{Partition: "sdd3", Array: "md1"}) {
+		t.Errorf("adopt result = %+v", res)
+	}
+	if len(res.Arrays) != 2 || res.Arrays[0].Name != "md0" || res.Arrays[1].Name != "md1" {
+		t.Fatalf("adopt arrays = %+v", res.Arrays)
+	}
+	if m := res.Arrays[1].Members; len(m) != 4 || m[3].Name != "sdd3" || m[3].State[0] != "spare" {
+		t.Errorf("md1 members after adopt = %+v; want sdd3 added as a spare", m)
+	}
+	if want := []string{"add /dev/md0 /dev/sdd2", "add /dev/md1 /dev/sdd3"}; !slices.Equal(md.calls, want) {
+		t.Errorf("mdadm calls = %q, want %q", md.calls, want)
+	}
+	if _, err := b.AdoptRaidDisk(ctx, api.RaidAdoptRequest{Disk: "sde", From: "/dev/sda"}); err != nil || ad.calls[1] != "sde from sda" {
+		t.Errorf("adopt with from: %v, calls %q", err, ad.calls)
+	}
+
+	// Refusals and missing disks map to the store's sentinels; bad names
+	// never reach the adopter.
+	ad.joins, ad.calls = nil, nil
+	for _, c := range []struct {
+		req  api.RaidAdoptRequest
+		err  error
+		is   error
+		want string
+	}{
+		{api.RaidAdoptRequest{Disk: ""}, nil, store.ErrInvalid, `disk "": want a disk name like sdc`},
+		{api.RaidAdoptRequest{Disk: "../sda"}, nil, store.ErrInvalid, `disk "../sda"`},
+		{api.RaidAdoptRequest{Disk: "sdd", From: "a b"}, nil, store.ErrInvalid, `from "a b"`},
+		{api.RaidAdoptRequest{Disk: "sdd"}, fmt.Errorf("raid: adopt: %w: sdd is not blank: it has partitions sdd1", raid.ErrAdoptRefused),
+			store.ErrInvalid, "sdd is not blank: it has partitions sdd1"},
+		{api.RaidAdoptRequest{Disk: "sdq"}, fmt.Errorf("raid: adopt: sdq: %w: no such block device", fs.ErrNotExist),
+			store.ErrNotFound, "sdq: file does not exist: no such block device"},
+	} {
+		ad.err = c.err
+		_, err := b.AdoptRaidDisk(ctx, c.req)
+		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("adopt %+v = %v; want %v mentioning %q", c.req, err, c.is, c.want)
+		}
+	}
+	if len(ad.calls) != 2 {
+		t.Errorf("adopter calls = %q; want only the two valid requests", ad.calls)
+	}
+
+	// A failure after some partitions joined says which, and is a 500.
+	md.calls = nil
+	ad.joins = []raid.AdoptJoin{{Number: 2, Array: "md0", Device: "/dev/sdf2"}, {Number: 3, Array: "md1", Device: "/dev/sdf3"}}
+	ad.err = errors.New("raid: adopt sdf: add /dev/sdf4 to md2: boom")
+	_, err = b.AdoptRaidDisk(ctx, api.RaidAdoptRequest{Disk: "sdf"})
+	if err == nil || api.StatusFor(err) != 500 || !strings.Contains(err.Error(), "boom (already added and rebuilding: sdf2 to md0, sdf3 to md1)") {
+		t.Errorf("partial adopt = %v", err)
+	}
+
+	// Without an adopter (not Linux's block layer) adopt is refused.
+	b.raid.adopter = nil
+	if _, err := b.AdoptRaidDisk(ctx, api.RaidAdoptRequest{Disk: "sdd"}); err == nil || !strings.Contains(err.Error(), "not available") {
+		t.Errorf("adopt without an adopter = %v", err)
+	}
+}
+
+func (f *fakeAdopter) SyncESP(_ context.Context, from string) ([]raid.ESPSync, error) {
+	f.calls = append(f.calls, "esp-sync from "+from)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if from == "" {
+		from = "sda"
+	}
+	return []raid.ESPSync{{Disk: from, Before: "new", After: "new"}, {Disk: "sdb", Before: "old", After: "new", Copied: true},
+		{Disk: "sdc", Before: "new", After: "new"}}, nil
+}
+
+func TestRaidESPSync(t *testing.T) {
+	ctx := context.Background()
+	b, _, _ := newRaidBackend(t, nil)
+	ad := &fakeAdopter{}
+	b.raid.adopter = ad
+	res, err := b.SyncRaidESP(ctx, api.RaidESPSyncRequest{From: "/dev/sdb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.From != "sdb" || len(res.Disks) != 3 || !res.Disks[1].Copied || res.Disks[2].Copied || ad.calls[0] != "esp-sync from sdb" {
+		t.Errorf("esp-sync = %+v, calls %q", res, ad.calls)
+	}
+	if _, err := b.SyncRaidESP(ctx, api.RaidESPSyncRequest{From: "a/b"}); !errors.Is(err, store.ErrInvalid) ||
+		!strings.Contains(err.Error(), `raid esp-sync: from "a/b"`) {
+		t.Errorf("esp-sync with a bad name = %v", err)
+	}
+	ad.err = fmt.Errorf("raid: adopt: %w: no disk has partitions in sync", raid.ErrAdoptRefused)
+	if _, err := b.SyncRaidESP(ctx, api.RaidESPSyncRequest{}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("refused esp-sync = %v", err)
+	}
+	ad.err = errors.New("raid: ESP sync sdc from sda: open: EBUSY")
+	if _, err := b.SyncRaidESP(ctx, api.RaidESPSyncRequest{}); err == nil || api.StatusFor(err) != 500 {
+		t.Errorf("failed esp-sync = %v", err)
+	}
+}

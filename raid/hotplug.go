@@ -55,6 +55,8 @@ type HotplugDevice struct {
 	// for a device without an md superblock. It is ignored (and may be
 	// left empty) for devices that are members of an array.
 	Superblock Superblock
+	// Partition is set for a partition, clear for a whole disk.
+	Partition bool
 }
 
 // HotplugReport is what Decide concluded.

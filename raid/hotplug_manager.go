@@ -34,8 +34,17 @@ type Manager struct {
 	OnAction func(Action, error)
 	// After is time.After; tests replace it.
 	After func(time.Duration) <-chan time.Time
+	// AutoAdopt, off by default, adopts a blank whole disk (Adopter,
+	// from the healthiest member disk) while some array is degraded;
+	// see AdoptCandidate. A disk the Adopter refuses (too small, not
+	// quite blank) or fails on is not tried again while present.
+	AutoAdopt bool
+	// Adopter adopts for AutoAdopt; nil means an Adopter over Mdadm,
+	// Block, ClassBlock and DevDir.
+	Adopter DiskAdopter
 
 	lastBlank, lastForeign string
+	adoptSkip              map[string]bool
 }
 
 func (m *Manager) logger() *slog.Logger {
@@ -120,6 +129,11 @@ func (m *Manager) Evaluate(ctx context.Context) (HotplugReport, error) {
 			m.OnAction(a, err)
 		}
 	}
+	if m.AutoAdopt {
+		if err := m.autoAdopt(ctx, arrays, devices, rep); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s := strings.Join(rep.Blank, ","); s != m.lastBlank {
 		m.lastBlank = s
 		if s != "" {
@@ -133,6 +147,44 @@ func (m *Manager) Evaluate(ctx context.Context) (HotplugReport, error) {
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// autoAdopt adopts AdoptCandidate's disk, if any.
+func (m *Manager) autoAdopt(ctx context.Context, arrays []HotplugArray, devices []HotplugDevice, rep HotplugReport) error {
+	if m.adoptSkip == nil {
+		m.adoptSkip = map[string]bool{}
+	}
+	present := map[string]bool{}
+	for _, d := range devices {
+		present[d.Name] = true
+	}
+	for d := range m.adoptSkip {
+		if !present[d] {
+			delete(m.adoptSkip, d) // unplugged: a new disk may take its name
+		}
+	}
+	disk := AdoptCandidate(arrays, devices, rep, m.adoptSkip)
+	if disk == "" {
+		return nil
+	}
+	ad := m.Adopter
+	if ad == nil {
+		ad = &Adopter{Mdadm: m.Mdadm, Block: m.Block, ClassBlock: m.ClassBlock, DevDir: m.DevDir, Logger: m.Logger}
+	}
+	log := m.logger()
+	log.Info("raid: blank disk present while an array is degraded; adopting it", "disk", disk)
+	res, err := ad.Adopt(ctx, disk, "")
+	if err != nil {
+		m.adoptSkip[disk] = true
+		if errors.Is(err, ErrAdoptRefused) {
+			log.Warn("raid: blank disk not adopted", "disk", disk, "err", err)
+			return nil
+		}
+		log.Error("raid: adopting blank disk failed", "disk", disk, "added", len(res.Added), "err", err)
+		return err
+	}
+	log.Info("raid: disk adopted; md rebuilds it", "disk", disk, "from", res.From, "added", len(res.Added))
+	return nil
 }
 
 func (m *Manager) apply(ctx context.Context, a Action) error {
@@ -208,7 +260,8 @@ func (m *Manager) Gather(ctx context.Context) ([]HotplugArray, []HotplugDevice, 
 			errs = append(errs, fmt.Errorf("raid: hotplug: examine %s: %w", name, err))
 			continue
 		}
-		devices = append(devices, HotplugDevice{Name: name, Superblock: sb})
+		_, perr := fs.Stat(m.ClassBlock, path.Join(name, "partition"))
+		devices = append(devices, HotplugDevice{Name: name, Superblock: sb, Partition: perr == nil})
 	}
 	return arrays, devices, errors.Join(errs...)
 }

@@ -11,6 +11,11 @@ import (
 //	GET  /v1/raid                  -> 200 RaidStatus
 //	POST /v1/raid/{array}/scrub    -> 202 RaidArray (a check has started)
 //	POST /v1/raid/{array}/replace  RaidReplaceRequest -> 202 RaidArray
+//
+// and when the Backend is also a RaidDiskBackend:
+//
+//	POST /v1/raid/adopt            RaidAdoptRequest -> 202 RaidAdoptResult
+//	POST /v1/raid/esp-sync         RaidESPSyncRequest -> 200 RaidESPSyncResult
 
 // RaidMember is one component device of an md array.
 type RaidMember struct {
@@ -101,6 +106,107 @@ type RaidBackend interface {
 	ReplaceRaidMember(ctx context.Context, array string, r RaidReplaceRequest) (RaidArray, error)
 }
 
+// RaidAdoptRequest makes the blank disk Disk a member disk like From
+// (kernel names like sdc; a /dev/ prefix is accepted). From "" lets the
+// server pick the disk with the most in-sync members.
+type RaidAdoptRequest struct {
+	Disk string `json:"disk"`
+	From string `json:"from,omitempty"`
+}
+
+// RaidAdoptJoin is one partition of the adopted disk added to an array.
+type RaidAdoptJoin struct {
+	// Partition is the new member (sdc2); Array the array it joined.
+	Partition string `json:"partition"`
+	Array     string `json:"array"`
+}
+
+// RaidAdoptResult is a disk adopted: partitioned like From, its ESP a copy
+// of From's, its partitions added to the arrays, which rebuild them.
+type RaidAdoptResult struct {
+	Disk string `json:"disk"`
+	From string `json:"from"`
+	// ESPSHA256 is the SHA-256 both ESPs have; "" without an ESP.
+	ESPSHA256 string          `json:"esp_sha256"`
+	Added     []RaidAdoptJoin `json:"added"`
+	// Arrays are the arrays joined, as their rebuilds start.
+	Arrays []RaidArray `json:"arrays"`
+}
+
+// RaidESPSyncRequest makes every member disk's ESP a copy of From's
+// ("" lets the server pick the disk with the most in-sync members).
+type RaidESPSyncRequest struct {
+	From string `json:"from,omitempty"`
+}
+
+// RaidESPDisk is one disk's ESP before and after the sync.
+type RaidESPDisk struct {
+	Disk string `json:"disk"`
+	// Before and After are the ESP's SHA-256.
+	Before string `json:"before"`
+	After  string `json:"after"`
+	// Copied is set when the ESP differed from From's and was rewritten.
+	Copied bool `json:"copied"`
+}
+
+// RaidESPSyncResult lists every member disk's ESP, From's first.
+type RaidESPSyncResult struct {
+	From  string        `json:"from"`
+	Disks []RaidESPDisk `json:"disks"`
+}
+
+// RaidDiskBackend works on whole member disks; a Backend that also
+// implements it serves POST /v1/raid/adopt and /v1/raid/esp-sync.
+type RaidDiskBackend interface {
+	// AdoptRaidDisk partitions a blank disk like a member disk, copies
+	// the ESP and adds the partitions to their arrays. A disk that is
+	// not blank, too small, or a source that is not a healthy member
+	// disk is ErrInvalid (nothing was written); a missing disk
+	// ErrNotFound.
+	AdoptRaidDisk(ctx context.Context, r RaidAdoptRequest) (RaidAdoptResult, error)
+	// SyncRaidESP rewrites every member disk's ESP that differs from
+	// r.From's (after an update of that ESP, say).
+	SyncRaidESP(ctx context.Context, r RaidESPSyncRequest) (RaidESPSyncResult, error)
+}
+
+// NormRaidESPSyncResult gives the wire form fixed shapes.
+func NormRaidESPSyncResult(r RaidESPSyncResult) RaidESPSyncResult {
+	if r.Disks == nil {
+		r.Disks = []RaidESPDisk{}
+	}
+	return r
+}
+
+// SyncRaidESP makes every member disk's ESP a copy of r.From's.
+func (c *Client) SyncRaidESP(ctx context.Context, r RaidESPSyncRequest) (RaidESPSyncResult, error) {
+	var res RaidESPSyncResult
+	err := c.do(ctx, http.MethodPost, "/v1/raid/esp-sync", r, &res)
+	return res, err
+}
+
+// NormRaidAdoptResult gives the wire form fixed shapes: never a null list.
+func NormRaidAdoptResult(r RaidAdoptResult) RaidAdoptResult {
+	if r.Added == nil {
+		r.Added = []RaidAdoptJoin{}
+	}
+	arrays := make([]RaidArray, 0, len(r.Arrays))
+	for _, a := range r.Arrays {
+		arrays = append(arrays, NormRaidArray(a))
+	}
+	r.Arrays = arrays
+	return r
+}
+
+var _ RaidDiskBackend = (*Client)(nil)
+
+// AdoptRaidDisk adopts a blank disk (see RaidDiskBackend) and returns
+// what was done as the rebuilds start.
+func (c *Client) AdoptRaidDisk(ctx context.Context, r RaidAdoptRequest) (RaidAdoptResult, error) {
+	var res RaidAdoptResult
+	err := c.do(ctx, http.MethodPost, "/v1/raid/adopt", r, &res)
+	return res, err
+}
+
 // NormRaidArray gives the wire form fixed shapes: never a null list.
 func NormRaidArray(a RaidArray) RaidArray {
 	if a.Members == nil {
@@ -126,11 +232,16 @@ func NormRaidStatus(s RaidStatus) RaidStatus {
 // raidRoutes are the RAID routes for NewHandler's table.
 func raidRoutes(h *handler, rb RaidBackend) map[string]map[string]http.HandlerFunc {
 	rh := &raidHandler{handler: h, rb: rb}
-	return map[string]map[string]http.HandlerFunc{
+	routes := map[string]map[string]http.HandlerFunc{
 		"/v1/raid":                 {"GET": rh.status},
 		"/v1/raid/{array}/scrub":   {"POST": rh.scrub},
 		"/v1/raid/{array}/replace": {"POST": rh.replace},
 	}
+	if db, ok := rb.(RaidDiskBackend); ok {
+		routes["/v1/raid/adopt"] = map[string]http.HandlerFunc{"POST": rh.adopt(db)}
+		routes["/v1/raid/esp-sync"] = map[string]http.HandlerFunc{"POST": rh.espSync(db)}
+	}
+	return routes
 }
 
 type raidHandler struct {
@@ -171,4 +282,42 @@ func (h *raidHandler) replace(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("raid member replacement started", "array", array, "old", req.Old, "new", req.New)
 	writeJSON(w, http.StatusAccepted, NormRaidArray(a))
+}
+
+func (h *raidHandler) adopt(ab RaidDiskBackend) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req RaidAdoptRequest
+		if !h.decode(w, r, &req) {
+			return
+		}
+		res, err := ab.AdoptRaidDisk(r.Context(), req)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.log.Info("raid disk adopted", "disk", res.Disk, "from", res.From, "added", len(res.Added))
+		writeJSON(w, http.StatusAccepted, NormRaidAdoptResult(res))
+	}
+}
+
+func (h *raidHandler) espSync(db RaidDiskBackend) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req RaidESPSyncRequest
+		if !h.decode(w, r, &req) {
+			return
+		}
+		res, err := db.SyncRaidESP(r.Context(), req)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		copied := 0
+		for _, d := range res.Disks {
+			if d.Copied {
+				copied++
+			}
+		}
+		h.log.Info("raid ESPs synced", "from", res.From, "disks", len(res.Disks), "copied", copied)
+		writeJSON(w, http.StatusOK, NormRaidESPSyncResult(res))
+	}
 }

@@ -14,14 +14,16 @@ import (
 func newRaidCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "raid",
-		Short: "Software RAID (md) arrays: status, scrub, replace",
+		Short: "Software RAID (md) arrays: status, scrub, replace, adopt, esp-sync",
 		Long: "The disks' partitions are mirrored (or striped with parity) by Linux md arrays.\n" +
 			"status shows every array and its members, scrub checks that every copy still\n" +
-			"agrees, and replace moves a member's data onto a new partition.",
+			"agrees, replace moves a member's data onto a new partition, adopt turns a\n" +
+			"blank disk into a member disk like the others, and esp-sync makes every disk's\n" +
+			"boot partition (ESP) a copy of one disk's.",
 		Args: args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newRaidStatusCmd(a), newRaidScrubCmd(a), newRaidReplaceCmd(a))
+	cmd.AddCommand(newRaidStatusCmd(a), newRaidScrubCmd(a), newRaidReplaceCmd(a), newRaidAdoptCmd(a), newRaidESPSyncCmd(a))
 	return cmd
 }
 
@@ -91,6 +93,102 @@ func newRaidReplaceCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRaidAdoptCmd(a *app) *cobra.Command {
+	var from string
+	cmd := &cobra.Command{
+		Use:   "adopt DISK [--from DISK]",
+		Short: "Partition a blank disk like the others and add it to every array",
+		Long: "Adopt the blank disk DISK (sdc; /dev/ is optional), a replacement for a failed one:\n" +
+			"it gets the partition table of the member disk --from (by default the disk with\n" +
+			"the most partitions in sync), fresh GUIDs, a byte-for-byte copy of its ESP, and each\n" +
+			"RAID partition is added to the array its counterpart belongs to; md rebuilds them\n" +
+			"online. A disk with partitions, a partition table, an md superblock or anything\n" +
+			"holding it is refused untouched, as is one smaller than the source. Follow the\n" +
+			"rebuild with: nasctl raid status",
+		Args: args(1, "DISK"),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := c.AdoptRaidDisk(cmd.Context(), api.RaidAdoptRequest{Disk: argv[0], From: from})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return writeJSON(a.stdout, api.NormRaidAdoptResult(res))
+			}
+			fmt.Fprintf(a.stdout, "Adopted %s: partitioned like %s", res.Disk, res.From)
+			if res.ESPSHA256 != "" {
+				fmt.Fprintf(a.stdout, ", ESP copied (sha256 %.12s)", res.ESPSHA256)
+			}
+			fmt.Fprintln(a.stdout, ".")
+			for _, j := range res.Added {
+				fmt.Fprintf(a.stdout, "  %s added to %s\n", j.Partition, j.Array)
+			}
+			fmt.Fprintln(a.stdout, "md is rebuilding. Follow it with: nasctl raid status")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "member disk to copy the partition table and ESP from (default: the healthiest)")
+	return cmd
+}
+
+func newRaidESPSyncCmd(a *app) *cobra.Command {
+	var from string
+	cmd := &cobra.Command{
+		Use:   "esp-sync [--from DISK]",
+		Short: "Make every member disk's ESP a copy of one disk's",
+		Long: "Compare every member disk's ESP (the boot partition, not in any array) with the ESP\n" +
+			"of --from (by default the disk with the most partitions in sync) and rewrite those\n" +
+			"that differ, checking each copy. Run after that disk's ESP was updated; with equal\n" +
+			"ESPs nothing is written. A mounted ESP is not overwritten.",
+		Args: args(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := c.SyncRaidESP(cmd.Context(), api.RaidESPSyncRequest{From: from})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return writeJSON(a.stdout, api.NormRaidESPSyncResult(res))
+			}
+			var copied, same []string
+			for _, d := range res.Disks {
+				switch {
+				case d.Disk == res.From:
+				case d.Copied:
+					copied = append(copied, d.Disk)
+				default:
+					same = append(same, d.Disk)
+				}
+			}
+			sum := ""
+			if len(res.Disks) > 0 {
+				sum = fmt.Sprintf(" (sha256 %.12s)", res.Disks[0].After)
+			}
+			fmt.Fprintf(a.stdout, "ESP of %s%s:\n", res.From, sum)
+			if len(copied) > 0 {
+				fmt.Fprintf(a.stdout, "  copied to %s\n", strings.Join(copied, ", "))
+			}
+			if len(same) > 0 {
+				fmt.Fprintf(a.stdout, "  already equal on %s\n", strings.Join(same, ", "))
+			}
+			if len(copied)+len(same) == 0 {
+				fmt.Fprintln(a.stdout, "  no other member disk")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "disk whose ESP the others copy (default: the healthiest)")
+	return cmd
 }
 
 // raidSync is the SYNC column: the action and its progress.

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"ftnas/appliance/api"
 	"ftnas/appliance/api/apitest"
+	"ftnas/appliance/store"
 )
 
 func newRaidCLI(t *testing.T) (*cli, *apitest.RaidFake) {
@@ -84,4 +89,106 @@ func TestRaidCommands(t *testing.T) {
 	c.fails("raid scrub: missing ARRAY", "", "raid", "scrub")
 	c.fails("raid replace: missing ARRAY OLD NEW", "", "raid", "replace", "md0", "sda2")
 	c.fails("raid status: too many arguments", "", "raid", "status", "md0")
+}
+
+// adoptFake is a RaidFake that also adopts disks: sdc and sdd are blank,
+// anything else is refused like nasd refuses a disk that is not blank.
+type adoptFake struct {
+	*apitest.RaidFake
+	mu   sync.Mutex
+	reqs []api.RaidAdoptRequest
+}
+
+func (f *adoptFake) AdoptRaidDisk(_ context.Context, r api.RaidAdoptRequest) (api.RaidAdoptResult, error) {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, r)
+	f.mu.Unlock()
+	disk := strings.TrimPrefix(r.Disk, "/dev/")
+	switch disk {
+	case "sdc", "sdd":
+	case "sdq":
+		return api.RaidAdoptResult{}, fmt.Errorf("raid: adopt: sdq: %w: no such block device", store.ErrNotFound)
+	default:
+		return api.RaidAdoptResult{}, fmt.Errorf("%w raid: adopt: refused: %s is not blank: it has partitions %s1", store.ErrInvalid, disk, disk)
+	}
+	from := strings.TrimPrefix(r.From, "/dev/")
+	if from == "" {
+		from = "sda"
+	}
+	return api.RaidAdoptResult{Disk: disk, From: from, ESPSHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		Added: []api.RaidAdoptJoin{{Partition: disk + "2", Array: "md0"}, {Partition: disk + "3", Array: "md1"}},
+		Arrays: []api.RaidArray{{Name: "md0", Level: "raid1", State: "active", RaidDisks: 2, Degraded: 1, SyncAction: "recover",
+			Members: []api.RaidMember{{Name: from + "2", Slot: 0, State: []string{"in_sync"}}, {Name: disk + "2", Slot: 1, State: []string{"spare"}}}}},
+	}, nil
+}
+
+func (f *adoptFake) SyncRaidESP(_ context.Context, r api.RaidESPSyncRequest) (api.RaidESPSyncResult, error) {
+	from := strings.TrimPrefix(r.From, "/dev/")
+	switch from {
+	case "":
+		from = "sda"
+	case "sdq":
+		return api.RaidESPSyncResult{}, fmt.Errorf("raid: adopt: sdq: %w: no such block device", store.ErrNotFound)
+	case "sdz":
+		return api.RaidESPSyncResult{From: from, Disks: []api.RaidESPDisk{{Disk: from, Before: "1111", After: "1111"}}}, nil
+	}
+	return api.RaidESPSyncResult{From: from, Disks: []api.RaidESPDisk{
+		{Disk: from, Before: "aaaabbbbccccdddd", After: "aaaabbbbccccdddd"},
+		{Disk: "sdb", Before: "0000", After: "aaaabbbbccccdddd", Copied: true},
+		{Disk: "sdc", Before: "aaaabbbbccccdddd", After: "aaaabbbbccccdddd"},
+	}}, nil
+}
+
+func TestRaidESPSyncCommand(t *testing.T) {
+	c := newCLI(t)
+	f := &adoptFake{RaidFake: apitest.NewRaidFake("nas1")}
+	c.fake, c.sock = f.Fake, apitest.Serve(t, f, nil)
+	want := "ESP of sda (sha256 aaaabbbbcccc):\n  copied to sdb\n  already equal on sdc\n"
+	if out := c.ok("", "raid", "esp-sync"); out != want {
+		t.Errorf("raid esp-sync =\n%s\nwant\n%s", out, want)
+	}
+	if out := c.ok("", "raid", "esp-sync", "--from", "sdz"); out != "ESP of sdz (sha256 1111):\n  no other member disk\n" {
+		t.Errorf("raid esp-sync alone = %q", out)
+	}
+	out := c.ok("", "--json", "raid", "esp-sync", "--from", "/dev/sdc")
+	var res api.RaidESPSyncResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.From != "sdc" || len(res.Disks) != 3 || !res.Disks[1].Copied {
+		t.Errorf("raid esp-sync --json = %s (%v)", out, err)
+	}
+	c.fails("sdq: not found", "", "raid", "esp-sync", "--from", "sdq")
+	c.fails("raid esp-sync: too many arguments", "", "raid", "esp-sync", "sda")
+}
+
+func TestRaidAdoptCommand(t *testing.T) {
+	c := newCLI(t)
+	f := &adoptFake{RaidFake: apitest.NewRaidFake("nas1")}
+	c.fake, c.sock = f.Fake, apitest.Serve(t, f, nil)
+
+	want := "Adopted sdc: partitioned like sda, ESP copied (sha256 9f86d081884c).\n" +
+		"  sdc2 added to md0\n" +
+		"  sdc3 added to md1\n" +
+		"md is rebuilding. Follow it with: nasctl raid status\n"
+	if out := c.ok("", "raid", "adopt", "/dev/sdc"); out != want {
+		t.Errorf("raid adopt =\n%s\nwant\n%s", out, want)
+	}
+	out := c.ok("", "--json", "raid", "adopt", "sdd", "--from", "sdb")
+	var res api.RaidAdoptResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Disk != "sdd" || res.From != "sdb" || len(res.Added) != 2 ||
+		len(res.Arrays) != 1 || res.Arrays[0].Members[1].Name != "sdd2" {
+		t.Errorf("raid adopt --json = %s (%v)", out, err)
+	}
+	f.mu.Lock()
+	reqs := slices.Clone(f.reqs)
+	f.mu.Unlock()
+	if want := []api.RaidAdoptRequest{{Disk: "/dev/sdc"}, {Disk: "sdd", From: "sdb"}}; !slices.Equal(reqs, want) {
+		t.Errorf("requests = %+v, want %+v", reqs, want)
+	}
+	c.fails("sda is not blank: it has partitions sda1", "", "raid", "adopt", "sda")
+	c.fails("sdq: not found: no such block device", "", "raid", "adopt", "sdq")
+	c.fails("raid adopt: missing DISK", "", "raid", "adopt")
+	c.fails("raid adopt: too many arguments", "", "raid", "adopt", "sdc", "sdd")
+
+	// A server without adopt answers 404 for the route.
+	c2, _ := newRaidCLI(t)
+	c2.fails("no such endpoint: POST /v1/raid/adopt", "", "raid", "adopt", "sdc")
 }

@@ -41,6 +41,12 @@ type Config struct {
 	// leaves the fence to the process.
 	BPFDir string
 
+	// RaidAutoAdopt lets the hot-plug manager adopt a blank whole disk
+	// (partition it like a healthy member, copy the ESP, add it to every
+	// array) while some array is degraded. Off: an operator runs
+	// nasctl raid adopt.
+	RaidAutoAdopt bool
+
 	// ScrubEvery is how often each redundant md array is checked; 0 means
 	// raid.DefaultScrubEvery, a negative value turns the schedule off.
 	ScrubEvery time.Duration

@@ -565,7 +565,7 @@ func (c *raidCollector) Collect(ch chan<- prometheus.Metric) {
 // pass: fail and remove vanished members, re-add returning ones) while
 // ctx lasts, when this machine has md arrays and mdadm. It returns at
 // once otherwise, saying why at debug level.
-func startHotplug(ctx context.Context, log *slog.Logger) {
+func startHotplug(ctx context.Context, log *slog.Logger, autoAdopt bool) {
 	log = log.With("service", "raid")
 	arrays, _ := filepath.Glob("/sys/block/md*/md")
 	if len(arrays) == 0 {
@@ -578,11 +578,12 @@ func startHotplug(ctx context.Context, log *slog.Logger) {
 	}
 	m := &raid.Manager{
 		Mdadm: &raid.Mdadm{Logger: log}, Block: os.DirFS("/sys/block"), ClassBlock: os.DirFS("/sys/class/block"), Logger: log,
+		AutoAdopt: autoAdopt,
 	}
 	go func() {
 		if err := m.RunUevents(ctx); err != nil && ctx.Err() == nil {
 			log.Error("raid hot-plug stopped", "err", err)
 		}
 	}()
-	log.Info("raid hot-plug watching", "arrays", len(arrays))
+	log.Info("raid hot-plug watching", "arrays", len(arrays), "auto_adopt", autoAdopt)
 }

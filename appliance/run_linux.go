@@ -176,7 +176,7 @@ func runOnce(ctx context.Context, cfg Config, st *store.Store, bond *bondService
 	m.reg.MustRegister(newRaidCollector(b.raidManager()))
 	hotplugCtx, stopHotplug := context.WithCancel(ctx)
 	defer stopHotplug()
-	startHotplug(hotplugCtx, log)
+	startHotplug(hotplugCtx, log, cfg.RaidAutoAdopt)
 	scrubsDone := make(chan struct{})
 	go func() {
 		defer close(scrubsDone)

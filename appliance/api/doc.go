@@ -35,4 +35,6 @@
 //	GET    /v1/raid                   -> RaidStatus
 //	POST   /v1/raid/{array}/scrub     -> 202 RaidArray
 //	POST   /v1/raid/{array}/replace   RaidReplaceRequest -> 202 RaidArray
+//	POST   /v1/raid/adopt             RaidAdoptRequest -> 202 RaidAdoptResult
+//	POST   /v1/raid/esp-sync          RaidESPSyncRequest -> 200 RaidESPSyncResult
 package api

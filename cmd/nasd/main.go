@@ -28,6 +28,7 @@ func main() {
 	flag.BoolVar(&cfg.NoSMB, "no-smb", false, "do not run Samba")
 	flag.StringVar(&cfg.BondDatapath, "bond-datapath", "auto", "network bond datapath: auto (kernel bonding driver if loaded, else userland), userland or kernel")
 	flag.StringVar(&cfg.BPFDir, "bpf-dir", appliance.DefaultBPFDir, "BPF filesystem folder where the cluster's lease fence is pinned to outlive nasd (empty: not pinned)")
+	flag.BoolVar(&cfg.RaidAutoAdopt, "raid-auto-adopt", false, "adopt a blank disk plugged in while an md array is degraded (partition it like the others, copy the ESP, rebuild onto it)")
 	flag.DurationVar(&cfg.ScrubEvery, "raid-scrub-every", raid.DefaultScrubEvery, "how often each redundant md array is checked (0: never)")
 	flag.IntVar(&cfg.NFSPort, "nfs-port", 2049, "NFS and MOUNT port")
 	flag.IntVar(&cfg.PortmapPort, "portmap-port", 111, "portmapper port")

@@ -337,15 +337,20 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return s1.Protection == api.ProtectionProtected && s2.Protection == api.ProtectionProtected
 	})
 
-	// The master dies (kill -9); its supervisor removes the VIP it left
-	// behind, as the service manager does on the box.
+	// The master dies (kill -9). Nothing removes the VIP it leaves on
+	// its interface, but its lease fence is pinned (the lab's BPF
+	// filesystem) and outlives nasd: the lease runs out at the wire and
+	// n2 promotes after it.
 	killed := time.Now()
 	lab.Nasd(t, "kill", "n1")
-	removeVIP(t, n1, lab.VIP)
 	p.waitFor("n2 takes over", 20*time.Second, func(_, s2 api.ClusterStatus) bool {
 		return serving(s2, "primaryslave") && s2.Epoch > epoch1
 	})
 	t.Logf("takeover within %v of kill -9 (lab script time included)", time.Since(killed))
+	if out, err := exec.Command("ip", "-n", n1.NS, "-o", "addr", "show", "dev", n1.PublicIf).CombinedOutput(); err != nil || !strings.Contains(string(out), " "+lab.VIP+"/") {
+		t.Fatalf("the killed master's VIP is gone (%v: %s); the test no longer shows the fence", err, out)
+	}
+	fenced(t, lab, n1, "a killed master's VIP past its lease")
 
 	p.servedBy("n2", "hello", "written through the VIP to n1")
 	// The handle n1 gave is valid on n2: same fsid, same file ID, same
@@ -389,22 +394,8 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	})
 	p.servedBy("n2", "after", "written to n2 while n1 was down")
 	// The frozen node's kernel still holds the VIP and would complete TCP
-	// handshakes for it (into the frozen nasd's backlog). Aim the client
-	// at n1's MAC on purpose: the fence must drop the SYN.
-	c1 := lab.Client("c1")
-	n1If, err := netInterface(n1.NS, n1.PublicIf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustIP(t, "-n", c1.NS, "neigh", "replace", lab.VIP, "lladdr", n1If, "dev", "pub", "nud", "permanent")
-	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-	conn, err := netns.DialContext(dctx, c1.NS, "tcp", lab.VIP+":2049")
-	dcancel()
-	if err == nil {
-		conn.Close()
-		t.Fatal("a frozen master past its lease still accepts TCP on the VIP")
-	}
-	mustIP(t, "-n", c1.NS, "neigh", "del", lab.VIP, "dev", "pub")
+	// handshakes for it (into the frozen nasd's backlog).
+	fenced(t, lab, n1, "a frozen master past its lease")
 	p.servedBy("n2", "hello", "written through the VIP to n1")
 	lab.Nasd(t, "thaw", "n1")
 	p.waitFor("the thawed master yields", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
@@ -522,6 +513,30 @@ func spoofUDP(t *testing.T, ns, from, to string, port uint16, payload []byte) {
 	})
 	if err != nil {
 		t.Fatalf("send a forged datagram from %s: %v", ns, err)
+	}
+}
+
+// fenced aims the client at n's MAC for the VIP on purpose: n's lease
+// fence must drop the SYN (a timeout; n's kernel would otherwise accept
+// it or, with no listener, refuse it).
+func fenced(t *testing.T, lab *labtest.Lab, n labtest.Node, what string) {
+	t.Helper()
+	c1 := lab.Client("c1")
+	mac, err := netInterface(n.NS, n.PublicIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustIP(t, "-n", c1.NS, "neigh", "replace", lab.VIP, "lladdr", mac, "dev", "pub", "nud", "permanent")
+	defer mustIP(t, "-n", c1.NS, "neigh", "del", lab.VIP, "dev", "pub")
+	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	conn, err := netns.DialContext(dctx, c1.NS, "tcp", lab.VIP+":2049")
+	dcancel()
+	switch {
+	case err == nil:
+		conn.Close()
+		t.Fatalf("%s still accepts TCP on the VIP", what)
+	case !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout"):
+		t.Fatalf("%s: a SYN to the VIP got %v, want no answer at all (the fence drops it)", what, err)
 	}
 }
 

@@ -121,7 +121,7 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 		Transport: udp,
 		VIP:       fencedVIP{VIP: heartbeat.VIP{Interface: c.Interface, Prefix: c.VIP}, fence: rt.fence, lease: mc.WithDefaults().Timing.Lease},
 		Services:  clusterServices{rt: rt, b: b},
-		Witness:   pingWitness(c.Witness),
+		Witness:   witnessAndVIP(c, log),
 		SaveEpoch: b.st.SetClusterEpoch,
 		OnAction:  rt.onAction,
 		Log:       log,
@@ -284,6 +284,48 @@ func (rt *clusterRuntime) closeSockets() {
 		if err := rt.fence.Close(); err != nil {
 			rt.log.Warn("cluster: detach the lease fence", "err", err)
 		}
+	}
+}
+
+// vipProbeWait is how long a standby listens for another host answering
+// for the VIP (within the witness probe's timeout).
+const vipProbeWait = 150 * time.Millisecond
+
+// witnessAndVIP is the witness as the failover machine asks it when the
+// peer has gone silent: the witness must answer, and, on a node that does
+// not hold the VIP, no other host may answer for the VIP
+// (heartbeat.ProbeVIP). A master whose heartbeats are lost on both paths
+// but which still serves (and so still renews its lease) answers for the
+// VIP; the standby then stays standby instead of serving beside it. A
+// dead, frozen or released master does not answer: its fence drops the
+// VIP's ARP once its lease has run out, before the standby asks.
+func witnessAndVIP(c store.Cluster, log *slog.Logger) func(ctx context.Context) bool {
+	ping := pingWitness(c.Witness)
+	return func(ctx context.Context) bool {
+		if held, err := heartbeat.HasAddress(c.Interface, c.VIP); err == nil && held {
+			return ping(ctx)
+		}
+		type answer struct {
+			holder net.HardwareAddr
+			err    error
+		}
+		ac := make(chan answer, 1)
+		go func() {
+			h, err := heartbeat.ProbeVIP(ctx, c.Interface, c.VIP.Addr(), vipProbeWait)
+			ac <- answer{h, err}
+		}()
+		ok := ping(ctx)
+		a := <-ac
+		switch {
+		case a.err != nil:
+			// Cannot tell: the witness alone decides, as before.
+			log.Warn("cluster: cannot ask who holds the VIP", "err", a.err)
+		case a.holder != nil:
+			log.Warn("cluster: no heartbeat from the peer, but a host answers for the VIP: not taking over (split heartbeat paths?)",
+				"vip", c.VIP.Addr(), "holder", a.holder)
+			return false
+		}
+		return ok
 	}
 }
 

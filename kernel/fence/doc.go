@@ -1,6 +1,10 @@
-// Package fence enforces a serving node's lease in the kernel: a tcx BPF
-// program on the VIP's interface drops every IPv4 packet and ARP frame to
-// or from the virtual IP once the lease's deadline has passed.
+// Package fence enforces a serving node's lease in the kernel: tcx BPF
+// programs on the VIP's interface drop, once the lease's deadline has
+// passed, IPv4 packets to the virtual IP (ingress) or from it (egress),
+// ARP asking for it (ingress: the node does not answer) and ARP claiming
+// it (egress). Other hosts' ARP about the VIP passes, so a fenced standby
+// can still ask who holds the VIP (heartbeat.ProbeVIP) and hear the
+// answer.
 //
 // A master stopped by SIGSTOP (or stalled) cannot remove its own VIP, and
 // the kernel would go on answering ARP and TCP for it while the standby

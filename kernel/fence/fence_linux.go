@@ -21,7 +21,7 @@ type Fence struct {
 	ifname string
 	addr   netip.Addr
 	m      *ebpf.Map
-	prog   *ebpf.Program
+	progs  []*ebpf.Program // ingress, egress
 	links  []link.Link
 	pinDir string // "" when not pinned
 }
@@ -43,12 +43,19 @@ const (
 	tcxDrop    = 2
 )
 
-// instructions is the program: pass unless the lease has expired and the
-// frame is IPv4 from or to the address, or ARP naming it as sender or
-// target.
-func instructions(m *ebpf.Map) asm.Instructions {
+// instructions is the program for one direction: pass unless the lease
+// has expired and the frame is IPv4 to the address (ingress) or from it
+// (egress), or ARP asking for it (ingress: its target is the address, so
+// the node does not answer) or claiming it (egress: its sender is the
+// address). Other hosts' ARP about the address passes both ways: a
+// fenced standby may ask who has the VIP and hear the answer.
+func instructions(m *ebpf.Map, ingress bool) asm.Instructions {
 	// Ethertypes as a little-endian load of the big-endian field reads them.
 	const etIPv4, etARP = 0x0008, 0x0608
+	ipOff, arpOff := int16(ipSrc), int16(arpSPA)
+	if ingress {
+		ipOff, arpOff = ipDst, arpTPA
+	}
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
@@ -70,14 +77,10 @@ func instructions(m *ebpf.Map) asm.Instructions {
 		asm.JEq.Imm(asm.R5, etIPv4, "ip"),
 		asm.JEq.Imm(asm.R5, etARP, "arp"),
 		asm.Ja.Label("pass"),
-		asm.LoadMem(asm.R5, asm.R2, ipSrc, asm.Word).WithSymbol("ip"),
-		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
-		asm.LoadMem(asm.R5, asm.R2, ipDst, asm.Word),
+		asm.LoadMem(asm.R5, asm.R2, ipOff, asm.Word).WithSymbol("ip"),
 		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
 		asm.Ja.Label("pass"),
-		asm.LoadMem(asm.R5, asm.R2, arpSPA, asm.Word).WithSymbol("arp"),
-		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
-		asm.LoadMem(asm.R5, asm.R2, arpTPA, asm.Word),
+		asm.LoadMem(asm.R5, asm.R2, arpOff, asm.Word).WithSymbol("arp"),
 		asm.JEq.Reg(asm.R5, asm.R8, "drop"),
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol("pass"),
 		asm.Return(),
@@ -181,15 +184,16 @@ func attach(ifname string, addr netip.Addr) (*Fence, error) {
 		f.Close()
 		return nil, err
 	}
-	f.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "ftnas_fence", Type: ebpf.SchedCLS, License: "GPL", Instructions: instructions(f.m),
-	})
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("fence: load program: %w", err)
-	}
-	for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: f.prog, Attach: at})
+	for i, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Name: "ftnas_fence", Type: ebpf.SchedCLS, License: "GPL", Instructions: instructions(f.m, i == 0),
+		})
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("fence: load program: %w", err)
+		}
+		f.progs = append(f.progs, prog)
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at})
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("fence: attach to %s (%v): %w", ifname, at, err)
@@ -258,9 +262,10 @@ func (f *Fence) closeFDs() error {
 		errs = append(errs, l.Close())
 	}
 	f.links = nil
-	if f.prog != nil {
-		errs = append(errs, f.prog.Close())
+	for _, p := range f.progs {
+		errs = append(errs, p.Close())
 	}
+	f.progs = nil
 	if f.m != nil {
 		errs = append(errs, f.m.Close())
 	}

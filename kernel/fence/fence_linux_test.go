@@ -1,10 +1,12 @@
 package fence
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"ftnas/heartbeat"
 	"ftnas/kernel/netns"
 )
 
@@ -252,5 +255,43 @@ func TestPinnedFenceOutlivesItsProcess(t *testing.T) {
 	ip(t, "-n", b, "neigh", "flush", "all")
 	if !reach(b, vip) {
 		t.Fatal("VIP unreachable after Close: a fence is still attached")
+	}
+}
+
+// TestFencedStandbyAsksWhoHasTheVIP: a node whose fence is closed (a
+// standby) may still ask who has the VIP and hear the holder's answer;
+// only ARP that would make it answer for the VIP, or claim it, is dropped.
+func TestFencedStandbyAsksWhoHasTheVIP(t *testing.T) {
+	a, b := pairNS(t)
+	ip(t, "-n", a, "addr", "del", "10.9.0.100/24", "dev", "va")
+	ip(t, "-n", b, "addr", "add", "10.9.0.100/24", "dev", "vb")
+	var f *Fence
+	if err := netns.Do(a, func() error {
+		var err error
+		f, err = Attach("va", netip.MustParseAddr("10.9.0.100"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var holder, want net.HardwareAddr
+	if err := netns.Do(b, func() error {
+		ifc, err := net.InterfaceByName("vb")
+		if err == nil {
+			want = ifc.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netns.Do(a, func() error {
+		var err error
+		holder, err = heartbeat.ProbeVIP(context.Background(), "va", netip.MustParseAddr("10.9.0.100"), 500*time.Millisecond)
+		return err
+	}); err != nil {
+		t.Fatalf("probe through a closed fence: %v", err)
+	}
+	if !bytes.Equal(holder, want) {
+		t.Fatalf("probe through a closed fence found %v, want the holder %v", holder, want)
 	}
 }

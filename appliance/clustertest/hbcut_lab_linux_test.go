@@ -1,0 +1,102 @@
+package clustertest
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"ftnas/appliance"
+	"ftnas/appliance/api"
+	"ftnas/kernel/netns/labtest"
+)
+
+// hasVIP reports whether node n's public interface carries vip.
+func hasVIP(t *testing.T, n labtest.Node, vip string) bool {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", n.NS, "-o", "-4", "addr", "show", "dev", n.PublicIf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr show in %s: %v: %s", n.NS, err, out)
+	}
+	return strings.Contains(string(out), " "+vip+"/")
+}
+
+// dropHeartbeats drops the pair's heartbeat datagrams to and from peer on
+// n's public interface (a firewall rule gone wrong, say): the public
+// network itself, ARP included, still works.
+func dropHeartbeats(t *testing.T, n labtest.Node, peer string) {
+	t.Helper()
+	rules := fmt.Sprintf(`table inet fthbcut {
+	chain in { type filter hook input priority -10; policy accept; ip saddr %[1]s udp dport %[2]d drop; }
+	chain out { type filter hook output priority -10; policy accept; ip daddr %[1]s udp dport %[2]d drop; }
+}
+`, peer, appliance.DefaultHeartbeatPort)
+	cmd := exec.Command("ip", "netns", "exec", n.NS, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("drop heartbeats on %s: %v: %s", n.Name, err, out)
+	}
+}
+
+// TestPairHeartbeatsLostMasterServes: both heartbeat paths fail (the
+// dedicated link cut, heartbeats dropped on the public network) while
+// both nodes reach the witness and the public network works. The master
+// keeps serving; the standby, asking who has the VIP before it promotes,
+// hears the master and stays standby: never two servers. When the
+// master then really dies, the standby takes over (its fence silenced the
+// dead master's VIP).
+func TestPairHeartbeatsLostMasterServes(t *testing.T) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft (scripts/deps installs nftables)")
+	}
+	lab := labtest.Up(t, labtest.Options{Nodes: 2, Clients: 1, FS: "btrfs"})
+	p := &pair{t: t, lab: lab, api: map[string]*api.Client{}, vip: lab.VIP}
+	n1, n2 := lab.Node("n1"), lab.Node("n2")
+	for _, n := range []labtest.Node{n1, n2} {
+		p.start(n.Name)
+		p.api[n.Name] = api.NewClient(n.API)
+		t.Cleanup(p.api[n.Name].Close)
+	}
+	init, err := p.api["n1"].InitCluster(p.ctx(), api.ClusterInitRequest{
+		VIP: lab.VIP + "/24", Public: n1.PublicIP, PeerPublic: n2.PublicIP,
+		Dedicated: n1.Dedicated[0].IP, PeerDedicated: n1.Dedicated[0].PeerIP, Witness: lab.Witness.IP,
+	})
+	if err != nil {
+		t.Fatalf("cluster init: %v", err)
+	}
+	if _, err := p.api["n2"].JoinCluster(p.ctx(), api.ClusterJoinRequest{Token: init.Token}); err != nil {
+		t.Fatalf("cluster join: %v", err)
+	}
+	p.waitFor("n1 master, n2 slave, protected", 30*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return serving(s1, "master") && s2.State == "slave" && !s2.Serving && s1.Protection == api.ProtectionProtected
+	})
+	epoch := p.status("n1").Epoch
+
+	lab.Cut(t, "n1", "dedicated")
+	dropHeartbeats(t, n1, n2.PublicIP)
+	p.waitFor("both nodes lose each other", 20*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return !s1.PeerAlive && !s2.PeerAlive
+	})
+	// Well past the standby's wait (dead interval + lease) and several
+	// witness probes: n1 serves throughout, n2 never.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+		s1, s2 := p.status("n1"), p.status("n2")
+		v1, v2 := hasVIP(t, n1, lab.VIP), hasVIP(t, n2, lab.VIP)
+		if !s1.Serving || !v1 || s2.Serving || v2 || s2.Epoch != epoch {
+			t.Fatalf("heartbeats lost, master alive: n1 serving %v vip %v; n2 serving %v vip %v epoch %d (was %d)",
+				s1.Serving, v1, s2.Serving, v2, s2.Epoch, epoch)
+		}
+		tm := time.NewTimer(50 * time.Millisecond)
+		<-tm.C
+	}
+
+	// Now the master really dies, heartbeats still cut: n2 takes over.
+	lab.Nasd(t, "kill", "n1")
+	p.waitNode("n2", "n2 takes over from the dead master", 20*time.Second, func(s2 api.ClusterStatus) bool {
+		return serving(s2, "primaryslave") && s2.Epoch > epoch
+	})
+	if !hasVIP(t, n2, lab.VIP) {
+		t.Fatal("n2 serves without the VIP")
+	}
+}

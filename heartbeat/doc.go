@@ -82,4 +82,25 @@
 // PrimarySlave, the peer is the configured primary, and Failback was
 // requested here or the policy is FailbackAuto and the peer has stayed
 // caught up for Timing.FailbackDelay. The outage is one takeover.
+//
+// # Split brain
+//
+// Heartbeats run on two paths, so one cut link changes nothing but an
+// alarm. When both paths fall silent while both nodes still reach the
+// witness, the witness cannot pick a winner: it only answers pings. The
+// master cannot tell "the standby died" from "the paths are cut", and it
+// keeps serving (a rule that made it step down would stop the service
+// whenever the standby dies, the commoner fault; a chaos run of that rule
+// lost data when the stale node came back and took over). The standby's
+// view is arbitrated on the data path instead: the witness check the
+// caller supplies (NodeConfig.Witness; nasd's) also asks the LAN who has
+// the VIP (ProbeVIP, an RFC 5227 ARP probe). A master that is alive holds
+// its lease and answers; one that is dead, frozen or released does not
+// (its fence drops the VIP's ARP once the lease ran out, and the standby
+// asks only after that), so the standby promotes only when nothing
+// answers for the VIP. What this cannot arbitrate: a LAN cut between the
+// two nodes only, with the witness and the clients still reaching both;
+// then both serve in different epochs until the cut heals (a witness that
+// grants leases, like corosync's qdevice or CTDB's recovery lock, would
+// close it).
 package heartbeat

@@ -45,6 +45,11 @@ type replication struct {
 	done    chan struct{}
 	master  *replica.Master
 	standby *replica.Standby
+	// serving is set between serve and the next standBy or stop: a
+	// commit elsewhere is refused. runCtx ends when the running side
+	// stops, cutting short commits that wait for the standby.
+	serving bool
+	runCtx  context.Context
 	// lastAlone is when commitSync last warned about a missing standby.
 	lastAlone time.Time
 }
@@ -96,6 +101,7 @@ func pairAddr(n store.ClusterNode, port uint16) string {
 func (r *replication) serve(epoch uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.serving = true
 	if r.role == "master" {
 		if r.master != nil {
 			if err := r.master.SetEpoch(epoch); err != nil {
@@ -156,6 +162,7 @@ func both(ctx context.Context, a, b func(context.Context) error) error {
 func (r *replication) standBy() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.serving = false
 	if r.role == "standby" {
 		return
 	}
@@ -212,7 +219,7 @@ func (r *replication) followJournal(s *replica.Standby, posPath string) func(con
 func (r *replication) start(run func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	r.cancel, r.done = cancel, done
+	r.cancel, r.done, r.runCtx = cancel, done, ctx
 	role := r.role
 	go func() {
 		defer close(done)
@@ -227,12 +234,13 @@ func (r *replication) stopLocked() {
 		r.cancel()
 		<-r.done
 	}
-	r.cancel, r.done, r.role, r.master, r.standby = nil, nil, "", nil, nil
+	r.cancel, r.done, r.role, r.master, r.standby, r.runCtx = nil, nil, "", nil, nil, nil
 }
 
 func (r *replication) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.serving = false
 	r.stopLocked()
 }
 
@@ -246,10 +254,15 @@ const syncTimeout = 10 * time.Second
 // stopping the service.
 func (r *replication) commitSync() error {
 	r.mu.Lock()
-	m := r.master
+	m, serving, runCtx := r.master, r.serving, r.runCtx
 	r.mu.Unlock()
-	if m == nil {
-		return nil
+	if !serving {
+		// Released (or stopping) while the request was in flight: the
+		// new master's standby may lack this change. The client retries.
+		return errors.New("replication: this node no longer serves")
+	}
+	if m == nil || runCtx == nil {
+		return nil // no journal here (disabled or failed to start; logged): degraded
 	}
 	if !m.Stats().Connected {
 		r.mu.Lock()
@@ -260,7 +273,7 @@ func (r *replication) commitSync() error {
 		r.mu.Unlock()
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	ctx, cancel := context.WithTimeout(runCtx, syncTimeout)
 	defer cancel()
 	seq, err := m.Sync(ctx)
 	if err != nil {

@@ -226,9 +226,9 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	if _, err := p.api["n2"].JoinCluster(p.ctx(), api.ClusterJoinRequest{Token: init.Token}); err != nil {
 		t.Fatalf("cluster join: %v", err)
 	}
-	took := p.waitFor("n1 master, n2 slave, protected", 30*time.Second, func(s1, s2 api.ClusterStatus) bool {
+	took := p.waitFor("n1 master, n2 slave, protected, the witness probed", 30*time.Second, func(s1, s2 api.ClusterStatus) bool {
 		return serving(s1, "master") && s2.State == "slave" && !s2.Serving &&
-			s1.Protection == api.ProtectionProtected && s2.Protection == api.ProtectionProtected
+			s1.Protection == api.ProtectionProtected && s2.Protection == api.ProtectionProtected && s1.Witness.Known
 	})
 	t.Logf("pair formed in %v", took)
 	s1 := p.status("n1")

@@ -169,12 +169,12 @@ func (t *translator) change(c changelog.Change) {
 			return
 		}
 		// Not replicated yet: bring its place up to date.
-		t.touch(c)
+		t.touch(c, false)
 		if n := t.byFID(c.FID); n != nil {
 			t.markDirty(n, kind)
 		}
 	case changelog.OpCreate, changelog.OpDelete, changelog.OpRename:
-		t.touch(c)
+		t.touch(c, true)
 	}
 }
 
@@ -217,8 +217,10 @@ type target struct {
 // the file is now on the master, the names the change gives (by the
 // directories' handles, and by the paths as they were), and where the
 // standby has the file. The master's place comes first, so a move is found
-// as a move (one rename) before its old name is looked at.
-func (t *translator) touch(c changelog.Change) {
+// as a move (one rename) before its old name is looked at. For a change of
+// entries (create, delete, rename), the directories looked at get a setattr
+// too: their times moved.
+func (t *translator) touch(c changelog.Change, entries bool) {
 	var ts []target
 	add := func(d *node, name string) {
 		if d == nil || !d.isDir() || name == "" || name == "." || name == ".." {
@@ -260,6 +262,12 @@ func (t *translator) touch(c changelog.Change) {
 	}
 	for _, x := range ts {
 		t.reconcile(x.dir, x.name, nil)
+		if entries && !t.reserved(x.dir, x.name) && t.inModel(x.dir) {
+			// An entry came, went or moved: the directory's times
+			// changed, also when the entry is gone again by now (a
+			// create and a remove seen together leave no record).
+			t.markDirty(x.dir, dirtyAttr)
+		}
 	}
 }
 

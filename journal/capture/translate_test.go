@@ -120,6 +120,22 @@ func TestTranslate(t *testing.T) {
 	}
 }
 
+// An entry made and removed again before the capture reads leaves no entry
+// record, but the directory's times moved: it gets a setattr.
+func TestTranslateCreateRemoveTouchesDir(t *testing.T) {
+	p := newPipe(t)
+	p.fs.mkdir("d")
+	p.drain()
+	p.fs.mkdir("d/x")
+	p.fs.unlink("d/x")
+	p.fs.create("d/f")
+	p.fs.unlink("d/f")
+	if got := describe(p.drain()); got != "setattr" {
+		t.Errorf("records %q, want the directory's setattr", got)
+	}
+	p.check()
+}
+
 func TestTranslateRenameIsOneRecord(t *testing.T) {
 	p := newPipe(t)
 	p.fs.mkdir("d")

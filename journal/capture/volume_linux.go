@@ -133,6 +133,9 @@ func (v *fsVolume) List(dir DirRef) ([]string, bool, error) {
 	f := os.NewFile(uintptr(fd), "dir")
 	defer f.Close()
 	names, err := f.Readdirnames(-1)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, false, nil // removed since it was opened
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("readdir: %w", err)
 	}

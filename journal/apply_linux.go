@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ftnas/appliance/fileid"
 
@@ -43,18 +45,28 @@ type FSApplierConfig struct {
 // made under a temporary name, fully set up, then renamed into place; new
 // contents are built in an anonymous copy of the file (a reflink clone where
 // the file system can, else a copy), patched with the master's changed
-// blocks, given the master's mode, owner, times and xattrs, fsynced and then
-// renamed over the file. Two exceptions: a file with several hard links is
-// patched in place (a rename would split its links), and truncate and
-// single-attribute changes are applied in place because they are atomic.
+// blocks, given the master's mode, owner, times and xattrs, made durable
+// and then renamed over the file. Two exceptions: a file with several hard
+// links is patched in place (a rename would split its links), and truncate
+// and single-attribute changes are applied in place because they are
+// atomic.
+//
+// A batch (ApplyBatch, batch_linux.go) applies namespace records in order
+// as they come, and defers what needs a fetch (writes without data, setattrs
+// without values) to its end: one fetch per file however many records name
+// it, fetched by several workers at once, the new copies made durable by one
+// syncfs and then renamed into place.
 type FSApplier struct {
 	cfg    FSApplierConfig
 	log    *slog.Logger
 	syncFD int
 	seq    atomic.Uint64 // temporary names
+	cur    *pending      // the batch being applied (ApplyBatch's goroutine)
+	key    SumKey        // keys the delta's checksums; random, never stored
 
-	mu    sync.Mutex
-	stats FSApplyStats
+	mu        sync.Mutex
+	stats     FSApplyStats
+	holdUntil time.Time // see Hold
 }
 
 // FSApplyStats count what an FSApplier did.
@@ -88,7 +100,12 @@ func NewFSApplier(cfg FSApplierConfig) (*FSApplier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: fs applier: open volume root: %w", err)
 	}
-	return &FSApplier{cfg: cfg, log: cfg.Logger, syncFD: fd}, nil
+	a := &FSApplier{cfg: cfg, log: cfg.Logger, syncFD: fd}
+	if _, err := rand.Read(a.key[:]); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("journal: fs applier: checksum key: %w", err)
+	}
+	return a, nil
 }
 
 // Close releases the applier's descriptor.
@@ -119,8 +136,14 @@ func (a *FSApplier) Commit(pos Position) error {
 	return a.cfg.Position.Save(pos)
 }
 
-// Apply implements Applier.
+// Apply implements Applier: a batch of one record.
 func (a *FSApplier) Apply(ctx context.Context, rec Record, f Fetcher) error {
+	_, err := a.ApplyBatch(ctx, []Record{rec}, f)
+	return err
+}
+
+// applyNow applies rec at once (every record but those a batch defers).
+func (a *FSApplier) applyNow(ctx context.Context, rec Record, f Fetcher) error {
 	var err error
 	switch rec.Op {
 	case OpCreate, OpMkdir, OpSymlink:
@@ -132,7 +155,7 @@ func (a *FSApplier) Apply(ctx context.Context, rec Record, f Fetcher) error {
 	case OpRename:
 		err = a.rename(rec)
 	case OpWrite:
-		err = a.write(ctx, rec, f)
+		err = a.write(rec)
 	case OpTruncate:
 		err = a.truncate(rec)
 	case OpSetAttr:
@@ -153,7 +176,6 @@ func (a *FSApplier) Apply(ctx context.Context, rec Record, f Fetcher) error {
 	if err != nil {
 		return fmt.Errorf("journal: apply %s of %s: %w", rec.Op, rec.File, err)
 	}
-	a.count(func(s *FSApplyStats) { s.Records++ })
 	return nil
 }
 
@@ -304,7 +326,7 @@ func (a *FSApplier) remove(rec Record) error {
 		return fmt.Errorf("remove %s: %w", rec.Name, err)
 	}
 	if rec.Op == OpRmdir || sb.Nlink <= 1 {
-		a.cfg.Tree.Removed(rec.File)
+		a.removed(rec.File)
 	}
 	return nil
 }
@@ -340,7 +362,7 @@ func (a *FSApplier) rename(rec Record) error {
 	}
 	a.cfg.Tree.Moved(rec.File, rec.NewParent, rec.NewName)
 	if victimLast {
-		a.cfg.Tree.Removed(victim)
+		a.removed(victim)
 	}
 	return nil
 }
@@ -375,8 +397,13 @@ func (a *FSApplier) fetch(ctx context.Context, f Fetcher, q *FetchRequest) (*Fet
 	return p, nil
 }
 
-// write brings a file's contents up to the master's.
-func (a *FSApplier) write(ctx context.Context, rec Record, f Fetcher) error {
+// write applies a write record carrying its data (FlagInline): the bytes
+// go into a working copy that replaces the file once durable. Writes
+// without data are deferred to the end of the batch (batch_linux.go).
+func (a *FSApplier) write(rec Record) error {
+	if rec.Flags&FlagInline == 0 {
+		return fmt.Errorf("write without data outside a batch")
+	}
 	ref, err := a.cfg.Tree.Resolve(rec.File)
 	if err != nil {
 		return err
@@ -394,31 +421,23 @@ func (a *FSApplier) write(ctx context.Context, rec Record, f Fetcher) error {
 	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("write to %s: not a regular file", ref.Rel)
 	}
-
-	// The working copy: the file itself if it has other links, else an
-	// anonymous clone that replaces it when complete.
-	work, inPlace := src, sb.Nlink > 1
-	if !inPlace {
-		if work, err = a.workingCopy(ref.Dir, src, ref.Rel); err != nil {
-			return err
-		}
-		defer unix.Close(work)
-	}
-
-	if rec.Flags&FlagInline != 0 {
-		if _, err := unix.Pwrite(work, rec.Data, int64(rec.Off)); err != nil {
+	if sb.Nlink > 1 {
+		// Other links: patched in place (a rename would split them).
+		if _, err := unix.Pwrite(src, rec.Data, int64(rec.Off)); err != nil {
 			return fmt.Errorf("write %d bytes at %d to %s: %w", len(rec.Data), rec.Off, ref.Rel, err)
 		}
-		if !inPlace {
-			if err := copyMeta(src, work, &sb); err != nil {
-				return fmt.Errorf("%s: %w", ref.Rel, err)
-			}
-		}
-	} else if err := a.fetchContents(ctx, f, rec, work); err != nil {
-		return fmt.Errorf("%s: %w", ref.Rel, err)
-	}
-	if inPlace {
 		return nil
+	}
+	work, err := a.workingCopy(ref.Dir, src, ref.Rel, sb.Size)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(work)
+	if _, err := unix.Pwrite(work, rec.Data, int64(rec.Off)); err != nil {
+		return fmt.Errorf("write %d bytes at %d to %s: %w", len(rec.Data), rec.Off, ref.Rel, err)
+	}
+	if err := copyMeta(src, work, &sb); err != nil {
+		return fmt.Errorf("%s: %w", ref.Rel, err)
 	}
 	if err := unix.Fsetxattr(work, fileid.XattrName, rec.File.MarshalBinary(), 0); err != nil {
 		return fmt.Errorf("stamp the new copy of %s: %w", ref.Rel, err)
@@ -429,11 +448,15 @@ func (a *FSApplier) write(ctx context.Context, rec Record, f Fetcher) error {
 	return a.publish(ref.Dir, work, ref.Name)
 }
 
-// workingCopy makes an anonymous file in dir holding src's contents.
-func (a *FSApplier) workingCopy(dir, src int, rel string) (int, error) {
+// workingCopy makes an anonymous file in dir holding src's contents (size
+// bytes).
+func (a *FSApplier) workingCopy(dir, src int, rel string, size int64) (int, error) {
 	fd, err := unix.Openat(dir, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return -1, fmt.Errorf("make a working copy of %s: %w", rel, err)
+	}
+	if size == 0 {
+		return fd, nil // nothing to copy
 	}
 	if err := unix.IoctlFileClone(fd, src); err == nil {
 		a.count(func(s *FSApplyStats) { s.Clones++ })
@@ -452,52 +475,6 @@ func (a *FSApplier) workingCopy(dir, src int, rel string) (int, error) {
 	}
 	a.count(func(s *FSApplyStats) { s.Copies++ })
 	return fd, nil
-}
-
-// fetchContents patches work to the master's contents and metadata: the
-// record's range if it has one, else the whole file by delta.
-func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, rec Record, work int) error {
-	q := &FetchRequest{Share: rec.Share, File: rec.File, What: FetchAttr | FetchXattrs}
-	p, err := a.fetch(ctx, f, q)
-	if err != nil {
-		return err
-	}
-	attr, xattrs := p.Attr, p.Xattrs
-	if attr.Mode&ModeType != ModeReg {
-		return fmt.Errorf("not a regular file on the master (mode %#o)", attr.Mode)
-	}
-	start, end := uint64(0), attr.Size
-	delta := true
-	if rec.Len > 0 {
-		start, end, delta = rec.Off, min(rec.Off+rec.Len, attr.Size), false
-	}
-	bs := a.cfg.BlockSize
-	buf := make([]byte, bs)
-	wf := fdReaderAt(work)
-	for off := start; off < end; {
-		n := min(uint64(MaxFetchData), end-off)
-		q := &FetchRequest{Share: rec.Share, File: rec.File, What: FetchData, Off: off, Len: n}
-		if delta {
-			q.BlockSize = bs
-			if q.Sums, err = BlockSums(wf, off, n, bs, buf); err != nil {
-				return err
-			}
-		}
-		p, err := a.fetch(ctx, f, q)
-		if err != nil {
-			return err
-		}
-		for _, b := range p.Blocks {
-			if _, err := unix.Pwrite(work, b.Data, int64(b.Off)); err != nil {
-				return fmt.Errorf("write %d bytes at %d: %w", len(b.Data), b.Off, err)
-			}
-		}
-		off += n
-	}
-	if err := unix.Ftruncate(work, int64(attr.Size)); err != nil {
-		return fmt.Errorf("truncate to %d: %w", attr.Size, err)
-	}
-	return setMeta(work, attr, xattrs)
 }
 
 // setMeta gives fd the master's owner, mode, xattrs and times, in the order

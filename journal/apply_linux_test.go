@@ -455,6 +455,11 @@ type positionWaiter struct {
 	changed chan struct{}
 }
 
+// ApplyBatch passes batches on (the FSApplier takes them whole).
+func (w *positionWaiter) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (int, error) {
+	return w.Applier.(BatchApplier).ApplyBatch(ctx, recs, f)
+}
+
 func (w *positionWaiter) Commit(pos Position) error {
 	if err := w.Applier.Commit(pos); err != nil {
 		return err

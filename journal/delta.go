@@ -1,6 +1,8 @@
 package journal
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -18,7 +20,7 @@ import (
 // DefaultBlockSize is the block size the standby asks for.
 const DefaultBlockSize = 64 << 10
 
-// SumBlock is the checksum of one block.
+// SumBlock is the checksum of one block: the first 16 bytes of its SHA-256.
 func SumBlock(b []byte) Sum {
 	h := sha256.Sum256(b)
 	var s Sum
@@ -26,10 +28,58 @@ func SumBlock(b []byte) Sum {
 	return s
 }
 
-// BlockSums returns the checksums of the blocks of r in [off, off+n), blocks
-// of bs bytes, stopping at r's end (the last block may be short). It reads
-// with buf if it is at least bs bytes.
+// Summer makes the block checksums of one key (FetchRequest.Key). Keyed, a
+// block's checksum is its AES-128-GCM tag under the key with a zero nonce:
+// GHASH, a polynomial hash in a point only the key gives, so two different
+// blocks collide with probability below 2^-100 for anyone who does not know
+// the key — and it runs on AES-NI and carry-less multiplication, several
+// times faster than SHA-256. (The fixed nonce is harmless: the ciphertext
+// is thrown away, only the tag compares.) A Summer is not safe for
+// concurrent use.
+type Summer struct {
+	aead cipher.AEAD // nil: SHA-256
+	buf  []byte
+}
+
+var zeroNonce [12]byte
+
+// NewSummer returns the Summer of key (SHA-256 for the zero key).
+func NewSummer(key SumKey) (*Summer, error) {
+	if key == (SumKey{}) {
+		return &Summer{}, nil
+	}
+	c, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("journal: checksum key: %w", err)
+	}
+	g, err := cipher.NewGCM(c)
+	if err != nil {
+		return nil, fmt.Errorf("journal: checksum key: %w", err)
+	}
+	return &Summer{aead: g}, nil
+}
+
+// Sum is the checksum of b.
+func (s *Summer) Sum(b []byte) Sum {
+	if s.aead == nil {
+		return SumBlock(b)
+	}
+	s.buf = s.aead.Seal(s.buf[:0], zeroNonce[:], b, nil)
+	var sum Sum
+	copy(sum[:], s.buf[len(b):])
+	return sum
+}
+
+// BlockSums returns the SHA-256 checksums of the blocks of r in [off,
+// off+n) (see Summer.BlockSums).
 func BlockSums(r io.ReaderAt, off, n uint64, bs uint32, buf []byte) ([]Sum, error) {
+	return (&Summer{}).BlockSums(r, off, n, bs, buf)
+}
+
+// BlockSums returns the checksums of the blocks of r in [off, off+n),
+// blocks of bs bytes, stopping at r's end (the last block may be short). It
+// reads with buf if it is at least bs bytes.
+func (s *Summer) BlockSums(r io.ReaderAt, off, n uint64, bs uint32, buf []byte) ([]Sum, error) {
 	if bs == 0 {
 		return nil, errors.New("journal: block sums: block size 0")
 	}
@@ -42,7 +92,7 @@ func BlockSums(r io.ReaderAt, off, n uint64, bs uint32, buf []byte) ([]Sum, erro
 		want := min(uint64(bs), off+n-pos)
 		k, err := r.ReadAt(buf[:want], int64(pos))
 		if k > 0 {
-			sums = append(sums, SumBlock(buf[:k]))
+			sums = append(sums, s.Sum(buf[:k]))
 		}
 		if err == io.EOF || (err == nil && uint64(k) < want) {
 			break
@@ -56,8 +106,13 @@ func BlockSums(r io.ReaderAt, off, n uint64, bs uint32, buf []byte) ([]Sum, erro
 
 // DeltaBlocks answers the data part of q from r, whose size is size: the
 // blocks of [q.Off, min(q.Off+q.Len, size)) that differ from q.Sums (all of
-// them without a block size), adjacent ones merged.
+// them without a block size), adjacent ones merged. Checksums are made with
+// q.Key.
 func DeltaBlocks(r io.ReaderAt, size uint64, q *FetchRequest) ([]Block, error) {
+	summer, err := NewSummer(q.Key)
+	if err != nil {
+		return nil, err
+	}
 	if q.Off >= size {
 		return nil, nil
 	}
@@ -78,7 +133,7 @@ func DeltaBlocks(r io.ReaderAt, size uint64, q *FetchRequest) ([]Block, error) {
 	var blocks []Block
 	for i := 0; i*bs < len(data); i++ {
 		b := data[i*bs : min((i+1)*bs, len(data))]
-		if i < len(q.Sums) && SumBlock(b) == q.Sums[i] {
+		if i < len(q.Sums) && summer.Sum(b) == q.Sums[i] {
 			continue
 		}
 		off := q.Off + uint64(i*bs)

@@ -26,8 +26,16 @@
 //     a fixed-block checksum delta (delta.go) so unchanged blocks stay put.
 //     Epochs fence: a receiver refuses a shipper whose epoch is below the
 //     highest it has seen, and the shipper then stops with ErrFenced.
-//   - Applying (apply_linux.go, source_linux.go): the Applier interface is
-//     the standby's side effect; FSApplier applies records to a volume
-//     through fileid's index, never showing a half-applied file under its
-//     final name, and FSSource answers fetches from the master's volume.
+//   - Applying (apply_linux.go, batch_linux.go, source_linux.go): the
+//     Applier interface is the standby's side effect; FSApplier applies
+//     records to a volume through fileid's index, never showing a
+//     half-applied file under its final name, and FSSource answers fetches
+//     from the master's volume. A BatchApplier (FSApplier is one) takes a
+//     whole batch: the receiver merges the Records messages queued behind
+//     the first, namespace records are applied in order, and the fetches
+//     are deferred to the batch's end — one per file, attributes, xattrs
+//     and the first 4 MiB of contents in one round trip, several in flight —
+//     with one syncfs for all new copies before they are renamed into
+//     place; Commit's syncfs then makes the batch and its position durable
+//     before the ack.
 package journal

@@ -18,6 +18,10 @@ import (
 //
 // Payloads are big-endian, canonical (one encoding per message) and
 // validated on both ends; anything that does not decode ends the session.
+//
+// Message types added since version 1 was first shipped: MsgFetchKeyed (a
+// fetch whose checksums are keyed, see FetchRequest.Key). A peer that does
+// not know a type ends the session with a protocol error naming it.
 const (
 	frameVersion   = 1
 	frameHeaderLen = 6
@@ -47,12 +51,13 @@ const (
 	MsgFetch
 	MsgFetchReply
 	MsgError
+	MsgFetchKeyed
 	msgEnd
 )
 
 var msgNames = [...]string{
 	MsgHello: "hello", MsgRecords: "records", MsgAck: "ack", MsgFetch: "fetch",
-	MsgFetchReply: "fetch reply", MsgError: "error",
+	MsgFetchReply: "fetch reply", MsgError: "error", MsgFetchKeyed: "keyed fetch",
 }
 
 func (t MsgType) String() string {
@@ -132,8 +137,12 @@ const (
 // SumLen is the size of a block checksum.
 const SumLen = 16
 
-// Sum is a block checksum (the first 16 bytes of its SHA-256).
+// Sum is a block checksum: the first 16 bytes of its SHA-256, or its keyed
+// checksum (SumKey).
 type Sum [SumLen]byte
+
+// SumKey keys block checksums (see Summer); the zero key means SHA-256.
+type SumKey [16]byte
 
 // FetchRequest asks the master for a file's current state.
 type FetchRequest struct {
@@ -150,6 +159,12 @@ type FetchRequest struct {
 	// to 1 MiB, and Off is a multiple of it.
 	BlockSize uint32
 	Sums      []Sum
+	// Key, if not zero, keys the checksums (Summer): far cheaper to compute
+	// than SHA-256, and as safe as long as only the two nodes know the key
+	// (the receiver picks it at random), since nobody else can then make two
+	// blocks' checksums collide. It needs a block size. A keyed request is
+	// a MsgFetchKeyed: the key precedes the sum count.
+	Key SumKey
 }
 
 // FetchStatus is the outcome of a fetch.
@@ -228,12 +243,17 @@ type ErrorMsg struct {
 	Msg  string
 }
 
-func (*Hello) Type() MsgType        { return MsgHello }
-func (*Records) Type() MsgType      { return MsgRecords }
-func (*Ack) Type() MsgType          { return MsgAck }
-func (*FetchRequest) Type() MsgType { return MsgFetch }
-func (*FetchReply) Type() MsgType   { return MsgFetchReply }
-func (*ErrorMsg) Type() MsgType     { return MsgError }
+func (*Hello) Type() MsgType   { return MsgHello }
+func (*Records) Type() MsgType { return MsgRecords }
+func (*Ack) Type() MsgType     { return MsgAck }
+func (q *FetchRequest) Type() MsgType {
+	if q.Key != (SumKey{}) {
+		return MsgFetchKeyed
+	}
+	return MsgFetch
+}
+func (*FetchReply) Type() MsgType { return MsgFetchReply }
+func (*ErrorMsg) Type() MsgType   { return MsgError }
 
 // AppendFrame appends m as a frame to b.
 func AppendFrame(b []byte, m Message) ([]byte, error) {
@@ -338,7 +358,9 @@ func DecodePayload(t MsgType, p []byte) (Message, error) {
 	case MsgAck:
 		m, err = decodeAck(d)
 	case MsgFetch:
-		m, err = decodeFetch(d)
+		m, err = decodeFetch(d, false)
+	case MsgFetchKeyed:
+		m, err = decodeFetch(d, true)
 	case MsgFetchReply:
 		m, err = decodeFetchReply(d)
 	case MsgError:
@@ -568,6 +590,9 @@ func (q *FetchRequest) Validate() error {
 	case q.What == 0 || q.What&^knownFetch != 0:
 		return fmt.Errorf("bad parts %#x", uint8(q.What))
 	}
+	if q.Key != (SumKey{}) && q.BlockSize == 0 {
+		return errors.New("a checksum key without a block size")
+	}
 	if q.What&FetchData == 0 {
 		if q.Off != 0 || q.Len != 0 || q.BlockSize != 0 || len(q.Sums) != 0 {
 			return errors.New("range or sums without FetchData")
@@ -609,6 +634,9 @@ func (q *FetchRequest) appendPayload(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, q.Off)
 	b = binary.BigEndian.AppendUint64(b, q.Len)
 	b = binary.BigEndian.AppendUint32(b, q.BlockSize)
+	if q.Key != (SumKey{}) {
+		b = append(b, q.Key[:]...)
+	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(q.Sums)))
 	for _, s := range q.Sums {
 		b = append(b, s[:]...)
@@ -616,12 +644,18 @@ func (q *FetchRequest) appendPayload(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-func decodeFetch(d *decoder) (*FetchRequest, error) {
+func decodeFetch(d *decoder, keyed bool) (*FetchRequest, error) {
 	q := &FetchRequest{ID: d.u64("request ID"), Share: d.u64("share"), File: d.stamp("file")}
 	q.What = FetchWhat(d.u8("parts"))
 	q.Off = d.u64("offset")
 	q.Len = d.u64("length")
 	q.BlockSize = d.u32("block size")
+	if keyed {
+		copy(q.Key[:], d.take(len(q.Key), "checksum key"))
+		if d.err == nil && q.Key == (SumKey{}) {
+			return nil, errors.New("zero checksum key")
+		}
+	}
 	n := d.u32("sum count")
 	if d.err != nil {
 		return nil, d.err

@@ -28,6 +28,9 @@ func validMessages() []Message {
 		&FetchRequest{ID: 2, Share: 2, File: stB, What: FetchData | FetchXattrs, Off: 1 << 30, Len: MaxFetchData},
 		&FetchRequest{ID: 3, Share: 2, File: stB, What: FetchData, Off: 65536, Len: 200000, BlockSize: 65536,
 			Sums: []Sum{SumBlock([]byte("a")), SumBlock([]byte("b")), SumBlock(nil), {}}},
+		&FetchRequest{ID: 4, Share: 2, File: stB, What: FetchData | FetchAttr, Len: 4096, BlockSize: 4096,
+			Key: SumKey{15: 1}, Sums: []Sum{{1}}},
+		&FetchRequest{ID: 5, Share: 2, File: stB, What: FetchData, Len: 1, BlockSize: 1 << 20, Key: SumKey{0: 0xff}},
 		&FetchReply{ID: 1, Status: FetchNotFound},
 		&FetchReply{ID: 2, Status: FetchFailed, Msg: "EIO"},
 		&FetchReply{ID: 3, What: FetchAttr, Attr: Attr{Mode: ModeLink | 0o777, UID: 1, GID: 2, Size: 3, Atime: -1, Mtime: 5, Target: "../t"}},
@@ -118,6 +121,8 @@ func TestFrameRejects(t *testing.T) {
 		{&FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Off: 10, Len: 10, BlockSize: 4096}, "not a multiple"},
 		{&FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: 4096, BlockSize: 4096, Sums: make([]Sum, 2)}, "2 sums"},
 		{&FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: 10, Sums: make([]Sum, 1)}, "without a block size"},
+		{&FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: 10, Key: SumKey{1}}, "key without a block size"},
+		{&FetchRequest{ID: 1, Share: 1, File: stA, What: FetchAttr, Key: SumKey{1}}, "key without a block size"},
 		{&FetchReply{ID: 1, Status: FetchFailed}, "without a message"},
 		{&FetchReply{ID: 1, Status: FetchNotFound, What: FetchAttr}, "contents on a failed reply"},
 		{&FetchReply{ID: 1, Status: 9}, "unknown status"},
@@ -151,6 +156,16 @@ func TestFrameRejects(t *testing.T) {
 		{"short", mod(func(b []byte) []byte { binary.BigEndian.PutUint32(b[2:], 7); return b[:len(b)-1] }), "truncated"},
 		{"zero ack", mod(func(b []byte) []byte { clear(b[6:]); return b }), "ack of seq 0"},
 		{"records count", []byte{1, byte(MsgRecords), 0, 0, 0, 4, 0, 1, 0, 1}, "65537 records"},
+		{"zero key", func() []byte {
+			b, _ := AppendFrame(nil, &FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: 8192, BlockSize: 4096, Key: SumKey{1}})
+			clear(b[len(b)-4-len(SumKey{}) : len(b)-4])
+			return b
+		}(), "zero checksum key"},
+		{"key cut short", func() []byte {
+			b, _ := AppendFrame(nil, &FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: 8192, BlockSize: 4096, Key: SumKey{1}})
+			binary.BigEndian.PutUint32(b[2:], uint32(len(b)-frameHeaderLen-4-8))
+			return b[:len(b)-4-8]
+		}(), "truncated at checksum key"},
 		{"sums beyond payload", func() []byte {
 			b, _ := AppendFrame(nil, &FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: 8192, BlockSize: 4096, Sums: []Sum{{}}})
 			binary.BigEndian.PutUint32(b[len(b)-SumLen-4:], 1<<30)
@@ -197,17 +212,50 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 func TestDeltaBlocks(t *testing.T) {
+	for _, key := range []SumKey{{}, {1, 2, 3}} {
+		testDeltaBlocks(t, key)
+	}
+	// Keyed checksums are the key's: another key, or none, gives others.
+	block := []byte("some block")
+	var sums []Sum
+	for _, key := range []SumKey{{}, {1}, {2}} {
+		s, err := NewSummer(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := s.Sum(block)
+		if again := s.Sum(block); again != sum {
+			t.Fatalf("key %x: %x, then %x", key, sum, again)
+		}
+		for _, o := range sums {
+			if o == sum {
+				t.Fatalf("key %x: checksum %x seen under another key", key, sum)
+			}
+		}
+		sums = append(sums, sum)
+	}
+	if sums[0] != SumBlock(block) {
+		t.Fatal("the zero key is not SHA-256")
+	}
+}
+
+func testDeltaBlocks(t *testing.T, key SumKey) {
+	t.Helper()
 	const bs = 4096
 	master := bytes.Repeat([]byte("m"), 10*bs+100)
 	standby := bytes.Clone(master[:8*bs]) // shorter, with two changed blocks
 	standby[2*bs+5] = 'x'
 	standby[3*bs] = 'y'
 	standby[6*bs+1] = 'z'
-	sums, err := BlockSums(bytes.NewReader(standby), 0, uint64(len(master)), bs, nil)
+	summer, err := NewSummer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, err := summer.BlockSums(bytes.NewReader(standby), 0, uint64(len(master)), bs, nil)
 	if err != nil || len(sums) != 8 {
 		t.Fatalf("BlockSums = %d sums, %v", len(sums), err)
 	}
-	q := &FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: uint64(len(master)), BlockSize: bs, Sums: sums}
+	q := &FetchRequest{ID: 1, Share: 1, File: stA, What: FetchData, Len: uint64(len(master)), BlockSize: bs, Sums: sums, Key: key}
 	if err := q.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +339,22 @@ func TestDeltaSavings(t *testing.T) {
 	}
 	t.Logf("64 MiB file, %d of %d blocks changed: %d KiB of blocks + %d KiB of sums on the wire (%.2f%% of a full copy)",
 		changed, size/bs, sent>>10, sumBytes>>10, 100*float64(sent+sumBytes)/size)
+}
+
+func BenchmarkBlockSumsKeyed(b *testing.B) {
+	data := make([]byte, MaxFetchData)
+	r := bytes.NewReader(data)
+	buf := make([]byte, DefaultBlockSize)
+	s, err := NewSummer(SumKey{1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(MaxFetchData)
+	for b.Loop() {
+		if _, err := s.BlockSums(r, 0, MaxFetchData, DefaultBlockSize, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func BenchmarkBlockSums(b *testing.B) {

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -64,6 +65,9 @@ func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, err
 		if sb.Mode&unix.S_IFMT == unix.S_IFLNK {
 			buf := make([]byte, MaxTarget+1)
 			n, err := unix.Readlinkat(ref.Dir, ref.Name, buf)
+			if err == unix.ENOENT {
+				return nil, fileid.ErrStale
+			}
 			if err != nil {
 				return nil, fmt.Errorf("readlink %s: %w", ref.Rel, err)
 			}
@@ -71,7 +75,15 @@ func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, err
 		}
 	}
 	if q.What&FetchXattrs != 0 {
-		if p.Xattrs, err = listXattrs(pathXattrs(ref.ProcPath())); err != nil {
+		x := pathXattrs(ref.ProcPath())
+		if data != nil {
+			x = fdXattrs(int(data.Fd())) // the file read, even if removed meanwhile
+		}
+		p.Xattrs, err = listXattrs(x)
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fileid.ErrStale // removed since its stat
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref.Rel, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -260,7 +261,7 @@ type ShipperConfig struct {
 	// records, 4 MiB).
 	BatchRecords int
 	BatchBytes   int
-	// FetchWorkers bounds concurrent fetches (default 4).
+	// FetchWorkers bounds concurrent fetches (default 8).
 	FetchWorkers int
 	// NoTrim keeps acknowledged records (another reader needs them).
 	NoTrim bool
@@ -306,7 +307,7 @@ func NewShipper(cfg ShipperConfig) (*Shipper, error) {
 	}
 	cfg.BatchBytes = min(cfg.BatchBytes, MaxFrame/2)
 	if cfg.FetchWorkers <= 0 {
-		cfg.FetchWorkers = 4
+		cfg.FetchWorkers = 8
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -630,6 +631,27 @@ type Applier interface {
 	Commit(pos Position) error
 }
 
+// BatchApplier is an Applier that takes a whole Records message at once,
+// so it can coalesce the records of one file, pipeline the batch's fetches
+// and make the batch durable in one go. The Receiver prefers it.
+type BatchApplier interface {
+	Applier
+	// ApplyBatch applies recs (consecutive, the first after the last
+	// applied one) in order and returns how many it applied: all of them,
+	// or those before the record that failed, with that record's error.
+	// The effects of the records counted are complete (durable after
+	// Commit). Like Apply, it may be given records again after a crash.
+	ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (int, error)
+}
+
+// Holder is an Applier that may ask the receiver to let records gather
+// before it applies the next batch (FSApplier does after costly deltas of
+// large files, so a stream of rewrites costs one delta, not one per write).
+type Holder interface {
+	// Hold is how long to wait, from now; 0 for no wait.
+	Hold() time.Duration
+}
+
 // ReceiverConfig configures a Receiver.
 type ReceiverConfig struct {
 	ClusterID string
@@ -796,11 +818,15 @@ func (rs *recvSession) reader() error {
 			rs.mu.Lock()
 			ch, ok := rs.fetches[m.ID]
 			delete(rs.fetches, m.ID)
+			sent := rs.nextID
 			rs.mu.Unlock()
-			if !ok {
+			switch {
+			case ok:
+				ch <- m
+			case m.ID > sent:
 				return protoErr("fetch reply %d to no request", m.ID)
 			}
-			ch <- m
+			// Else the reply to a request its caller gave up on.
 		case *ErrorMsg:
 			return asError(m)
 		default:
@@ -817,23 +843,19 @@ func (rs *recvSession) applier() error {
 		case <-rs.ctx.Done():
 			return cause(rs.ctx)
 		}
+		if _, ok := rs.r.cfg.Applier.(BatchApplier); ok {
+			if err := rs.hold(); err != nil {
+				return err
+			}
+			batch = rs.more(batch)
+		}
 		before := rs.pos
-		applied := 0
+		applied, applyErr := rs.apply(batch)
 		var last int64
-		var applyErr error
-		for _, rec := range batch {
-			if rec.Seq != rs.pos.Seq+1 {
-				applyErr = protoErr("record %d after %d: not the next one", rec.Seq, rs.pos.Seq)
-				break
-			}
-			if err := rs.r.cfg.Applier.Apply(rs.ctx, rec, rs); err != nil {
-				applyErr = fmt.Errorf("%w: record %d (%s): %w", errApply, rec.Seq, rec.Op, err)
-				break
-			}
+		for _, rec := range batch[:applied] {
 			rs.pos.Seq = rec.Seq
 			rs.pos.Epoch = max(rs.pos.Epoch, rec.Epoch)
 			last = rec.Time
-			applied++
 		}
 		if rs.pos != before {
 			if err := rs.r.cfg.Applier.Commit(rs.pos); err != nil {
@@ -854,6 +876,83 @@ func (rs *recvSession) applier() error {
 			return applyErr
 		}
 	}
+}
+
+// maxHoldWait bounds a Holder's wait.
+const maxHoldWait = 2 * time.Second
+
+// hold waits as long as the applier asks (Holder), or until the session
+// ends.
+func (rs *recvSession) hold() error {
+	h, ok := rs.r.cfg.Applier.(Holder)
+	if !ok {
+		return nil
+	}
+	d := min(h.Hold(), maxHoldWait)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-rs.ctx.Done():
+		return cause(rs.ctx)
+	}
+}
+
+// maxMerge bounds the records of queued Records messages merged into one
+// batch.
+const maxMerge = 16384
+
+// more appends to batch the Records messages already queued behind it, up
+// to about maxMerge records: a standby that fell behind applies (and
+// fetches, and syncs) more at a time, so the records of one file coalesce
+// across messages. One ack then covers them all.
+func (rs *recvSession) more(batch []Record) []Record {
+	for len(batch) < maxMerge {
+		select {
+		case next := <-rs.batches:
+			batch = append(slices.Clip(batch), next...)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// apply applies the records of batch that follow the position, in order,
+// and returns how many it applied and why it stopped short.
+func (rs *recvSession) apply(batch []Record) (int, error) {
+	seq := rs.pos.Seq
+	n := 0
+	for n < len(batch) && batch[n].Seq == seq+1 {
+		seq++
+		n++
+	}
+	var gap error
+	if n < len(batch) {
+		gap = protoErr("record %d after %d: not the next one", batch[n].Seq, seq)
+	}
+	recs := batch[:n]
+	if ba, ok := rs.r.cfg.Applier.(BatchApplier); ok {
+		if len(recs) == 0 {
+			return 0, gap
+		}
+		k, err := ba.ApplyBatch(rs.ctx, recs, rs)
+		k = min(max(k, 0), len(recs))
+		if err != nil {
+			return k, fmt.Errorf("%w: batch of records %d..%d, %d applied: %w", errApply, recs[0].Seq, recs[len(recs)-1].Seq, k, err)
+		}
+		return k, gap
+	}
+	for i, rec := range recs {
+		if err := rs.r.cfg.Applier.Apply(rs.ctx, rec, rs); err != nil {
+			return i, fmt.Errorf("%w: record %d (%s): %w", errApply, rec.Seq, rec.Op, err)
+		}
+	}
+	return n, gap
 }
 
 // Fetch asks the master for q over this session (Fetcher).

@@ -475,6 +475,15 @@ func TestStreamFetch(t *testing.T) {
 	a.onApply = func(rec Record, f Fetcher) error {
 		ctx := context.Background()
 		q := &FetchRequest{Share: rec.Share, File: rec.File, What: FetchAttr | FetchXattrs | FetchData, Len: MaxFetchData}
+		if rec.File.ID == 7 {
+			// A fetch its caller gives up on: its late reply is dropped,
+			// the session goes on.
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			if _, err := f.Fetch(cctx, q); !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("cancelled fetch: %v", err)
+			}
+		}
 		p, err := f.Fetch(ctx, q)
 		if rec.File.ID == 8 {
 			notFound = err

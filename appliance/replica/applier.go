@@ -51,7 +51,12 @@ func (a *lagApplier) Apply(ctx context.Context, rec journal.Record, f journal.Fe
 	if err := a.inner.Apply(ctx, rec, f); err != nil {
 		return err
 	}
-	now := a.now()
+	a.applied(rec, a.now())
+	return nil
+}
+
+// applied counts rec, applied at now.
+func (a *lagApplier) applied(rec journal.Record, now time.Time) {
 	lag := max(now.Sub(time.Unix(0, rec.Time)), 0)
 	a.mu.Lock()
 	a.st.Applied++
@@ -62,7 +67,38 @@ func (a *lagApplier) Apply(ctx context.Context, rec journal.Record, f journal.Fe
 	a.st.Lag, a.st.MaxLag = lag, max(a.st.MaxLag, lag)
 	a.st.LastTime, a.st.LastApply, a.st.LastSeq = rec.Time, now, rec.Seq
 	a.mu.Unlock()
-	return nil
+}
+
+// ApplyBatch implements journal.BatchApplier: the inner applier's batch if
+// it has one, else its records one by one. The records of a batch count as
+// applied when the batch is.
+func (a *lagApplier) ApplyBatch(ctx context.Context, recs []journal.Record, f journal.Fetcher) (int, error) {
+	var n int
+	var err error
+	if ba, ok := a.inner.(journal.BatchApplier); ok {
+		n, err = ba.ApplyBatch(ctx, recs, f)
+		n = min(max(n, 0), len(recs))
+	} else {
+		for _, rec := range recs {
+			if err = a.inner.Apply(ctx, rec, f); err != nil {
+				break
+			}
+			n++
+		}
+	}
+	now := a.now()
+	for _, rec := range recs[:n] {
+		a.applied(rec, now)
+	}
+	return n, err
+}
+
+// Hold implements journal.Holder for the inner applier.
+func (a *lagApplier) Hold() time.Duration {
+	if h, ok := a.inner.(journal.Holder); ok {
+		return h.Hold()
+	}
+	return 0
 }
 
 func (a *lagApplier) Commit(pos journal.Position) error {

@@ -138,6 +138,32 @@ func TestRandom(t *testing.T) {
 	}
 }
 
+// TestRandomBatched is TestRandom with the standby started only after the
+// operations: it gets the whole log at once, in large merged batches, so
+// most of a file's records (create, writes, renames, removal) meet in one
+// batch and its deferred fetches coalesce.
+func TestRandomBatched(t *testing.T) {
+	p := newPair(t, pairOpts{noStandby: true})
+	seeds := []uint64{11, 12, 13, 14}
+	var all []string
+	for _, seed := range seeds {
+		dir := filepath.Join(p.shares[seed%2].Root, fmt.Sprintf("seed%d", seed))
+		must(t, os.Mkdir(dir, 0o755))
+		all = append(all, randomOps(t, dir, seed, 200)...)
+	}
+	p.startStandby()
+	p.sync()
+	for _, sh := range p.shares {
+		if d := compareTrees(sh.Root, filepath.Join(p.svol, filepath.Base(sh.Root))); d != "" {
+			t.Fatalf("seeds %v: %s\nops:\n%s", seeds, d, strings.Join(all, "\n"))
+		}
+	}
+	p.check()
+	if a := p.standby.Stats().Apply; a.Fetches == 0 || a.Records == 0 {
+		t.Errorf("apply stats %+v", a)
+	}
+}
+
 // randomOps does n random operations below dir and returns them.
 func randomOps(t *testing.T, dir string, seed uint64, n int) []string {
 	rng := rand.New(rand.NewPCG(seed, 7))

@@ -1,0 +1,420 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ftnas/appliance/fileid"
+
+	"golang.org/x/sys/unix"
+)
+
+// Batches. Records that only say "fetch this file's current state" (a write
+// without data, a setattr without values) are not applied where they stand:
+// the batch notes the file and applies the namespace records after them at
+// once. When the batch's records are done, every noted file is fetched once
+// (its attributes, xattrs and first contents in one round trip), by several
+// workers at once; new contents go into anonymous working copies, which one
+// syncfs makes durable before they are renamed over their files. Commit's
+// syncfs then makes the renames and the position durable.
+//
+// Fetching later than the record stood changes nothing the standby ends
+// with: a fetch always brings the master's current state, which is at least
+// as new as any record of the batch, and records after it in the batch
+// touched the old copy, which the fetched one replaces whole.
+const (
+	// flushWorkers bounds the fetches a batch has in flight.
+	flushWorkers = 16
+	// flushChunk bounds the files prepared before one syncfs (and so the
+	// descriptors held).
+	flushChunk = 512
+	// maxRanges bounds the write ranges noted for a file; beyond it the
+	// whole file is fetched by delta.
+	maxRanges = 16
+	// holdBytes and maxHold: a batch whose whole-file deltas covered
+	// holdBytes or more asks the receiver to let records gather for twice
+	// as long as it took, up to maxHold, before the next batch (Hold).
+	holdBytes = 16 << 20
+	maxHold   = time.Second
+)
+
+// holdFor is how long records should gather after a batch whose
+// whole-file deltas covered delta bytes and took took: a delta reads and
+// checksums the whole file on both nodes, however little was written, so
+// rewrites of a large file that come in a stream are coalesced (one delta
+// for all the writes of the hold) instead of each costing a whole read.
+// Busy with large deltas at most a third of the time, the applier leaves
+// the CPU to the writers; small files never wait.
+func holdFor(delta uint64, took time.Duration) time.Duration {
+	if delta < holdBytes || took <= 0 {
+		return 0
+	}
+	return min(2*took, maxHold)
+}
+
+// Hold tells the receiver how long to let records gather before the next
+// batch (see holdFor): what is left of the hold the last batch asked for.
+func (a *FSApplier) Hold() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return max(time.Until(a.holdUntil), 0)
+}
+
+// span is a range of a file, [off, end).
+type span struct{ off, end uint64 }
+
+// pendingFile is a file a batch fetches at its end.
+type pendingFile struct {
+	share   uint64
+	file    fileid.Stamp
+	seq     uint64 // the first record that deferred it (for errors)
+	op      Op
+	content bool   // contents changed (write): fetch them with the metadata
+	whole   bool   // a write without a range: the whole file, by delta
+	ranges  []span // else the ranges written
+	meta    bool   // attributes or xattrs changed (setattr without values)
+	dropped bool   // removed later in the batch
+	delta   uint64 // bytes covered by the whole-file delta (set by the fetch)
+}
+
+// pending is the deferred part of a batch.
+type pending struct {
+	files map[fileid.Stamp]*pendingFile
+	order []*pendingFile
+}
+
+// note defers rec if it only asks for the file's current state, and reports
+// whether it did.
+func (b *pending) note(rec Record) bool {
+	content := rec.Op == OpWrite && rec.Flags&FlagInline == 0
+	meta := rec.Op == OpSetAttr && rec.AttrMask == 0
+	if !content && !meta {
+		return false
+	}
+	p := b.files[rec.File]
+	if p == nil {
+		p = &pendingFile{share: rec.Share, file: rec.File, seq: rec.Seq, op: rec.Op}
+		b.files[rec.File] = p
+		b.order = append(b.order, p)
+	}
+	if meta {
+		p.meta = true
+		return true
+	}
+	p.content = true
+	if p.whole {
+		return true
+	}
+	if rec.Len == 0 || len(p.ranges) >= maxRanges || rec.Off+rec.Len < rec.Off {
+		p.whole, p.ranges = true, nil
+		return true
+	}
+	p.ranges = append(p.ranges, span{rec.Off, rec.Off + rec.Len})
+	return true
+}
+
+// drop forgets a file removed on the standby later in the batch.
+func (b *pending) drop(st fileid.Stamp) bool {
+	p := b.files[st]
+	if p == nil || p.dropped {
+		return false
+	}
+	p.dropped = true
+	delete(b.files, st)
+	return true
+}
+
+// removed tells the index and the running batch that st is gone.
+func (a *FSApplier) removed(st fileid.Stamp) {
+	a.cfg.Tree.Removed(st)
+	if a.cur != nil && a.cur.drop(st) {
+		a.count(func(s *FSApplyStats) { s.Vanished++ })
+	}
+}
+
+// ApplyBatch implements BatchApplier.
+func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (int, error) {
+	b := &pending{files: make(map[fileid.Stamp]*pendingFile)}
+	a.cur = b
+	defer func() { a.cur = nil }()
+	n := 0
+	var applyErr error
+	for _, rec := range recs {
+		if !b.note(rec) {
+			if err := a.applyNow(ctx, rec, f); err != nil {
+				applyErr = err
+				break
+			}
+		}
+		n++
+	}
+	if err := a.flush(ctx, b.order, f); err != nil {
+		// Nothing of the batch counts as applied: it is applied again.
+		return 0, err
+	}
+	a.count(func(s *FSApplyStats) { s.Records += uint64(n) })
+	return n, applyErr
+}
+
+// prepared is a pending file made ready to publish.
+type prepared struct {
+	ref  *fileid.Ref
+	work int // the new copy to rename over ref, or -1
+	err  error
+}
+
+func (p *prepared) close() {
+	if p.work >= 0 {
+		unix.Close(p.work)
+	}
+	if p.ref != nil {
+		p.ref.Close()
+	}
+}
+
+// flush fetches and applies the deferred files, in chunks.
+func (a *FSApplier) flush(ctx context.Context, files []*pendingFile, f Fetcher) error {
+	files = slices.DeleteFunc(slices.Clone(files), func(p *pendingFile) bool { return p.dropped })
+	start := time.Now()
+	for rest := files; len(rest) > 0; {
+		chunk := rest[:min(len(rest), flushChunk)]
+		rest = rest[len(chunk):]
+		if err := a.flushChunk(ctx, chunk, f); err != nil {
+			return err
+		}
+	}
+	var delta uint64
+	for _, p := range files {
+		delta += p.delta
+	}
+	if hold := holdFor(delta, time.Since(start)); hold > 0 {
+		a.mu.Lock()
+		a.holdUntil = time.Now().Add(hold)
+		a.mu.Unlock()
+	}
+	return nil
+}
+
+func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetcher) error {
+	res := make([]prepared, len(files))
+	for i := range res {
+		res[i].work = -1
+	}
+	defer func() {
+		for i := range res {
+			res[i].close()
+		}
+	}()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(flushWorkers, len(files)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) || wctx.Err() != nil {
+					return
+				}
+				res[i] = a.prepare(wctx, files[i], f)
+				if res[i].err != nil {
+					cancel()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	publish := false
+	var firstErr error
+	for i := range res {
+		err := res[i].err
+		if err != nil && (firstErr == nil || errors.Is(firstErr, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			firstErr = err // the cause, not a fetch it cut short
+		}
+		publish = publish || res[i].work >= 0
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !publish {
+		return nil
+	}
+	// The new copies are durable before any is renamed over its file.
+	if err := unix.Syncfs(a.syncFD); err != nil {
+		return fmt.Errorf("journal: fs applier: syncfs: %w", err)
+	}
+	for i, p := range files {
+		r := &res[i]
+		if r.work < 0 {
+			continue
+		}
+		if err := a.publish(r.ref.Dir, r.work, r.ref.Name); err != nil {
+			return fmt.Errorf("journal: apply %s of %s (record %d): %s: %w", p.op, p.file, p.seq, r.ref.Rel, err)
+		}
+	}
+	return nil
+}
+
+// prepare fetches one pending file and applies it: metadata in place,
+// contents into a working copy (returned to be published) or, for a file
+// with several links, in place.
+func (a *FSApplier) prepare(ctx context.Context, p *pendingFile, f Fetcher) prepared {
+	r, err := a.prepareFile(ctx, p, f)
+	if errors.Is(err, ErrNotFound) {
+		// The master's file is gone; a later record removes it here.
+		a.count(func(s *FSApplyStats) { s.Vanished++ })
+		a.log.Debug("journal apply: file gone on the master", "seq", p.seq, "op", p.op, "file", p.file)
+		r.close()
+		return prepared{work: -1}
+	}
+	if err != nil {
+		r.close()
+		return prepared{work: -1, err: fmt.Errorf("journal: apply %s of %s (record %d): %w", p.op, p.file, p.seq, err)}
+	}
+	return r
+}
+
+func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) (prepared, error) {
+	r := prepared{work: -1}
+	if !p.content {
+		return r, a.setAttr(ctx, Record{Op: OpSetAttr, Share: p.share, File: p.file}, f)
+	}
+	ref, err := a.cfg.Tree.Resolve(p.file)
+	if err != nil {
+		return r, err
+	}
+	r.ref = ref
+	src, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return r, fmt.Errorf("open %s: %w", ref.Rel, err)
+	}
+	defer unix.Close(src)
+	var sb unix.Stat_t
+	if err := unix.Fstat(src, &sb); err != nil {
+		return r, fmt.Errorf("stat %s: %w", ref.Rel, err)
+	}
+	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
+		return r, fmt.Errorf("write to %s: not a regular file", ref.Rel)
+	}
+	if sb.Nlink > 1 {
+		// Other links: patched in place (a rename would split them).
+		if err := a.fetchContents(ctx, f, p, src, src); err != nil {
+			return r, fmt.Errorf("%s: %w", ref.Rel, err)
+		}
+		return r, nil
+	}
+	work, err := a.workingCopy(ref.Dir, src, ref.Rel, sb.Size)
+	if err != nil {
+		return r, err
+	}
+	r.work = work
+	if err := a.fetchContents(ctx, f, p, work, src); err != nil {
+		return r, fmt.Errorf("%s: %w", ref.Rel, err)
+	}
+	if err := unix.Fsetxattr(work, fileid.XattrName, p.file.MarshalBinary(), 0); err != nil {
+		return r, fmt.Errorf("stamp the new copy of %s: %w", ref.Rel, err)
+	}
+	return r, nil
+}
+
+// fetchContents patches work to the master's contents and metadata: the
+// ranges written if all of the file's writes had one, else the whole file
+// by delta. The first fetch brings the attributes and xattrs with the
+// first piece of contents, so a file up to MaxFetchData takes one round
+// trip. The checksums are read from base, which holds what work held
+// before (the file itself, whose pages are more likely cached than a new
+// clone's).
+func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile, work, base int) error {
+	spans, delta := []span{{0, math.MaxUint64}}, true
+	if !p.whole {
+		spans, delta = mergeSpans(p.ranges), false
+	}
+	bs := a.cfg.BlockSize
+	var buf []byte
+	var summer *Summer
+	if delta {
+		buf = make([]byte, bs)
+		var err error
+		if summer, err = NewSummer(a.key); err != nil {
+			return err
+		}
+	}
+	wf := fdReaderAt(base)
+	var attr Attr
+	var xattrs []Xattr
+	first := true
+	for _, sp := range spans {
+		for off := sp.off; first || off < min(sp.end, attr.Size); {
+			n := min(uint64(MaxFetchData), sp.end-off)
+			q := &FetchRequest{Share: p.share, File: p.file, What: FetchData, Off: off, Len: n}
+			if first {
+				q.What |= FetchAttr | FetchXattrs
+			}
+			if delta {
+				q.BlockSize, q.Key = bs, a.key
+				var err error
+				if q.Sums, err = summer.BlockSums(wf, off, n, bs, buf); err != nil {
+					return err
+				}
+			}
+			rep, err := a.fetch(ctx, f, q)
+			if err != nil {
+				return err
+			}
+			if first {
+				if rep.What&FetchAttr == 0 {
+					return errors.New("the master's reply has no attributes")
+				}
+				attr, xattrs, first = rep.Attr, rep.Xattrs, false
+				if delta {
+					p.delta = attr.Size
+				}
+				if attr.Mode&ModeType != ModeReg {
+					return fmt.Errorf("not a regular file on the master (mode %#o)", attr.Mode)
+				}
+			}
+			for _, b := range rep.Blocks {
+				if _, err := unix.Pwrite(work, b.Data, int64(b.Off)); err != nil {
+					return fmt.Errorf("write %d bytes at %d: %w", len(b.Data), b.Off, err)
+				}
+			}
+			off += n
+		}
+	}
+	if err := unix.Ftruncate(work, int64(attr.Size)); err != nil {
+		return fmt.Errorf("truncate to %d: %w", attr.Size, err)
+	}
+	return setMeta(work, attr, xattrs)
+}
+
+// mergeSpans sorts spans and merges those that overlap or touch.
+func mergeSpans(in []span) []span {
+	s := slices.Clone(in)
+	slices.SortFunc(s, func(x, y span) int {
+		switch {
+		case x.off < y.off:
+			return -1
+		case x.off > y.off:
+			return 1
+		}
+		return 0
+	})
+	var out []span
+	for _, sp := range s {
+		if n := len(out); n > 0 && sp.off <= out[n-1].end {
+			out[n-1].end = max(out[n-1].end, sp.end)
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}

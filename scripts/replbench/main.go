@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	nfsutil "github.com/willscott/go-nfs-client/nfs/util"
+	"ftnas/scripts/internal/benchcli"
 )
 
 const usage = `usage: replbench OP [flags]
@@ -24,26 +20,7 @@ ops:
   treehash DIR
 `
 
-func main() {
-	nfsutil.DefaultLogger = quietLogger{}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "replbench: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-type quietLogger struct{}
-
-func (quietLogger) SetDebug(bool)         {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Debugf(string, ...any) {}
-func (quietLogger) Infof(string, ...any)  {}
+func main() { benchcli.Main("replbench", run) }
 
 // sockets is a repeatable NAME=PATH flag.
 type sockets map[string]string
@@ -84,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Uint64Var(&o.Seed, "seed", 1, "seed of the content and the choices")
 		uid := fs.Uint("uid", 1000, "AUTH_SYS uid (root is squashed)")
 		gid := fs.Uint("gid", 1000, "AUTH_SYS gid")
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		o.UID, o.GID = uint32(*uid), uint32(*gid)
@@ -95,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("workload: %w", err)
 		}
-		return writeJSON(stdout, res)
+		return benchcli.WriteJSON(stdout, res)
 	case "watch":
 		var o watchOptions
 		o.Sockets = sockets{}
@@ -105,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&o.DoneFile, "done-file", "", "after the stop, time unseen markers until they arrive or this file exists (empty: stop at once)")
 		fs.Var(o.Sockets, "socket", "NAME=PATH of a nasd API socket whose replication.lag_ms to sample (repeatable)")
 		fs.DurationVar(&o.Every, "every", 100*time.Millisecond, "marker and sampling period")
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		if o.Src == "" || o.Dst == "" || o.StopFile == "" || o.Every <= 0 {
@@ -115,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
-		return writeJSON(stdout, res)
+		return benchcli.WriteJSON(stdout, res)
 	case "converge":
 		var o convergeOptions
 		fs.StringVar(&o.A, "a", "", "the master's tree (required)")
@@ -124,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Int64Var(&o.Since, "since", 0, "the workload's end, unix ns (required)")
 		fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up after this long")
 		fs.DurationVar(&o.Every, "every", 100*time.Millisecond, "poll period")
-		if err := parse(fs, args); err != nil {
+		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}
 		if o.A == "" || o.B == "" || o.Since <= 0 {
@@ -134,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("converge: %w", err)
 		}
-		return writeJSON(stdout, res)
+		return benchcli.WriteJSON(stdout, res)
 	case "treehash":
 		if err := fs.Parse(args); err != nil {
 			return err
@@ -153,23 +130,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown op %q", op)
 	}
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
-	}
-	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
 }

@@ -77,6 +77,11 @@ func gratuitousARPFrame(mac net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return broadcastARP(mac, payload)
+}
+
+// broadcastARP wraps an ARP payload from mac in a broadcast Ethernet frame.
+func broadcastARP(mac net.HardwareAddr, payload []byte) ([]byte, error) {
 	f := ethernet.Frame{Destination: ethernet.Broadcast, Source: mac, EtherType: ethernet.EtherTypeARP, Payload: payload}
 	b, err := f.MarshalBinary()
 	if err != nil {

@@ -2,7 +2,6 @@ package heartbeat
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/netip"
 
@@ -34,12 +33,7 @@ func vipProbeFrame(mac net.HardwareAddr, vip netip.Addr) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := ethernet.Frame{Destination: ethernet.Broadcast, Source: mac, EtherType: ethernet.EtherTypeARP, Payload: payload}
-	b, err := f.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("heartbeat: vip probe: ethernet frame: %w", err)
-	}
-	return b, nil
+	return broadcastARP(mac, payload)
 }
 
 // vipHolder reads one received Ethernet frame: if it is an ARP packet in

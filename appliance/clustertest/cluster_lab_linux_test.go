@@ -193,27 +193,55 @@ func (p *pair) onVolume(node, file, want string) {
 
 func serving(s api.ClusterStatus, state string) bool { return s.Serving && s.State == state }
 
+// newPair starts nasd on the lab's nodes n1 and n2 with API clients.
+func newPair(t *testing.T, lab *labtest.Lab) *pair {
+	p := &pair{t: t, lab: lab, api: map[string]*api.Client{}, vip: lab.VIP}
+	for _, n := range []string{"n1", "n2"} {
+		p.start(n)
+		p.api[n] = api.NewClient(lab.Node(n).API)
+		t.Cleanup(p.api[n].Close)
+	}
+	return p
+}
+
+// initRequest makes n1 the primary of a pair with n2 over both paths.
+func initRequest(lab *labtest.Lab) api.ClusterInitRequest {
+	n1, n2 := lab.Node("n1"), lab.Node("n2")
+	return api.ClusterInitRequest{
+		VIP: lab.VIP + "/24", Public: n1.PublicIP, PeerPublic: n2.PublicIP,
+		Dedicated: n1.Dedicated[0].IP, PeerDedicated: n1.Dedicated[0].PeerIP, Witness: lab.Witness.IP,
+	}
+}
+
+// form makes the pair (n1 primary, n2 its standby) and waits until it is
+// protected.
+func (p *pair) form() {
+	p.t.Helper()
+	init, err := p.api["n1"].InitCluster(p.ctx(), initRequest(p.lab))
+	if err != nil {
+		p.t.Fatalf("cluster init: %v", err)
+	}
+	if _, err := p.api["n2"].JoinCluster(p.ctx(), api.ClusterJoinRequest{Token: init.Token}); err != nil {
+		p.t.Fatalf("cluster join: %v", err)
+	}
+	p.waitFor("n1 master, n2 slave, protected", 30*time.Second, func(s1, s2 api.ClusterStatus) bool {
+		return serving(s1, "master") && s2.State == "slave" && !s2.Serving && s1.Protection == api.ProtectionProtected
+	})
+}
+
 func TestPairFailoverAndFailback(t *testing.T) {
 	if _, err := exec.LookPath("nfs-cat"); err != nil {
 		t.Skip("needs nfs-cat from libnfs-utils (scripts/deps installs it)")
 	}
 	lab := labtest.Up(t, labtest.Options{Nodes: 2, Clients: 1, FS: "btrfs"})
-	p := &pair{t: t, lab: lab, api: map[string]*api.Client{}, vip: lab.VIP}
+	p := newPair(t, lab)
 	n1, n2 := lab.Node("n1"), lab.Node("n2")
-	for _, n := range []labtest.Node{n1, n2} {
-		p.start(n.Name)
-		p.api[n.Name] = api.NewClient(n.API)
-		t.Cleanup(p.api[n.Name].Close)
-	}
 	if _, err := p.api["n1"].AddShare(p.ctx(), api.AddShareRequest{Name: "data", Path: "data", NFS: true}); err != nil {
 		t.Fatalf("n1: add share: %v", err)
 	}
 
 	// Form the pair: n1 primary, n2 standby from n1's token.
-	init, err := p.api["n1"].InitCluster(p.ctx(), api.ClusterInitRequest{
-		VIP: lab.VIP + "/24", Public: n1.PublicIP, PeerPublic: n2.PublicIP,
-		Dedicated: n1.Dedicated[0].IP, PeerDedicated: n1.Dedicated[0].PeerIP, Witness: lab.Witness.IP,
-	})
+	init, err := p.api["n1"].InitCluster(p.ctx(), initRequest(lab))
 	if err != nil {
 		t.Fatalf("cluster init: %v", err)
 	}

@@ -51,26 +51,9 @@ func TestPairHeartbeatsLostMasterServes(t *testing.T) {
 		t.Skip("needs nft (scripts/deps installs nftables)")
 	}
 	lab := labtest.Up(t, labtest.Options{Nodes: 2, Clients: 1, FS: "btrfs"})
-	p := &pair{t: t, lab: lab, api: map[string]*api.Client{}, vip: lab.VIP}
+	p := newPair(t, lab)
 	n1, n2 := lab.Node("n1"), lab.Node("n2")
-	for _, n := range []labtest.Node{n1, n2} {
-		p.start(n.Name)
-		p.api[n.Name] = api.NewClient(n.API)
-		t.Cleanup(p.api[n.Name].Close)
-	}
-	init, err := p.api["n1"].InitCluster(p.ctx(), api.ClusterInitRequest{
-		VIP: lab.VIP + "/24", Public: n1.PublicIP, PeerPublic: n2.PublicIP,
-		Dedicated: n1.Dedicated[0].IP, PeerDedicated: n1.Dedicated[0].PeerIP, Witness: lab.Witness.IP,
-	})
-	if err != nil {
-		t.Fatalf("cluster init: %v", err)
-	}
-	if _, err := p.api["n2"].JoinCluster(p.ctx(), api.ClusterJoinRequest{Token: init.Token}); err != nil {
-		t.Fatalf("cluster join: %v", err)
-	}
-	p.waitFor("n1 master, n2 slave, protected", 30*time.Second, func(s1, s2 api.ClusterStatus) bool {
-		return serving(s1, "master") && s2.State == "slave" && !s2.Serving && s1.Protection == api.ProtectionProtected
-	})
+	p.form()
 	epoch := p.status("n1").Epoch
 
 	lab.Cut(t, "n1", "dedicated")

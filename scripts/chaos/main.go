@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,16 +29,10 @@ Run "chaos OP -h" for the flags of OP.
 func main() { benchcli.Main("chaos", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
-		if len(args) == 0 {
-			return errors.New("missing OP")
-		}
-		return flag.ErrHelp
+	op, fs, args, err := benchcli.Op("chaos", args, usage, stderr)
+	if err != nil {
+		return err
 	}
-	op, args := args[0], args[1:]
-	fs := flag.NewFlagSet("chaos "+op, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	switch op {
 	case "schedule":
 		seed := fs.Uint64("seed", 1, "seed")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -28,16 +26,10 @@ Run "failoverbench OP -h" for the flags of OP.
 func main() { benchcli.Main("failoverbench", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
-		if len(args) == 0 {
-			return errors.New("missing OP")
-		}
-		return flag.ErrHelp
+	op, fs, args, err := benchcli.Op("failoverbench", args, usage, stderr)
+	if err != nil {
+		return err
 	}
-	op, args := args[0], args[1:]
-	fs := flag.NewFlagSet("failoverbench "+op, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	switch op {
 	case "read":
 		var o nfsTarget

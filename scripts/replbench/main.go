@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -37,16 +36,10 @@ func (s sockets) Set(v string) error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, usage)
-		if len(args) == 0 {
-			return errors.New("missing OP")
-		}
-		return flag.ErrHelp
+	op, fs, args, err := benchcli.Op("replbench", args, usage, stderr)
+	if err != nil {
+		return err
 	}
-	op, args := args[0], args[1:]
-	fs := flag.NewFlagSet("replbench "+op, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	switch op {
 	case "workload":
 		var o workloadOptions

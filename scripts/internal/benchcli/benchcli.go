@@ -68,3 +68,19 @@ func WriteJSON(w io.Writer, v any) error {
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
 }
+
+// Op splits args into an operation and its flag set: with no OP or a
+// help flag it prints usage and returns an error ("missing OP", or
+// flag.ErrHelp).
+func Op(name string, args []string, usage string, stderr io.Writer) (op string, fs *flag.FlagSet, rest []string, err error) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return "", nil, nil, errors.New("missing OP")
+		}
+		return "", nil, nil, flag.ErrHelp
+	}
+	fs = flag.NewFlagSet(name+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return args[0], fs, args[1:], nil
+}

@@ -41,3 +41,18 @@ func TestWriteJSONAndExitCode(t *testing.T) {
 		t.Errorf("error: %d %q", c, e.String())
 	}
 }
+
+func TestOp(t *testing.T) {
+	var e bytes.Buffer
+	if _, _, _, err := Op("tool", nil, "USAGE\n", &e); err == nil || err.Error() != "missing OP" || e.String() != "USAGE\n" {
+		t.Errorf("no args: %v, %q", err, e.String())
+	}
+	e.Reset()
+	if _, _, _, err := Op("tool", []string{"-h"}, "USAGE\n", &e); !errors.Is(err, flag.ErrHelp) || e.String() != "USAGE\n" {
+		t.Errorf("-h: %v, %q", err, e.String())
+	}
+	op, fs, rest, err := Op("tool", []string{"run", "-n", "1"}, "USAGE\n", &e)
+	if err != nil || op != "run" || fs.Name() != "tool run" || len(rest) != 2 {
+		t.Errorf("run: %q %v %q %v", op, fs, rest, err)
+	}
+}

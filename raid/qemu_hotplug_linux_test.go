@@ -132,7 +132,16 @@ func replug(t *testing.T, vm *qemu.TestVM, image string) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := vm.QMP("device_add", map[string]any{"driver": "virtio-blk-pci", "drive": "drive-disk1", "id": "disk1", "serial": "disk1"}); err != nil {
-		t.Fatal(err)
+	// The old device's block backend may still hold the node for a moment
+	// after qom-list dropped the device ("Permission conflict"): retry.
+	for {
+		_, err := vm.QMP("device_add", map[string]any{"driver": "virtio-blk-pci", "drive": "drive-disk1", "id": "disk1", "serial": "disk1"})
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Permission conflict") || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -20,7 +20,7 @@ type Options struct {
 	Firmware     string
 	FirmwareVars string
 	// Append is added to the kernel command line after
-	// "console=ttyS0 panic=-1 quiet" (a later parameter wins, so
+	// "console=ttyS0 panic=-1 quiet no_timer_check" (a later parameter wins, so
 	// "loglevel=7" here shows kernel messages again).
 	Append string
 	// Disks are image files attached as virtio-blk disks in order
@@ -55,7 +55,9 @@ type NIC struct {
 const (
 	defaultMemory  = 512
 	defaultTimeout = 60 * time.Second
-	baseAppend     = "console=ttyS0 panic=-1 quiet"
+	// no_timer_check: under TCG on a loaded host the kernel's IO-APIC
+	// timer check can fail and panic ("IO-APIC + timer doesn't work").
+	baseAppend = "console=ttyS0 panic=-1 quiet no_timer_check"
 )
 
 func (o Options) binary() string {

@@ -19,7 +19,7 @@ func TestArgs(t *testing.T) {
 	for _, want := range []string{
 		"-machine pc,accel=tcg -m 256 -smp 2 -nodefaults",
 		"-serial stdio -monitor none -no-reboot -kernel /k -initrd /i",
-		"-append console=ttyS0 panic=-1 quiet ftnas.run=/bin/t",
+		"-append console=ttyS0 panic=-1 quiet no_timer_check ftnas.run=/bin/t",
 		"-drive file=/d/a.raw,format=raw,if=none,id=drive-disk0,cache=unsafe -device virtio-blk-pci,drive=drive-disk0,id=disk0,serial=disk0",
 		"-drive file=/d/b.qcow2,format=qcow2,if=none,id=drive-disk1",
 		"-netdev user,id=net0 -device virtio-net-pci,netdev=net0,id=net0 ",

@@ -9,7 +9,8 @@ import (
 
 // TestTranslateSeed reruns one seed of TestTranslateRandom with a trace of
 // every operation, change batch and record: CAPTURE_SEED=27 go test -run
-// TestTranslateSeed -v ./journal/capture/
+// TestTranslateSeed -v ./journal/capture/ (with CAPTURE_CONCURRENT=1, one
+// of TestTranslateRandomConcurrent).
 func TestTranslateSeed(t *testing.T) {
 	s := os.Getenv("CAPTURE_SEED")
 	if s == "" {
@@ -22,7 +23,7 @@ func TestTranslateSeed(t *testing.T) {
 	debugTrace = t
 	debugLog = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer func() { debugTrace, debugLog = nil, nil }()
-	randomRun(t, seed, 120)
+	randomRunOpts(t, seed, 120, os.Getenv("CAPTURE_CONCURRENT") != "")
 }
 
 type testWriter struct{ t *testing.T }

@@ -34,7 +34,9 @@
 //
 //   - a new entry: create, mkdir or symlink with the current type, mode and
 //     owner; a new name of a known file: link; a moved one: rename (one
-//     record, however large the subtree); a gone one: remove or rmdir.
+//     record, however large the subtree); a gone one: remove or rmdir; one
+//     whose Stamp was re-issued (fileid took it for a copy): removed under
+//     the old Stamp and made again under the new one, with all its names.
 //   - contents: a write record without data and without a range (fanotify
 //     knows none): the standby fetches the current contents by delta, and
 //     the metadata with them.
@@ -45,7 +47,12 @@
 //     rescanned on the master and compared with the model; contents are
 //     fetched again for files whose ctime differs from the one seen when
 //     they were last shipped. No OpRescan record is needed: the master does
-//     the comparison, the standby only applies ordinary records.
+//     the comparison, the standby only applies ordinary records. Entries
+//     the rescan parks before reaching them (moved on the master while it
+//     runs) are compared where they are parked, so no lost change inside
+//     them is missed once they are put back. A volume error (not a file
+//     gone or moved meanwhile: that is no error) has the share rescanned,
+//     also when it happens in a rescan.
 //
 // Records of one batch of events are appended with one Log.Append (group
 // commit). When the log is full, the Gate (if any) holds writers until the

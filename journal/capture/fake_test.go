@@ -65,6 +65,21 @@ type fakeFS struct {
 	changes []changelog.Change
 	removed int    // Removed calls
 	oldDir  string // rename: the FID of the old path's directory
+	// during, if set, runs before each Volume call (named by call, and
+	// the handle it is about): changes the volume while the capture reads
+	// it, as the real one does.
+	during func(call, fid string)
+	inHook bool
+}
+
+// poke runs f.during, not reentrantly.
+func (f *fakeFS) poke(call, fid string) {
+	if f.during == nil || f.inHook {
+		return
+	}
+	f.inHook = true
+	defer func() { f.inHook = false }()
+	f.during(call, fid)
 }
 
 func newFakeFS(t testing.TB) *fakeFS {
@@ -227,6 +242,7 @@ func (f *fakeFS) live(fid string) *fnode {
 }
 
 func (f *fakeFS) Lookup(dir DirRef, name string) (Obj, bool, error) {
+	f.poke("Lookup", dir.FID)
 	d := f.live(dir.FID)
 	if d == nil || !d.isDir() {
 		return Obj{}, false, nil
@@ -246,6 +262,7 @@ func (f *fakeFS) Lookup(dir DirRef, name string) (Obj, bool, error) {
 }
 
 func (f *fakeFS) List(dir DirRef) ([]string, bool, error) {
+	f.poke("List", dir.FID)
 	d := f.live(dir.FID)
 	if d == nil || !d.isDir() {
 		return nil, false, nil
@@ -258,6 +275,7 @@ func (f *fakeFS) List(dir DirRef) ([]string, bool, error) {
 }
 
 func (f *fakeFS) Inode(fid string) (Obj, bool, error) {
+	f.poke("Inode", fid)
 	n := f.live(fid)
 	if n == nil {
 		return Obj{}, false, nil
@@ -268,6 +286,7 @@ func (f *fakeFS) Inode(fid string) (Obj, bool, error) {
 }
 
 func (f *fakeFS) Locate(fid string) (string, string, string, bool, error) {
+	f.poke("Locate", fid)
 	n := f.live(fid)
 	if n == nil || len(n.links) == 0 {
 		return "", "", "", false, nil

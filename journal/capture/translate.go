@@ -453,9 +453,19 @@ func (t *translator) place(d *node, name string, cur Obj) {
 		t.evict(d, name, old)
 	}
 	n := t.m.byFID[cur.FID]
+	var others []link
 	if n != nil && n.st != cur.Stamp {
 		// The file got another Stamp (re-issued): another file to the
-		// standby.
+		// standby. Its other names (hard links) carry the new Stamp too:
+		// they are placed again once it is created, else they would be
+		// missing on the standby until something changed there.
+		if !n.isDir() {
+			for _, l := range n.links {
+				if (l.dir != d || l.name != name) && !(l.dir == t.m.root && strings.HasPrefix(l.name, ParkPrefix)) {
+					others = append(others, l)
+				}
+			}
+		}
 		t.purgeNode(n)
 		n = nil
 	}
@@ -470,6 +480,9 @@ func (t *translator) place(d *node, name string, cur Obj) {
 			t.purgeNode(o)
 		}
 		t.create(d, name, cur)
+		for _, l := range others {
+			t.reconcile(l.dir, l.name, nil)
+		}
 		return
 	}
 	n.mode = cur.Mode
@@ -633,6 +646,50 @@ func (t *translator) rescanShare(fsid uint64) {
 		t.markDirty(d, dirtyAttr)
 	}
 	t.walk(d)
+	t.walkParked()
+}
+
+// walkParked compares the parked entries the rescan did not reach: the walk
+// skips parked directories (their place is reconciled later), and parks
+// those moved on the master before it reached them, so the changes lost
+// with an overflow inside them would be missed for good once unpark puts
+// them back in place. Each is compared where it is parked (its records are
+// valid there); a walk may park more.
+func (t *translator) walkParked() {
+	for {
+		var todo []*node
+		for n := range t.parked {
+			if n.parked && t.inModel(n) && n.walked != t.gen {
+				todo = append(todo, n)
+			}
+		}
+		if len(todo) == 0 {
+			return
+		}
+		sort.Slice(todo, func(i, j int) bool { return todo[i].st.ID < todo[j].st.ID })
+		for _, n := range todo {
+			if n.walked == t.gen || !t.inModel(n) {
+				continue
+			}
+			if n.isDir() {
+				t.walk(n)
+				continue
+			}
+			n.walked = t.gen
+			o, ok, err := t.vol.Inode(n.fid)
+			if err != nil {
+				t.ioError("stat parked "+t.m.pathOf(n), err)
+				continue
+			}
+			if ok && o.Ctime != n.ctime {
+				if n.isReg() {
+					t.markDirty(n, dirtyContent)
+				} else {
+					t.markDirty(n, dirtyAttr)
+				}
+			}
+		}
+	}
 }
 
 // unpark places parked entries where the master has them now, removes
@@ -788,7 +845,9 @@ func (t *translator) recordShare(r journal.Record) uint64 {
 func (t *translator) ioError(what string, err error) {
 	t.stats.Errors++
 	t.log.Warn("capture: volume error", "op", what, "err", err)
-	if !t.inRescan && t.share != 0 && t.knownShare(t.share) {
+	// The entry is compared again by a rescan; one failing in a rescan
+	// is retried by the next (finish cleared the due ones before).
+	if t.share != 0 && t.knownShare(t.share) {
 		t.rescan[t.share] = true
 	}
 }

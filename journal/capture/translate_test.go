@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"ftnas/appliance/fileid"
 	"ftnas/journal"
 	"ftnas/kernel/changelog"
 )
@@ -234,16 +235,95 @@ func TestTranslateRandom(t *testing.T) {
 	}
 }
 
-func randomRun(t *testing.T, seed uint64, nops int) {
+// A directory moved on the master while a rescan runs, out of a directory
+// the rescan has not walked yet into one it has, is parked by the rescan
+// and put in place after it. Changes inside it lost with the overflow (a
+// file created in it) must be found all the same: the rescan compares the
+// parked directory too.
+func TestTranslateRescanParkedDir(t *testing.T) {
+	p := newPipe(t)
+	f := p.fs
+	f.mkdir("a")
+	f.mkdir("b")
+	f.mkdir("b/d")
+	p.drain()
+	f.create("b/d/x")
+	f.write("b/d/x", "lost")
+	f.changes = nil // lost: the queue overflowed
+	b := f.walk("b").fid
+	moved := false
+	f.during = func(call, fid string) {
+		if call == "List" && fid == b && !moved {
+			moved = true // a is walked already: b comes after it
+			f.rename("b/d", "a/d")
+		}
+	}
+	p.run([]changelog.Change{{Op: changelog.OpOverflow, Share: 1}})
+	f.during = nil
+	if !moved {
+		t.Fatal("the rescan did not list b")
+	}
+	p.drain() // the rename's change
+	p.check()
+}
+
+// A hard-linked file whose identity is re-issued (by fileid, seeing it
+// at one of its names) is another file to the standby: it is created again
+// at that name, and its other names follow, rather than being removed for
+// good.
+func TestTranslateReissuedHardLink(t *testing.T) {
+	p := newPipe(t)
+	f := p.fs
+	f.create("a")
+	f.write("a", "data")
+	f.link("a", "b")
+	f.mkdir("d")
+	f.link("a", "d/c")
+	p.drain()
+	n := f.walk("b")
+	delete(f.byStamp, n.st)
+	f.nextID++
+	n.st = fileid.Stamp{ID: f.nextID, Gen: 9}
+	f.byStamp[n.st] = n
+	f.mkdir("n")
+	f.link("a", "n/x") // the capture meets the file first in n's walk
+	p.drain()
+	p.check()
+}
+
+// TestTranslateRandomConcurrent is TestTranslateRandom with the volume
+// changing while the capture reads it (as the real one does): operations
+// run between the translator's volume calls, and their changes come in
+// later batches.
+func TestTranslateRandomConcurrent(t *testing.T) {
+	for seed := uint64(1); seed <= 1500; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			randomRunOpts(t, seed, 120, true)
+		})
+	}
+}
+
+func randomRun(t *testing.T, seed uint64, nops int) { randomRunOpts(t, seed, nops, false) }
+
+func randomRunOpts(t *testing.T, seed uint64, nops int, concurrent bool) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	p := newPipe(t)
 	f := p.fs
+	i := 0
+	if concurrent {
+		f.during = func(string, string) {
+			if i < nops && rng.IntN(3) == 0 {
+				randomOp(f, rng, i)
+				i++
+			}
+		}
+	}
 	defer func() {
 		if t.Failed() {
 			t.Logf("seed %d (CAPTURE_SEED=%d go test -run TestTranslateSeed -v to trace it)", seed, seed)
 		}
 	}()
-	for i := 0; i < nops; i++ {
+	for ; i < nops; i++ {
 		randomOp(f, rng, i)
 		if rng.IntN(10) == 0 {
 			// The capture catches up with part of the changes.
@@ -256,6 +336,7 @@ func randomRun(t *testing.T, seed uint64, nops int) {
 			p.run(batch)
 		}
 	}
+	f.during = nil
 	p.drain()
 	for range 2 * maxParkAge {
 		if len(p.tr.parked) == 0 {

@@ -81,12 +81,19 @@ func (v *fsVolume) Lookup(dir DirRef, name string) (Obj, bool, error) {
 	}
 	defer unix.Close(dfd)
 	// Stamp, stat and handle are read by name; a rename racing with them
-	// shows as a Stamp that changed, and the lookup is repeated.
-	for range 3 {
+	// shows as a Stamp that changed, or as an error of a step that found
+	// another file at the name than the step before (stamping a name that
+	// a file without a Stamp took meanwhile fails with ENODATA), and the
+	// lookup is repeated.
+	const tries = 3
+	for try := range tries {
 		st, err := v.tree.StampAt(dfd, dir.Stamp, name)
 		if err != nil {
 			if gone(err) {
 				return Obj{}, false, nil
+			}
+			if try < tries-1 {
+				continue
 			}
 			return Obj{}, false, fmt.Errorf("stamp %s: %w", name, err)
 		}

@@ -25,8 +25,30 @@ type FSSource struct {
 // NewFSSource returns a Source reading the volume of tree.
 func NewFSSource(tree StampResolver) *FSSource { return &FSSource{tree: tree} }
 
-// Fetch implements Source. A file that is gone answers fileid.ErrStale.
+// errRaced: the name Resolve gave vanished before it was read (renamed,
+// or one hard link of several removed): resolve again.
+var errRaced = errors.New("name changed while read")
+
+// fetchTries bounds how often Fetch resolves a file again after a race.
+const fetchTries = 3
+
+// Fetch implements Source. A file that is gone answers fileid.ErrStale; a
+// name that changes under the read (a rename, a link removed) is resolved
+// again rather than reported gone, or the standby would drop the change.
 func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, error) {
+	for range fetchTries {
+		p, err := s.fetchOnce(q)
+		if !errors.Is(err, errRaced) {
+			return p, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, fileid.ErrStale
+}
+
+func (s *FSSource) fetchOnce(q *FetchRequest) (*FetchReply, error) {
 	ref, err := s.tree.Resolve(q.File)
 	if err != nil {
 		return nil, err
@@ -38,7 +60,7 @@ func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, err
 	if q.What&FetchData != 0 {
 		fd, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err == unix.ENOENT {
-			return nil, fileid.ErrStale
+			return nil, errRaced
 		}
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", ref.Rel, err)
@@ -53,7 +75,7 @@ func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, err
 			return nil, fmt.Errorf("%s: %w", ref.Rel, err)
 		}
 	} else if err := unix.Fstatat(ref.Dir, ref.Name, &sb, unix.AT_SYMLINK_NOFOLLOW); err == unix.ENOENT {
-		return nil, fileid.ErrStale
+		return nil, errRaced
 	} else if err != nil {
 		return nil, fmt.Errorf("stat %s: %w", ref.Rel, err)
 	}
@@ -66,7 +88,7 @@ func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, err
 			buf := make([]byte, MaxTarget+1)
 			n, err := unix.Readlinkat(ref.Dir, ref.Name, buf)
 			if err == unix.ENOENT {
-				return nil, fileid.ErrStale
+				return nil, errRaced
 			}
 			if err != nil {
 				return nil, fmt.Errorf("readlink %s: %w", ref.Rel, err)
@@ -81,7 +103,7 @@ func (s *FSSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, err
 		}
 		p.Xattrs, err = listXattrs(x)
 		if errors.Is(err, unix.ENOENT) {
-			return nil, fileid.ErrStale // removed since its stat
+			return nil, errRaced // removed since its stat
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref.Rel, err)

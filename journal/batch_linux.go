@@ -269,8 +269,10 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 // with several links, in place.
 func (a *FSApplier) prepare(ctx context.Context, p *pendingFile, f Fetcher) prepared {
 	r, err := a.prepareFile(ctx, p, f)
-	if errors.Is(err, ErrNotFound) {
-		// The master's file is gone; a later record removes it here.
+	if errors.Is(err, ErrNotFound) || errors.Is(err, fileid.ErrStale) {
+		// The master's file is gone (a later record removes it here), or
+		// this batch's records already removed or replaced it here (a
+		// rename over it removes it without a record of its own).
 		a.count(func(s *FSApplyStats) { s.Vanished++ })
 		a.log.Debug("journal apply: file gone on the master", "seq", p.seq, "op", p.op, "file", p.file)
 		r.close()

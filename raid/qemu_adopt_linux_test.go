@@ -2,15 +2,11 @@ package raid_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"ftnas/images/initramfs"
-	"ftnas/images/lab"
-	"ftnas/images/qemu"
 	"ftnas/raid"
 )
 
@@ -21,29 +17,7 @@ import (
 // data on the adopted disk alone, the ESP copy, the partition table, and
 // that SyncESP carries an update of the first disk's ESP to the new one.
 func TestQEMUAdopt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots qemu (about 15 s under TCG)")
-	}
-	if err := qemu.Available(qemu.Options{}); err != nil {
-		t.Skip(err)
-	}
-	k := lab.Kernel(t)
-	initrd := lab.Initramfs(t, k, lab.Image{
-		Modules:    []string{"virtio_pci", "virtio_blk", "md_mod", "raid1"},
-		Programs:   []initramfs.Program{lab.Mdadm(t)},
-		GoPrograms: map[string]string{"/bin/adopttest": "ftnas/raid/internal/adoptguest"},
-		Run:        "/bin/adopttest",
-	})
-	dir := t.TempDir()
-	var disks []string
-	for _, n := range []string{"a", "b", "c"} {
-		p := filepath.Join(dir, n+".raw")
-		if err := qemu.CreateRaw(p, 64<<20); err != nil {
-			t.Fatal(err)
-		}
-		disks = append(disks, p)
-	}
-	vm := qemu.Boot(t, qemu.Options{Kernel: k.Vmlinuz, Initrd: initrd, Disks: disks, Memory: 384, Timeout: 90 * time.Second})
+	vm, _ := mdGuest(t, "adopttest", "ftnas/raid/internal/adoptguest", []string{"a", "b", "c"}, false, 90*time.Second)
 	m := vm.MustExpect(regexp.MustCompile(`(?m)^adopt: summary (\{.*\})\r?$`))
 	vm.MustPass()
 	var s struct {

@@ -2,14 +2,11 @@ package raid_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"ftnas/images/initramfs"
-	"ftnas/images/lab"
 	"ftnas/images/qemu"
 	"ftnas/raid"
 )
@@ -21,29 +18,7 @@ import (
 // the Manager must re-add it, the array must be clean and the re-added
 // disk alone must hold all data, including what was written meanwhile.
 func TestQEMUHotplug(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots qemu (about 15 s under TCG)")
-	}
-	if err := qemu.Available(qemu.Options{}); err != nil {
-		t.Skip(err)
-	}
-	k := lab.Kernel(t)
-	initrd := lab.Initramfs(t, k, lab.Image{
-		Modules:    []string{"virtio_pci", "virtio_blk", "md_mod", "raid1"},
-		Programs:   []initramfs.Program{lab.Mdadm(t)},
-		GoPrograms: map[string]string{"/bin/hotplugtest": "ftnas/raid/internal/hotplugguest"},
-		Run:        "/bin/hotplugtest",
-	})
-	dir := t.TempDir()
-	var disks []string
-	for _, n := range []string{"a", "b"} {
-		p := filepath.Join(dir, n+".raw")
-		if err := qemu.CreateRaw(p, 64<<20); err != nil {
-			t.Fatal(err)
-		}
-		disks = append(disks, p)
-	}
-	vm := qemu.Boot(t, qemu.Options{Kernel: k.Vmlinuz, Initrd: initrd, Disks: disks, Memory: 384, QMP: true, Timeout: 120 * time.Second})
+	vm, disks := mdGuest(t, "hotplugtest", "ftnas/raid/internal/hotplugguest", []string{"a", "b"}, true, 120*time.Second)
 
 	// Round 1 while the guest writes, round 2 idle.
 	for range 2 {

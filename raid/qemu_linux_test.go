@@ -2,14 +2,10 @@ package raid_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
-	"ftnas/images/initramfs"
-	"ftnas/images/lab"
-	"ftnas/images/qemu"
 	"ftnas/raid"
 )
 
@@ -18,29 +14,7 @@ import (
 // re-add, replace with a blank disk, each checked on the data and on
 // ArrayStatus.
 func TestQEMURAID1(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots qemu (about 10 s under TCG)")
-	}
-	if err := qemu.Available(qemu.Options{}); err != nil {
-		t.Skip(err)
-	}
-	k := lab.Kernel(t)
-	initrd := lab.Initramfs(t, k, lab.Image{
-		Modules:    []string{"virtio_pci", "virtio_blk", "md_mod", "raid1"},
-		Programs:   []initramfs.Program{lab.Mdadm(t)},
-		GoPrograms: map[string]string{"/bin/raidtest": "ftnas/raid/internal/guesttest"},
-		Run:        "/bin/raidtest",
-	})
-	dir := t.TempDir()
-	var disks []string
-	for _, n := range []string{"a", "b", "c"} {
-		p := filepath.Join(dir, n+".raw")
-		if err := qemu.CreateRaw(p, 64<<20); err != nil {
-			t.Fatal(err)
-		}
-		disks = append(disks, p)
-	}
-	vm := qemu.Boot(t, qemu.Options{Kernel: k.Vmlinuz, Initrd: initrd, Disks: disks, Memory: 384, Timeout: 90 * time.Second})
+	vm, _ := mdGuest(t, "raidtest", "ftnas/raid/internal/guesttest", []string{"a", "b", "c"}, false, 90*time.Second)
 	m := vm.MustExpect(regexp.MustCompile(`(?m)^raidtest: summary (\{.*\})\r?$`))
 	vm.MustPass()
 	var s struct {

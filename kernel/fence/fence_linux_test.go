@@ -67,13 +67,15 @@ func reach(ns, addr string) bool {
 	return true
 }
 
-func TestFenceDropsTheVIPAfterTheLease(t *testing.T) {
-	a, b := pairNS(t)
-	ln, err := netns.Listen(a, "tcp", "0.0.0.0:7555")
+// acceptIn accepts and closes TCP connections to addr in ns until the
+// test ends.
+func acceptIn(t *testing.T, ns, addr string) {
+	t.Helper()
+	ln, err := netns.Listen(ns, "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -83,6 +85,11 @@ func TestFenceDropsTheVIPAfterTheLease(t *testing.T) {
 			c.Close()
 		}
 	}()
+}
+
+func TestFenceDropsTheVIPAfterTheLease(t *testing.T) {
+	a, b := pairNS(t)
+	acceptIn(t, a, "0.0.0.0:7555")
 	var f *Fence
 	if err := netns.Do(a, func() error {
 		var err error
@@ -180,20 +187,7 @@ func TestPinnedFenceOutlivesItsProcess(t *testing.T) {
 		t.Fatalf("second MountBPFFS: %v", err)
 	}
 	dir := filepath.Join(pins, "node1")
-	ln, err := netns.Listen(a, "tcp", "0.0.0.0:7556")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	acceptIn(t, a, "0.0.0.0:7556")
 	const vip = "10.9.0.100:7556"
 	attachIn := func() *Fence {
 		t.Helper()

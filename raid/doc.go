@@ -41,8 +41,9 @@
 //     and md rebuild it online). It never writes to a disk it refused.
 //     The hot-plug Manager adopts a blank whole disk by itself only with
 //     its AutoAdopt option (off by default) and only while an array is
-//     degraded (AdoptCandidate); nasd leaves it off and offers
-//     "nasctl raid adopt DISK [--from DISK]" instead.
+//     degraded (AdoptCandidate); nasd turns it on with
+//     --raid-auto-adopt and otherwise offers "nasctl raid adopt DISK
+//     [--from DISK]".
 //   - ESP sync (esp_sync.go, esp_sync_linux.go): Adopter.SyncESP keeps
 //     the ESPs identical after an update: it hashes every member disk's
 //     ESP (a disk with a partition in a running array; ESPSyncTargets)

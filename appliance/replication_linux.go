@@ -50,6 +50,9 @@ type replication struct {
 	// stops, cutting short commits that wait for the standby.
 	serving bool
 	runCtx  context.Context
+	// masterSince is when this node's Master started: a standby the
+	// heartbeat hears is waited for until it connects, for syncGrace.
+	masterSince time.Time
 	// lastAlone is when commitSync last warned about a missing standby.
 	lastAlone time.Time
 }
@@ -135,7 +138,7 @@ func (r *replication) serve(epoch uint64) {
 		r.log.Error("replication: master", "err", err)
 		return
 	}
-	r.master, r.role = m, "master"
+	r.master, r.role, r.masterSince = m, "master", time.Now()
 	r.start(func(ctx context.Context) error {
 		return both(ctx, m.Run, func(ctx context.Context) error { return serveConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) })
 	})
@@ -248,13 +251,21 @@ func (r *replication) stop() {
 // waits for the standby before the client is asked to retry.
 const syncTimeout = 10 * time.Second
 
+// syncGrace is how long after this node became master a standby that the
+// heartbeat hears but that has not connected yet is waited for (a
+// handover, a failback: the standby reconnects to the new master's log).
+const syncGrace = 30 * time.Second
+
 // commitSync waits until the standby has every change made so far (the
 // Durable hook of sync-replicated shares). With no standby connected the
 // pair is degraded and the commit goes through (logged), rather than
-// stopping the service.
-func (r *replication) commitSync() error {
+// stopping the service — unless the peer is alive (peerAlive, from the
+// heartbeat) and this node became master less than syncGrace ago: then
+// the standby is on its way and the commit waits for it (or the client
+// retries), or a crash right after a failback would lose it.
+func (r *replication) commitSync(peerAlive bool) error {
 	r.mu.Lock()
-	m, serving, runCtx := r.master, r.serving, r.runCtx
+	m, serving, runCtx, since := r.master, r.serving, r.runCtx, r.masterSince
 	r.mu.Unlock()
 	if !serving {
 		// Released (or stopping) while the request was in flight: the
@@ -264,7 +275,7 @@ func (r *replication) commitSync() error {
 	if m == nil || runCtx == nil {
 		return nil // no journal here (disabled or failed to start; logged): degraded
 	}
-	if !m.Stats().Connected {
+	if !m.Stats().Connected && !(peerAlive && time.Since(since) < syncGrace) {
 		r.mu.Lock()
 		if time.Since(r.lastAlone) > 10*time.Second {
 			r.lastAlone = time.Now()

@@ -236,6 +236,12 @@ func MarkerRegexp() *regexp.Regexp {
 	return regexp.MustCompile(`(?m)^ftnas: root ([A-Z0-9]+) assembled degraded=(\d+) members=(\d+)/(\d+) array=(\S+)\r?$`)
 }
 
+// UserlandRegexp matches CheckSlot's "slot X userland up" line: the
+// whole line, then the slot.
+func UserlandRegexp() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^(ftnas: slot ([a-z0-9]+) userland up: .*?)\r?$`)
+}
+
 // ParseMarker parses a Marker line.
 func ParseMarker(line string) (MarkerInfo, bool) {
 	m := MarkerRegexp().FindStringSubmatch(line)

@@ -210,3 +210,14 @@ func TestDecodeEFIString(t *testing.T) {
 		t.Errorf("EFIVarFile = %s", EFIVarFile(VarLoaderInfo))
 	}
 }
+
+func TestUserlandRegexp(t *testing.T) {
+	line := "ftnas: slot a userland up: root=/dev/md127 fstype=squashfs array=ftnas-root-a level=raid1 degraded=1 members=1/4"
+	m := UserlandRegexp().FindStringSubmatch("noise\r\n" + line + "\r\nmore")
+	if m == nil || m[1] != line || m[2] != "a" {
+		t.Errorf("UserlandRegexp on CheckSlot's line = %q", m)
+	}
+	if UserlandRegexp().MatchString("ftnas: slot a userland down") {
+		t.Error("matched a line that is not the userland line")
+	}
+}

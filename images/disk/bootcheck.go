@@ -42,11 +42,6 @@ func loaderRegexp() *regexp.Regexp {
 	return regexp.MustCompile(`(?m)^ftnas: loader "(.*)" entry=(\S+) esp=(\S+)\r?$`)
 }
 
-// userlandRegexp matches the root slot init's line.
-func userlandRegexp() *regexp.Regexp {
-	return regexp.MustCompile(`(?m)^(ftnas: slot ([a-z0-9]+) userland up: .*?)\r?$`)
-}
-
 // BootDisks powers on a VM with UEFI firmware and only disks attached,
 // and waits for the initramfs's marker, the slot's userland line, a PASS
 // result and power-off. The firmware's variable store is a fresh copy in
@@ -55,20 +50,15 @@ func BootDisks(ctx context.Context, fw qemu.OVMF, disks []string, workDir string
 	if len(disks) == 0 {
 		return BootReport{}, fmt.Errorf("disk: boot: no disks")
 	}
-	vars, err := os.CreateTemp(workDir, "ovmf-vars-*.fd")
+	vars, err := fw.TempVars(workDir)
 	if err != nil {
-		return BootReport{}, fmt.Errorf("disk: boot: %w", err)
-	}
-	vars.Close()
-	os.Remove(vars.Name())
-	if err := fw.NewVars(vars.Name()); err != nil {
 		return BootReport{}, err
 	}
-	defer os.Remove(vars.Name())
+	defer os.Remove(vars)
 	if timeout == 0 {
 		timeout = 3 * time.Minute
 	}
-	o := qemu.Options{Firmware: fw.Code, FirmwareVars: vars.Name(), Disks: disks, Memory: 512, Timeout: timeout}
+	o := qemu.Options{Firmware: fw.Code, FirmwareVars: vars, Disks: disks, Memory: 512, Timeout: timeout}
 	vm, err := qemu.Start(o, logf)
 	if err != nil {
 		return BootReport{}, err
@@ -93,7 +83,7 @@ func BootDisks(ctx context.Context, fw qemu.OVMF, disks []string, workDir string
 		return r, fmt.Errorf("disk: boot %s: %w", filepath.Base(disks[0]), err)
 	}
 	r.Loader, r.Entry, r.ESP = l[1], l[2], l[3]
-	u, err := vm.Expect(userlandRegexp())
+	u, err := vm.Expect(boot.UserlandRegexp())
 	if err != nil {
 		return r, fmt.Errorf("disk: boot %s: %w", filepath.Base(disks[0]), err)
 	}

@@ -69,3 +69,18 @@ func (o OVMF) NewVars(path string) error {
 	}
 	return nil
 }
+
+// TempVars copies the variable-store template to a new file of its own
+// in dir and returns its path (the caller removes it).
+func (o OVMF) TempVars(dir string) (string, error) {
+	f, err := os.CreateTemp(dir, "ovmf-vars-*.fd")
+	if err != nil {
+		return "", fmt.Errorf("qemu: copy OVMF vars: %w", err)
+	}
+	f.Close()
+	os.Remove(f.Name()) // NewVars creates it exclusively
+	if err := o.NewVars(f.Name()); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}

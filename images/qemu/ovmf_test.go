@@ -35,4 +35,12 @@ func TestFindOVMF(t *testing.T) {
 	if err := o.NewVars(vars); err == nil {
 		t.Error("NewVars overwrote an existing file")
 	}
+	a, err1 := o.TempVars(dir)
+	b, err2 := o.TempVars(dir)
+	if err1 != nil || err2 != nil || a == b || filepath.Dir(a) != dir {
+		t.Fatalf("TempVars = %q, %q, %v, %v; want two files in %s", a, b, err1, err2, dir)
+	}
+	if c, err := os.ReadFile(a); err != nil || string(c) != "OVMF_VARS.fd" {
+		t.Errorf("TempVars copy = %q, %v", c, err)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"ftnas/images/boot"
@@ -23,11 +22,6 @@ type BootReport struct {
 	ToMarker, ToServing time.Duration
 }
 
-// userlandRegexp matches boot.CheckSlot's userland line.
-func userlandRegexp() *regexp.Regexp {
-	return regexp.MustCompile(`(?m)^(ftnas: slot ([a-z0-9]+) userland up: .*?)\r?$`)
-}
-
 // Boot powers on a VM with UEFI firmware, disks and nics, and waits until
 // the slot's init reports nasd serving. The VM keeps running: the caller
 // kills it (the report is returned with the error too). The firmware's
@@ -37,28 +31,23 @@ func Boot(ctx context.Context, fw qemu.OVMF, disks []string, nics []qemu.NIC, wo
 	if len(disks) == 0 {
 		return nil, r, fmt.Errorf("userland: boot: no disks")
 	}
-	vars, err := os.CreateTemp(workDir, "ovmf-vars-*.fd")
+	vars, err := fw.TempVars(workDir)
 	if err != nil {
-		return nil, r, fmt.Errorf("userland: boot: %w", err)
-	}
-	vars.Close()
-	os.Remove(vars.Name())
-	if err := fw.NewVars(vars.Name()); err != nil {
 		return nil, r, err
 	}
 	if timeout == 0 {
 		timeout = 5 * time.Minute
 	}
-	vm, err := qemu.Start(qemu.Options{Firmware: fw.Code, FirmwareVars: vars.Name(), Disks: disks, NICs: nics, Memory: 1024, Timeout: timeout}, logf)
+	vm, err := qemu.Start(qemu.Options{Firmware: fw.Code, FirmwareVars: vars, Disks: disks, NICs: nics, Memory: 1024, Timeout: timeout}, logf)
 	if err != nil {
-		os.Remove(vars.Name())
+		os.Remove(vars)
 		return nil, r, err
 	}
 	stop := context.AfterFunc(ctx, vm.Kill)
 	go func() {
 		<-vm.Done()
 		stop()
-		os.Remove(vars.Name())
+		os.Remove(vars)
 	}()
 	name := filepath.Base(disks[0])
 	m, err := vm.Expect(boot.MarkerRegexp())
@@ -67,7 +56,7 @@ func Boot(ctx context.Context, fw qemu.OVMF, disks []string, nics []qemu.NIC, wo
 	}
 	r.ToMarker = vm.Elapsed()
 	r.Marker, _ = boot.ParseMarker(m[0])
-	u, err := vm.Expect(userlandRegexp())
+	u, err := vm.Expect(boot.UserlandRegexp())
 	if err != nil {
 		return vm, r, fmt.Errorf("userland: boot %s: %w", name, err)
 	}

@@ -397,7 +397,7 @@ func (b *backend) durable(fsid uint64) error {
 	if rt == nil {
 		return nil
 	}
-	if err := rt.repl.commitSync(rt.node.Status().PeerAlive); err != nil {
+	if err := rt.repl.commitSync(func() bool { return rt.node.Status().PeerAlive }); err != nil {
 		return fmt.Errorf("share fsid %d: %w", fsid, err)
 	}
 	return nil

@@ -259,11 +259,12 @@ const syncGrace = 30 * time.Second
 // commitSync waits until the standby has every change made so far (the
 // Durable hook of sync-replicated shares). With no standby connected the
 // pair is degraded and the commit goes through (logged), rather than
-// stopping the service — unless the peer is alive (peerAlive, from the
-// heartbeat) and this node became master less than syncGrace ago: then
+// stopping the service — unless the peer is alive (peerAlive, asked of
+// the heartbeat only then) and this node became master less than
+// syncGrace ago: then
 // the standby is on its way and the commit waits for it (or the client
 // retries), or a crash right after a failback would lose it.
-func (r *replication) commitSync(peerAlive bool) error {
+func (r *replication) commitSync(peerAlive func() bool) error {
 	r.mu.Lock()
 	m, serving, runCtx, since := r.master, r.serving, r.runCtx, r.masterSince
 	r.mu.Unlock()
@@ -275,7 +276,7 @@ func (r *replication) commitSync(peerAlive bool) error {
 	if m == nil || runCtx == nil {
 		return nil // no journal here (disabled or failed to start; logged): degraded
 	}
-	if !m.Stats().Connected && !(peerAlive && time.Since(since) < syncGrace) {
+	if !m.Stats().Connected && !(time.Since(since) < syncGrace && peerAlive()) {
 		r.mu.Lock()
 		if time.Since(r.lastAlone) > 10*time.Second {
 			r.lastAlone = time.Now()

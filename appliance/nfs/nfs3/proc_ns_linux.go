@@ -46,13 +46,18 @@ func (d *dir) close() {
 	d.ref.Close()
 }
 
-// commitDir makes the directory's changes durable before the reply (RFC
+// commitDir makes the directories' changes durable before the reply (RFC
 // 1813 requires it of every operation that changes the namespace),
-// sharing the fsync with concurrent changes of the same directory; on a
-// Durable share it also waits for the standby to store them.
-func (k *call) commitDir(d *dir) error {
-	if err := k.s.dirs.sync(d.ref.Stamp.ID, d.fd); err != nil {
-		return err
+// sharing each fsync with concurrent changes of the same directory; on a
+// Durable share it then waits, once, for the standby to store them.
+func (k *call) commitDir(ds ...*dir) error {
+	for i, d := range ds {
+		if i > 0 && d.ref.Stamp == ds[0].ref.Stamp {
+			continue // a rename within one directory
+		}
+		if err := k.s.dirs.sync(d.ref.Stamp.ID, d.fd); err != nil {
+			return err
+		}
 	}
 	k.durableNS()
 	return nil
@@ -486,10 +491,7 @@ func (k *call) rename() Status {
 			k.forget(victim, links)
 		}
 		k.s.tree.Moved(src, td.ref.Stamp, to)
-		err = k.commitDir(fd)
-		if err == nil && td.ref.Stamp != fd.ref.Stamp {
-			err = k.commitDir(td)
-		}
+		err = k.commitDir(fd, td)
 	}
 	if err != nil {
 		st = statusOf(err)

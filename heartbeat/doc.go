@@ -41,11 +41,12 @@
 //     higher epoch, then the higher journal position, then the configured
 //     primary, then the lower node id; or
 //   - the peer is dead (both paths silent past Dead) or was never seen,
-//     the master's lease has been waited out (promotion no earlier than
-//     last heard + Dead + Lease, or start + StartupWait if never seen),
-//     and a witness probe made after the peer was declared dead says the
-//     witness is reachable. A node that cannot reach the witness never
-//     promotes this way.
+//     the master's lease is over (promotion no earlier than last heard +
+//     max(Dead, Lease + Stall), or start + StartupWait if never seen),
+//     and a witness probe made after the master's lease ended says the
+//     witness is reachable (the probe goes out then, while the peer is
+//     not yet dead, so its answer is in when it is). A node that cannot
+//     reach the witness never promotes this way.
 //
 // Every promotion takes a new epoch (a fencing token), reported as
 // EpochChanged before AddVIP; the caller must persist it before executing
@@ -67,12 +68,23 @@
 // process stalled longer than the lease), when a serving peer wins, on
 // Demote, and on handover.
 //
-// Fencing. A serving node renews its lease (RenewLease) at every heartbeat
-// while it hears the peer or the witness; the lease lasts Timing.Lease.
-// A standby promotes only after last heard + Dead + Lease: if the master
-// froze after its last heartbeat that arrived, its lease (renewed at most
-// one Dead later, or the standby would have seen it as dead while it still
-// sent) has run out by then.
+// Fencing. Every heartbeat carries an ack: the newest sequence the sender
+// heard from its peer, and a standby answers each heartbeat of a serving
+// peer at once. A serving node renews its lease (RenewLease) to the send
+// time of its newest heartbeat the peer acknowledged plus Timing.Lease, so
+// its lease ends no later than the standby's last heard + Lease (+ Stall
+// for tick granularity), a bound the standby computes without a clock in
+// common: it promotes only after that and after Dead. When acks stop
+// (AckStale) while the peer is still heard, or the peer is dead, the
+// serving node keeps its lease only through fresh witness probes; then the
+// standby's own witness check finds it answering for the VIP. Version 1
+// peers send no acks: with one, a master renews at every heartbeat it
+// sends while it hears the peer, and the standby waits last heard + Dead
+// + Lease, as version 1 did. A node acts on the peer's view only when that
+// view acknowledges one of its own heartbeats sent since its last release
+// and within Dead: heartbeats queued while it was stalled are history (a
+// master thawed after a freeze must not read its old standby as a slave
+// and promote above the node that took over).
 //
 // Handover and failback. A serving node hands over (releases, yields for
 // Dead+Lease, and tells the peer with FlagYield so it promotes at once, no

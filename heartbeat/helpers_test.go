@@ -25,6 +25,9 @@ type tm struct {
 	sent []Msg
 	// witness, when set, answers every ProbeWitness at once.
 	witness *bool
+	// staleAcks: the peer hears nothing new from the machine (its acks
+	// stay as they are).
+	staleAcks bool
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -70,13 +73,17 @@ func (h *tm) tick(d time.Duration) []Action {
 	return h.step(Tick{Now: h.now})
 }
 
-// hear delivers one peer heartbeat (the template, next sequence) on each
-// given path, or on paths 0 and 1 when none are given.
+// hear delivers one peer heartbeat (the template, next sequence, acking
+// the newest heartbeat the machine sent unless the template is Legacy) on
+// each given path, or on paths 0 and 1 when none are given.
 func (h *tm) hear(paths ...int) []Action {
 	if len(paths) == 0 {
 		paths = []int{0, 1}
 	}
 	h.peer.Seq++
+	if len(h.sent) > 0 && !h.peer.Legacy && !h.staleAcks {
+		h.peer.Ack = h.sent[len(h.sent)-1].Seq
+	}
 	var acts []Action
 	for _, p := range paths {
 		msg := h.peer

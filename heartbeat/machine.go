@@ -81,6 +81,11 @@ type Machine struct {
 	releasedAt time.Time
 	forceSend  bool
 
+	sent       [sentRing]sentBeat // this node's recent heartbeats: seq → sent at
+	ackAt      time.Time          // send time of the newest of them the peer acknowledged
+	peerLegacy bool               // the peer speaks version 1 (no acks)
+	servedAt   time.Time          // when this node last started serving
+
 	peerSeen     bool
 	firstSeen    time.Time
 	lastHeard    [MaxPaths]time.Time
@@ -123,6 +128,22 @@ func New(cfg Config) (*Machine, error) {
 	}, nil
 }
 
+// sentRing is how many of its own heartbeats a node remembers to match
+// acks against: 32 at 100 ms spacing is 3.2 s, longer than any lease.
+const sentRing = 32
+
+type sentBeat struct {
+	seq uint64
+	at  time.Time
+}
+
+// sentAt is when this node sent the heartbeat with sequence seq, if it
+// still remembers it.
+func (m *Machine) sentAt(seq uint64) (time.Time, bool) {
+	b := m.sent[seq%sentRing]
+	return b.at, seq != 0 && b.seq == seq
+}
+
 // Config returns the configuration with defaults filled in.
 func (m *Machine) Config() Config { return m.cfg }
 
@@ -151,6 +172,9 @@ func (m *Machine) Step(ev Event) []Action {
 		m.witnessPending = false
 		m.witnessOK = e.Reachable
 		m.witnessAt = m.now
+		if m.serving {
+			m.renewLease(&out, m.leaseTarget())
+		}
 	case ServiceHealth:
 		if e.OK != m.healthy {
 			m.forceSend = true
@@ -250,6 +274,18 @@ func (m *Machine) onHeartbeat(e Heartbeat, out *[]Action) {
 	if m.peerAt.IsZero() || msg.Seq > m.peer.Seq || msg.Epoch > m.peer.Epoch {
 		m.peer = msg
 		m.peerAt = m.now
+		m.peerLegacy = msg.Legacy
+		if msg.State.Serving() && !m.serving {
+			// Acknowledge at once: the serving peer's lease is anchored
+			// at the send time of its newest heartbeat this node acked.
+			m.forceSend = true
+		}
+	}
+	if at, ok := m.sentAt(msg.Ack); ok && at.After(m.ackAt) {
+		m.ackAt = at
+		if m.serving {
+			m.renewLease(out, m.ackAt.Add(m.t.Lease))
+		}
 	}
 	if m.state == StateAlone {
 		m.setState(out, StateSlave, "peer seen")
@@ -312,7 +348,22 @@ func (m *Machine) promoteAt() time.Time {
 	if !m.peerSeen {
 		return m.startedAt.Add(m.t.StartupWait)
 	}
-	return PromoteAt(m.lastHeardAny(), m.t.Dead, m.t.Lease)
+	if m.peerLegacy {
+		// A version 1 master renews its lease at every heartbeat it sends
+		// while it hears this node, up to Dead after the last one heard.
+		return PromoteAt(m.lastHeardAny(), m.t.Dead, m.t.Lease)
+	}
+	return AckedPromoteAt(m.lastHeardAny(), m.t)
+}
+
+// probeFrom is the earliest time a witness result counts for a dead-peer
+// promotion: the witness check also asks who holds the VIP, which means
+// something only once the silent master's lease has run out.
+func (m *Machine) probeFrom() time.Time {
+	if !m.peerSeen || m.peerLegacy {
+		return m.deathTime()
+	}
+	return LeaseEnd(m.lastHeardAny(), m.t)
 }
 
 func (m *Machine) yielding() bool {
@@ -340,14 +391,48 @@ func (m *Machine) witnessStep(out *[]Action, since time.Time) {
 	}
 }
 
-// leaseOK reports whether a serving node may renew its lease: it hears
-// the peer, or a recent witness probe (made after the peer died) succeeded.
-func (m *Machine) leaseOK() bool {
-	if m.cfg.PeerID == 0 || m.forced || m.peerAlive() {
-		return true
+// leaseTarget is how far a serving node may extend its lease now (zero:
+// not at all): to now+Lease with no peer configured, when forced, while a
+// version 1 peer is heard, or on a recent successful witness probe made
+// after the peer died or stopped acknowledging (then the standby's own
+// witness check finds this node answering for the VIP and stays
+// standby); otherwise to the send time of the newest heartbeat the peer
+// acknowledged plus Lease, a time the peer can bound by what it heard.
+func (m *Machine) leaseTarget() time.Time {
+	now := m.now.Add(m.t.Lease)
+	switch {
+	case m.cfg.PeerID == 0 || m.forced || m.peerLegacy && m.peerAlive():
+		return now
+	case m.witnessOK && !m.witnessAt.Before(m.witnessSince()) &&
+		m.now.Sub(m.witnessAt) < m.t.WitnessInterval+m.t.WitnessTimeout:
+		return now
+	case !m.ackAt.IsZero():
+		return m.ackAt.Add(m.t.Lease)
 	}
-	return m.witnessOK && !m.witnessAt.Before(m.deathTime()) &&
-		m.now.Sub(m.witnessAt) < m.t.WitnessInterval+m.t.WitnessTimeout
+	return time.Time{}
+}
+
+// acksStale: the serving node has had no ack for AckStale (counted from
+// when it started serving if it never had one).
+func (m *Machine) acksStale() bool {
+	return m.now.Sub(later(m.ackAt, m.servedAt)) > m.t.AckStale()
+}
+
+// witnessSince is how recent a serving node's witness result must be to
+// renew its lease: from the peer's death, or from when acks went stale.
+func (m *Machine) witnessSince() time.Time {
+	if !m.peerAlive() {
+		return m.deathTime()
+	}
+	return later(m.ackAt, m.servedAt).Add(m.t.AckStale())
+}
+
+// renewLease extends the lease to until if that is later.
+func (m *Machine) renewLease(out *[]Action, until time.Time) {
+	if until.After(m.leaseUntil) {
+		m.leaseUntil = until
+		*out = append(*out, RenewLease{Until: until})
+	}
 }
 
 func (m *Machine) reconcile(out *[]Action) {
@@ -365,8 +450,13 @@ func (m *Machine) reconcile(out *[]Action) {
 
 func (m *Machine) reconcileServing(out *[]Action) {
 	if !m.leaseUntil.IsZero() && !m.now.Before(m.leaseUntil) {
-		m.release(out, StateSlave, "lease expired (this node stalled)")
+		m.release(out, StateSlave, "lease expired (stalled, or the peer stopped acknowledging and the witness did not answer)")
 		return
+	}
+	if m.peerAlive() && !m.peerLegacy && m.acksStale() && !m.forced {
+		// Heartbeats get through one way only, or are lost: keep the
+		// lease through the witness until acks come back.
+		m.witnessStep(out, m.witnessSince())
 	}
 	if !m.peerAlive() {
 		m.caughtUpSince = time.Time{}
@@ -449,8 +539,14 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 	if m.peerAlive() {
 		m.forcePromote = false
 		p := m.peer
-		// Decide on a view of the peer newer than this node's last release.
-		if p.State.Serving() || m.peerAt.Before(m.releasedAt) || !m.preferred() {
+		if p.State.Serving() && !m.now.Before(m.probeFrom()) {
+			// The serving peer has been silent past its lease: ask the
+			// witness now, so the answer is in by the time it is dead.
+			m.witnessStep(out, m.probeFrom())
+		}
+		// Decide on a current view of the peer, newer than this node's
+		// last release.
+		if p.State.Serving() || !m.peerViewCurrent() || !m.preferred() {
 			return
 		}
 		reason := "peer alive and not serving; this node is preferred"
@@ -465,15 +561,29 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		m.forced = true
 		return
 	}
-	death := m.deathTime()
-	m.witnessStep(out, death)
-	if !m.now.Before(m.promoteAt()) && m.witnessOK && m.witnessFresh(death) {
+	from := m.probeFrom()
+	m.witnessStep(out, from)
+	if !m.now.Before(m.promoteAt()) && m.witnessOK && m.witnessFresh(from) {
 		reason := "peer dead, lease waited out, witness reachable"
 		if !m.peerSeen {
 			reason = "peer never seen, witness reachable"
 		}
 		m.promote(out, reason)
 	}
+}
+
+// peerViewCurrent: the peer's newest heartbeat acknowledges one this
+// node sent since it last released, within Dead. A heartbeat that was
+// queued while this node stalled acknowledges older ones and is not
+// acted on (it may show the peer as a slave when it has since taken
+// over). A version 1 peer sends no acks: its heartbeat must have arrived
+// since the release.
+func (m *Machine) peerViewCurrent() bool {
+	if m.peerLegacy {
+		return !m.peerAt.Before(m.releasedAt)
+	}
+	at, ok := m.sentAt(m.peer.Ack)
+	return ok && !at.Before(m.releasedAt) && m.now.Sub(at) <= m.t.Dead
 }
 
 // preferred decides, with both nodes alive and neither serving, whether
@@ -514,6 +624,7 @@ func (m *Machine) promote(out *[]Action, reason string) {
 
 func (m *Machine) serve(out *[]Action, to State, reason string) {
 	m.serving = true
+	m.servedAt = m.now
 	m.setState(out, to, reason)
 	m.leaseUntil = m.now.Add(m.t.Lease)
 	*out = append(*out, AddVIP{}, GratuitousARP{}, StartServices{}, RenewLease{Until: m.leaseUntil})
@@ -579,14 +690,18 @@ func (m *Machine) maybeSend(out *[]Action) {
 	}
 	m.forceSend = false
 	m.nextSend = m.now.Add(Jittered(m.t.Interval, m.t.Jitter, m.rng.Float64()))
-	if m.serving && m.leaseOK() && !m.leaseUntil.Equal(m.now.Add(m.t.Lease)) {
-		m.leaseUntil = m.now.Add(m.t.Lease)
-		*out = append(*out, RenewLease{Until: m.leaseUntil})
+	if m.serving {
+		m.renewLease(out, m.leaseTarget())
 	}
 	if m.cfg.PeerID == 0 || !m.healthy {
 		return // nobody to tell, or silent so the peer takes over
 	}
 	m.seq++
+	m.sent[m.seq%sentRing] = sentBeat{seq: m.seq, at: m.now}
+	var ack uint64
+	if m.peerAlive() {
+		ack = m.peer.Seq
+	}
 	*out = append(*out, Send{Msg: Msg{
 		ClusterID: m.cfg.ClusterID,
 		NodeID:    m.cfg.NodeID,
@@ -596,6 +711,7 @@ func (m *Machine) maybeSend(out *[]Action) {
 		Seq:       m.seq,
 		Journal:   m.journal,
 		Time:      m.now.UnixNano(),
+		Ack:       ack,
 	}})
 }
 
@@ -611,7 +727,11 @@ func (m *Machine) wantAlarms() map[Alarm]bool {
 		if m.peerSeen {
 			want[Alarm{Kind: AlarmPeerDown}] = true
 		}
-		if !m.witnessOK && !m.witnessAt.IsZero() && !m.witnessAt.Before(m.deathTime()) {
+		since := m.probeFrom()
+		if m.serving {
+			since = m.witnessSince()
+		}
+		if !m.witnessOK && !m.witnessAt.IsZero() && !m.witnessAt.Before(since) {
 			want[Alarm{Kind: AlarmWitnessUnreachable}] = true
 		}
 		return want

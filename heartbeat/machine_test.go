@@ -260,8 +260,10 @@ func TestTransitions(t *testing.T) {
 			if !ok {
 				h.t.Fatal("never promoted")
 			}
-			want := dflt.Dead + dflt.Lease
-			if d := h.now.Sub(last); d < want || d >= want+tick {
+			// The peer is dead on the first tick after Dead; its lease,
+			// anchored at an acked heartbeat, ended Lease+Stall after it.
+			want := AckedPromoteAt(last, dflt).Sub(last)
+			if d := h.now.Sub(last); d <= want || d > want+tick {
 				h.t.Fatalf("promoted %v after the last heartbeat, want %v", d, want)
 			}
 			return acts
@@ -272,8 +274,8 @@ func TestTransitions(t *testing.T) {
 		check: func(t *testing.T, _ *tm, acts []Action) {
 			d := descs(acts)
 			probe, down, vip := slices.Index(d, "ProbeWitness"), slices.Index(d, "Alarm(peer-down)"), slices.Index(d, "AddVIP")
-			if probe < 0 || down < 0 || !(probe < vip && down < vip) {
-				t.Fatalf("want peer-down and a witness probe before AddVIP: %q", d)
+			if probe < 0 || down < 0 || vip < 0 || probe > vip {
+				t.Fatalf("want a witness probe before AddVIP, and peer-down: %q", d)
 			}
 			if e := slices.Index(d, "Epoch(3)"); e < 0 || e > vip {
 				t.Fatalf("want Epoch(3) before AddVIP: %q", d)
@@ -306,12 +308,20 @@ func TestTransitions(t *testing.T) {
 				h.t.Fatal("no probe")
 			}
 			asked := h.now
-			acts, ok := h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "Alarm(witness-unreachable)") })
-			if !ok {
-				h.t.Fatal("no alarm")
+			if _, ok := h.runUntil(5*time.Second, quiet, func([]Action) bool { return h.m.Status().WitnessAt.After(asked) }); !ok {
+				h.t.Fatal("the probe never timed out")
 			}
 			if d := h.now.Sub(asked); d < dflt.WitnessTimeout || d >= dflt.WitnessTimeout+tick {
 				h.t.Fatalf("timed out after %v, want %v", d, dflt.WitnessTimeout)
+			}
+			if s := h.m.Status(); s.WitnessReachable {
+				h.t.Fatal("an unanswered probe counted as reachable")
+			}
+			// The probe went out before the peer was dead; the alarm is
+			// raised when it is.
+			acts, ok := h.runUntil(dflt.Dead, quiet, func(a []Action) bool { return has(a, "Alarm(witness-unreachable)") })
+			if !ok {
+				h.t.Fatal("no alarm")
 			}
 			return acts
 		},
@@ -320,8 +330,8 @@ func TestTransitions(t *testing.T) {
 	}, {
 		name: "master keeps serving without the peer while the witness answers",
 		do: func(h *tm) []Action {
-			asMaster(h)
 			h.witness = ptr(true)
+			asMaster(h)
 			return h.run(10*time.Second, quiet)
 		},
 		state:   StateMaster,
@@ -357,10 +367,15 @@ func TestTransitions(t *testing.T) {
 			asMaster(h)
 			h.run(time.Second, both)
 			last := h.m.Status().PeerAt
+			lease := h.m.Status().LeaseUntil
 			acts, _ := h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "RemoveVIP") })
-			if d, want := h.now.Sub(last), dflt.Dead+dflt.WitnessTimeout; d < want || d > want+2*tick {
-				h.t.Fatalf("released %v after the last heartbeat, want %v", d, want)
+			// Acks stopped with the peer's heartbeats; the witness probe
+			// asked for then is unanswered when the acked lease runs out.
+			if h.now.Before(lease) || h.now.Sub(lease) > tick || lease.After(last.Add(dflt.Lease)) {
+				h.t.Fatalf("released %v after the last heartbeat, lease ended %v after it (want at most %v)",
+					h.now.Sub(last), lease.Sub(last), dflt.Lease)
 			}
+			wantHas(h.t, acts, "ProbeWitness")
 			return acts
 		},
 		state: StateSlave,

@@ -95,6 +95,13 @@ func (n *MemNetwork) SetLoss(p float64) {
 	n.loss = p
 }
 
+// Loss is the current loss probability.
+func (n *MemNetwork) Loss() float64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.loss
+}
+
 // Stats returns the counters.
 func (n *MemNetwork) Stats() MemStats {
 	n.mu.Lock()

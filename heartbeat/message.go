@@ -8,11 +8,11 @@ import (
 	"fmt"
 )
 
-// Wire format, version 1: a fixed 84-byte datagram, big-endian.
+// Wire format, version 2: a fixed 92-byte datagram, big-endian.
 //
 //	off len field
 //	  0   4 magic "FTHB"
-//	  4   1 version (1)
+//	  4   1 version (2)
 //	  5   1 state
 //	  6   1 path the datagram was sent on
 //	  7   1 flags
@@ -22,12 +22,21 @@ import (
 //	 28   8 sequence
 //	 36   8 journal position
 //	 44   8 sender's wall clock, unix ns (informational)
-//	 52  32 HMAC-SHA256(key, bytes 0..51)
+//	 52   8 ack: the newest sequence the sender heard from its peer (0: none)
+//	 60  32 HMAC-SHA256(key, bytes 0..59)
+//
+// Version 1 (firmware before the ack) is the same without the ack: 84
+// bytes, the HMAC over bytes 0..51. It is still decoded (Msg.Legacy), so
+// a pair keeps its heartbeats while one node is updated.
 const (
 	Magic       = "FTHB"
-	Version     = 1
+	Version     = 2
 	MessageSize = bodySize + sha256.Size
-	bodySize    = 52
+	bodySize    = 60
+	// LegacyVersion is the previous format, without the ack.
+	LegacyVersion     = 1
+	LegacyMessageSize = legacyBodySize + sha256.Size
+	legacyBodySize    = 52
 	// MinKeyLen is the shortest HMAC key NewReceiver accepts.
 	MinKeyLen = 16
 	// MaxPaths is the most heartbeat paths a pair may use.
@@ -84,6 +93,12 @@ type Msg struct {
 	Seq       uint64 // strictly increasing per sender, across restarts
 	Journal   uint64 // sender's journal position
 	Time      int64  // sender's wall clock, unix ns; informational only
+	// Ack is the newest sequence the sender heard from its peer, 0 if
+	// none: the receiver's proof of when its peer last heard it.
+	Ack uint64
+	// Legacy: version 1, which has no Ack. Decode sets it; Encode then
+	// writes version 1 (tests of mixed-version pairs).
+	Legacy bool
 }
 
 // Decode errors. Decode wraps them with details; test with errors.Is.
@@ -104,14 +119,21 @@ func Encode(key []byte, m Msg) []byte {
 // AppendEncode appends the datagram for m to dst.
 func AppendEncode(dst, key []byte, m Msg) []byte {
 	start := len(dst)
+	v := byte(Version)
+	if m.Legacy {
+		v = LegacyVersion
+	}
 	dst = append(dst, Magic...)
-	dst = append(dst, Version, byte(m.State), m.Path, byte(m.Flags))
+	dst = append(dst, v, byte(m.State), m.Path, byte(m.Flags))
 	dst = binary.BigEndian.AppendUint64(dst, m.ClusterID)
 	dst = binary.BigEndian.AppendUint32(dst, m.NodeID)
 	dst = binary.BigEndian.AppendUint64(dst, m.Epoch)
 	dst = binary.BigEndian.AppendUint64(dst, m.Seq)
 	dst = binary.BigEndian.AppendUint64(dst, m.Journal)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.Time))
+	if !m.Legacy {
+		dst = binary.BigEndian.AppendUint64(dst, m.Ack)
+	}
 	mac := hmac.New(sha256.New, key)
 	mac.Write(dst[start:])
 	return mac.Sum(dst)
@@ -127,18 +149,23 @@ func Decode(key, b []byte) (Msg, error) {
 	if string(b[:len(Magic)]) != Magic {
 		return Msg{}, fmt.Errorf("heartbeat: decode: %w %q", ErrMagic, b[:len(Magic)])
 	}
-	if v := b[4]; v != Version {
-		return Msg{}, fmt.Errorf("heartbeat: decode: %w %d (this node speaks %d)", ErrVersion, v, Version)
+	body := bodySize
+	switch v := b[4]; v {
+	case Version:
+	case LegacyVersion:
+		body = legacyBodySize
+	default:
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w %d (this node speaks %d and %d)", ErrVersion, v, LegacyVersion, Version)
 	}
-	if len(b) != MessageSize {
-		return Msg{}, fmt.Errorf("heartbeat: decode: %w: %d bytes, want %d", ErrLength, len(b), MessageSize)
+	if want := body + sha256.Size; len(b) != want {
+		return Msg{}, fmt.Errorf("heartbeat: decode: %w: %d bytes, want %d for version %d", ErrLength, len(b), want, b[4])
 	}
 	if len(key) == 0 {
 		return Msg{}, fmt.Errorf("heartbeat: decode: %w", ErrKey)
 	}
 	mac := hmac.New(sha256.New, key)
-	mac.Write(b[:bodySize])
-	if !hmac.Equal(mac.Sum(nil), b[bodySize:]) {
+	mac.Write(b[:body])
+	if !hmac.Equal(mac.Sum(nil), b[body:]) {
 		return Msg{}, fmt.Errorf("heartbeat: decode: %w", ErrMAC)
 	}
 	m := Msg{
@@ -151,6 +178,10 @@ func Decode(key, b []byte) (Msg, error) {
 		Seq:       binary.BigEndian.Uint64(b[28:]),
 		Journal:   binary.BigEndian.Uint64(b[36:]),
 		Time:      int64(binary.BigEndian.Uint64(b[44:])),
+		Legacy:    body == legacyBodySize,
+	}
+	if !m.Legacy {
+		m.Ack = binary.BigEndian.Uint64(b[52:])
 	}
 	switch {
 	case !m.State.Valid():

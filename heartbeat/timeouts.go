@@ -38,12 +38,13 @@ type Timing struct {
 	// Dead: the peer is dead when no path delivered a heartbeat for this
 	// long. Default DeadInterval(Interval, Jitter, Stall, Misses).
 	Dead time.Duration
-	// Lease is how long a serving node may serve past its last lease
-	// renewal; a standby waits it out after declaring the peer dead.
-	// Default MinDead: two renewals at the longest spacing plus the stall
-	// tolerance. Any value is safe for the standby (it promotes only at
-	// last heard + Dead + Lease); a shorter one only makes a stalled
-	// master give up sooner, and every millisecond of it is takeover time.
+	// Lease is how long a serving node may serve past the send time of
+	// its newest heartbeat the peer acknowledged (or past a witness probe
+	// when acks stop). Default MinDead: two heartbeats at the longest
+	// spacing plus the stall tolerance. Any value is safe for the standby
+	// (it promotes no earlier than last heard + Lease + Stall); a shorter
+	// one makes a master give up sooner when acks stop and the witness
+	// does not answer, a longer one delays takeover once it exceeds Dead.
 	Lease time.Duration
 	// StartupWait is how long a node that has never heard its peer waits
 	// before it may promote on its own. Default Dead + Lease.
@@ -175,11 +176,36 @@ func TickPeriod(t Timing) time.Duration {
 	return max(5*time.Millisecond, min(50*time.Millisecond, p))
 }
 
-// PromoteAt is the earliest time a standby that last heard the master at
-// lastHeard may promote: the master is dead after dead, and its lease,
-// renewed at most dead after lastHeard, has run out after lease more.
+// PromoteAt is the earliest time a standby that last heard a version 1
+// master at lastHeard may promote: the master is dead after dead, and its
+// lease, renewed at every heartbeat it sent while it heard the standby, so
+// at most dead after lastHeard, has run out after lease more.
 func PromoteAt(lastHeard time.Time, dead, lease time.Duration) time.Time {
 	return lastHeard.Add(dead + lease)
+}
+
+// LeaseEnd bounds the lease of a master this node last heard at
+// lastHeard: the master renews only to the send time of a heartbeat this
+// node acknowledged plus Lease, and this node heard that heartbeat no
+// later than lastHeard. Stall covers the tick granularity of lastHeard
+// (a heartbeat is stamped with the machine's last tick, a little before
+// it arrived) and scheduling.
+func LeaseEnd(lastHeard time.Time, t Timing) time.Time {
+	return lastHeard.Add(t.Lease + t.Stall)
+}
+
+// AckedPromoteAt is the earliest time a standby that last heard the
+// master at lastHeard may promote: the master is dead and its lease over.
+func AckedPromoteAt(lastHeard time.Time, t Timing) time.Time {
+	return later(lastHeard.Add(t.Dead), LeaseEnd(lastHeard, t))
+}
+
+// AckStale is how long a serving node goes without an ack before it asks
+// the witness to keep its lease: late enough that an unanswered probe
+// times out as the lease runs out, but never before a heartbeat at the
+// longest spacing could have been acknowledged.
+func (t Timing) AckStale() time.Duration {
+	return max(t.Interval+t.Jitter, t.Lease-t.WitnessTimeout)
 }
 
 // Rank is a node's epoch class in a pair: 0 for the lower node id, 1 for

@@ -23,6 +23,7 @@ var (
 		{"ftnas", "ftnas"},
 		{"keepalived", "peer"},
 		{"keepalived-tuned", "peer_tuned"},
+		{"keepalived-dead", "peer_dead"},
 	}
 	faults = []struct{ name, label, key string }{
 		{"kill9", "kill -9", "kill9"},
@@ -38,7 +39,8 @@ type reportOptions struct {
 	// (it is still shown as the longest overlap).
 	Tolerance   time.Duration
 	Advert      time.Duration // keepalived's default advert_int
-	TunedAdvert time.Duration // keepalived's tuned advert_int
+	TunedAdvert time.Duration // keepalived's tuned advert_int: ftnas's heartbeat interval
+	DeadAdvert  time.Duration // keepalived's advert_int whose master-down interval is ftnas's dead interval
 	Priority    int           // keepalived master's priority
 	BackupPrio  int           // keepalived backup's priority
 }
@@ -49,6 +51,7 @@ func (o *reportOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Tolerance, "tolerance", 20*time.Millisecond, "overlaps shorter than this are not split brains")
 	fs.DurationVar(&o.Advert, "peer-advert", time.Second, "keepalived's default advert_int")
 	fs.DurationVar(&o.TunedAdvert, "peer-tuned-advert", heartbeat.DefaultInterval, "keepalived's tuned advert_int")
+	fs.DurationVar(&o.DeadAdvert, "peer-dead-advert", 250*time.Millisecond, "keepalived's advert_int with ftnas's dead interval")
 	fs.IntVar(&o.Priority, "peer-priority", 150, "keepalived master priority")
 	fs.IntVar(&o.BackupPrio, "peer-backup-priority", 100, "keepalived backup priority")
 }
@@ -295,11 +298,14 @@ func timersText(o reportOptions) string {
 	t := heartbeat.DefaultTiming()
 	var b strings.Builder
 	gap := t.Interval + t.Jitter
-	promote := t.Dead + t.Lease
+	var zero time.Time
+	promote := heartbeat.AckedPromoteAt(zero, t).Sub(zero)
 	fmt.Fprintf(&b, "  %-17s heartbeats every %s ms ± %s ms on both paths; peer dead after %s ms of silence (%d × %s ms + %s ms stall);\n",
 		"ftnas", ms(t.Interval), ms(t.Jitter), ms(t.Dead), t.Misses, ms(gap), ms(t.Stall))
-	fmt.Fprintf(&b, "  %-17s lease %s ms; the standby promotes at last heard + %s ms once a witness probe (timeout %s ms) answers:\n",
-		"", ms(t.Lease), ms(promote), ms(t.WitnessTimeout))
+	fmt.Fprintf(&b, "  %-17s lease %s ms from the last acked heartbeat; the standby asks the witness and the LAN (VIP) at last heard + %s ms\n",
+		"", ms(t.Lease), ms(heartbeat.LeaseEnd(zero, t).Sub(zero)))
+	fmt.Fprintf(&b, "  %-17s and promotes at last heard + %s ms once the witness (timeout %s ms) answers and nobody holds the VIP:\n",
+		"", ms(promote), ms(t.WitnessTimeout))
 	fmt.Fprintf(&b, "  %-17s takeover %s–%s ms after the fault\n", "", ms(promote-gap), ms(promote))
 	for _, c := range []struct {
 		name, what string
@@ -307,6 +313,7 @@ func timersText(o reportOptions) string {
 	}{
 		{"keepalived", "default", o.Advert},
 		{"keepalived-tuned", "ftnas's heartbeat interval", o.TunedAdvert},
+		{"keepalived-dead", "master down ≈ ftnas's dead interval", o.DeadAdvert},
 	} {
 		down, skew := vrrpMasterDown(c.adv, o.BackupPrio)
 		fmt.Fprintf(&b, "  %-17s VRRPv3 advert_int %s ms (%s), priorities %d/%d, preempt; master down 3 × %s + skew %s = %s ms:\n",
@@ -320,7 +327,7 @@ func report(o reportOptions, w io.Writer) error {
 	if o.Trials == "" || o.Events == "" {
 		return errors.New("report: --trials and --events are required")
 	}
-	if o.Tolerance < 0 || o.Advert <= 0 || o.TunedAdvert <= 0 || o.BackupPrio < 1 || o.BackupPrio > 254 {
+	if o.Tolerance < 0 || o.Advert <= 0 || o.TunedAdvert <= 0 || o.DeadAdvert <= 0 || o.BackupPrio < 1 || o.BackupPrio > 254 {
 		return errors.New("report: --tolerance must not be negative, the adverts must be positive, the backup priority 1..254")
 	}
 	tf, err := os.Open(o.Trials)
@@ -441,6 +448,7 @@ func render(w io.Writer, o reportOptions, trials []trial, evs []event) error {
 	put("peer_p50_ms", pct("keepalived", "all", 50))
 	put("peer_tuned_p50_ms", pct("keepalived-tuned", "all", 50))
 	put("split_brains", count("ftnas", func(g *group) int { return g.splitBrains }))
+	put("peer_dead_p50_ms", pct("keepalived-dead", "all", 50))
 	for _, s := range systems {
 		if s.name != "ftnas" {
 			put(s.key+"_p99_ms", pct(s.name, "all", 99))
@@ -469,6 +477,7 @@ func render(w io.Writer, o reportOptions, trials []trial, evs []event) error {
 	put("ftnas_lease_ms", t.Lease.Milliseconds())
 	put("peer_advert_ms", o.Advert.Milliseconds())
 	put("peer_tuned_advert_ms", o.TunedAdvert.Milliseconds())
+	put("peer_dead_advert_ms", o.DeadAdvert.Milliseconds())
 	_, err := fmt.Fprintf(w, "{%s}\n", strings.Join(kv, ","))
 	return err
 }

@@ -185,9 +185,9 @@ func TestVIPMoved(t *testing.T) {
 }
 
 // takeoverText is the window the report derives from the heartbeat
-// timing: the standby promotes at last heard + Dead + Lease, and the fault
-// comes up to one heartbeat spacing after the last one heard.
+// timing: the standby promotes at last heard + max(Dead, Lease + Stall),
+// and the fault comes up to one heartbeat spacing after the last one heard.
 func takeoverText(d heartbeat.Timing) string {
-	end := d.Dead + d.Lease
+	end := max(d.Dead, d.Lease+d.Stall)
 	return fmt.Sprintf("takeover %d–%d ms after the fault", (end - d.Interval - d.Jitter).Milliseconds(), end.Milliseconds())
 }

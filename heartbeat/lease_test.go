@@ -1,0 +1,153 @@
+package heartbeat
+
+import (
+	"testing"
+	"time"
+)
+
+// renewals returns the RenewLease actions in acts.
+func renewals(acts []Action) []time.Time {
+	var out []time.Time
+	for _, a := range acts {
+		if r, ok := a.(RenewLease); ok {
+			out = append(out, r.Until)
+		}
+	}
+	return out
+}
+
+// TestLeaseAnchoredAtAck: a serving node renews its lease to the send
+// time of the newest heartbeat its peer acknowledged plus Lease, not to
+// now+Lease; an ack of a sequence it never sent renews nothing.
+func TestLeaseAnchoredAtAck(t *testing.T) {
+	h := newTM(t, nil)
+	asMaster(h)
+	h.run(300*time.Millisecond, nil)
+	sent := h.lastSent()
+	sentAt := time.Unix(0, sent.Time)
+	h.run(100*time.Millisecond, nil) // the ack arrives later
+	h.peer.Seq++
+	h.peer.Ack = sent.Seq
+	acts := h.step(Heartbeat{Path: 0, Msg: h.peer})
+	want := sentAt.Add(dflt.Lease)
+	if got := renewals(acts); len(got) != 1 || !got[0].Equal(want) {
+		t.Fatalf("renewals %v, want one to %v (sent at + Lease)", got, want)
+	}
+	// A copy on the other path, and an ack of an unknown sequence, renew
+	// nothing.
+	acts = h.step(Heartbeat{Path: 1, Msg: h.peer})
+	h.peer.Seq++
+	h.peer.Ack = sent.Seq + 1000
+	acts = append(acts, h.step(Heartbeat{Path: 0, Msg: h.peer})...)
+	if got := renewals(acts); len(got) != 0 {
+		t.Fatalf("renewed %v on a duplicate or an unknown ack", got)
+	}
+	if s := h.m.Status(); !s.LeaseUntil.Equal(want) {
+		t.Fatalf("lease %v, want %v", s.LeaseUntil, want)
+	}
+}
+
+// TestStandbyAcksAtOnce: a standby answers each new heartbeat of a
+// serving peer at once, acknowledging it, and only once per heartbeat
+// although it arrives on both paths.
+func TestStandbyAcksAtOnce(t *testing.T) {
+	h := newTM(t, standby)
+	asSlaveOf(h, StateMaster, 2)
+	h.run(time.Second, both)
+	n := len(h.sent)
+	h.tick(time.Millisecond)
+	acts := h.hear(0, 1)
+	if got := countOf[Send](acts); got != 1 {
+		t.Fatalf("%d sends on one heartbeat over two paths, want 1: %q", got, descs(acts))
+	}
+	if ack := h.sent[n].Ack; ack != h.peer.Seq {
+		t.Fatalf("ack %d, want the peer's sequence %d", ack, h.peer.Seq)
+	}
+	// A peer that does not serve is not answered at once.
+	h.peer.State = StateSlave
+	h.tick(time.Millisecond)
+	if acts := h.hear(0, 1); countOf[Send](acts) != 0 {
+		t.Fatalf("answered a slave peer at once: %q", descs(acts))
+	}
+}
+
+// TestStandbyPromotionBound: the standby promotes on the first tick after
+// Dead when the master acks (its lease is bounded by last heard + Lease +
+// Stall, under Dead), and after Dead+Lease with a version 1 master, which
+// renews its lease while it hears the standby.
+func TestStandbyPromotionBound(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		h := newTM(t, standby)
+		h.peer.Legacy = legacy
+		h.witness = ptr(true)
+		asSlaveOf(h, StateMaster, 2)
+		h.run(time.Second, both)
+		last := h.m.Status().PeerAt
+		var probed time.Time
+		_, ok := h.runUntil(5*time.Second, quiet, func(a []Action) bool {
+			if has(a, "ProbeWitness") && probed.IsZero() {
+				probed = h.now
+			}
+			return has(a, "AddVIP")
+		})
+		if !ok {
+			t.Fatalf("legacy %v: never promoted", legacy)
+		}
+		want, from := AckedPromoteAt(last, dflt), LeaseEnd(last, dflt)
+		if legacy {
+			want, from = PromoteAt(last, dflt.Dead, dflt.Lease), last.Add(dflt.Dead)
+		}
+		if d := h.now.Sub(want); d < 0 || d > tick {
+			t.Fatalf("legacy %v: promoted %v after the last heartbeat, want %v", legacy, h.now.Sub(last), want.Sub(last))
+		}
+		// The witness (and VIP) probe goes out once the master's lease
+		// is over, not before, and before the peer is dead when it can.
+		if d := probed.Sub(from); d < 0 || d > tick {
+			t.Fatalf("legacy %v: probed %v after the last heartbeat, want %v", legacy, probed.Sub(last), from.Sub(last))
+		}
+	}
+}
+
+// TestLegacyPeerRenewsAtSend: with a version 1 peer (no acks) the master
+// renews its lease at each heartbeat it sends while it hears the peer, as
+// version 1 did, and does not ask the witness.
+func TestLegacyPeerRenewsAtSend(t *testing.T) {
+	h := newTM(t, nil)
+	h.peer.Legacy = true
+	asMaster(h)
+	acts := h.run(2*time.Second, both)
+	wantNot(t, acts, "ProbeWitness", "RemoveVIP")
+	if s := h.m.Status(); s.LeaseUntil.Before(h.now.Add(dflt.Lease - dflt.Interval - dflt.Jitter)) {
+		t.Fatalf("lease %v after now, want about Lease", s.LeaseUntil.Sub(h.now))
+	}
+}
+
+// TestStaleAcksKeptByWitness: the peer's heartbeats still arrive but
+// acknowledge nothing new (the other direction is cut). The master asks
+// the witness once acks are AckStale old and keeps its lease while it
+// answers; without an answer the lease runs out and the master releases.
+func TestStaleAcksKeptByWitness(t *testing.T) {
+	for _, reachable := range []bool{true, false} {
+		h := newTM(t, nil)
+		h.witness = ptr(true)
+		asMaster(h)
+		h.run(time.Second, both)
+		*h.witness = reachable
+		h.staleAcks = true
+		var probed time.Time
+		acts, _ := h.runUntil(3*time.Second, both, func(a []Action) bool {
+			if has(a, "ProbeWitness") && probed.IsZero() {
+				probed = h.now
+			}
+			return false
+		})
+		if probed.IsZero() {
+			t.Fatalf("reachable %v: no witness probe with stale acks", reachable)
+		}
+		if reachable {
+			wantNot(t, acts, "RemoveVIP")
+			continue
+		}
+		wantHas(t, acts, "RemoveVIP")
+	}
+}

@@ -291,6 +291,9 @@ func (rt *clusterRuntime) closeSockets() {
 // for the VIP (within the witness probe's timeout).
 const vipProbeWait = 150 * time.Millisecond
 
+// witnessPingRetry is how often pingWitness resends its echo.
+const witnessPingRetry = 60 * time.Millisecond
+
 // witnessAndVIP is the witness as the failover machine asks it when the
 // peer has gone silent: the witness must answer, and, on a node that does
 // not hold the VIP, no other host may answer for the VIP
@@ -329,7 +332,9 @@ func witnessAndVIP(c store.Cluster, log *slog.Logger) func(ctx context.Context) 
 	}
 }
 
-// pingWitness probes the witness with one ICMP echo.
+// pingWitness probes the witness with ICMP echoes, one every
+// witnessPingRetry until one is answered or the context's deadline: a
+// single lost echo or reply must not cost a serving node its lease.
 func pingWitness(addr netip.Addr) func(ctx context.Context) bool {
 	return func(ctx context.Context) bool {
 		c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
@@ -337,38 +342,47 @@ func pingWitness(addr netip.Addr) func(ctx context.Context) bool {
 			return false
 		}
 		defer c.Close()
-		if dl, ok := ctx.Deadline(); ok {
-			c.SetDeadline(dl)
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(heartbeat.DefaultWitnessTimeout)
 		}
 		var idb [2]byte
 		rand.Read(idb[:])
 		id := int(binary.BigEndian.Uint16(idb[:]))
-		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("ftnas-witness")}}
-		wb, err := msg.Marshal(nil)
-		if err != nil {
-			return false
-		}
 		dst := &net.IPAddr{IP: addr.AsSlice()}
-		if _, err := c.WriteTo(wb, dst); err != nil {
-			return false
-		}
 		buf := make([]byte, 1500)
-		for {
-			n, from, err := c.ReadFrom(buf)
+		for seq := 1; time.Now().Before(deadline); seq++ {
+			msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("ftnas-witness")}}
+			wb, err := msg.Marshal(nil)
 			if err != nil {
 				return false
 			}
-			if ip, ok := from.(*net.IPAddr); !ok || !ip.IP.Equal(dst.IP) {
-				continue
+			if _, err := c.WriteTo(wb, dst); err != nil {
+				return false
 			}
-			m, err := icmp.ParseMessage(1, buf[:n])
-			if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
-				continue
+			rd := time.Now().Add(witnessPingRetry)
+			if deadline.Before(rd) {
+				rd = deadline
 			}
-			if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id {
-				return true
+			c.SetReadDeadline(rd)
+			for {
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					break // resend, or give up at the deadline
+				}
+				if ip, ok := from.(*net.IPAddr); !ok || !ip.IP.Equal(dst.IP) {
+					continue
+				}
+				m, err := icmp.ParseMessage(1, buf[:n])
+				if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+					continue
+				}
+				if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id {
+					return true
+				}
 			}
 		}
+		return false
 	}
 }
 

@@ -156,7 +156,7 @@ func (s *bondService) kindFor(cfg store.Bond) string {
 }
 
 // controllerConfig turns the stored configuration into the controller's.
-func controllerConfig(cfg store.Bond, kind string) (bonding.Config, error) {
+func controllerConfig(cfg store.Bond) (bonding.Config, error) {
 	mode, err := bonding.ParseMode(cfg.Mode)
 	if err != nil {
 		return bonding.Config{}, err
@@ -164,9 +164,6 @@ func controllerConfig(cfg store.Bond, kind string) (bonding.Config, error) {
 	target, err := store.ParseProbeTarget(cfg.ProbeTarget)
 	if err != nil {
 		return bonding.Config{}, err
-	}
-	if kind == store.BondDatapathKernel {
-		target = netip.Addr{} // the driver does its own carrier monitoring; no ARP probes
 	}
 	c := bonding.Config{Mode: mode, Interval: cfg.Interval, UpDelay: cfg.UpDelay, ProbeTarget: target}.WithDefaults()
 	return c, c.Validate()
@@ -184,12 +181,9 @@ func (s *bondService) ensureRun(cfg store.Bond) (*bondRun, error) {
 		return r, nil
 	}
 	kind := s.kindFor(cfg)
-	bc, err := controllerConfig(cfg, kind)
+	bc, err := controllerConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bond: %w", err)
-	}
-	if kind == store.BondDatapathKernel && cfg.ProbeTarget != "" {
-		s.log.Warn("bond: the kernel datapath sends no ARP probes; members are judged by carrier alone", "probe_target", cfg.ProbeTarget)
 	}
 	c, err := bonding.New(bc)
 	if err != nil {
@@ -592,10 +586,6 @@ func (s *bondService) add(ctx context.Context, r api.BondAddRequest) (api.BondSt
 	if r.ProbeTarget != "" {
 		cfg.ProbeTarget = r.ProbeTarget
 	}
-	kind := s.kindFor(cfg)
-	if kind == store.BondDatapathKernel && cfg.ProbeTarget != "" && len(cfg.Members) == 0 {
-		return api.BondStatus{}, fmt.Errorf("%w bond add %s: the kernel datapath sends no ARP probes; add without a probe target (or run nasd with --bond-datapath userland)", store.ErrInvalid, r.NIC)
-	}
 	if _, err := netlink.LinkByName(r.NIC); err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
@@ -723,7 +713,7 @@ func (s *bondService) status(ctx context.Context) (api.BondStatus, error) {
 	s.mu.Unlock()
 
 	kind := s.kindFor(cfg)
-	bc, err := controllerConfig(cfg, kind)
+	bc, err := controllerConfig(cfg)
 	if err != nil {
 		return api.BondStatus{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,10 +30,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// ErrNoProbes is returned for SendProbe: ARP probing is not offered on the
-// kernel datapath.
-var ErrNoProbes = errors.New("kernelbond: ARP probes are not offered on the kernel datapath (run the controller without a probe target)")
-
 // Datapath is the Linux bonding driver behind the controller.
 type Datapath struct {
 	opts    Options
@@ -48,6 +45,17 @@ type Datapath struct {
 
 	bmu     sync.Mutex
 	bounces bounceFilter // the carrier losses Enslave causes, hidden
+
+	// Apply's state (ProbeAnswers and Close read it too).
+	mu      sync.Mutex
+	nics    map[string]*nicState // prepared NICs and members
+	members []member             // in the order they were enslaved
+}
+
+// nicState is what the datapath keeps about a prepared NIC or member.
+type nicState struct {
+	ownMAC [6]byte // its own MAC, which it has while out of the bond
+	prober *prober // opened by its first SendProbe
 }
 
 var _ bonding.Datapath = (*Datapath)(nil)
@@ -84,7 +92,8 @@ func New(opts Options) (*Datapath, error) {
 		return nil, fmt.Errorf("kernelbond: netlink handle: %w", err)
 	}
 	d := &Datapath{opts: opts, log: log, ns: ns, nl: h, links: links.Handle{NL: h, Log: log},
-		carrier: make(chan bonding.Carrier, 64), stop: make(chan struct{}), done: make(chan struct{})}
+		carrier: make(chan bonding.Carrier, 64), stop: make(chan struct{}), done: make(chan struct{}),
+		nics: map[string]*nicState{}}
 	updates := make(chan netlink.LinkUpdate, 64)
 	if err := netlink.LinkSubscribeWithOptions(updates, d.stop, netlink.LinkSubscribeOptions{Namespace: &d.ns}); err != nil {
 		h.Close()
@@ -155,6 +164,14 @@ func (d *Datapath) Close() error {
 	d.once.Do(func() {
 		close(d.stop)
 		<-d.done
+		d.mu.Lock()
+		for _, n := range d.nics {
+			if n.prober != nil {
+				n.prober.close()
+			}
+		}
+		d.nics = nil
+		d.mu.Unlock()
 		d.nl.Close()
 		d.ns.Close()
 	})
@@ -170,11 +187,25 @@ func (d *Datapath) Link(name string) (bonding.LinkInfo, error) {
 	return info, nil
 }
 
-// Activity reports nothing: the driver does its own monitoring.
+// Activity reports nothing: a member counts as alive only through the
+// answers to its own probes (ProbeAnswers). Frames of others arriving
+// through it prove nothing about the way out.
 func (d *Datapath) Activity() []string { return nil }
 
-// ProbeAnswers reports nothing: this datapath sends no probes.
-func (d *Datapath) ProbeAnswers() []string { return nil }
+// ProbeAnswers returns the NICs through which the answer to their last
+// SendProbe arrived since the previous call.
+func (d *Datapath) ProbeAnswers() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for name, n := range d.nics {
+		if n.prober != nil && n.prober.take() {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // Carrier delivers carrier changes.
 func (d *Datapath) Carrier() <-chan bonding.Carrier { return d.carrier }
@@ -196,15 +227,28 @@ func (d *Datapath) index(name string) (int32, error) {
 
 // Apply executes one controller action.
 func (d *Datapath) Apply(a bonding.Action) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nics == nil {
+		return fmt.Errorf("kernelbond: %T: datapath closed", a)
+	}
 	switch a := a.(type) {
 	case bonding.Prepare:
 		// The driver gives members the bond's MAC and MTU when it enslaves
-		// them; just check the NIC is there.
-		if _, err := d.index(a.NIC); err != nil {
+		// them; note the NIC's own MAC for its probes out of the bond.
+		l, err := d.nl.LinkByName(a.NIC)
+		if err != nil {
 			return fmt.Errorf("kernelbond: prepare %s: %w", a.NIC, err)
 		}
+		n := d.nics[a.NIC]
+		if n == nil {
+			n = &nicState{}
+			d.nics[a.NIC] = n
+		}
+		copy(n.ownMAC[:], l.Attrs().HardwareAddr)
 		return nil
 	case bonding.Release:
+		d.forget(a.NIC)
 		l, err := d.nl.LinkByName(a.NIC)
 		if err != nil {
 			return fmt.Errorf("kernelbond: release %s: %w", a.NIC, err)
@@ -216,33 +260,17 @@ func (d *Datapath) Apply(a bonding.Action) error {
 	case bonding.CreateBond:
 		return d.create(a)
 	case bonding.DestroyBond:
+		d.members = nil
 		return d.destroy(a)
 	case bonding.Enslave:
-		slave, err := d.nl.LinkByName(a.NIC)
-		if err != nil {
-			return fmt.Errorf("kernelbond: enslave %s: %w", a.NIC, err)
+		if err := d.enslave(a.NIC); err != nil {
+			return err
 		}
-		bond, err := d.index(d.opts.BondName)
-		if err != nil {
-			return fmt.Errorf("kernelbond: enslave %s: %w", a.NIC, err)
-		}
-		// The driver enslaves only down links and sets them up again;
-		// the carrier loss in between is ours, not a fault.
-		d.bmu.Lock()
-		d.bounces.expected(a.NIC, time.Now())
-		d.bmu.Unlock()
-		if err := d.nl.LinkSetDown(slave); err != nil {
-			d.bmu.Lock()
-			d.bounces.cancel(a.NIC)
-			d.bmu.Unlock()
-			return fmt.Errorf("kernelbond: enslave %s: set down: %w", a.NIC, err)
-		}
-		if err := d.exec(setMasterRequest(int32(slave.Attrs().Index), bond)); err != nil {
-			d.nl.LinkSetUp(slave)
-			return fmt.Errorf("kernelbond: enslave %s to %s: %w", a.NIC, d.opts.BondName, err)
-		}
+		d.members = slices.DeleteFunc(d.members, func(m member) bool { return m.Name == a.NIC })
+		d.members = append(d.members, member{Name: a.NIC})
 		return nil
 	case bonding.Unenslave:
+		d.members = slices.DeleteFunc(d.members, func(m member) bool { return m.Name == a.NIC })
 		idx, err := d.index(a.NIC)
 		if err != nil {
 			return fmt.Errorf("kernelbond: release %s: %w", a.NIC, err)
@@ -254,11 +282,130 @@ func (d *Datapath) Apply(a bonding.Action) error {
 	case bonding.SetActive:
 		return d.setActive(a)
 	case bonding.SendProbe:
-		return ErrNoProbes
+		return d.sendProbe(a)
 	case bonding.Announce:
 		return nil // the driver sends gratuitous ARP after a failover (num_grat_arp)
 	}
 	return fmt.Errorf("kernelbond: unknown action %T", a)
+}
+
+// forget drops what the datapath keeps about a NIC the controller lets go.
+func (d *Datapath) forget(nic string) {
+	if n := d.nics[nic]; n != nil && n.prober != nil {
+		n.prober.close()
+	}
+	delete(d.nics, nic)
+	d.members = slices.DeleteFunc(d.members, func(m member) bool { return m.Name == nic })
+}
+
+// enslave makes nic a slave of the bond.
+func (d *Datapath) enslave(nic string) error {
+	slave, err := d.nl.LinkByName(nic)
+	if err != nil {
+		return fmt.Errorf("kernelbond: enslave %s: %w", nic, err)
+	}
+	bond, err := d.index(d.opts.BondName)
+	if err != nil {
+		return fmt.Errorf("kernelbond: enslave %s: %w", nic, err)
+	}
+	// The driver enslaves only down links and sets them up again;
+	// the carrier loss in between is ours, not a fault.
+	d.bmu.Lock()
+	d.bounces.expected(nic, time.Now())
+	d.bmu.Unlock()
+	if err := d.nl.LinkSetDown(slave); err != nil {
+		d.bmu.Lock()
+		d.bounces.cancel(nic)
+		d.bmu.Unlock()
+		return fmt.Errorf("kernelbond: enslave %s: set down: %w", nic, err)
+	}
+	if err := d.exec(setMasterRequest(int32(slave.Attrs().Index), bond)); err != nil {
+		d.nl.LinkSetUp(slave)
+		return fmt.Errorf("kernelbond: enslave %s to %s: %w", nic, d.opts.BondName, err)
+	}
+	return nil
+}
+
+// forceOut releases a member from the bond, so the driver stops sending
+// through it, and sets it up again for its probes. The bond keeps its MAC
+// and addresses; the member gets its own MAC back from the driver.
+func (d *Datapath) forceOut(nic string) error {
+	slave, err := d.nl.LinkByName(nic)
+	if err != nil {
+		return fmt.Errorf("kernelbond: take %s out of the bond: %w", nic, err)
+	}
+	// The driver closes a slave it releases; setting it up again is ours.
+	d.bmu.Lock()
+	d.bounces.expected(nic, time.Now())
+	d.bmu.Unlock()
+	if err := d.exec(setMasterRequest(int32(slave.Attrs().Index), 0)); err != nil {
+		d.bmu.Lock()
+		d.bounces.cancel(nic)
+		d.bmu.Unlock()
+		return fmt.Errorf("kernelbond: take %s out of the bond: %w", nic, err)
+	}
+	if err := d.nl.LinkSetUp(slave); err != nil {
+		return fmt.Errorf("kernelbond: take %s out of the bond: set up: %w", nic, err)
+	}
+	if l, err := d.nl.LinkByName(nic); err == nil {
+		if n := d.nics[nic]; n != nil && len(l.Attrs().HardwareAddr) == 6 {
+			copy(n.ownMAC[:], l.Attrs().HardwareAddr)
+		}
+	}
+	return nil
+}
+
+// follow makes the driver's slaves follow the controller's SetActive (see
+// plan). A failed move is reported and the others still made.
+func (d *Datapath) follow(a bonding.SetActive) error {
+	var errs []error
+	for _, mv := range plan(d.members, a.Mode, a.NICs) {
+		i := slices.IndexFunc(d.members, func(m member) bool { return m.Name == mv.NIC })
+		if mv.Enslave {
+			if err := d.enslave(mv.NIC); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			d.log.Info("kernelbond: member back in the bond", "nic", mv.NIC)
+			d.members[i].Out = false
+			continue
+		}
+		if err := d.forceOut(mv.NIC); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.log.Info("kernelbond: member taken out of the bond (the controller took it out of the rotation)", "nic", mv.NIC)
+		d.members[i].Out = true
+	}
+	return errors.Join(errs...)
+}
+
+// sendProbe sends the controller's probe through one NIC: from the bond
+// while it is a slave, as an RFC 5227 probe from its own MAC while it is
+// not (see probeFor).
+func (d *Datapath) sendProbe(a bonding.SendProbe) error {
+	n := d.nics[a.NIC]
+	if n == nil {
+		return fmt.Errorf("kernelbond: probe through %s: not prepared", a.NIC)
+	}
+	if len(a.SrcMAC) != 6 {
+		return fmt.Errorf("kernelbond: probe through %s: bad source MAC %v", a.NIC, a.SrcMAC)
+	}
+	enslaved := slices.ContainsFunc(d.members, func(m member) bool { return m.Name == a.NIC && !m.Out })
+	pr, err := probeFor(enslaved, [6]byte(a.SrcMAC), n.ownMAC, a.SrcIP, a.Target)
+	if err != nil {
+		return err
+	}
+	if n.prober == nil {
+		idx, err := d.index(a.NIC)
+		if err != nil {
+			return fmt.Errorf("kernelbond: probe through %s: %w", a.NIC, err)
+		}
+		if n.prober, err = openProber(d.ns, a.NIC, int(idx), d.log); err != nil {
+			return err
+		}
+	}
+	return n.prober.send(pr)
 }
 
 func (d *Datapath) create(a bonding.CreateBond) error {
@@ -343,14 +490,15 @@ func (d *Datapath) setActive(a bonding.SetActive) error {
 		}
 		d.mode = a.Mode
 	}
+	ferr := d.follow(a)
 	if a.Mode == bonding.Failover && len(a.NICs) > 0 {
 		slave, err := d.index(a.NICs[0])
 		if err != nil {
-			return fmt.Errorf("kernelbond: set active %s: %w", a.NICs[0], err)
+			return errors.Join(ferr, fmt.Errorf("kernelbond: set active %s: %w", a.NICs[0], err))
 		}
 		if err := d.exec(activeSlaveRequest(idx, slave)); err != nil {
-			return fmt.Errorf("kernelbond: set active %s: %w", a.NICs[0], err)
+			return errors.Join(ferr, fmt.Errorf("kernelbond: set active %s: %w", a.NICs[0], err))
 		}
 	}
-	return nil
+	return ferr
 }

@@ -10,7 +10,12 @@
 // observer, then asks the host to cut a member ("bondtest: cut <nic>
 // mac=<mac>", answered with QMP set_link off), checks the driver and the
 // controller took it out, asks for it back ("bondtest: restore ...") and
-// checks it rejoined. It prints "bondtest: summary {json}" and exits
+// checks it rejoined. Last, with the observer in a network namespace of
+// its own answering ARP for 10.99.0.2, a balance-rr bond whose controller
+// probes it: the second member's path dies while its carrier stays up (tc
+// clsact/matchall drops in both directions), and the controller must find
+// it by its probes and the driver stop using it, then take it back once
+// the filters are gone. It prints "bondtest: summary {json}" and exits
 // non-zero on the first failure.
 package main
 

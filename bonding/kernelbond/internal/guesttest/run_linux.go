@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ftnas/bonding"
+	"ftnas/bonding/internal/nsexec"
 	"ftnas/bonding/kernelbond"
 )
 
@@ -55,6 +56,7 @@ type Phase struct {
 	CutNIC           string   `json:"cut_nic"`
 	CutMII           string   `json:"cut_mii"`
 	CutCarrier       string   `json:"cut_carrier"`
+	CutSlaves        string   `json:"cut_slaves"`
 	CutActive        string   `json:"cut_active"`
 	CutControllerAct []string `json:"cut_controller_active"`
 	CutDetectS       float64  `json:"cut_detect_s"`
@@ -78,6 +80,50 @@ type Summary struct {
 	Members  []string `json:"members"`
 	Observer string   `json:"observer"`
 	Phases   []Phase  `json:"phases"`
+	// Probes are balance-rr and active-backup with ARP probes and a
+	// dead path.
+	Probes []ProbePhase `json:"probes"`
+}
+
+// ProbePhase is a bond with the controller's ARP probes to the observer
+// (probeTarget, in a namespace of its own so its kernel answers through the
+// hub): a member's path dies while its carrier stays up (tc drops
+// everything it sends and receives), then comes back.
+type ProbePhase struct {
+	Mode string `json:"mode"`
+	// Settled with probes: both members admitted by their answers.
+	ControllerActive []string `json:"controller_active"`
+	SysSlaves        string   `json:"sys_slaves"`
+	SysActive        string   `json:"sys_active"`
+	JoinDowns        int      `json:"join_downs"`
+	BondMAC          string   `json:"bond_mac"`
+	Healthy          Traffic  `json:"healthy"`
+	// With the path dead, once the controller noticed.
+	DeadNIC          string   `json:"dead_nic"`
+	DeadDetectS      float64  `json:"dead_detect_s"`
+	DeadReason       string   `json:"dead_reason"`
+	DeadState        string   `json:"dead_state"`
+	DeadControllerAc []string `json:"dead_controller_active"`
+	DeadSysSlaves    string   `json:"dead_sys_slaves"`
+	DeadSysActive    string   `json:"dead_sys_active"`
+	DeadMII          string   `json:"dead_mii"`
+	DeadCarrier      string   `json:"dead_carrier"`
+	DeadOperState    string   `json:"dead_operstate"`
+	DeadMAC          string   `json:"dead_mac"`
+	DeadBondMAC      string   `json:"dead_bond_mac"`
+	Dead             Traffic  `json:"dead"`
+	// After the fault was removed.
+	RestoreS        float64 `json:"restore_s"`
+	RestoredSlaves  string  `json:"restored_sys_slaves"`
+	RestoredActive  string  `json:"restored_sys_active"`
+	RestoredBondMAC string  `json:"restored_bond_mac"`
+	RestoredDeadMAC string  `json:"restored_dead_mac"`
+	Restored        Traffic `json:"restored"`
+	// Downs counts the controller's Down changes up to here: only the
+	// dead path's (the backups' and the slaves' probes are answered).
+	Downs        int  `json:"downs"`
+	Dissolved    bool `json:"dissolved"`
+	AddrReturned bool `json:"addr_returned"`
 }
 
 func say(format string, a ...any) {
@@ -105,7 +151,7 @@ func run() error {
 		return err
 	}
 	s := Summary{Members: nics[:2], Observer: nics[2]}
-	for _, n := range nics {
+	for _, n := range nics[:2] {
 		l, err := netlink.LinkByName(n)
 		if err != nil {
 			return fmt.Errorf("look up %s: %w", n, err)
@@ -114,6 +160,10 @@ func run() error {
 			return fmt.Errorf("set %s up: %w", n, err)
 		}
 	}
+	obs, err := observe(nics[2])
+	if err != nil {
+		return err
+	}
 	if err := waitFor("members' carrier", func() (bool, string) {
 		c0, c1 := sysfs(nics[0], "carrier"), sysfs(nics[1], "carrier")
 		return c0 == "1" && c1 == "1", c0 + " " + c1
@@ -121,11 +171,18 @@ func run() error {
 		return err
 	}
 	for _, m := range []bonding.Mode{bonding.LoadBalance, bonding.Failover} {
-		p, err := phase(m, nics, macs)
+		p, err := phase(m, nics, macs, obs)
 		if err != nil {
 			return fmt.Errorf("%v: %w", m, err)
 		}
 		s.Phases = append(s.Phases, p)
+	}
+	for _, m := range []bonding.Mode{bonding.LoadBalance, bonding.Failover} {
+		p, err := probePhase(m, nics, macs, obs)
+		if err != nil {
+			return fmt.Errorf("%v with ARP probes: %w", m, err)
+		}
+		s.Probes = append(s.Probes, p)
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -167,9 +224,9 @@ func waitNICs(n int, timeout time.Duration) ([]string, map[string]string, error)
 	}
 }
 
-func phase(mode bonding.Mode, nics []string, macs map[string]string) (Phase, error) {
+func phase(mode bonding.Mode, nics []string, macs map[string]string, obs observer) (Phase, error) {
 	p := Phase{Mode: mode.String()}
-	m0, m1, obs := nics[0], nics[1], nics[2]
+	m0, m1 := nics[0], nics[1]
 	l0, err := netlink.LinkByName(m0)
 	if err != nil {
 		return p, err
@@ -252,17 +309,22 @@ func phase(mode bonding.Mode, nics []string, macs map[string]string) (Phase, err
 	if err := waitFor("cut of "+cut, func() (bool, string) {
 		mii, car := slaveSys(cut, "mii_status"), sysfs(cut, "carrier")
 		st, _ := agent.Status(ctx)
-		act := bondSys("active_slave")
-		ok := mii == "down" && car == "0" && slices.Equal(st.Active, wantAct)
+		act, slaves := bondSys("active_slave"), bondSys("slaves")
+		ok := car == "0" && slices.Equal(st.Active, wantAct)
 		if mode == bonding.Failover {
-			ok = ok && act == other
+			// Still a slave, down, and not the active one.
+			ok = ok && mii == "down" && act == other
+		} else {
+			// Out of the rotation the controller asked for: released.
+			ok = ok && slaves == other
 		}
-		return ok, fmt.Sprintf("mii=%s carrier=%s active_slave=%q controller=%v", mii, car, act, st.Active)
+		return ok, fmt.Sprintf("mii=%s carrier=%s active_slave=%q slaves=%q controller=%v", mii, car, act, slaves, st.Active)
 	}); err != nil {
 		return p, err
 	}
 	p.CutDetectS = time.Since(t0).Seconds()
 	p.CutMII, p.CutCarrier, p.CutActive = slaveSys(cut, "mii_status"), sysfs(cut, "carrier"), bondSys("active_slave")
+	p.CutSlaves = bondSys("slaves")
 	st, _ = agent.Status(ctx)
 	p.CutControllerAct = st.Active
 	if p.Cut, err = burst(2, []string{m0, m1}, obs); err != nil {
@@ -347,9 +409,14 @@ func waitFor(what string, cond func() (bool, string)) error {
 // burst sends frames broadcast frames of our EtherType through the bond,
 // tagged with id, and reports each member's tx_packets delta and how many
 // of them the observer received.
-func burst(id byte, members []string, observer string) (Traffic, error) {
+func burst(id byte, members []string, obs observer) (Traffic, error) {
 	tr := Traffic{Sent: frames, TX: map[string]int{}}
-	rx, err := packetSocket(observer)
+	var rx int
+	err := nsexec.Do(obs.ns, func() error {
+		var err error
+		rx, err = packetSocket(obs.name)
+		return err
+	})
 	if err != nil {
 		return tr, err
 	}
@@ -386,7 +453,7 @@ func burst(id byte, members []string, observer string) (Traffic, error) {
 			continue
 		}
 		if err != nil {
-			return tr, fmt.Errorf("receive on %s: %w", observer, err)
+			return tr, fmt.Errorf("receive on %s: %w", obs.name, err)
 		}
 		if n >= 17 && string(buf[:14]) == "ftnas-bondtest" && buf[14] == id {
 			seen[binary.BigEndian.Uint16(buf[15:])] = true

@@ -62,11 +62,13 @@ type Report struct {
 	Info              int      `json:"info"` // ops the client gave up on
 	LostSync          int      `json:"lost_acked_writes_sync"`
 	LostAsync         int      `json:"lost_acked_writes_async"`
+	LostSMB           int      `json:"lost_acked_writes_smb"` // SMB writes: replicated asynchronously on every share
 	StandbyLostSync   int      `json:"standby_lost_acked_writes_sync"`
 	AsyncLossWindowMS int64    `json:"async_loss_window_ms"`
 	Losses            []Loss   `json:"losses,omitempty"`
 	ReadMismatchSync  int      `json:"read_mismatch_sync"`
 	ReadMismatchAsync int      `json:"read_mismatch_async"`
+	ReadMismatchSMB   int      `json:"read_mismatch_smb"`
 	StaleHandles      int      `json:"stale_handles"`
 	SplitBrains       int      `json:"split_brains"`
 	Problems          []string `json:"problems,omitempty"`
@@ -171,9 +173,13 @@ func Check(in CheckInput) Report {
 				File: o.File, Done: o.Done, Why: fmt.Sprintf("read seq %d of %s did not return it", rd.Seq, rd.File)})
 		}
 		for i := range lost {
-			if m.mode == "sync" {
+			switch m.mode {
+			case "sync":
 				r.LostSync++
-			} else {
+			case ModeSMB:
+				r.LostSMB++
+				lostOps[i] = true
+			default:
 				r.LostAsync++
 				lostOps[i] = true
 			}
@@ -272,9 +278,12 @@ func replay(ops []Op, idx []int, r *Report) *workerModel {
 						}
 					}
 				}
-				if o.Mode == "sync" {
+				switch o.Mode {
+				case "sync":
 					r.ReadMismatchSync++
-				} else {
+				case ModeSMB:
+					r.ReadMismatchSMB++
+				default:
 					r.ReadMismatchAsync++
 				}
 				what := "read"

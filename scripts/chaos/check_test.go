@@ -262,3 +262,24 @@ func TestCheckNameGoneIsAMissedRead(t *testing.T) {
 		t.Fatalf("a file of acknowledged sync writes gone for a while: %+v", r)
 	}
 }
+
+// TestCheckSMBLossApart: an SMB worker's lost write (SMB is replicated
+// asynchronously on every share) is counted as an SMB loss, with its
+// read mismatch, and does not fail the trial.
+func TestCheckSMBLossApart(t *testing.T) {
+	h := basic(ModeSMB)
+	for i := range h.ops {
+		h.ops[i].Share = "sync" // an SMB worker on the sync share
+	}
+	// The final master lost the append (the read saw it, so the loss
+	// came with the takeover).
+	final := map[string]string{"f2": recA}
+	r := Check(CheckInput{Ops: h.ops, Final: Trees{"n1": {"sync": final}, "n2": {"sync": final}}, Master: "n1", Standby: "n2",
+		Samples: pairSamples(10, 900*ms), End: 3000 * ms})
+	if r.Failed() {
+		t.Fatalf("an SMB loss failed the trial: %+v", r)
+	}
+	if r.LostSMB != 1 || r.LostSync != 0 || r.LostAsync != 0 || r.StandbyLostSync != 0 {
+		t.Fatalf("lost smb %d sync %d async %d standby-sync %d, want 1 0 0 0: %+v", r.LostSMB, r.LostSync, r.LostAsync, r.StandbyLostSync, r.Losses)
+	}
+}

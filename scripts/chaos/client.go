@@ -54,6 +54,9 @@ type clientOptions struct {
 	Attempt  time.Duration // an RPC attempt longer than this is abandoned and the mount dialled again
 	OpLimit  time.Duration // an op not done after this is given up (result info) and its worker stops
 	Pause    time.Duration // between a worker's ops
+	// SMBWorkers per share work over SMB (go-smb2) as SMBUser.
+	SMBWorkers           int
+	SMBUser, SMBPassword string
 }
 
 func (o *clientOptions) flags(fs *flag.FlagSet) {
@@ -67,6 +70,9 @@ func (o *clientOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Attempt, "attempt", 4*time.Second, "abandon an RPC attempt after this and dial again")
 	fs.DurationVar(&o.OpLimit, "op-limit", 60*time.Second, "give an op up after this")
 	fs.DurationVar(&o.Pause, "pause", 20*time.Millisecond, "pause between a worker's ops")
+	fs.IntVar(&o.SMBWorkers, "smb-workers", 0, "SMB workers per share (need --smb-user)")
+	fs.StringVar(&o.SMBUser, "smb-user", "", "SMB user")
+	fs.StringVar(&o.SMBPassword, "smb-password", "", "SMB user's password (default $CHAOS_SMB_PASSWORD)")
 }
 
 func (o *clientOptions) check() error {
@@ -77,8 +83,14 @@ func (o *clientOptions) check() error {
 	if len(o.Shares) == 0 {
 		return errors.New("no --share")
 	}
-	if o.Workers < 1 || o.Workers > 64 {
-		return fmt.Errorf("--workers %d: want 1..64", o.Workers)
+	if o.Workers < 0 || o.Workers > 64 || o.SMBWorkers < 0 || o.SMBWorkers > 64 || o.Workers+o.SMBWorkers == 0 {
+		return fmt.Errorf("--workers %d, --smb-workers %d: want 0..64 each, not both 0", o.Workers, o.SMBWorkers)
+	}
+	if o.SMBWorkers > 0 && o.SMBUser == "" {
+		return errors.New("--smb-workers without --smb-user")
+	}
+	if o.SMBPassword == "" {
+		o.SMBPassword = os.Getenv("CHAOS_SMB_PASSWORD")
 	}
 	if o.History == "" {
 		return errors.New("no --history")
@@ -106,10 +118,13 @@ func runClient(ctx context.Context, o clientOptions) error {
 	var wg sync.WaitGroup
 	id := 0
 	for _, sh := range o.Shares {
-		for range o.Workers {
+		for i := range o.Workers + o.SMBWorkers {
 			id++
-			w := &worker{id: id, share: sh, o: o, hist: h, files: map[string]*nfsc.File{},
+			w := &worker{id: id, share: sh, mode: sh.Mode, o: o, hist: h, files: map[string]*nfsc.File{},
 				rng: rand.New(rand.NewPCG(o.Seed, uint64(id)))}
+			if i >= o.Workers {
+				w.mode, w.viaSMB = ModeSMB, true
+			}
 			wg.Go(func() { w.run(stop) })
 		}
 	}
@@ -144,12 +159,15 @@ func (c *nfsConn) close() {
 
 // worker runs ops on its own files of one share.
 type worker struct {
-	id    int
-	share shareSpec
-	o     clientOptions
-	hist  *historyWriter
-	rng   *rand.Rand
-	conn  *nfsConn
+	id     int
+	share  shareSpec
+	mode   string // the ops' Mode: the share's, or ModeSMB
+	viaSMB bool
+	smb    *smbConn
+	o      clientOptions
+	hist   *historyWriter
+	rng    *rand.Rand
+	conn   *nfsConn
 	// files: the live files with the handle the worker got for each
 	// (kept across reconnects and renames, as a client keeps them);
 	// size and live the worker's own model.
@@ -168,12 +186,19 @@ func (w *worker) run(stop context.Context) {
 		if w.conn != nil {
 			w.conn.close()
 		}
+		if w.smb != nil {
+			w.smb.close()
+		}
 	}()
 	for stop.Err() == nil {
 		op := w.choose()
 		w.seq++
-		op.Worker, op.Seq, op.Share, op.Mode = w.id, w.seq, w.share.Name, w.share.Mode
-		w.exec(&op)
+		op.Worker, op.Seq, op.Share, op.Mode = w.id, w.seq, w.share.Name, w.mode
+		if w.viaSMB {
+			w.execSMB(&op)
+		} else {
+			w.exec(&op)
+		}
 		w.hist.add(op)
 		if op.Result == ResultInfo {
 			return // indeterminate: this worker's model ends here

@@ -38,7 +38,7 @@ type Op struct {
 	Worker int    `json:"w"`
 	Seq    int    `json:"seq"`
 	Share  string `json:"share"`
-	Mode   string `json:"mode"` // sync or async
+	Mode   string `json:"mode"` // the NFS share's sync or async, or smb (an SMB worker)
 	Kind   string `json:"op"`
 	File   string `json:"file"`
 	To     string `json:"to,omitempty"`
@@ -81,7 +81,7 @@ func (o Op) validate() error {
 		return fmt.Errorf("unknown result %q", o.Result)
 	}
 	switch o.Mode {
-	case "sync", "async":
+	case "sync", "async", ModeSMB:
 	default:
 		return fmt.Errorf("unknown share mode %q", o.Mode)
 	}

@@ -35,6 +35,10 @@ type runOptions struct {
 	Keep     bool
 	Self     string
 	Settle   time.Duration
+	// SMBWorkers per share log in as SMBUser (password from the
+	// environment, passed on to the client).
+	SMBWorkers int
+	SMBUser    string
 }
 
 func (o *runOptions) flags(fs *flag.FlagSet) {
@@ -45,6 +49,8 @@ func (o *runOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Duration, "duration", 25*time.Second, "a trial's client run (the faults fit inside)")
 	fs.StringVar(&o.Out, "out", "/tmp/ftnas-chaos", "failed trials are kept in OUT/SEED")
 	fs.IntVar(&o.Workers, "workers", 2, "client workers per share")
+	fs.IntVar(&o.SMBWorkers, "smb-workers", 0, "SMB client workers per share (the lab's nasd runs Samba; needs --smb-user and $CHAOS_SMB_PASSWORD)")
+	fs.StringVar(&o.SMBUser, "smb-user", "", "the SMB user the bench added")
 	fs.BoolVar(&o.Keep, "keep", false, "keep every trial's folder, not only the failed ones")
 	fs.StringVar(&o.Self, "self", "", "this program, run as the client in the client namespace (default: this executable)")
 	fs.DurationVar(&o.Settle, "settle", 90*time.Second, "how long the pair may take to converge after a trial")
@@ -194,6 +200,9 @@ func (r *runner) trial(ctx context.Context, n int, seed uint64) (trialResult, er
 	args := []string{"netns", "exec", r.lab.Clients[0].NS, r.o.Self, "client", "--server", r.lab.VIP,
 		"--workers", fmt.Sprint(r.o.Workers), "--seed", fmt.Sprint(seed), "--duration", r.o.Duration.String(),
 		"--history", hist, "--prefix", fmt.Sprintf("t%d-", seed)}
+	if r.o.SMBWorkers > 0 {
+		args = append(args, "--smb-workers", fmt.Sprint(r.o.SMBWorkers), "--smb-user", r.o.SMBUser)
+	}
 	for _, s := range trialShares() {
 		args = append(args, "--share", s.Name+":"+s.Export+":"+s.Mode)
 	}
@@ -316,8 +325,8 @@ func (r *runner) line(t trialResult) {
 		verdict = "FAILED (kept in " + t.Dir + ")"
 	}
 	rep := t.Report
-	fmt.Fprintf(r.out, "trial %3d seed %-6d ops %5d (info %d)  lost sync %d/%d async %d (window %d ms)  stale %d  split %d  stall max %d ms p99 %d ms  %s\n",
-		t.N, t.Seed, rep.Ops, rep.Info, rep.LostSync, rep.StandbyLostSync, rep.LostAsync, rep.AsyncLossWindowMS, rep.StaleHandles, rep.SplitBrains,
+	fmt.Fprintf(r.out, "trial %3d seed %-6d ops %5d (info %d)  lost sync %d/%d async %d smb %d (window %d ms)  stale %d  split %d  stall max %d ms p99 %d ms  %s\n",
+		t.N, t.Seed, rep.Ops, rep.Info, rep.LostSync, rep.StandbyLostSync, rep.LostAsync, rep.LostSMB, rep.AsyncLossWindowMS, rep.StaleHandles, rep.SplitBrains,
 		rep.MaxStallMS, rep.P99StallMS, verdict)
 	fmt.Fprintf(r.out, "           faults: %s\n", strings.Join(t.Faults, "; "))
 	for i, p := range rep.Problems {
@@ -361,7 +370,11 @@ func (r *runner) nodeNS(node string) string {
 }
 
 func (r *runner) startNasd(ctx context.Context, node string) error {
-	_, err := r.labCmd(ctx, "nasd", "start", node, "--", "--no-smb", "--metrics", "")
+	args := []string{"nasd", "start", node, "--", "--metrics", ""}
+	if r.o.SMBWorkers == 0 {
+		args = append(args, "--no-smb")
+	}
+	_, err := r.labCmd(ctx, args...)
 	return err
 }
 
@@ -609,6 +622,7 @@ func writeJSONLines[T any](path string, vs []T) error {
 type summary struct {
 	Trials, FailedTrials, NotConverged        int
 	LostSync, LostAsync, StandbyLostSync      int
+	LostSMB, ReadMismatchSMB                  int
 	Stale, Split, ReadMismatchSync, Ops, Info int
 	MaxWindow, MaxStall                       int64
 	Stalls                                    []int64
@@ -629,6 +643,8 @@ func (s *summary) add(t trialResult) {
 	s.LostSync += rep.LostSync
 	s.StandbyLostSync += rep.StandbyLostSync
 	s.LostAsync += rep.LostAsync
+	s.LostSMB += rep.LostSMB
+	s.ReadMismatchSMB += rep.ReadMismatchSMB
 	s.Stale += rep.StaleHandles
 	s.Split += rep.SplitBrains
 	s.ReadMismatchSync += rep.ReadMismatchSync
@@ -651,6 +667,7 @@ func (s *summary) print(w io.Writer, o runOptions) {
 	fmt.Fprintf(w, "%-34s %v\n", "ops (given up)", fmt.Sprintf("%d (%d)", s.Ops, s.Info))
 	fmt.Fprintf(w, "%-34s %v\n", "lost acked writes, sync (standby)", fmt.Sprintf("%d (%d)", s.LostSync, s.StandbyLostSync))
 	fmt.Fprintf(w, "%-34s %v\n", "lost acked writes, async", s.LostAsync)
+	fmt.Fprintf(w, "%-34s %v\n", "lost acked writes, SMB (async)", fmt.Sprintf("%d (reads not seeing them: %d)", s.LostSMB, s.ReadMismatchSMB))
 	fmt.Fprintf(w, "%-34s %v\n", "max async loss window ms", s.MaxWindow)
 	fmt.Fprintf(w, "%-34s %v\n", "sync reads not seeing acked data", s.ReadMismatchSync)
 	fmt.Fprintf(w, "%-34s %v\n", "stale handles", s.Stale)
@@ -668,7 +685,7 @@ func (s *summary) print(w io.Writer, o runOptions) {
 	line := summaryLine{
 		Bench: "chaos", Trials: s.Trials, LostSync: s.LostSync + s.StandbyLostSync, LostAsync: s.LostAsync,
 		MaxWindow: s.MaxWindow, Stale: s.Stale, Split: s.Split, MaxStall: s.MaxStall, P99: p99, P50: p50,
-		Ops: s.Ops, ReadMismatchSync: s.ReadMismatchSync, NotConverged: s.NotConverged,
+		Ops: s.Ops, ReadMismatchSync: s.ReadMismatchSync, NotConverged: s.NotConverged, LostSMB: s.LostSMB,
 		FailedTrials: s.FailedTrials, FailedSeeds: seeds, FirstSeed: o.Seed, DurationS: o.Duration.Seconds(), Aborted: s.Aborted,
 	}
 	b, _ := json.Marshal(line)
@@ -689,6 +706,7 @@ type summaryLine struct {
 	P50              int64    `json:"client_stall_p50_ms"`
 	Ops              int      `json:"ops"`
 	ReadMismatchSync int      `json:"sync_read_mismatches"`
+	LostSMB          int      `json:"lost_acked_writes_smb"`
 	NotConverged     int      `json:"not_converged"`
 	FailedTrials     int      `json:"failed_trials"`
 	FailedSeeds      []uint64 `json:"failed_seeds"`

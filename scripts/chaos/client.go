@@ -147,12 +147,50 @@ func (h *historyWriter) add(o Op) {
 }
 
 // nfsConn is one mount of the share: MOUNT and NFS connections.
+//
+// go-nfs-client's rpc.Client closes the reply channels of the calls in
+// flight when its connection fails and does not forget them, so a Close
+// while an abandoned call still waits on it makes the receive goroutine
+// close them twice and panic (the whole client exits). The mount is
+// therefore closed only once no call of the worker runs on it.
 type nfsConn struct {
 	m *nfsc.Mount
 	t *nfsc.Target
+
+	mu       sync.Mutex
+	inflight int
+	dropped  bool
 }
 
+// begin and end bracket a call on the mount.
+func (c *nfsConn) begin() {
+	c.mu.Lock()
+	c.inflight++
+	c.mu.Unlock()
+}
+
+func (c *nfsConn) end() {
+	c.mu.Lock()
+	c.inflight--
+	closeNow := c.dropped && c.inflight == 0
+	c.mu.Unlock()
+	if closeNow {
+		c.closeConns()
+	}
+}
+
+// close closes the mount now, or when its last call ends.
 func (c *nfsConn) close() {
+	c.mu.Lock()
+	c.dropped = true
+	closeNow := c.inflight == 0
+	c.mu.Unlock()
+	if closeNow {
+		c.closeConns()
+	}
+}
+
+func (c *nfsConn) closeConns() {
 	c.t.Close()
 	c.m.Close()
 }
@@ -324,8 +362,11 @@ func (w *worker) reopen(name string) (*nfsc.File, error) {
 		err error
 	}
 	ch := make(chan res, 1)
-	t := w.conn.t
+	conn := w.conn
+	t := conn.t
+	conn.begin()
 	go func() {
+		defer conn.end()
 		f, err := t.Open(name)
 		ch <- res{f, err}
 	}()
@@ -374,7 +415,7 @@ func (w *worker) dial() (*nfsConn, error) {
 			ch <- res{nil, fmt.Errorf("MNT %s: %w", w.share.Export, err)}
 			return
 		}
-		c := &nfsConn{m, t}
+		c := &nfsConn{m: m, t: t}
 		select {
 		case <-abandoned:
 			c.close()
@@ -397,7 +438,8 @@ func (w *worker) dial() (*nfsConn, error) {
 // its offset), pointed at the current mount, so an abandoned try touches
 // nothing the worker uses afterwards.
 func (w *worker) attempt(op *Op) error {
-	t := w.conn.t
+	conn := w.conn
+	t := conn.t
 	var fc *nfsc.File
 	if base := w.files[op.File]; base != nil && op.Kind != OpCreate {
 		c := *base
@@ -414,7 +456,9 @@ func (w *worker) attempt(op *Op) error {
 		err  error
 	}
 	ch := make(chan res, 1)
+	conn.begin()
 	go func() {
+		defer conn.end()
 		var r res
 		switch kind {
 		case OpCreate:

@@ -248,10 +248,13 @@ func apiClusterStatus(c store.Cluster, hs heartbeat.Status, now time.Time) api.C
 		s.Alarms = append(s.Alarms, a.String())
 	}
 	peerServing := hs.PeerAlive && hs.Peer.State.Serving()
+	// The standby is a copy of the master's data once it caught up after
+	// (re)joining; a version 1 peer does not say.
+	peerSynced := hs.Peer.Legacy || hs.Peer.Flags&heartbeat.FlagSynced != 0
 	switch {
-	case hs.Serving && hs.PeerAlive && allPaths && !peerServing && hs.Healthy:
+	case hs.Serving && hs.PeerAlive && allPaths && !peerServing && hs.Healthy && peerSynced:
 		s.Protection = api.ProtectionProtected
-	case !hs.Serving && peerServing && allPaths && hs.Healthy:
+	case !hs.Serving && peerServing && allPaths && hs.Healthy && hs.Synced:
 		s.Protection = api.ProtectionProtected
 	case hs.Serving || peerServing:
 		s.Protection = api.ProtectionDegraded

@@ -116,7 +116,7 @@ func TestClusterProtection(t *testing.T) {
 	base := heartbeat.Status{
 		State: heartbeat.StateMaster, Serving: true, Healthy: true, Epoch: 2, PeerSeen: true, PeerAlive: true,
 		PathAlive: []bool{true, true}, PathHeard: []time.Time{heard, heard},
-		Peer:         heartbeat.Msg{State: heartbeat.StateSlave, Epoch: 2},
+		Peer:         heartbeat.Msg{State: heartbeat.StateSlave, Epoch: 2, Flags: heartbeat.FlagSynced},
 		WitnessKnown: true, WitnessReachable: true, WitnessAt: now.Add(-time.Second),
 	}
 	for _, tc := range []struct {
@@ -126,8 +126,13 @@ func TestClusterProtection(t *testing.T) {
 	}{
 		{"master with slave on both paths", func(*heartbeat.Status) {}, api.ProtectionProtected},
 		{"slave of a serving master", func(s *heartbeat.Status) {
-			s.State, s.Serving, s.Peer.State = heartbeat.StateSlave, false, heartbeat.StateMaster
+			s.State, s.Serving, s.Peer.State, s.Peer.Flags, s.Synced = heartbeat.StateSlave, false, heartbeat.StateMaster, 0, true
 		}, api.ProtectionProtected},
+		{"master with a slave still resyncing", func(s *heartbeat.Status) { s.Peer.Flags = 0 }, api.ProtectionDegraded},
+		{"master with a version 1 slave", func(s *heartbeat.Status) { s.Peer.Flags, s.Peer.Legacy = 0, true }, api.ProtectionProtected},
+		{"slave resyncing from a serving master", func(s *heartbeat.Status) {
+			s.State, s.Serving, s.Peer.State, s.Peer.Flags = heartbeat.StateSlave, false, heartbeat.StateMaster, 0
+		}, api.ProtectionDegraded},
 		{"one path down", func(s *heartbeat.Status) { s.PathAlive[1] = false }, api.ProtectionDegraded},
 		{"peer dead", func(s *heartbeat.Status) { s.PeerAlive, s.PathAlive = false, []bool{false, false} }, api.ProtectionDegraded},
 		{"nobody serves", func(s *heartbeat.Status) {

@@ -55,6 +55,9 @@ type replication struct {
 	masterSince time.Time
 	// lastAlone is when commitSync last warned about a missing standby.
 	lastAlone time.Time
+	// followed is the standby's position as last seen in the log the
+	// master ships: what the heartbeat announces (see position).
+	followed uint64
 }
 
 // pairCerts are this node's certificate and key and the peer's pinned
@@ -238,6 +241,7 @@ func (r *replication) stopLocked() {
 		<-r.done
 	}
 	r.cancel, r.done, r.role, r.master, r.standby, r.runCtx = nil, nil, "", nil, nil, nil
+	r.followed = 0
 }
 
 func (r *replication) stop() {
@@ -306,7 +310,20 @@ func (r *replication) position() uint64 {
 	case r.master != nil:
 		return r.master.Stats().LastSeq
 	case r.standby != nil:
-		return r.standby.Stats().Position.Seq
+		s := r.standby.Stats()
+		switch {
+		case s.Following:
+			r.followed = s.Position.Seq
+		case s.NeedResync || s.Connected:
+			// Connected to a log this standby's position is not in (the
+			// master restarted or the roles changed): it resyncs from the
+			// new log's first record, and is no copy to serve until it
+			// has caught up with it again.
+			r.followed = 0
+		}
+		// Disconnected (the master died, say): the last position in the
+		// master's log stands.
+		return r.followed
 	}
 	return 0
 }

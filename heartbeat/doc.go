@@ -46,7 +46,15 @@
 //     and a witness probe made after the master's lease ended says the
 //     witness is reachable (the probe goes out then, while the peer is
 //     not yet dead, so its answer is in when it is). A node that cannot
-//     reach the witness never promotes this way.
+//     reach the witness never promotes this way, nor does one that was
+//     not synced when its serving peer died: synced means it caught up
+//     with the journal position the master announces since this process
+//     started or its own position last went back (a resync from the
+//     master's new log); until then its data is no copy of the master's
+//     (FlagSynced tells the master, whose status shows "degraded"), and
+//     only Promote{Force} takes over. A node that handed the service
+//     over had every record then and stays synced while it follows the
+//     new master's log from its start.
 //
 // Every promotion takes a new epoch (a fencing token), reported as
 // EpochChanged before AddVIP; the caller must persist it before executing

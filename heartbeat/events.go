@@ -32,7 +32,10 @@ type ServiceHealth struct {
 
 // JournalPosition updates this node's journal position, sent in every
 // heartbeat: on a serving node the last record written, on a Slave the
-// last record applied.
+// last record applied in the log the serving peer ships now (0 until it
+// follows that log). A Slave's position going back means a resync: the
+// node is not a copy of the master's data until it has caught up with
+// the position the master announces.
 type JournalPosition struct{ Pos uint64 }
 
 // Promote is the operator's "serve here". It clears a yield from Demote.

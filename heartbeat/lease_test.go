@@ -151,3 +151,71 @@ func TestStaleAcksKeptByWitness(t *testing.T) {
 		wantHas(t, acts, "RemoveVIP")
 	}
 }
+
+// TestUnsyncedStandbyDoesNotPromote: a standby whose journal position went
+// back (a resync from the master's new log) and has not caught up with
+// the serving master's position is no copy of its data: when the master
+// dies it stays standby (Promote{Force} still takes over). Once caught up
+// it is synced, says so in its heartbeats, and takes over.
+func TestUnsyncedStandbyDoesNotPromote(t *testing.T) {
+	for _, caughtUp := range []bool{false, true} {
+		h := newTM(t, standby)
+		h.witness = ptr(true)
+		h.peer.Journal = 500
+		h.step(JournalPosition{Pos: 500})
+		asSlaveOf(h, StateMaster, 2)
+		h.run(300*time.Millisecond, both)
+		if !h.m.Status().Synced || h.lastSent().Flags&FlagSynced == 0 {
+			t.Fatalf("caught up at 500 of 500 but not synced: %+v", h.m.Status())
+		}
+		h.step(JournalPosition{Pos: 0}) // the resync
+		h.peer.Journal = 700
+		if caughtUp {
+			h.step(JournalPosition{Pos: 700})
+		} else {
+			h.step(JournalPosition{Pos: 650})
+		}
+		h.run(300*time.Millisecond, both)
+		if got := h.m.Status().Synced; got != caughtUp {
+			t.Fatalf("caught up %v: synced %v", caughtUp, got)
+		}
+		if got := h.lastSent().Flags&FlagSynced != 0; got != caughtUp {
+			t.Fatalf("caught up %v: heartbeat says synced %v", caughtUp, got)
+		}
+		acts := h.run(5*time.Second, quiet)
+		if caughtUp {
+			wantHas(t, acts, "AddVIP")
+			continue
+		}
+		wantNot(t, acts, "AddVIP")
+		h.step(Promote{Force: true})
+		if !h.m.Serving() {
+			t.Fatal("Promote{Force} did not take over on an unsynced standby")
+		}
+	}
+}
+
+// TestHandedOffStaysSynced: a node that handed the service to a caught-up
+// peer had every record then; its position then restarts in the new
+// master's log (0, climbing), which is no loss: it stays synced, and takes
+// over if the new master dies before it caught up again.
+func TestHandedOffStaysSynced(t *testing.T) {
+	h := newTM(t, standby)
+	asPrimarySlave(h)
+	h.step(JournalPosition{Pos: 40})
+	h.peer.Journal = 40
+	h.run(time.Second, both)
+	wantHas(t, h.step(Failback{}), "RemoveVIP")
+	h.peer.State, h.peer.Epoch, h.peer.Journal = StateMaster, 2, 60
+	h.step(JournalPosition{Pos: 0}) // following the new master's log
+	h.run(time.Second, both)
+	h.step(JournalPosition{Pos: 20})
+	h.run(300*time.Millisecond, both)
+	if s := h.m.Status(); !s.Synced {
+		t.Fatalf("a node that handed over is not synced while it follows the new log: %+v", s)
+	}
+	h.witness = ptr(true)
+	if _, ok := h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "AddVIP") }); !ok {
+		t.Fatal("no takeover when the new master died")
+	}
+}

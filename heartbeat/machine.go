@@ -106,6 +106,20 @@ type Machine struct {
 	forced          bool      // serving by Promote{Force}: witness not needed until the peer is heard
 	failbackPending bool      // Failback on a PrimarySlave: pending
 	caughtUpSince   time.Time // FailbackAuto: since when the primary is caught up
+	// synced: not serving, and caught up with the serving peer's journal
+	// at least once since this process started or its position went back
+	// (a resync): its data is a copy of the master's, perhaps lagging.
+	synced     bool
+	wentBackAt time.Time // when the position last went back: only a newer peer view counts for catching up
+	// handedOff: this node handed the service to a caught-up peer and had
+	// every record then; the reset of its position to the new master's
+	// log that follows is no loss, so it stays synced through it.
+	handedOff bool
+	// awaitReset: this node released; its position is still its own
+	// log's until the caller reports the reset (a lower position, or 0)
+	// to the new master's log, and is not compared with the master's
+	// until then.
+	awaitReset bool
 
 	alarms map[Alarm]bool
 }
@@ -184,6 +198,16 @@ func (m *Machine) Step(ev Event) []Action {
 			m.release(&out, m.releaseState(), "service health probe failed: "+e.Reason)
 		}
 	case JournalPosition:
+		if !m.serving && (e.Pos < m.journal || m.awaitReset && e.Pos == 0) {
+			// A resync (or, after a release, the switch to the new
+			// master's log): not a copy until caught up again, unless
+			// this node handed over with every record.
+			if !m.handedOff {
+				m.synced = false
+			}
+			m.handedOff, m.awaitReset = false, false
+			m.wentBackAt = m.now
+		}
 		m.journal = e.Pos
 	case Promote:
 		m.adminYield = false
@@ -487,6 +511,7 @@ func (m *Machine) reconcileServing(out *[]Action) {
 	}
 	if m.shouldHandOver() {
 		m.release(out, StateSlave, "handover to peer")
+		m.synced, m.handedOff = true, true // release cleared them
 		m.yieldUntil = m.now.Add(m.t.Dead + m.t.Lease)
 	}
 }
@@ -539,6 +564,10 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 	if m.peerAlive() {
 		m.forcePromote = false
 		p := m.peer
+		if p.State.Serving() && m.journal >= p.Journal && !m.awaitReset && m.peerAt.After(m.wentBackAt) && !m.synced {
+			m.synced = true
+			m.forceSend = true
+		}
 		if p.State.Serving() && !m.now.Before(m.probeFrom()) {
 			// The serving peer has been silent past its lease: ask the
 			// witness now, so the answer is in by the time it is dead.
@@ -559,6 +588,12 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 	if m.forcePromote {
 		m.promote(out, "forced by operator with the peer dead")
 		m.forced = true
+		return
+	}
+	if m.peerSeen && m.peer.State.Serving() && !m.synced {
+		// The master died while this node was not a copy of its data
+		// (resyncing after it rejoined): serving it would lose what the
+		// master acknowledged. Only Promote{Force} takes over now.
 		return
 	}
 	from := m.probeFrom()
@@ -645,6 +680,7 @@ func (m *Machine) release(out *[]Action, to State, reason string) {
 	m.forced = false
 	m.leaseUntil = time.Time{}
 	m.releasedAt = m.now
+	m.synced, m.handedOff, m.awaitReset = false, false, true
 	m.failbackPending = false
 	m.caughtUpSince = time.Time{}
 	m.setState(out, to, reason)
@@ -678,6 +714,9 @@ func (m *Machine) flags() Flags {
 	}
 	if m.request {
 		f |= FlagRequest
+	}
+	if m.synced && !m.serving {
+		f |= FlagSynced
 	}
 	return f
 }
@@ -795,6 +834,7 @@ type Status struct {
 	Yielding   bool // will not promote (Demote, or a handover in progress)
 	AdminYield bool // Demote given and not yet undone
 	Requesting bool // asking the serving peer for the service
+	Synced     bool // not serving, and a copy of the serving peer's data (may promote when it dies)
 	LeaseUntil time.Time
 
 	PeerSeen  bool
@@ -824,6 +864,7 @@ func (m *Machine) Status() Status {
 		Yielding:         m.yielding(),
 		AdminYield:       m.adminYield,
 		Requesting:       m.request,
+		Synced:           m.synced && !m.serving,
 		LeaseUntil:       m.leaseUntil,
 		PeerSeen:         m.peerSeen,
 		PeerAlive:        m.peerAlive(),

@@ -116,7 +116,7 @@ func TestTransitions(t *testing.T) {
 			h.peer.State, h.peer.Epoch = StateMaster, 4
 			return h.hear(0)
 		},
-		want:  []string{"State(alone->slave)", "Epoch(4)", "Send(slave e4 primary)"},
+		want:  []string{"State(alone->slave)", "Epoch(4)", "Send(slave e4 primary|synced)"},
 		state: StateSlave,
 		epoch: 4,
 	}, {
@@ -520,7 +520,7 @@ func TestTransitions(t *testing.T) {
 			wantNot(h.t, h.run(20*time.Second, both), "RemoveVIP")
 			return h.step(Failback{})
 		},
-		want:  []string{"RemoveVIP", "StopServices", "State(primaryslave->slave)", "Send(slave e1 yield)"},
+		want:  []string{"RemoveVIP", "StopServices", "State(primaryslave->slave)", "Send(slave e1 yield|synced)"},
 		state: StateSlave,
 		epoch: 1,
 		check: func(t *testing.T, h *tm, _ []Action) {
@@ -606,7 +606,7 @@ func TestTransitions(t *testing.T) {
 			asSlaveOf(h, StatePrimarySlave, 1)
 			return h.step(Failback{})
 		},
-		want:  []string{"Send(slave e1 primary|request)"},
+		want:  []string{"Send(slave e1 primary|request|synced)"},
 		state: StateSlave,
 		epoch: 1,
 	}, {
@@ -617,7 +617,7 @@ func TestTransitions(t *testing.T) {
 			h.peer.Flags |= FlagRequest
 			return h.hear(0)
 		},
-		want:  []string{"RemoveVIP", "StopServices", "State(primaryslave->slave)", "Send(slave e1 yield)"},
+		want:  []string{"RemoveVIP", "StopServices", "State(primaryslave->slave)", "Send(slave e1 yield|synced)"},
 		state: StateSlave,
 		epoch: 1,
 	}, {
@@ -627,7 +627,7 @@ func TestTransitions(t *testing.T) {
 			asSlaveOf(h, StateMaster, 2)
 			return h.step(Promote{})
 		},
-		want:  []string{"Send(slave e2 request)"},
+		want:  []string{"Send(slave e2 request|synced)"},
 		state: StateSlave,
 		epoch: 2,
 	}, {

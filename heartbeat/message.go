@@ -56,8 +56,11 @@ const (
 	// FlagRequest: the sender asks for the service (Promote or Failback);
 	// a serving peer hands over once the sender has caught up.
 	FlagRequest
+	// FlagSynced: the sender, not serving, is a copy of the serving
+	// peer's data (see Machine: synced); never set by version 1.
+	FlagSynced
 
-	knownFlags = FlagPrimary | FlagYield | FlagRequest
+	knownFlags = FlagPrimary | FlagYield | FlagRequest | FlagSynced
 )
 
 func (f Flags) String() string {
@@ -73,6 +76,7 @@ func (f Flags) String() string {
 	add(FlagPrimary, "primary")
 	add(FlagYield, "yield")
 	add(FlagRequest, "request")
+	add(FlagSynced, "synced")
 	if rest := f &^ knownFlags; rest != 0 {
 		add(rest, fmt.Sprintf("%#x", uint8(rest)))
 	}

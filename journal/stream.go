@@ -676,7 +676,10 @@ type Receiver struct {
 type ReceiverStatus struct {
 	Connected bool
 	Peer      string // the shipper's node ID
-	Position  Position
+	// ShipperLog is the log the connected shipper ships (from its hello).
+	// A Position in another log means this session ends in ErrResync.
+	ShipperLog uint64
+	Position   Position
 	// LastTime is the capture time (Unix ns) of the last applied record;
 	// the lag is now minus this while records are pending.
 	LastTime int64
@@ -774,7 +777,7 @@ func (r *Receiver) serve(ctx context.Context, w *wire) error {
 		pos.LogID = sh.LogID // a fresh standby follows this log from record 1
 	}
 	r.mu.Lock()
-	r.status.Connected, r.status.Peer, r.status.Position = true, sh.NodeID, pos
+	r.status.Connected, r.status.Peer, r.status.Position, r.status.ShipperLog = true, sh.NodeID, pos, sh.LogID
 	r.mu.Unlock()
 	r.log.Info("journal receiving", "peer", sh.NodeID, "from", pos.Seq+1, "epoch", pos.Epoch)
 

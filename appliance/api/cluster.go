@@ -65,8 +65,8 @@ type ClusterWitness struct {
 // Protection levels of ClusterStatus.
 const (
 	ProtectionStandalone = "standalone" // no cluster configured
-	ProtectionProtected  = "protected"  // a node serves, the peer stands by on every path
-	ProtectionDegraded   = "degraded"   // a node serves, but a path or the peer is down
+	ProtectionProtected  = "protected"  // a node serves, the peer stands by on every path with a copy of the data
+	ProtectionDegraded   = "degraded"   // a node serves, but a path or the peer is down, or the peer is resyncing
 	ProtectionAtRisk     = "at-risk"    // nothing serves here and the peer is not seen serving
 )
 

@@ -47,6 +47,10 @@ type StandbyConfig struct {
 type StandbyStats struct {
 	Running   bool
 	Connected bool
+	// Following: connected, and the position is in the log the master
+	// ships now (not a log it had before it restarted or the roles
+	// changed: that session ends in a resync).
+	Following bool
 	Peer      string
 	// Position is the durable position: the log followed, the last seq
 	// applied and committed there, the highest epoch seen.
@@ -136,6 +140,7 @@ func (s *Standby) Stats() StandbyStats {
 	st.Connected, st.Peer = rs.Connected, rs.Peer
 	as := la.stats()
 	st.Position = as.Position
+	st.Following = rs.Connected && rs.ShipperLog != 0 && as.Position.LogID == rs.ShipperLog
 	st.Applied, st.Reapplied, st.Lag, st.MaxLag, st.LastApply = as.Applied, as.Reapplied, as.Lag, as.MaxLag, as.LastApply
 	st.Apply = fs.Stats()
 	return st

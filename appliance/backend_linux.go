@@ -47,6 +47,8 @@ type backend struct {
 	raid *raidManager
 
 	mu sync.Mutex // one configuration change at a time
+	// genMu orders the changes of the write generation (writegen_linux.go).
+	genMu sync.Mutex
 }
 
 var _ api.Backend = (*backend)(nil)

@@ -52,37 +52,96 @@ type clusterRuntime struct {
 	cancel  context.CancelFunc
 	done    chan error
 	serving atomic.Bool
+	// handover: the machine's last promotion was the peer handing over
+	// (set from its StateChanged, before it starts the services).
+	handover atomic.Bool
 
 	mu           sync.Mutex
 	servingSince time.Time
 }
 
+// Bounds of a role change: how long a master that stops serving waits for
+// the NFS calls in flight, and then for its standby to apply everything
+// (the hand-off); and how long a node taking over from a peer that handed
+// over waits for that hand-off to arrive.
+const (
+	callsDrain = 2 * time.Second
+	handOffMax = 3 * time.Second
+	drainMax   = handOffMax + time.Second
+)
+
 // clusterServices adapts the file services to heartbeat.Services. NFS
-// listens on the VIP with IP_FREEBIND all along, so only smbd, which
-// cannot, is kicked to bind the address that just came up.
+// listens on the VIP with IP_FREEBIND all along, its calls held by a gate
+// until Start has taken over; smbd, which cannot bind early, is kicked
+// to bind the address that just came up.
 type clusterServices struct {
 	rt *clusterRuntime
 	b  *backend
 }
 
+// Start takes over (heartbeat has just added the VIP): if the peer handed
+// the service over, the journal it was shipping is let run until its
+// hand-off, so this node has everything the peer logged; the write
+// verifier is kept or changed (writegen.go); the node becomes the
+// journal's master; and NFS answers.
 func (s clusterServices) Start(context.Context) error {
-	s.rt.repl.serve(max(s.rt.epoch.Load(), s.rt.node.Status().Epoch))
-	s.rt.serving.Store(true)
-	s.rt.mu.Lock()
-	s.rt.servingSince = time.Now()
-	s.rt.mu.Unlock()
+	rt := s.rt
+	why := servingStart{Handover: rt.handover.Load(), PeerEpoch: rt.node.Status().Peer.Epoch}
+	if why.Handover {
+		why.HandedOff = rt.repl.drain(drainMax)
+	}
+	if err := s.b.startServingGen(why, rt.log); err != nil {
+		rt.log.Error("cluster: write generation", "err", err)
+	}
+	rt.repl.serve(max(rt.epoch.Load(), rt.node.Status().Epoch))
+	rt.serving.Store(true)
+	rt.mu.Lock()
+	rt.servingSince = time.Now()
+	rt.mu.Unlock()
+	if nfs := s.b.nfs; nfs != nil {
+		// Descriptors opened when this node served before may be of
+		// copies the applier has replaced since.
+		nfs.srv.ForgetOpenFiles()
+		if nfs.gate != nil {
+			nfs.gate.open()
+		}
+	}
 	if s.b.smb != nil {
 		s.b.smb.sup.Kick()
 	}
-	s.b.tickleClients(s.rt.log)
-	s.rt.log.Info("file services serving on the virtual IP", "vip", s.rt.cfg.VIP)
+	s.b.tickleClients(rt.log)
+	rt.log.Info("file services serving on the virtual IP", "vip", rt.cfg.VIP, "handover", why.Handover, "handed_off", why.HandedOff)
 	return nil
 }
 
+// Stop gives the service up (heartbeat has removed the VIP): NFS holds new
+// calls; if the service goes to the alive peer, its connected standby, the
+// calls in flight finish and the journal hands off to it; this node
+// follows the new master; a clean stop is noted.
 func (s clusterServices) Stop(context.Context) error {
-	s.rt.serving.Store(false)
-	s.rt.repl.standBy()
-	s.rt.log.Info("file services released the virtual IP", "vip", s.rt.cfg.VIP)
+	rt := s.rt
+	rt.serving.Store(false)
+	nfs := s.b.nfs
+	if nfs != nil && nfs.gate != nil {
+		nfs.gate.close()
+	}
+	// Only a handover (the peer alive, not serving: it is about to take
+	// over) to a connected standby is handed off to; otherwise (the peer
+	// took over, or is gone) this node follows the new master at once:
+	// calls in flight may wait for a standby that will never answer.
+	st := rt.node.Status()
+	if st.PeerAlive && !st.Peer.State.Serving() && rt.repl.standbyConnected() {
+		if nfs != nil && nfs.gate != nil && !nfs.gate.idle(callsDrain) {
+			rt.log.Warn("cluster: NFS calls still running after the release; handing off without them", "waited", callsDrain)
+		}
+		rt.repl.handOff(handOffMax)
+	}
+	rt.repl.standBy()
+	if nfs := s.b.nfs; nfs != nil {
+		nfs.srv.ForgetOpenFiles()
+	}
+	s.b.cleanStop(rt.log)
+	rt.log.Info("file services released the virtual IP", "vip", rt.cfg.VIP)
 	return nil
 }
 
@@ -145,6 +204,9 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 func (rt *clusterRuntime) onAction(a heartbeat.Action) {
 	switch a := a.(type) {
 	case heartbeat.StateChanged:
+		if a.To.Serving() && !a.From.Serving() {
+			rt.handover.Store(a.Reason == heartbeat.ReasonHandedOver)
+		}
 		rt.log.Info("cluster state", "from", a.From, "to", a.To, "reason", a.Reason)
 	case heartbeat.EpochChanged:
 		rt.epoch.Store(a.Epoch)

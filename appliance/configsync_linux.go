@@ -89,6 +89,9 @@ func sendConfig(ctx context.Context, c *tls.Conn, b *backend) error {
 			return err
 		}
 		s.Conns = b.clientConns()
+		if s.WriteGen, s.Epoch, err = b.servingWriteGen(); err != nil {
+			return err
+		}
 		cur, err := json.Marshal(s)
 		if err != nil {
 			return err
@@ -150,6 +153,9 @@ func receiveConfig(ctx context.Context, addr string, tlsCfg *tls.Config, b *back
 		if err := b.applySnapshot(ctx, s, log); err != nil {
 			// Keep following: the next snapshot may apply.
 			log.Error("config sync: apply the master's configuration", "err", err)
+		}
+		if s.Epoch != 0 {
+			b.followWriteGen(s.WriteGen, s.Epoch, log)
 		}
 	}
 }

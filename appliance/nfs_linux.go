@@ -2,10 +2,10 @@ package appliance
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -14,6 +14,7 @@ import (
 	"ftnas/appliance/nfs/nfs3"
 	"ftnas/appliance/nfs/portmap"
 	"ftnas/appliance/nfs/rpc"
+	"ftnas/appliance/nfs/xdr"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,7 @@ type nfsService struct {
 	log  *slog.Logger
 	srv  *nfs3.Server
 	rpc  *rpc.Server
+	gate *gate // holds NFS calls while a pair member does not serve; nil when stand-alone
 	lns  []net.Listener
 	pcs  []net.PacketConn
 	errc chan error
@@ -54,12 +56,140 @@ func (m mountExports) List(context.Context) []mount.Export {
 	return out
 }
 
-// newVerifier returns a fresh write verifier: it changes at every start of
-// the serving instance, because uncommitted writes may have been lost.
-func newVerifier() ([8]byte, error) {
-	var v [8]byte
-	_, err := rand.Read(v[:])
-	return v, err
+// gateWait bounds how long an NFS call waits for the gate: longer than a
+// takeover's drain and start. A call still held then is answered anyway
+// (logged), as it was before there was a gate.
+const gateWait = 10 * time.Second
+
+// gate holds the NFS calls of a pair member that does not serve. The VIP
+// comes up before the services take over (heartbeat adds the address,
+// then starts the services), so without it the first calls after a
+// takeover would be answered before the last changes received from the
+// old master were applied and before the write verifier was set. A node
+// that stops serving closes it and, before it hands off to its standby,
+// waits for the calls in flight (idle), so that the hand-off covers their
+// changes.
+type gate struct {
+	mu     sync.Mutex
+	opened chan struct{} // closed while the gate is open
+	active int           // calls let through and not yet finished
+	none   chan struct{} // closed when active drops to 0 (idle waits on it)
+}
+
+func newGate(open bool) *gate {
+	g := &gate{opened: make(chan struct{})}
+	if open {
+		close(g.opened)
+	}
+	return g
+}
+
+// enter waits until the gate is open, ctx ends (false) or max has passed
+// (true, logged); a call that enters must leave.
+func (g *gate) enter(ctx context.Context, max time.Duration, log *slog.Logger) bool {
+	var t *time.Timer
+	for {
+		g.mu.Lock()
+		ch := g.opened
+		select {
+		case <-ch:
+			g.active++
+			g.mu.Unlock()
+			return true
+		default:
+		}
+		g.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(max)
+			defer t.Stop()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			log.Warn("nfs: a call waited for this node to serve and is answered anyway", "waited", max)
+			g.mu.Lock()
+			g.active++
+			g.mu.Unlock()
+			return true
+		}
+	}
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.active--
+	if g.active == 0 && g.none != nil {
+		close(g.none)
+		g.none = nil
+	}
+}
+
+// open lets calls through.
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.opened:
+	default:
+		close(g.opened)
+	}
+}
+
+// close holds new calls.
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.opened:
+		g.opened = make(chan struct{})
+	default:
+	}
+}
+
+// idle waits up to wait for the calls in flight to finish and reports
+// whether they did.
+func (g *gate) idle(wait time.Duration) bool {
+	g.mu.Lock()
+	if g.active == 0 {
+		g.mu.Unlock()
+		return true
+	}
+	if g.none == nil {
+		g.none = make(chan struct{})
+	}
+	none := g.none
+	g.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-none:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// gatedHandler is h behind g.
+func gatedHandler(h rpc.Handler, g *gate, log *slog.Logger) rpc.Handler {
+	return gated{h: h, g: g, log: log}
+}
+
+// gated is a program behind a gate.
+type gated struct {
+	h   rpc.Handler
+	g   *gate
+	log *slog.Logger
+}
+
+func (x gated) ServeRPC(ctx context.Context, c *rpc.Call, w *xdr.Writer) rpc.AcceptStat {
+	if !x.g.enter(ctx, gateWait, x.log) {
+		return rpc.SystemErr // the connection is going away
+	}
+	defer x.g.leave()
+	return x.h.ServeRPC(ctx, c, w)
 }
 
 // listenConfig binds with IP_FREEBIND, so nasd can bind to an address (a
@@ -77,18 +207,21 @@ var listenConfig = net.ListenConfig{
 	},
 }
 
-func startNFS(ctx context.Context, cfg *Config, tree *fileid.Tree, ex nfs3.Exports, m *metrics, durable func(fsid uint64) error) (*nfsService, error) {
-	verf, err := newVerifier()
-	if err != nil {
-		return nil, fmt.Errorf("nfs: make write verifier: %w", err)
-	}
+// startNFS serves NFS with the write verifier verf. A pair member's
+// (gated) NFS calls wait until it serves (nfsService.gate).
+func startNFS(ctx context.Context, cfg *Config, tree *fileid.Tree, ex nfs3.Exports, m *metrics, durable func(fsid uint64) error, verf [8]byte, gated bool) (*nfsService, error) {
 	log := cfg.Log.With("service", "nfs")
 	s := &nfsService{log: log, errc: make(chan error, 8)}
 	s.srv = nfs3.New(tree, nfs3.Options{Log: log, Exports: ex, Verifier: verf, Observe: m.observeNFS, Durable: durable})
 	s.rpc = rpc.NewServer(rpc.Options{Log: log, Observe: m.observeRPC})
 	pm := portmap.New(log)
 	mnt := mount.New(mountExports{s.srv}, log)
-	s.rpc.Register(nfs3.Program, nfs3.Version, s.srv)
+	if gated {
+		s.gate = newGate(false)
+		s.rpc.Register(nfs3.Program, nfs3.Version, gatedHandler(s.srv, s.gate, log))
+	} else {
+		s.rpc.Register(nfs3.Program, nfs3.Version, s.srv)
+	}
 	s.rpc.Register(mount.Prog, mount.Vers, mnt.Handler())
 	s.rpc.Register(mount.Prog, mount.Vers1, mnt.Handler())
 	s.rpc.Register(portmap.Prog, portmap.Vers, pm.Handler())

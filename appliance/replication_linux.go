@@ -147,6 +147,60 @@ func (r *replication) serve(epoch uint64) {
 	})
 }
 
+// standbyConnected reports whether this node is the journal's master with
+// a standby connected.
+func (r *replication) standbyConnected() bool {
+	r.mu.Lock()
+	m := r.master
+	r.mu.Unlock()
+	return m != nil && m.Stats().Connected
+}
+
+// handOff, on a master that stops serving, waits (up to timeout) until the
+// connected standby has applied everything logged, and then tells it so
+// (replica.Master.HandOff): the new master keeps the write verifier only
+// with that proof. The caller has stopped the file services' changes.
+func (r *replication) handOff(timeout time.Duration) {
+	r.mu.Lock()
+	m := r.master
+	r.mu.Unlock()
+	if m == nil {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	seq, err := m.HandOff(ctx)
+	if err != nil {
+		r.log.Warn("replication: no hand-off to the standby; it may lack the last changes (the new master changes the write verifier)", "err", err, "waited", time.Since(start).Round(time.Millisecond))
+		return
+	}
+	r.log.Info("replication: handed off to the standby", "seq", seq, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// drain, on a standby about to serve, lets its journal session run until
+// the old master ends it (its hand-off, or a broken connection), at most
+// timeout, and reports whether the old master handed off: everything it
+// logged is applied here.
+func (r *replication) drain(timeout time.Duration) bool {
+	r.mu.Lock()
+	s := r.standby
+	r.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	handedOff, err := s.Drain(ctx)
+	if err != nil {
+		r.log.Warn("replication: the old master's journal did not end in time; serving without its hand-off", "timeout", timeout, "err", err)
+		return false
+	}
+	r.log.Info("replication: the old master's journal ended", "handed_off", handedOff, "applied_seq", s.Stats().Position.Seq, "took", time.Since(start).Round(time.Millisecond))
+	return handedOff
+}
+
 // both runs a and b until both return; the first error cancels the other.
 func both(ctx context.Context, a, b func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)

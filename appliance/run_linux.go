@@ -142,7 +142,16 @@ func runOnce(ctx context.Context, cfg Config, st *store.Store, bond *bondService
 	b.bond = bond
 	m.reg.MustRegister(newBondCollector(bond))
 
-	nfs, err := startNFS(ctx, &cfg, tree, ex, m, b.durable)
+	// A stand-alone node serves from now on; a pair member only once
+	// heartbeat says so (clusterServices.Start sets the verifier then).
+	verf, err := b.openWriteGen(!clustered, log)
+	if err != nil {
+		return false, err
+	}
+	// Runs after NFS (and, registered later, the pair) stopped: a clean
+	// stop keeps the write verifier.
+	defer b.cleanStop(log)
+	nfs, err := startNFS(ctx, &cfg, tree, ex, m, b.durable, verf, clustered)
 	if err != nil {
 		return false, err
 	}

@@ -108,6 +108,14 @@ type StateChanged struct {
 	Reason   string
 }
 
+// ReasonHandedOver is the Reason of a promotion because the alive peer
+// handed the service over (it yields: a handover, a failback, a Demote):
+// nothing was lost on the way, if the journal says so too (the appliance
+// keeps the NFS write verifier then). Every other promotion follows a
+// peer declared dead, an operator's force, or a start where neither node
+// served.
+const ReasonHandedOver = "peer handed over"
+
 // AlarmKind is what an Alarm is about.
 type AlarmKind uint8
 

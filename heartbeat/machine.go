@@ -580,7 +580,7 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		}
 		reason := "peer alive and not serving; this node is preferred"
 		if p.Flags&FlagYield != 0 {
-			reason = "peer handed over"
+			reason = ReasonHandedOver
 		}
 		m.promote(out, reason)
 		return

@@ -25,7 +25,11 @@
 //     master over the same connection ("ship the log, fetch the data"), with
 //     a fixed-block checksum delta (delta.go) so unchanged blocks stay put.
 //     Epochs fence: a receiver refuses a shipper whose epoch is below the
-//     highest it has seen, and the shipper then stops with ErrFenced.
+//     highest it has seen, and the shipper then stops with ErrFenced. A
+//     master that hands the service over ends the session with
+//     ErrHandedOff once the receiver has acknowledged its whole log
+//     (Shipper.EndSession), which the receiver learns: the new master's
+//     proof that nothing it was shipped is missing.
 //   - Applying (apply_linux.go, batch_linux.go, source_linux.go): the
 //     Applier interface is the standby's side effect; FSApplier applies
 //     records to a volume through fileid's index, never showing a

@@ -216,18 +216,20 @@ type ErrCode uint16
 
 // Error codes.
 const (
-	CodeFenced   ErrCode = iota + 1 // the shipper's epoch is below the receiver's
-	CodeCluster                     // the peer belongs to another cluster
-	CodeResync                      // the log cannot continue the receiver's position
-	CodeProtocol                    // a malformed or unexpected message
-	CodeApply                       // the receiver failed to apply a record
-	CodeShutdown                    // the sender is stopping
+	CodeFenced    ErrCode = iota + 1 // the shipper's epoch is below the receiver's
+	CodeCluster                      // the peer belongs to another cluster
+	CodeResync                       // the log cannot continue the receiver's position
+	CodeProtocol                     // a malformed or unexpected message
+	CodeApply                        // the receiver failed to apply a record
+	CodeShutdown                     // the sender is stopping
+	CodeHandedOff                    // the shipper handed off: the receiver acknowledged its whole log
 	codeEnd
 )
 
 var codeNames = [...]string{
 	CodeFenced: "fenced", CodeCluster: "wrong cluster", CodeResync: "resync needed",
 	CodeProtocol: "protocol error", CodeApply: "apply failed", CodeShutdown: "shutting down",
+	CodeHandedOff: "handed off",
 }
 
 func (c ErrCode) String() string {

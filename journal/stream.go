@@ -34,6 +34,10 @@ var (
 	// ErrReplaced: a newer session of the same Shipper or Receiver took
 	// over.
 	ErrReplaced = errors.New("journal: session replaced by a newer one")
+	// ErrHandedOff ends a session whose receiver has acknowledged every
+	// record the shipper logged: the master hands the service over (see
+	// Shipper.EndSession). A receiver's Serve returns an error matching it.
+	ErrHandedOff = errors.New("journal: the shipper handed off; the receiver has its whole log")
 )
 
 // PeerError is an ErrorMsg the peer sent before ending the session.
@@ -56,6 +60,8 @@ func (e *PeerError) Is(target error) bool {
 		return target == ErrProtocol
 	case CodeCluster:
 		return target == ErrWrongCluster
+	case CodeHandedOff:
+		return target == ErrHandedOff
 	}
 	return false
 }
@@ -73,6 +79,8 @@ func codeOf(err error) ErrCode {
 		return CodeCluster
 	case errors.Is(err, errApply):
 		return CodeApply
+	case errors.Is(err, ErrHandedOff):
+		return CodeHandedOff
 	}
 	return CodeShutdown
 }
@@ -277,6 +285,7 @@ type Shipper struct {
 	mu        sync.Mutex
 	status    ShipperStatus
 	ackChange chan struct{} // closed and replaced when Acked moves
+	cur       *run          // the running session (EndSession)
 }
 
 // ShipperStatus is what a Shipper reports.
@@ -320,6 +329,21 @@ func (s *Shipper) Status() ShipperStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.status
+}
+
+// EndSession ends the running session, if any, telling the receiver
+// cause (ErrHandedOff: call it only once WaitAcked returned for the log's
+// last record and nothing was logged since), and reports whether there
+// was one. A new session may start afterwards.
+func (s *Shipper) EndSession(cause error) bool {
+	s.mu.Lock()
+	rn := s.cur
+	s.mu.Unlock()
+	if rn == nil {
+		return false
+	}
+	rn.fail(cause) // tells the receiver, then closes the connection
+	return true
 }
 
 // WaitAcked blocks until the receiver has acknowledged seq (sync mode: a
@@ -425,6 +449,16 @@ func (s *Shipper) serve(ctx context.Context, w *wire) error {
 	})
 
 	rn := newRun(ctx, w)
+	s.mu.Lock()
+	s.cur = rn
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.cur == rn {
+			s.cur = nil
+		}
+		s.mu.Unlock()
+	}()
 	ss := &shipSession{s: s, w: w, run: rn, ctx: rn.ctx, window: int(rh.Window), acked: start, sent: start,
 		room: make(chan struct{}, 1), trimTo: make(chan uint64, 1), sem: make(chan struct{}, s.cfg.FetchWorkers)}
 	if !s.cfg.NoTrim {

@@ -753,3 +753,36 @@ func TestStreamTLS(t *testing.T) {
 		t.Fatal("GenerateCert accepted a node ID with a space")
 	}
 }
+
+// TestStreamHandOff: a shipper whose receiver acknowledged its whole log
+// ends the session with ErrHandedOff, and the receiver learns it (the new
+// master's proof that it has everything the old one logged).
+func TestStreamHandOff(t *testing.T) {
+	l := openLog(t, filepath.Join(t.TempDir(), "j.db"), Options{NoSync: true})
+	fillLog(t, l, 1, 40)
+	a := newMemApplier()
+	s := newShipper(t, l, nil)
+	r := newReceiver(t, a, nil)
+	if s.EndSession(ErrHandedOff) {
+		t.Fatal("EndSession without a session reported one")
+	}
+	ss := startSession(s, r)
+	defer ss.stop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.WaitAcked(ctx, 40); err != nil {
+		t.Fatalf("WaitAcked: %v", err)
+	}
+	if !s.EndSession(ErrHandedOff) {
+		t.Fatal("EndSession found no session")
+	}
+	shipErr, recvErr := ss.wait(t)
+	if !errors.Is(shipErr, ErrHandedOff) {
+		t.Errorf("shipper ended with %v, want ErrHandedOff", shipErr)
+	}
+	var pe *PeerError
+	if !errors.Is(recvErr, ErrHandedOff) || !errors.As(recvErr, &pe) || pe.Code != CodeHandedOff {
+		t.Errorf("receiver ended with %v, want the shipper's ErrHandedOff", recvErr)
+	}
+	a.checkExactlyOnce(t, 40)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 
 	"ftnas/appliance"
 	"ftnas/appliance/api"
+	"ftnas/appliance/nfs/xdr"
 	"ftnas/heartbeat"
 
 	"ftnas/kernel/netns"
@@ -133,6 +135,62 @@ func (p *pair) nfsMount(export string) *nfsc.Target {
 	}
 	p.t.Fatalf("mount %s through %s: %v", export, p.vip, err)
 	return nil
+}
+
+// writeArgs are WRITE3args (RFC 1813) for go-nfs-client's raw Call.
+type writeArgs struct {
+	nfsrpc.Header
+	FH     []byte
+	Offset uint64
+	Count  uint32
+	How    uint32
+	Data   []byte
+}
+
+// writeVerifier writes data UNSTABLE at offset 0 of the file fh names,
+// through the VIP, and returns the write verifier of the reply: what a
+// client compares with COMMIT's to know whether it must send its
+// uncommitted writes again. It retries on a fresh mount while a role
+// change settles.
+func (p *pair) writeVerifier(fh []byte, data string) [8]byte {
+	p.t.Helper()
+	var last error
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		tg := p.nfsMount("/data")
+		res, err := tg.Call(&writeArgs{
+			Header: nfsrpc.Header{Rpcvers: 2, Prog: nfsc.Nfs3Prog, Vers: nfsc.Nfs3Vers, Proc: nfsc.NFSProc3Write,
+				Cred: nfsrpc.NewAuthUnix("ct", 0, 0).Auth(), Verf: nfsrpc.AuthNull},
+			FH: fh, Count: uint32(len(data)), How: 0, Data: []byte(data),
+		})
+		if err == nil {
+			var b []byte
+			if b, err = io.ReadAll(res); err == nil {
+				r := xdr.NewReader(b)
+				if st := r.Uint32(); st != 0 {
+					p.t.Fatalf("WRITE UNSTABLE through the VIP: NFS status %d", st)
+				}
+				if r.Bool() { // wcc_data: pre_op_attr, post_op_attr
+					r.FixedOpaque(24)
+				}
+				if r.Bool() {
+					r.FixedOpaque(84)
+				}
+				count, committed, verf := r.Uint32(), r.Uint32(), r.FixedOpaque(8)
+				if err = r.Err(); err == nil {
+					if count != uint32(len(data)) || committed != 0 {
+						p.t.Fatalf("WRITE UNSTABLE: count %d committed %d", count, committed)
+					}
+					return [8]byte(verf)
+				}
+			}
+		}
+		last = err
+		poll := time.NewTimer(100 * time.Millisecond)
+		<-poll.C
+	}
+	p.t.Fatalf("WRITE UNSTABLE through %s: %v", p.vip, last)
+	return [8]byte{}
 }
 
 // write writes file with content through the VIP from the client
@@ -320,6 +378,14 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LOOKUP hello through the VIP: %v", err)
 	}
+	// The write verifier the client sees: it changes only when writes
+	// it was told are UNSTABLE may have been lost (issue 6).
+	p.write("verf", "v")
+	_, verfFH, err := tg.Lookup("verf")
+	if err != nil {
+		t.Fatalf("LOOKUP verf through the VIP: %v", err)
+	}
+	verf1 := p.writeVerifier(verfFH, "1")
 
 	// A sync-replicated share: once COMMIT (go-nfs-client's Close)
 	// returns, the standby already has the data — no waiting (RPO 0).
@@ -392,6 +458,10 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		t.Fatalf("n2's handle for hello %x differs from n1's %x (%v)", fh2, helloFH, err)
 	}
 	p.write("after", "written to n2 while n1 was down")
+	verf2 := p.writeVerifier(verfFH, "2")
+	if verf2 == verf1 {
+		t.Fatalf("the write verifier %x survived a kill -9 of the master: the client would not resend its uncommitted writes", verf1)
+	}
 
 	// The repaired primary comes back: it joins as slave, the standby
 	// keeps serving; failback hands the service back.
@@ -410,6 +480,12 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	})
 	t.Logf("failback took %v", took)
 	p.servedBy("n1", "after", "written to n2 while n1 was down")
+	if v := p.writeVerifier(verfFH, "3"); v != verf2 {
+		t.Fatalf("a planned failback changed the write verifier %x to %x (nothing was lost: clients should not resend)", verf2, v)
+	}
+	if got, err := p.read("verf"); err != nil || got != "3" {
+		t.Fatalf("verf after the failback = %q, %v; want the UNSTABLE write made before it", got, err)
+	}
 
 	// A frozen master (SIGSTOP) cannot remove its VIP and its kernel would
 	// go on answering ARP and TCP for it; its lease fence (a tcx program)
@@ -421,6 +497,10 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return serving(s2, "primaryslave") && s2.Epoch > epochF
 	})
 	p.servedBy("n2", "after", "written to n2 while n1 was down")
+	verf4 := p.writeVerifier(verfFH, "4")
+	if verf4 == verf2 {
+		t.Fatalf("the write verifier %x survived the takeover from a frozen master", verf4)
+	}
 	// The frozen node's kernel still holds the VIP and would complete TCP
 	// handshakes for it (into the frozen nasd's backlog).
 	fenced(t, lab, n1, "a frozen master past its lease")
@@ -438,6 +518,9 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return serving(s1, "master") && s2.State == "slave" && !s2.Serving
 	})
 	p.servedBy("n1", "thawed", "written to n2 while n1 was frozen")
+	if v := p.writeVerifier(verfFH, "5"); v != verf4 {
+		t.Fatalf("the second failback changed the write verifier %x to %x", verf4, v)
+	}
 
 	// A partition of the master from the peer and the witness: it
 	// releases the VIP, the standby (which still reaches the witness)

@@ -26,6 +26,12 @@ type Snapshot struct {
 	// as the master last saw them: after a takeover the standby tickles
 	// them so the clients reconnect at once.
 	Conns []tickle.Conn `json:"conns,omitempty"`
+	// WriteGen is the master's NFS write generation (store.WriteGen.Gen)
+	// and Epoch the epoch it serves at: a standby that later takes over by
+	// a hand-off keeps the generation only if it holds the one of the
+	// master's epoch. Epoch 0: not sent (an older master).
+	WriteGen uint64 `json:"write_gen,omitempty"`
+	Epoch    uint64 `json:"epoch,omitempty"`
 }
 
 // MaxConns bounds the connection list of a snapshot.

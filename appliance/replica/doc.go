@@ -14,6 +14,12 @@
 //     journal.PositionFile, applies with journal.FSApplier, and reconnects
 //     with exponential back-off when the connection breaks.
 //
+// A master that gives the service up hands off first (Master.HandOff):
+// it waits until the standby has applied everything logged so far and
+// ends the session with journal.ErrHandedOff; the standby, about to serve,
+// drains (Standby.Drain: its session runs until the master ends it, no
+// reconnect) and learns whether it got the hand-off (StandbyStats.HandedOff).
+//
 // Both run until their context ends (Run), release everything they opened
 // when Run returns, and may be run again: a node switches role by ending
 // one Run and starting the other, as heartbeat decides. Stats are plain

@@ -188,6 +188,43 @@ func (m *Master) WaitAcked(ctx context.Context, seq uint64) error {
 	return s.WaitAcked(ctx, seq)
 }
 
+// HandOff makes the standby's copy complete before this node stops
+// serving: it waits until every change made so far is logged and the
+// standby has applied all of the log, then ends the standby's session
+// with journal.ErrHandedOff, which tells it so (its proof, as the next
+// master, that nothing was lost). It gives up when ctx ends or the
+// standby is not connected. Call it once the file services take no more
+// changes; the caller then stops Run.
+func (m *Master) HandOff(ctx context.Context) (uint64, error) {
+	m.mu.Lock()
+	l, s := m.jlog, m.ship
+	m.mu.Unlock()
+	if l == nil || s == nil {
+		return 0, errors.New("replica: hand off: master not running")
+	}
+	for {
+		if !s.Status().Connected {
+			return 0, errors.New("replica: hand off: no standby connected")
+		}
+		seq, err := m.Sync(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("replica: hand off: %w", err)
+		}
+		if err := s.WaitAcked(ctx, seq); err != nil {
+			return 0, fmt.Errorf("replica: hand off: wait for the standby to apply record %d: %w", seq, err)
+		}
+		// Anything logged meanwhile (a write in flight) is waited for
+		// too: the hand-off covers the whole log.
+		if l.Last() == seq {
+			if !s.EndSession(journal.ErrHandedOff) {
+				return 0, errors.New("replica: hand off: the standby's session ended")
+			}
+			m.log.Info("replica master handed off: the standby has the whole log", "seq", seq)
+			return seq, nil
+		}
+	}
+}
+
 // Run captures and ships until ctx ends (nil), the capture fails, or a
 // standby fences this master (an error matching journal.ErrFenced: stop
 // serving, another node was promoted).

@@ -67,7 +67,11 @@ type StandbyStats struct {
 	Reconnects  uint64    // sessions after the first
 	LastError   string    // why the last session ended
 	NeedResync  bool      // the master's log cannot continue from here
-	Apply       journal.FSApplyStats
+	// HandedOff: the last session ended with the master's hand-off
+	// (journal.ErrHandedOff) and nothing was applied since: this node
+	// has everything the master logged.
+	HandedOff bool
+	Apply     journal.FSApplyStats
 }
 
 // Standby receives and applies the master's changes.
@@ -77,13 +81,18 @@ type Standby struct {
 
 	runMu sync.Mutex
 
-	mu       sync.Mutex
-	recv     *journal.Receiver
-	la       *lagApplier
-	fs       *journal.FSApplier
-	sessions uint64
-	lastErr  string
-	resync   bool
+	mu        sync.Mutex
+	recv      *journal.Receiver
+	la        *lagApplier
+	fs        *journal.FSApplier
+	sessions  uint64
+	lastErr   string
+	resync    bool
+	handedOff bool
+	// drain is closed by Drain: Run ends when its session does. runDone
+	// is closed when the running Run returns (nil when none runs).
+	drain   chan struct{}
+	runDone chan struct{}
 }
 
 // NewStandby checks cfg and returns a Standby; Run starts it.
@@ -117,14 +126,49 @@ func NewStandby(cfg StandbyConfig) (*Standby, error) {
 			return d.DialContext(ctx, "tcp", addr)
 		}
 	}
-	return &Standby{cfg: cfg, log: cfg.Logger}, nil
+	return &Standby{cfg: cfg, log: cfg.Logger, drain: make(chan struct{})}, nil
+}
+
+// Drain asks Run to end once its session ends, without reconnecting (the
+// master's hand-off ends it; so does a broken connection), and waits for
+// Run to return or ctx to end. It reports whether the last session ended
+// with the master's hand-off after everything was applied
+// (StandbyStats.HandedOff). After Drain, Run returns at once.
+func (s *Standby) Drain(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	select {
+	case <-s.drain:
+	default:
+		close(s.drain)
+	}
+	done := s.runDone
+	s.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return false, fmt.Errorf("replica: standby: drain: %w", context.Cause(ctx))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handedOff, nil
+}
+
+func (s *Standby) draining() bool {
+	select {
+	case <-s.drain:
+		return true
+	default:
+		return false
+	}
 }
 
 // Stats returns the standby's state.
 func (s *Standby) Stats() StandbyStats {
 	s.mu.Lock()
 	recv, la, fs := s.recv, s.la, s.fs
-	st := StandbyStats{Sessions: s.sessions, LastError: s.lastErr, NeedResync: s.resync}
+	st := StandbyStats{Sessions: s.sessions, LastError: s.lastErr, NeedResync: s.resync, HandedOff: s.handedOff}
 	s.mu.Unlock()
 	if st.Sessions > 0 {
 		st.Reconnects = st.Sessions - 1
@@ -154,6 +198,19 @@ func (s *Standby) Stats() StandbyStats {
 func (s *Standby) Run(ctx context.Context) (err error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
+	if s.draining() {
+		return nil
+	}
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.runDone = done
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.runDone = nil
+		s.mu.Unlock()
+		close(done)
+	}()
 	cfg := s.cfg
 	fs, err := journal.NewFSApplier(journal.FSApplierConfig{
 		Tree: cfg.Tree, Position: journal.NewPositionFile(cfg.PositionPath), Logger: cfg.Logger,
@@ -193,7 +250,17 @@ func (s *Standby) Run(ctx context.Context) (err error) {
 		if err != nil {
 			s.lastErr = err.Error()
 		}
+		switch {
+		case errors.Is(err, journal.ErrHandedOff):
+			s.handedOff = true
+			s.log.Info("replica standby: the master handed off; this node has its whole log", "seq", la.stats().Position.Seq)
+		case la.stats().Applied > before:
+			s.handedOff = false
+		}
 		s.mu.Unlock()
+		if s.draining() {
+			return nil
+		}
 		switch {
 		case errors.Is(err, journal.ErrResync):
 			s.mu.Lock()
@@ -210,6 +277,9 @@ func (s *Standby) Run(ctx context.Context) (err error) {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-s.drain:
 			t.Stop()
 			return nil
 		}

@@ -114,3 +114,55 @@ func TestFencedMasterStops(t *testing.T) {
 		t.Errorf("standby %+v", s)
 	}
 }
+
+// TestHandOffAndDrain: a master that hands off waits until the standby has
+// applied everything written so far, then ends the session with
+// journal.ErrHandedOff; the standby's Drain returns once that session
+// ended, reporting the hand-off, and its Run ends without reconnecting.
+// A standby whose session broke without a hand-off reports none.
+func TestHandOffAndDrain(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	s1 := p.shares[0].Root
+	p.sync()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Written just before the hand-off, not waited for: the hand-off
+	// covers it.
+	write(t, filepath.Join(s1, "last"), 0, bytes.Repeat([]byte("last words "), 5000))
+	seq, err := p.master.HandOff(ctx)
+	if err != nil {
+		t.Fatalf("HandOff: %v (master %+v, standby %+v)", err, p.master.Stats(), p.standby.Stats())
+	}
+	handedOff, err := p.standby.Drain(ctx)
+	if err != nil || !handedOff {
+		t.Fatalf("Drain = %v, %v; want the hand-off (standby %+v)", handedOff, err, p.standby.Stats())
+	}
+	select {
+	case err := <-p.sdone:
+		p.sdone = nil
+		if err != nil {
+			t.Fatalf("drained standby's Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drained standby's Run did not end")
+	}
+	if st := p.standby.Stats(); st.Position.Seq != seq || !st.HandedOff {
+		t.Fatalf("standby at %+v, want seq %d handed off", st, seq)
+	}
+	p.check()
+	if p.standby.Run(ctx) != nil {
+		t.Fatal("Run after Drain")
+	}
+
+	// A standby whose session just breaks has no hand-off to report.
+	q := newPair(t, pairOpts{})
+	q.sync()
+	q.stopMaster()
+	handedOff, err = q.standby.Drain(ctx)
+	if err != nil || handedOff {
+		t.Fatalf("Drain after the master vanished = %v, %v; want no hand-off", handedOff, err)
+	}
+	if _, err := q.master.HandOff(ctx); err == nil {
+		t.Fatal("HandOff of a stopped master succeeded")
+	}
+}

@@ -27,8 +27,18 @@
 //     owner override knfsd applies.
 //   - WRITE UNSTABLE replies with the server's write verifier and COMMIT
 //     fsyncs; DATA_SYNC and FILE_SYNC writes sync before replying. The
-//     verifier is given by the caller and changes only when uncommitted data
-//     may have been lost (every start of the serving instance).
+//     verifier is the caller's (Options.Verifier, Server.SetVerifier): the
+//     appliance derives it from a data-loss generation shared by the pair,
+//     so it stays the same across a restart that stopped cleanly and a
+//     planned handover, and changes only when uncommitted data may have
+//     been lost.
+//   - READ, WRITE and COMMIT go through a cache of open descriptors keyed by
+//     file identity. A cached descriptor whose inode lost its last name is
+//     not taken for a deleted file at once: the handle is resolved again,
+//     because a replica's applier replaces a file by renaming a new copy
+//     with the same identity over it (a node that served, then followed the
+//     other node, then serves again holds descriptors of old copies). Only
+//     a handle that no longer resolves is NFS3ERR_STALE.
 //   - Metadata operations (CREATE, MKDIR, REMOVE, RENAME, ...) sync the
 //     directories they change before replying, as RFC 1813 requires;
 //     concurrent requests on one directory share one fsync (group commit).

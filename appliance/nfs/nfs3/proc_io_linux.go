@@ -4,15 +4,45 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openForIO returns a cached descriptor of the regular file a handle names.
-func (k *call) openForIO(b []byte) (*openFile, Status) {
+// openForIO returns a cached descriptor of the regular file a handle names
+// with its attributes, holding a reference (release it). A file whose last
+// name is gone is ErrStale: its handle must not keep working. A cached
+// descriptor whose inode lost its last name may still be the handle's file
+// under a new inode: the standby's applier renames a new copy over a file,
+// with the file's identity, and a node that served before and serves again
+// holds descriptors of the copies it replaced meanwhile. So the handle is
+// resolved again before it counts as stale.
+func (k *call) openForIO(b []byte) (*openFile, *attrs, Status) {
 	h, st := k.enter(b)
 	if st != OK {
-		return nil, st
+		return nil, nil, st
 	}
 	if f := k.s.files.get(h.Stamp); f != nil {
-		return f, OK
+		a := k.fstat(f.fd, f.stamp)
+		if a == nil {
+			k.s.files.release(f)
+			return nil, nil, ErrIO
+		}
+		if a.st.Nlink > 0 {
+			return f, a, OK
+		}
+		k.s.files.drop(f.stamp)
+		k.s.files.release(f)
 	}
+	f, st := k.open(b)
+	if st != OK {
+		return nil, nil, st
+	}
+	a, st := k.ioAttrs(f)
+	if st != OK {
+		k.s.files.release(f)
+		return nil, nil, st
+	}
+	return f, a, OK
+}
+
+// open opens the regular file a handle names and caches the descriptor.
+func (k *call) open(b []byte) (*openFile, Status) {
 	ref, st := k.resolve(b)
 	if st != OK {
 		return nil, st
@@ -90,15 +120,11 @@ func (k *call) read() Status {
 		putPostOp(k.w, a)
 		return st
 	}
-	f, st := k.openForIO(fh)
+	f, a, st := k.openForIO(fh)
 	if st != OK {
 		return fail(st, nil)
 	}
 	defer k.s.files.release(f)
-	a, st := k.ioAttrs(f)
-	if st != OK {
-		return fail(st, nil)
-	}
 	if !k.permits(a, false) {
 		return fail(ErrAcces, a)
 	}
@@ -148,15 +174,11 @@ func (k *call) write() Status {
 		panic(garbage{})
 	}
 	data = data[:count]
-	f, st := k.openForIO(fh)
+	f, pre, st := k.openForIO(fh)
 	if st != OK {
 		return k.failWcc(st, wcc{}, nil)
 	}
 	defer k.s.files.release(f)
-	pre, st := k.ioAttrs(f)
-	if st != OK {
-		return k.failWcc(st, wcc{}, nil)
-	}
 	if st := k.writable(); st != OK {
 		return k.failWcc(st, wccOf(pre), pre)
 	}
@@ -191,7 +213,8 @@ func (k *call) write() Status {
 	putWcc(k.w, wccOf(pre), k.fstat(f.fd, f.stamp))
 	k.w.Uint32(uint32(n))
 	k.w.Uint32(committed)
-	k.w.FixedOpaque(k.s.verf[:])
+	verf := k.s.Verifier()
+	k.w.FixedOpaque(verf[:])
 	return OK
 }
 
@@ -200,15 +223,11 @@ func (k *call) commit() Status {
 	_ = k.r.Uint64() // offset
 	_ = k.r.Uint32() // count
 	k.args()
-	f, st := k.openForIO(fh)
+	f, pre, st := k.openForIO(fh)
 	if st != OK {
 		return k.failWcc(st, wcc{}, nil)
 	}
 	defer k.s.files.release(f)
-	pre, st := k.ioAttrs(f)
-	if st != OK {
-		return k.failWcc(st, wcc{}, nil)
-	}
 	// The whole file: fsync has no range form that also commits metadata.
 	if err := unix.Fsync(f.fd); err != nil {
 		return k.failWcc(statusOf(err), wccOf(pre), pre)
@@ -218,7 +237,8 @@ func (k *call) commit() Status {
 	}
 	k.w.Uint32(uint32(OK))
 	putWcc(k.w, wccOf(pre), k.fstat(f.fd, f.stamp))
-	k.w.FixedOpaque(k.s.verf[:])
+	verf := k.s.Verifier()
+	k.w.FixedOpaque(verf[:])
 	return OK
 }
 

@@ -81,7 +81,7 @@ type Observer func(proc uint32, status Status, readBytes, writeBytes int)
 type Options struct {
 	Log      *slog.Logger
 	Exports  Exports
-	Verifier [8]byte // the write verifier of this serving instance
+	Verifier [8]byte // the initial write verifier (see Server.SetVerifier)
 	Observe  Observer
 	// MaxOpenFiles bounds the descriptor cache used by READ and WRITE.
 	MaxOpenFiles int

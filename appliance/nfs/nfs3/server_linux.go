@@ -7,6 +7,7 @@ import (
 	"net"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"ftnas/appliance/fileid"
 	"ftnas/appliance/nfs/rpc"
@@ -20,7 +21,7 @@ type Server struct {
 	log     *slog.Logger
 	tree    *fileid.Tree
 	exports Exports
-	verf    [8]byte
+	verf    atomic.Pointer[[8]byte] // the write verifier (SetVerifier)
 	observe Observer
 	files   *fdCache
 	dirs    *dirSyncer
@@ -37,14 +38,29 @@ func New(tree *fileid.Tree, o Options) *Server {
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = 512
 	}
-	return &Server{
-		log: o.Log, tree: tree, exports: o.Exports, verf: o.Verifier, observe: o.Observe, durable: o.Durable,
+	s := &Server{
+		log: o.Log, tree: tree, exports: o.Exports, observe: o.Observe, durable: o.Durable,
 		files: newFDCache(o.MaxOpenFiles), dirs: newDirSyncer(),
 	}
+	s.SetVerifier(o.Verifier)
+	return s
 }
 
 // Close releases cached descriptors.
 func (s *Server) Close() { s.files.closeAll() }
+
+// Verifier returns the write verifier WRITE and COMMIT answer with.
+func (s *Server) Verifier() [8]byte { return *s.verf.Load() }
+
+// SetVerifier changes the write verifier: calls answered from now on carry
+// v. The caller changes it when uncommitted data may have been lost, so
+// clients send their uncommitted writes again.
+func (s *Server) SetVerifier(v [8]byte) { s.verf.Store(&v) }
+
+// ForgetOpenFiles closes the cached descriptors. A node that stops or
+// starts serving calls it: while it did not serve, another node's changes
+// may have replaced the files it had open.
+func (s *Server) ForgetOpenFiles() { s.files.closeAll() }
 
 // call is one request in progress.
 type call struct {

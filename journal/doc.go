@@ -12,7 +12,9 @@
 //   - Log (log.go): a bbolt file of its own (not the config store) holding
 //     records keyed by a monotonic sequence number. One writer goroutine
 //     commits concurrent appends in groups, so appenders wait for durability
-//     without paying a transaction each. It keeps the fencing epoch, a random
+//     without paying a transaction each; Enqueue returns once the records
+//     are queued, so a single appender can prepare its next records while
+//     these are committed. It keeps the fencing epoch, a random
 //     log ID (a standby never resumes into another log's numbering), and a
 //     depth limit at which appenders are held — back-pressure, never loss.
 //     Records are trimmed once the standby has acknowledged them.

@@ -265,8 +265,44 @@ func (l *Log) TryAppend(recs ...Record) (uint64, error) {
 }
 
 func (l *Log) append(ctx context.Context, wait bool, recs []Record) (uint64, error) {
+	p, err := l.enqueue(ctx, wait, recs)
+	if err != nil {
+		return 0, err
+	}
+	return p.Wait()
+}
+
+// Pending is an append that is queued, in order, and committed by the
+// writer with what else is queued (group commit).
+type Pending struct{ req *request }
+
+// Wait waits until the records are durable and returns the seq of the last
+// one, or the error that failed their commit.
+func (p *Pending) Wait() (uint64, error) {
+	<-p.req.done
+	return p.req.last, p.req.err
+}
+
+// Done is closed once the commit is over (Wait then returns at once).
+func (p *Pending) Done() <-chan struct{} { return p.req.done }
+
+// Enqueue is Append that returns once the records are queued, before they
+// are durable: records queued after them (by any caller) get higher seqs,
+// and the writer commits them in that order, so a caller can prepare its
+// next records while these are being committed, and Wait for them later.
+// When the log is at MaxDepth it waits for room (or ctx) like Append.
+func (l *Log) Enqueue(ctx context.Context, recs ...Record) (*Pending, error) {
+	return l.enqueue(ctx, true, recs)
+}
+
+// TryEnqueue is Enqueue that fails with ErrFull instead of waiting for room.
+func (l *Log) TryEnqueue(recs ...Record) (*Pending, error) {
+	return l.enqueue(context.Background(), false, recs)
+}
+
+func (l *Log) enqueue(ctx context.Context, wait bool, recs []Record) (*Pending, error) {
 	if len(recs) == 0 {
-		return 0, errors.New("journal: append: no records")
+		return nil, errors.New("journal: append: no records")
 	}
 	var now int64
 	buf := make([]byte, 0, len(recs)*96)
@@ -282,7 +318,7 @@ func (l *Log) append(ctx context.Context, wait bool, recs []Record) (uint64, err
 		}
 		var err error
 		if buf, err = AppendMarshal(buf, r); err != nil {
-			return 0, fmt.Errorf("journal: append record %d of %d: %w", i+1, len(recs), err)
+			return nil, fmt.Errorf("journal: append record %d of %d: %w", i+1, len(recs), err)
 		}
 		ends[i] = len(buf)
 	}
@@ -297,7 +333,7 @@ func (l *Log) append(ctx context.Context, wait bool, recs []Record) (uint64, err
 	for {
 		if l.closed {
 			l.mu.Unlock()
-			return 0, ErrClosed
+			return nil, ErrClosed
 		}
 		d := l.depthLocked()
 		if d == 0 || d+len(recs) <= l.opts.MaxDepth {
@@ -305,21 +341,20 @@ func (l *Log) append(ctx context.Context, wait bool, recs []Record) (uint64, err
 		}
 		if !wait {
 			l.mu.Unlock()
-			return 0, fmt.Errorf("journal: append %d records at depth %d of %d: %w", len(recs), d, l.opts.MaxDepth, ErrFull)
+			return nil, fmt.Errorf("journal: append %d records at depth %d of %d: %w", len(recs), d, l.opts.MaxDepth, ErrFull)
 		}
 		ch := l.changed
 		l.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return 0, fmt.Errorf("journal: append: waiting for room: %w", ctx.Err())
+			return nil, fmt.Errorf("journal: append: waiting for room: %w", ctx.Err())
 		}
 		l.mu.Lock()
 	}
 	l.enqueueLocked(req, len(recs))
 	l.mu.Unlock()
-	<-req.done
-	return req.last, req.err
+	return &Pending{req: req}, nil
 }
 
 func (l *Log) enqueueLocked(req *request, n int) {

@@ -205,6 +205,69 @@ func TestLogGroupCommit(t *testing.T) {
 	}
 }
 
+// Enqueue returns once queued: records enqueued while the first commit is
+// held are committed in their order, in one transaction, and Wait returns
+// each one's last seq.
+func TestLogEnqueue(t *testing.T) {
+	hold := make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	opts := Options{NoSync: true, MaxDepth: 6, commitHook: func(n int) {
+		mu.Lock()
+		first := len(sizes) == 0
+		sizes = append(sizes, n)
+		mu.Unlock()
+		if first {
+			<-hold
+		}
+	}}
+	l := openLog(t, filepath.Join(t.TempDir(), "j.db"), opts)
+	p1, err := l.TryEnqueue(rec(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first commit to start", func() bool { mu.Lock(); defer mu.Unlock(); return len(sizes) == 1 })
+	p2, err := l.Enqueue(context.Background(), rec(2, 0), rec(3, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3, err := l.TryEnqueue(rec(4, 0), rec(5, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p2.Done():
+		t.Fatal("second append done while the first commit is held")
+	default:
+	}
+	if _, err := l.TryEnqueue(rec(6, 0), rec(7, 0)); !errors.Is(err, ErrFull) {
+		t.Fatalf("TryEnqueue beyond MaxDepth: %v, want ErrFull", err)
+	}
+	close(hold)
+	for i, want := range []struct {
+		p    *Pending
+		last uint64
+	}{{p3, 5}, {p1, 1}, {p2, 3}} {
+		if last, err := want.p.Wait(); err != nil || last != want.last {
+			t.Errorf("wait %d: last %d, %v; want %d", i, last, err, want.last)
+		}
+	}
+	recs, err := l.Read(1, 10)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("read %d records, %v; want 5", len(recs), err)
+	}
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) || r.File.ID != uint64(i+1) {
+			t.Errorf("record %d: seq %d file %d", i, r.Seq, r.File.ID)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 2 || sizes[1] != 2 {
+		t.Fatalf("commits of %v requests, want [1 2]", sizes)
+	}
+}
+
 func TestLogReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.db")
 	l, err := Open(path, Options{Logger: quietLogger()})

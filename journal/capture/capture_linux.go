@@ -82,6 +82,13 @@ type Stats struct {
 	LastTime int64  // capture time (Unix ns) of the last change translated
 }
 
+// flight is a batch whose records are queued in the log: once they are
+// committed, its Sync markers are answered.
+type flight struct {
+	p       *journal.Pending // nil: no records
+	markers []string
+}
+
 // Capture is the capture of one volume: filter → translation → log.
 type Capture struct {
 	cfg    Config
@@ -95,6 +102,10 @@ type Capture struct {
 	tr   *translator
 
 	changes chan changelog.Change
+
+	// flight is the batch whose records are being committed while the
+	// next one is translated (nil: none). Only Run's goroutine uses it.
+	flight *flight
 
 	mu        sync.Mutex
 	stats     Stats
@@ -260,9 +271,19 @@ func (c *Capture) run(ctx context.Context) error {
 			if pending {
 				retry.Reset(c.cfg.Retry)
 			}
+			var committed <-chan struct{}
+			if c.flight != nil && c.flight.p != nil {
+				committed = c.flight.p.Done()
+			}
 			select {
 			case ch := <-c.changes:
 				batch = append(batch, ch)
+			case <-committed:
+				if err := c.land(); err != nil {
+					c.log.Error("capture stopped", "err", err)
+					return err
+				}
+				continue
 			case <-retry.C:
 			case err := <-filterErr:
 				if err != nil {
@@ -292,11 +313,13 @@ func (c *Capture) run(ctx context.Context) error {
 	}
 }
 
-// step translates one batch and appends its records.
+// step translates one batch and queues its records in the log. They are
+// committed while the next batch is translated: the batch before is
+// landed (waited for) once this one is queued.
 func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	var markers []string
 	overflow := false
-	real := batch[:0:0]
+	real := make([]changelog.Change, 0, len(batch))
 	var last int64
 	for _, ch := range batch {
 		switch {
@@ -317,11 +340,20 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 			last = ch.Time.UnixNano()
 		}
 	}
+	if overflow {
+		// Every Sync begun before the rescan: it covers their changes.
+		c.mu.Lock()
+		for m := range c.syncWait {
+			markers = append(markers, m)
+		}
+		c.mu.Unlock()
+	}
 	c.trMu.Lock()
 	if overflow {
 		c.tr.rescanAll()
 	}
 	recs := c.tr.batch(real)
+	c.vol.endBatch()
 	ts := c.tr.stats
 	c.trMu.Unlock()
 	if c.log.Enabled(ctx, slog.LevelDebug) {
@@ -333,48 +365,74 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 				"newparent", r.NewParent, "newname", r.NewName)
 		}
 	}
-	seq, err := c.append(ctx, recs)
+	p, err := c.enqueue(ctx, recs)
 	c.mu.Lock()
 	c.stats.TranslateStats = ts
 	c.stats.Batches++
-	if seq != 0 {
-		c.stats.LastSeq = seq
-	}
 	if last != 0 {
 		c.stats.LastTime = last
 	}
-	if err == nil {
-		if overflow {
-			for m := range c.syncWait {
-				markers = append(markers, m)
-			}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The batch before is committed first (the log keeps the order).
+	if err := c.land(); err != nil {
+		return err
+	}
+	c.flight = &flight{p: p, markers: markers}
+	if p == nil {
+		return c.land() // nothing to commit: answer the markers now
+	}
+	return nil
+}
+
+// land waits until the batch in flight is committed and answers its Sync
+// markers.
+func (c *Capture) land() error {
+	f := c.flight
+	if f == nil {
+		return nil
+	}
+	c.flight = nil
+	var seq uint64
+	if f.p != nil {
+		var err error
+		if seq, err = f.p.Wait(); err != nil {
+			return fmt.Errorf("capture: append: %w", err)
 		}
-		for _, m := range markers {
-			if ch, ok := c.syncWait[m]; ok {
-				close(ch)
-				delete(c.syncWait, m)
-			}
+	}
+	c.mu.Lock()
+	if seq != 0 {
+		c.stats.LastSeq = seq
+	}
+	for _, m := range f.markers {
+		if ch, ok := c.syncWait[m]; ok {
+			close(ch)
+			delete(c.syncWait, m)
 		}
 	}
 	c.mu.Unlock()
-	return err
+	return nil
 }
 
-// append appends recs in chunks; when the log is full it holds writers
-// through the gate and waits for room.
-func (c *Capture) append(ctx context.Context, recs []journal.Record) (uint64, error) {
-	var last uint64
+// enqueue queues recs in the log in chunks, without waiting for their
+// commit, and returns the last chunk's Pending (nil if recs is empty).
+// When the log is full it holds writers through the gate and waits for
+// room.
+func (c *Capture) enqueue(ctx context.Context, recs []journal.Record) (*journal.Pending, error) {
+	var last *journal.Pending
 	for len(recs) > 0 {
 		chunk := recs[:min(len(recs), c.cfg.MaxAppend)]
-		seq, err := c.cfg.Log.TryAppend(chunk...)
+		p, err := c.cfg.Log.TryEnqueue(chunk...)
 		if errors.Is(err, journal.ErrFull) {
 			c.holdGate(ctx)
-			seq, err = c.cfg.Log.Append(ctx, chunk...)
+			p, err = c.cfg.Log.Enqueue(ctx, chunk...)
 		}
 		if err != nil {
-			return last, fmt.Errorf("capture: append %d records: %w", len(chunk), err)
+			return nil, fmt.Errorf("capture: append %d records: %w", len(chunk), err)
 		}
-		last = seq
+		last = p
 		recs = recs[len(chunk):]
 	}
 	return last, nil

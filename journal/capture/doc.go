@@ -54,10 +54,26 @@
 //     gone or moved meanwhile: that is no error) has the share rescanned,
 //     also when it happens in a rescan.
 //
-// Records of one batch of events are appended with one Log.Append (group
-// commit). When the log is full, the Gate (if any) holds writers until the
-// standby has caught up and the log is trimmed below the release depth;
-// changes are never dropped.
+// Records of one batch of events are queued in the Log at once (group
+// commit) and committed while the next batch is translated; a Sync is
+// answered once the batch holding its marker is durable. When the log is
+// full, the Gate (if any) holds writers until the standby has caught up
+// and the log is trimmed below the release depth; changes are never
+// dropped.
+//
+// # Cost per change
+//
+// A new file costs a stamp (its Stamp is set as an xattr), a stat and a
+// handle, read by name in its directory; the directories are opened once
+// per batch, the entries a batch names that are new to the model are looked
+// up ahead several at a time (they wait on the volume's locks more than
+// they compute), and a file read in the batch is not read again to ship
+// it. A file the model does not have is not looked for elsewhere (it has
+// no old place to be moved from; a later move is reported). An attribute
+// change whose file still has the ctime it was shipped with gives no
+// record: so the event of the capture's own stamping, read after the file
+// was shipped, costs a stat and no record (a content change is always
+// fetched again).
 //
 // # Limits
 //
@@ -67,8 +83,8 @@
 // but for the root's Stamp; a standby holding the same files, e.g. after a
 // role switch, takes it too, fetching only blocks that differ). A standby
 // holding files the master no longer has is not cleaned by it: it needs a
-// resync. Content changes found by a rescan rely on the ctime moving with
-// every change (multigrain timestamps make it exact; with coarse ones a
-// change within the same tick as the last shipment can be missed until the
-// file changes again).
+// resync. Content changes found by a rescan, and attribute changes told by
+// an event, rely on the ctime moving with every change (multigrain
+// timestamps make it exact; with coarse ones a change within the same tick
+// as the last shipment can be missed until the file changes again).
 package capture

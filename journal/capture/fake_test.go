@@ -519,6 +519,9 @@ func newPipe(t testing.TB) *pipe {
 func (p *pipe) run(changes []changelog.Change) []journal.Record {
 	p.t.Helper()
 	recs := p.tr.batch(changes)
+	if pf, ok := p.tr.vol.(*prefetchFS); ok {
+		clear(pf.pre) // as the capture ends the volume's batch
+	}
 	if debugTrace != nil {
 		var cs []string
 		for _, c := range changes {
@@ -573,4 +576,31 @@ func describeFull(recs []journal.Record) string {
 		parts = append(parts, fmt.Sprintf("%s f=%d p=%d %s np=%d %s", r.Op, r.File.ID, r.Parent.ID, r.Name, r.NewParent.ID, r.NewName))
 	}
 	return strings.Join(parts, "\n")
+}
+
+// prefetchFS is the fake volume with Prefetch as the real one has it: the
+// entries are looked up when the batch starts, and each one's next Lookup
+// in the batch answers with what was read then.
+type prefetchFS struct {
+	*fakeFS
+	pre map[entryRef]prefetched
+	n   int // entries prefetched
+}
+
+func (f *prefetchFS) Prefetch(es []entryRef) {
+	for _, e := range es {
+		if o, ok, err := f.fakeFS.Lookup(e.dir, e.name); err == nil {
+			f.pre[e] = prefetched{o, ok}
+			f.n++
+		}
+	}
+}
+
+func (f *prefetchFS) Lookup(dir DirRef, name string) (Obj, bool, error) {
+	e := entryRef{dir, name}
+	if p, ok := f.pre[e]; ok {
+		delete(f.pre, e)
+		return p.o, p.ok, nil
+	}
+	return f.fakeFS.Lookup(dir, name)
 }

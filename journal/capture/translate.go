@@ -33,6 +33,10 @@ type dirtyKind uint8
 const (
 	dirtyAttr    dirtyKind = 1 << iota // fetch attributes and xattrs
 	dirtyContent                       // fetch contents (and metadata)
+	// dirtyForced: records of the batch changed it on the standby (an
+	// entry of a directory came, went or moved), so its metadata is
+	// fetched even if the master's ctime says nothing changed there.
+	dirtyForced
 )
 
 // Share is one share as the translator knows it: its FSID and the
@@ -69,11 +73,18 @@ type translator struct {
 	dirty     []*node
 	dirtyKind map[*node]dirtyKind
 	dirtyTime map[*node]int64
-	rescan    map[uint64]bool
-	at        int64  // capture time of the change being translated
-	share     uint64 // share of the change being translated
-	inRescan  bool
-	stats     TranslateStats
+	// read holds what a lookup in this batch read of a node: flush
+	// ships it without reading the file again. Its ctime is older than
+	// a later read's, which is the safe side (a rescan may fetch again
+	// what it did not need to, never skip a change).
+	read     map[*node]Obj
+	rescan   map[uint64]bool
+	at       int64  // capture time of the change being translated
+	share    uint64 // share of the change being translated
+	inRescan bool
+	stats    TranslateStats
+
+	minPrefetch int // fewest entries worth a Prefetch (minPrefetch; tests lower it)
 }
 
 // newTranslator starts from a model holding only the volume root, so the
@@ -87,7 +98,10 @@ func newTranslator(vol Volume, root DirRef, shares []Share, log *slog.Logger, no
 		parked:    map[*node]int{},
 		dirtyKind: map[*node]dirtyKind{},
 		dirtyTime: map[*node]int64{},
+		read:      map[*node]Obj{},
 		rescan:    map[uint64]bool{},
+
+		minPrefetch: minPrefetch,
 	}
 	t.setShares(shares)
 	return t
@@ -120,7 +134,10 @@ func (t *translator) pending() bool { return len(t.rescan) > 0 || len(t.parked) 
 // namespace records in order, then one content or attribute record per
 // file changed (the standby fetches the state then current).
 func (t *translator) batch(changes []changelog.Change) []journal.Record {
-	t.out = nil
+	t.out = make([]journal.Record, 0, len(changes)) // about as many records as changes
+	if p, ok := t.vol.(prefetcher); ok {
+		t.prefetch(p, changes)
+	}
 	for _, c := range changes {
 		t.change(c)
 	}
@@ -133,6 +150,48 @@ func (t *translator) batch(changes []changelog.Change) []journal.Record {
 	t.stats.Records += uint64(len(out))
 	t.stats.Parked = len(t.parked)
 	return out
+}
+
+// minPrefetch is the fewest entries worth looking up ahead.
+const minPrefetch = 8
+
+// prefetch has the volume look up ahead the entries the batch names by
+// their directory's handle that are new to the model (created, moved here,
+// or written before the model had them): each costs a stamp, a stat and a
+// handle, which wait on the volume more than they compute.
+func (t *translator) prefetch(p prefetcher, changes []changelog.Change) {
+	var es []entryRef
+	seen := map[entryRef]bool{}
+	for _, c := range changes {
+		switch c.Op {
+		case changelog.OpCreate, changelog.OpRename:
+		case changelog.OpModify, changelog.OpCloseWrite, changelog.OpAttrib:
+			if t.byFID(c.FID) != nil {
+				continue
+			}
+		default:
+			continue
+		}
+		if c.DirFID == "" || c.Path == "" || c.Path == "." {
+			continue
+		}
+		d := t.m.byFID[c.DirFID]
+		name := path.Base(c.Path)
+		if d == nil || !d.isDir() || !t.inModel(d) || t.reserved(d, name) {
+			continue
+		}
+		if n := d.kids[name]; n != nil && n.fid == c.FID {
+			continue // known there: nothing new to stamp
+		}
+		e := entryRef{d.ref(), name}
+		if !seen[e] {
+			seen[e] = true
+			es = append(es, e)
+		}
+	}
+	if len(es) >= minPrefetch {
+		p.Prefetch(es)
+	}
 }
 
 func (t *translator) change(c changelog.Change) {
@@ -233,7 +292,11 @@ func (t *translator) touch(c changelog.Change, entries bool) {
 		}
 		ts = append(ts, target{d, name})
 	}
-	if c.FID != "" {
+	if t.byFID(c.FID) != nil {
+		// Where the master has a file the standby has now. A file the
+		// model does not have needs no such look: it has no old place
+		// to move it from, and if it has moved since this change, the
+		// rename is reported later and places it then.
 		dirFID, name, _, ok, err := t.vol.Locate(c.FID)
 		if err != nil {
 			t.ioError("locate "+c.Path, err)
@@ -306,6 +369,7 @@ func (t *translator) reconcile(d *node, name string, known *Obj) {
 	old := d.kids[name]
 	if old != nil && have && old.fid == cur.FID && old.st == cur.Stamp {
 		old.mode = cur.Mode
+		t.read[old] = cur
 		return
 	}
 	if old != nil {
@@ -313,6 +377,9 @@ func (t *translator) reconcile(d *node, name string, known *Obj) {
 	}
 	if have {
 		t.place(d, name, cur)
+		if n := d.kids[name]; n != nil && n.fid == cur.FID && n.st == cur.Stamp {
+			t.read[n] = cur
+		}
 	}
 }
 
@@ -399,7 +466,7 @@ func (t *translator) dropName(d *node, name string, n *node, purge bool) {
 			t.vol.Removed(n.st)
 		}
 	}
-	t.markDirty(d, dirtyAttr)
+	t.markDirty(d, dirtyAttr|dirtyForced)
 }
 
 // purgeNode removes every name of n.
@@ -441,8 +508,8 @@ func (t *translator) move(n *node, from link, d *node, name string) {
 		n.parked = false
 		delete(t.parked, n)
 	}
-	t.markDirty(from.dir, dirtyAttr)
-	t.markDirty(d, dirtyAttr)
+	t.markDirty(from.dir, dirtyAttr|dirtyForced)
+	t.markDirty(d, dirtyAttr|dirtyForced)
 }
 
 // place puts the master's cur at the free name name of d: a file the model
@@ -512,7 +579,7 @@ func (t *translator) place(d *node, name string, cur Obj) {
 	}
 	if t.emit(journal.Record{Op: journal.OpLink, File: n.st, Parent: d.st, Name: name}) {
 		t.m.link(n, d, name)
-		t.markDirty(d, dirtyAttr)
+		t.markDirty(d, dirtyAttr|dirtyForced)
 	}
 }
 
@@ -546,7 +613,7 @@ func (t *translator) create(d *node, name string, cur Obj) {
 	n := &node{st: cur.Stamp, fid: cur.FID, mode: cur.Mode}
 	t.m.add(n)
 	t.m.link(n, d, name)
-	t.markDirty(d, dirtyAttr)
+	t.markDirty(d, dirtyAttr|dirtyForced)
 	if n.isReg() && cur.Size > 0 {
 		t.markDirty(n, dirtyContent)
 	} else {
@@ -782,13 +849,29 @@ func (t *translator) flush() {
 		if !t.inModel(n) {
 			continue
 		}
-		o, alive, err := t.vol.Inode(n.fid)
-		if err != nil {
-			t.ioError("stat for shipping", err)
-			continue
-		}
-		if !alive {
-			continue // its removal follows
+		o, cached := t.read[n]
+		if !cached {
+			var err error
+			var alive bool
+			o, alive, err = t.vol.Inode(n.fid)
+			if err != nil {
+				t.ioError("stat for shipping", err)
+				continue
+			}
+			if !alive {
+				continue // its removal follows
+			}
+			if k == dirtyAttr && n.ctime != 0 && o.Ctime == n.ctime {
+				// Attributes only, unchanged on the master since
+				// its state was shipped in full, and not changed
+				// on the standby by this batch: the change was
+				// shipped with it (e.g. the event of the capture's
+				// own stamping, read after the file was). Only a
+				// read made now tells: one made earlier in the
+				// batch may predate the change. Contents are
+				// always fetched again.
+				continue
+			}
 		}
 		r := journal.Record{Op: journal.OpSetAttr, File: n.st, Time: t.dirtyTime[n]}
 		if k&dirtyContent != 0 && o.Mode&journal.ModeType == journal.ModeReg {
@@ -803,6 +886,7 @@ func (t *translator) flush() {
 	t.dirty = t.dirty[:0]
 	clear(t.dirtyKind)
 	clear(t.dirtyTime)
+	clear(t.read)
 }
 
 // emit appends r to the batch's records, with its share and time filled

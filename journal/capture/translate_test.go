@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"ftnas/appliance/fileid"
 	"ftnas/journal"
@@ -303,12 +304,40 @@ func TestTranslateRandomConcurrent(t *testing.T) {
 	}
 }
 
+// The same with every batch's new entries looked up ahead (Prefetch), so
+// lookups answer with a state read earlier in the batch.
+func TestTranslateRandomPrefetch(t *testing.T) {
+	const seeds = 500
+	with := 0
+	for seed := uint64(1); seed <= seeds; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			if randomRunPrefetch(t, seed, 120, true, true) > 0 {
+				with++
+			}
+		})
+	}
+	if with < seeds*9/10 {
+		t.Errorf("only %d of %d runs prefetched anything", with, seeds)
+	}
+}
+
 func randomRun(t *testing.T, seed uint64, nops int) { randomRunOpts(t, seed, nops, false) }
 
 func randomRunOpts(t *testing.T, seed uint64, nops int, concurrent bool) {
+	randomRunPrefetch(t, seed, nops, concurrent, false)
+}
+
+// randomRunPrefetch is randomRunOpts, with the volume prefetching every
+// batch's new entries if prefetch is set; it returns how many it did.
+func randomRunPrefetch(t *testing.T, seed uint64, nops int, concurrent, prefetch bool) int {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	p := newPipe(t)
 	f := p.fs
+	var pf *prefetchFS
+	if prefetch {
+		pf = &prefetchFS{fakeFS: f, pre: map[entryRef]prefetched{}}
+		p.tr.vol, p.tr.minPrefetch = pf, 1
+	}
 	i := 0
 	if concurrent {
 		f.during = func(string, string) {
@@ -345,6 +374,10 @@ func randomRunOpts(t *testing.T, seed uint64, nops int, concurrent bool) {
 		p.run(nil)
 	}
 	p.check()
+	if pf == nil {
+		return 0
+	}
+	return pf.n
 }
 
 // randomOp does one random operation on the fake master.
@@ -424,4 +457,29 @@ func randomOp(f *fakeFS, rng *rand.Rand, i int) {
 		}
 		f.unlink(p)
 	}
+}
+
+// An attribute change already shipped (the event of the capture's own
+// stamping comes after the file was read and shipped) gives no record; one
+// that moved the ctime does; a content change is always fetched.
+func TestTranslateAttribAlreadyShipped(t *testing.T) {
+	p := newPipe(t)
+	n := p.fs.create("f")
+	p.fs.write("f", "data")
+	p.drain()
+	p.check()
+	again := changelog.Change{Op: changelog.OpAttrib, Share: 1, Path: "f", FID: n.fid, Time: time.Unix(0, p.fs.clock)}
+	if got := describe(p.run([]changelog.Change{again})); got != "" {
+		t.Errorf("records %q for an attribute change already shipped, want none", got)
+	}
+	p.fs.chmod("f", 0o600)
+	if got := describe(p.drain()); got != "setattr" {
+		t.Errorf("records %q after chmod, want setattr", got)
+	}
+	p.check()
+	again.Op = changelog.OpModify
+	if got := describe(p.run([]changelog.Change{again})); !strings.HasPrefix(got, "write") {
+		t.Errorf("records %q for a content change, want a write", got)
+	}
+	p.check()
 }

@@ -72,3 +72,22 @@ func ParseFID(fid string) (int32, []byte, error) {
 	}
 	return int32(binary.LittleEndian.Uint32(b[:4])), b[4:], nil
 }
+
+// entryRef is an entry of a directory.
+type entryRef struct {
+	dir  DirRef
+	name string
+}
+
+// prefetcher is a Volume that can look entries up ahead of the
+// translation, several at once: the next Lookup of each in the batch
+// returns what was read then.
+type prefetcher interface {
+	Prefetch(entries []entryRef)
+}
+
+// prefetched is a Lookup's answer read ahead.
+type prefetched struct {
+	o  Obj
+	ok bool
+}

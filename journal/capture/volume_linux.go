@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"ftnas/appliance/fileid"
 
@@ -19,7 +21,24 @@ type fsVolume struct {
 	tree    *fileid.Tree
 	root    string // absolute path of the mount point, symlinks resolved
 	mountFD int    // descriptor of the volume, for open_by_handle_at (which refuses O_PATH ones)
+	// dirs keeps the directories Lookup opened (O_PATH, by FID) until the
+	// batch ends (endBatch): a batch of creates in one directory opens it
+	// once. A descriptor names the same directory as opening its handle
+	// again would, also after a rename; once the directory is removed,
+	// lookups in it find nothing, as a new open (ESTALE) would.
+	dirs map[string]int
+	// pre holds what Prefetch read, for the next Lookup of each entry
+	// in the batch.
+	pre map[entryRef]prefetched
 }
+
+// prefetchWorkers is how many lookups Prefetch has in flight: on a busy
+// volume (btrfs under many writers) a stamp or a stat waits on locks far
+// longer than it computes, so they overlap well even on few cores.
+const prefetchWorkers = 4
+
+// maxDirs bounds the directory descriptors kept within one batch.
+const maxDirs = 256
 
 func newFSVolume(root string, tree *fileid.Tree) (*fsVolume, DirRef, error) {
 	abs, err := filepath.Abs(root)
@@ -38,11 +57,82 @@ func newFSVolume(root string, tree *fileid.Tree) (*fsVolume, DirRef, error) {
 		unix.Close(fd)
 		return nil, DirRef{}, fmt.Errorf("capture: handle of volume %s: %w", abs, err)
 	}
-	v := &fsVolume{tree: tree, root: abs, mountFD: fd}
+	v := &fsVolume{tree: tree, root: abs, mountFD: fd, dirs: map[string]int{}, pre: map[entryRef]prefetched{}}
 	return v, DirRef{FID: FID(h.Type(), h.Bytes()), Stamp: tree.Root()}, nil
 }
 
-func (v *fsVolume) Close() error { return unix.Close(v.mountFD) }
+func (v *fsVolume) Close() error {
+	v.endBatch()
+	return unix.Close(v.mountFD)
+}
+
+// endBatch closes the directories kept for the batch and forgets what was
+// prefetched.
+func (v *fsVolume) endBatch() {
+	for fid, fd := range v.dirs {
+		unix.Close(fd)
+		delete(v.dirs, fid)
+	}
+	clear(v.pre)
+}
+
+// Prefetch implements prefetcher: it looks the entries up, several at a
+// time, and keeps each result for the entry's next Lookup in the batch.
+// Such a Lookup answers with the state read a moment earlier, which the
+// translation must take anyway (the volume changes while it reads).
+func (v *fsVolume) Prefetch(es []entryRef) {
+	fds := make([]int, len(es))
+	for i, e := range es {
+		fds[i] = -1
+		if _, ok := v.dirs[e.dir.FID]; !ok && len(v.dirs) >= maxDirs {
+			continue // openDir would close the ones handed out
+		}
+		if fd, ok, err := v.openDir(e.dir.FID); err == nil && ok {
+			fds[i] = fd
+		}
+	}
+	res := make([]prefetched, len(es))
+	valid := make([]bool, len(es))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(prefetchWorkers, len(es)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(es) {
+					return
+				}
+				if fds[i] < 0 {
+					continue
+				}
+				o, ok, err := v.lookupAt(fds[i], es[i].dir, es[i].name)
+				res[i], valid[i] = prefetched{o, ok}, err == nil
+			}
+		})
+	}
+	wg.Wait()
+	for i, e := range es {
+		if valid[i] {
+			v.pre[e] = res[i]
+		}
+	}
+}
+
+// openDir opens directory dir (O_PATH) for the rest of the batch.
+func (v *fsVolume) openDir(fid string) (int, bool, error) {
+	if fd, ok := v.dirs[fid]; ok {
+		return fd, true, nil
+	}
+	fd, ok, err := v.open(fid, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil || !ok {
+		return -1, ok, err
+	}
+	if len(v.dirs) >= maxDirs {
+		v.endBatch()
+	}
+	v.dirs[fid] = fd
+	return fd, true, nil
+}
 
 // gone reports errors that mean the file is not there (any more).
 func gone(err error) bool {
@@ -75,11 +165,20 @@ func objOf(sb *unix.Stat_t) Obj {
 
 // Lookup implements Volume.
 func (v *fsVolume) Lookup(dir DirRef, name string) (Obj, bool, error) {
-	dfd, ok, err := v.open(dir.FID, unix.O_PATH|unix.O_DIRECTORY)
+	e := entryRef{dir, name}
+	if p, ok := v.pre[e]; ok {
+		delete(v.pre, e)
+		return p.o, p.ok, nil
+	}
+	dfd, ok, err := v.openDir(dir.FID)
 	if err != nil || !ok {
 		return Obj{}, false, err
 	}
-	defer unix.Close(dfd)
+	return v.lookupAt(dfd, dir, name)
+}
+
+// lookupAt is Lookup in the open directory dfd. Safe for concurrent use.
+func (v *fsVolume) lookupAt(dfd int, dir DirRef, name string) (Obj, bool, error) {
 	// Stamp, stat and handle are read by name; a rename racing with them
 	// shows as a Stamp that changed, or as an error of a step that found
 	// another file at the name than the step before (stamping a name that

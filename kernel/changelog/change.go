@@ -181,10 +181,14 @@ func join(dir, name string) string {
 // within the batch, with nothing else happening to it in between, is
 // reported once.
 func (x *translator) batch(evs []Event) []Change {
-	var out []Change
-	modified := map[string]bool{} // share/path with an OpModify out and nothing since
+	out := make([]Change, 0, len(evs)+len(evs)/2) // a merged event is several
+	type key struct {
+		share uint64
+		path  string
+	}
+	modified := map[key]bool{} // share/path with an OpModify out and nothing since
 	emit := func(c Change) {
-		k := fmt.Sprintf("%d/%s", c.Share, c.Path)
+		k := key{c.Share, c.Path}
 		switch c.Op {
 		case OpModify:
 			if modified[k] {

@@ -52,9 +52,11 @@
 // # Gate
 //
 // A Gate is a second fanotify group (FAN_CLASS_CONTENT — groups that report
-// file handles cannot take permission events) with FAN_OPEN_PERM on the
-// same filesystem. While open it allows every open at once. While held
-// (Hold, until Release) it holds opens that may write — opened for writing
+// file handles cannot take permission events) that marks the same
+// filesystem with FAN_OPEN_PERM only while it is held: while open it has
+// no mark, so opens are not asked about at all (a permission event is a
+// round trip through this process for every open, readers' too). While
+// held (Hold, until Release) it holds opens that may write — opened for writing
 // or truncating, read from the opener's blocked system call in
 // /proc/<tid>/syscall (open, openat, openat2, creat, open_by_handle_at); an
 // open it cannot read is held too. It never denies, holds one open at most

@@ -16,13 +16,16 @@ import (
 
 // Gate holds writers of a volume back while the journal cannot take more:
 // a second fanotify group (content class: permission events, which FID
-// groups cannot have) asks before every open on the filesystem. While the
-// gate is open every open is allowed at once. While it is held, an open
-// that may write (opened for writing, or truncating) waits until Release —
-// or MaxHold, whichever is first; the gate never denies anything.
+// groups cannot have). While it is held, the group's mark on the
+// filesystem asks before every open, and an open that may write (opened
+// for writing, or truncating) waits until Release — or MaxHold, whichever
+// is first; the gate never denies anything. While the gate is open the
+// mark is removed, so opens cost nothing: no permission event, no round
+// trip through this process.
 type Gate struct {
 	volume  string
 	file    *os.File
+	volFD   int // the volume's directory, to mark and unmark its filesystem
 	log     *slog.Logger
 	ignore  func(pid int) bool
 	onHold  func(Held)
@@ -34,6 +37,7 @@ type Gate struct {
 
 	mu      sync.Mutex
 	holding bool
+	marked  bool // the permission mark is on the filesystem
 	closed  bool
 	held    []heldOpen
 	timer   *time.Timer
@@ -44,10 +48,11 @@ type heldOpen struct {
 	deadline time.Time
 }
 
-// OpenGate creates the permission group, marks the volume's filesystem and
-// starts answering. From here until Close every open on the filesystem
-// waits for this process's answer, so the answering goroutine starts before
-// OpenGate returns. It needs CAP_SYS_ADMIN.
+// OpenGate creates the permission group and starts answering. It checks
+// that the volume's filesystem can be marked (marking it, then removing the
+// mark): the mark is only on while the gate is held. While it is on, every
+// open on the filesystem waits for this process's answer, so the answering
+// goroutine starts before OpenGate returns. It needs CAP_SYS_ADMIN.
 func OpenGate(o GateOptions) (*Gate, error) {
 	if o.Volume == "" {
 		return nil, errors.New("changelog: gate: no volume")
@@ -81,13 +86,54 @@ func OpenGate(o GateOptions) (*Gate, error) {
 	if g.maxHeld <= 0 {
 		g.maxHeld = 1024
 	}
+	// Opened before anything is marked: while the mark is on, an open by
+	// this process waits for an answer too.
+	var err error
+	g.volFD, err = unix.Open(o.Volume, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("changelog: gate: open volume %s: %w", o.Volume, err)
+	}
 	f, err := openGroup(gateInitFlags, gateEventFlags, o.Volume, unix.FAN_OPEN_PERM)
 	if err != nil {
+		unix.Close(g.volFD)
 		return nil, fmt.Errorf("changelog: gate: %w", err)
 	}
-	g.file = f
+	g.file, g.marked = f, true
+	if err := g.markLocked(false); err != nil {
+		unix.Close(g.volFD)
+		f.Close()
+		return nil, fmt.Errorf("changelog: gate: volume %s: %w", o.Volume, err)
+	}
 	go g.serve()
 	return g, nil
+}
+
+// markLocked puts the permission mark on the volume's filesystem (on) or
+// takes it off. Opens already waiting for an answer stay in the group's
+// queue and are answered as ever.
+func (g *Gate) markLocked(on bool) error {
+	if g.marked == on {
+		return nil
+	}
+	op := uint(unix.FAN_MARK_REMOVE)
+	if on {
+		op = unix.FAN_MARK_ADD
+	}
+	rc, err := g.file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var merr error
+	if err := rc.Control(func(fd uintptr) {
+		merr = unix.FanotifyMark(int(fd), op|unix.FAN_MARK_FILESYSTEM, unix.FAN_OPEN_PERM, g.volFD, "")
+	}); err != nil {
+		return err
+	}
+	if merr != nil {
+		return fmt.Errorf("fanotify_mark(%#x FAN_MARK_FILESYSTEM, FAN_OPEN_PERM): %w", op, merr)
+	}
+	g.marked = on
+	return nil
 }
 
 // Hold starts holding writers' opens.
@@ -95,6 +141,12 @@ func (g *Gate) Hold() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.holding && !g.closed {
+		if err := g.markLocked(true); err != nil {
+			// Not held: the writers reach the filter's bounded queue,
+			// whose overflow is answered by a rescan.
+			g.log.Error("changelog: gate cannot hold writers", "volume", g.volume, "err", err)
+			return
+		}
 		g.holding = true
 		g.log.Info("changelog: gate holding writers", "volume", g.volume)
 	}
@@ -106,6 +158,12 @@ func (g *Gate) Release() {
 	was := g.holding
 	g.holding = false
 	held := g.takeLocked(time.Time{})
+	if !g.closed {
+		if err := g.markLocked(false); err != nil {
+			// Still marked: opens are asked about, and allowed at once.
+			g.log.Warn("changelog: gate: remove the permission mark", "volume", g.volume, "err", err)
+		}
+	}
 	g.mu.Unlock()
 	g.allow(held)
 	if was {
@@ -141,6 +199,7 @@ func (g *Gate) Close() error {
 	g.allow(held)
 	err := g.file.Close()
 	<-g.done
+	unix.Close(g.volFD)
 	if err != nil {
 		return fmt.Errorf("changelog: gate: close fanotify group of %s: %w", g.volume, err)
 	}

@@ -1,9 +1,11 @@
 package changelog
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -222,4 +224,53 @@ func TestGateExecNotHeld(t *testing.T) {
 	g.Hold()
 	_, done := startSh(t, vol, "./true")
 	waitDone(t, "program on the volume while held", done)
+}
+
+// gateMarks counts the marks of the gate's fanotify group (the "fanotify"
+// lines of its /proc fdinfo but the group's own "fanotify flags:").
+func gateMarks(t *testing.T, g *Gate) int {
+	t.Helper()
+	rc, err := g.file.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd uintptr
+	rc.Control(func(f uintptr) { fd = f })
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "fanotify ") && !strings.HasPrefix(l, "fanotify flags:") {
+			n++
+		}
+	}
+	return n
+}
+
+// An open gate has no mark: opens are not asked about (no permission
+// event, no round trip); Hold puts the mark on, Release takes it off.
+func TestGateMarksOnlyWhileHeld(t *testing.T) {
+	vol := newVolume(t, "ext4")
+	g, held := openGate(t, GateOptions{Volume: vol})
+	if n := gateMarks(t, g); n != 0 {
+		t.Fatalf("open gate has %d marks, want 0", n)
+	}
+	g.Hold()
+	if n := gateMarks(t, g); n != 1 {
+		t.Fatalf("held gate has %d marks, want 1", n)
+	}
+	_, writer := startSh(t, vol, "echo x > f")
+	waitHeld(t, held, filepath.Join(vol, "f"))
+	g.Release()
+	waitDone(t, "held writer after Release", writer)
+	if n := gateMarks(t, g); n != 0 {
+		t.Fatalf("released gate has %d marks, want 0", n)
+	}
+	g.Hold()
+	_, writer = startSh(t, vol, "echo y > g")
+	waitHeld(t, held, filepath.Join(vol, "g"))
+	g.Release()
+	waitDone(t, "writer held again after Release", writer)
 }

@@ -26,8 +26,8 @@ type Options struct {
 // GateOptions configure a Gate.
 type GateOptions struct {
 	// Volume is a directory of the volume's filesystem, normally its mount
-	// point. Every open on that filesystem is gated; it must not be the
-	// host's root filesystem.
+	// point. While the gate is held, every open on that filesystem is
+	// gated; it must not be the host's root filesystem.
 	Volume string
 	// Ignore, if set, lets the processes it returns true for through even
 	// while held. The gate's own process is never held.

@@ -75,20 +75,25 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 // do sends a request with an optional JSON body and decodes a JSON answer
 // into out (when out is non-nil).
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("api: encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.doBody(ctx, method, path, "", nil, out)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("api: encode request: %w", err)
+	}
+	return c.doBody(ctx, method, path, "application/json", bytes.NewReader(b), out)
+}
+
+// doBody sends a request with body (nil: none) of contentType and
+// decodes a JSON answer into out (when out is non-nil).
+func (c *Client) doBody(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, "http://nasd"+path, body)
 	if err != nil {
 		return fmt.Errorf("api: %s %s: %w", method, path, err)
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)

@@ -21,7 +21,7 @@
 //	PUT    /v1/users/{name}/password  PasswordRequest -> 204
 //
 // Optional groups, served when the Backend also implements their
-// interface (ClusterBackend, BondBackend, RaidBackend):
+// interface (ClusterBackend, BondBackend, RaidBackend, UpdateBackend):
 //
 //	GET    /v1/cluster                -> ClusterStatus
 //	DELETE /v1/cluster                -> 204 (leave the pair)
@@ -37,4 +37,5 @@
 //	POST   /v1/raid/{array}/replace   RaidReplaceRequest -> 202 RaidArray
 //	POST   /v1/raid/adopt             RaidAdoptRequest -> 202 RaidAdoptResult
 //	POST   /v1/raid/esp-sync          RaidESPSyncRequest -> 200 RaidESPSyncResult
+//	POST   /v1/update[?tries=N]       bundle (application/octet-stream) -> 200 UpdateResult
 package api

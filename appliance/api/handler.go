@@ -46,6 +46,9 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	if rb, ok := b.(RaidBackend); ok {
 		maps.Copy(routes, raidRoutes(h, rb))
 	}
+	if ub, ok := b.(UpdateBackend); ok {
+		maps.Copy(routes, updateRoutes(h, ub))
+	}
 	for path, methods := range routes {
 		var allow []string
 		for m, fn := range methods {

@@ -12,7 +12,11 @@
 //	ftnas: root A assembled degraded=1 members=1/4 array=md127
 //
 // and switches root to the slot's /sbin/init. CheckSlot is that init's
-// first step: / must be the read-only squashfs on the named slot's array.
+// first step: / must be the read-only squashfs on the named slot's array,
+// and the loader's entry (esp.EntryName) must be that slot's. When the
+// hand-over fails on an entry with a boot counter (a new slot on trial,
+// see package update), ./init reboots instead of powering off, so that
+// systemd-boot counts the try and falls back once they are used up.
 //
 // Options, Choose, Waiter (the when-to-assemble decision, on explicit
 // times), Marker and the uevent/mountinfo parsers are pure; the scan,

@@ -14,7 +14,7 @@ const LoaderGUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 const (
 	// VarLoaderInfo is the loader's name and version.
 	VarLoaderInfo = "LoaderInfo"
-	// VarLoaderEntrySelected is the entry booted (ftnas-a.conf).
+	// VarLoaderEntrySelected is the entry booted (ftnas-1-a.conf).
 	VarLoaderEntrySelected = "LoaderEntrySelected"
 	// VarLoaderDevicePartUUID is the GPT partition GUID of the ESP the
 	// loader was read from.
@@ -47,7 +47,7 @@ func DecodeEFIString(b []byte) (string, error) {
 // LoaderVars are what systemd-boot told the booted system.
 type LoaderVars struct {
 	Info  string // "systemd-boot 252.39-1~deb12u2"
-	Entry string // "ftnas-a.conf"
+	Entry string // "ftnas-1-a.conf"
 	// ESP is the GPT partition GUID of the ESP it was read from.
 	ESP string
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"ftnas/images/esp"
 	"ftnas/images/guest"
 	"ftnas/raid"
 )
@@ -17,7 +18,7 @@ import (
 // itself was built for), that it is that slot. It returns the console
 // lines a boot test matches:
 //
-//	ftnas: loader "systemd-boot 252.39-1~deb12u2" entry=ftnas-a.conf esp=<partition GUID>
+//	ftnas: loader "systemd-boot 252.39-1~deb12u2" entry=ftnas-1-a.conf esp=<partition GUID>
 //	ftnas: slot a userland up: root=/dev/md127 fstype=squashfs array=ftnas-root-a level=raid1 degraded=1 members=1/4
 //
 // The loader line says "ftnas: loader none (not booted by UEFI)" without
@@ -67,8 +68,8 @@ func CheckSlot(imageSlot string) (loader, userland string, err error) {
 	}
 	loader = "ftnas: loader none (not booted by UEFI)"
 	if efi {
-		if want := "ftnas-" + slot; !strings.HasPrefix(lv.Entry, want) || !strings.HasSuffix(lv.Entry, ".conf") {
-			return "", "", fmt.Errorf("boot: check slot: running slot %s, but the loader booted entry %q", slot, lv.Entry)
+		if e, err := esp.ParseEntryName(lv.Entry); err != nil || e.Slot != slot {
+			return "", "", fmt.Errorf("boot: check slot: running slot %s, but the loader booted entry %q (%v)", slot, lv.Entry, err)
 		}
 		loader = fmt.Sprintf("ftnas: loader %q entry=%s esp=%s", lv.Info, lv.Entry, strings.ToLower(lv.ESP))
 	}

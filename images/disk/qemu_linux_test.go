@@ -126,8 +126,8 @@ func TestQEMUAnyDiskBoots(t *testing.T) {
 		if m.Slot != "a" || m.Degraded != wantDegraded || m.InSync != wantInSync || m.RaidDisks != n {
 			t.Errorf("boot %v: marker %+v, want root a degraded=%d members=%d/%d", names, m, wantDegraded, wantInSync, n)
 		}
-		if !strings.HasPrefix(r.Loader, "systemd-boot ") || r.Entry != "ftnas-a.conf" {
-			t.Errorf("boot %v: loader %q entry %q, want systemd-boot and ftnas-a.conf", names, r.Loader, r.Entry)
+		if !strings.HasPrefix(r.Loader, "systemd-boot ") || r.Entry != "ftnas-1-a.conf" {
+			t.Errorf("boot %v: loader %q entry %q, want systemd-boot and ftnas-1-a.conf", names, r.Loader, r.Entry)
 		}
 		if len(disks) == 1 && !strings.EqualFold(r.ESP, espGUID[disks[0]]) {
 			t.Errorf("boot %v: systemd-boot was read from the ESP %s, want this disk's ESP %s", names, r.ESP, espGUID[disks[0]])

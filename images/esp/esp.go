@@ -2,7 +2,6 @@ package esp
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -23,8 +22,15 @@ const (
 // Epoch is the date of every file and directory on the ESP.
 func Epoch() time.Time { return time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC) }
 
-// EntryPath is the loader entry of slot.
-func EntryPath(slot string) string { return "/loader/entries/ftnas-" + slot + ".conf" }
+// EntryPath is the loader entry of slot as Files writes it: rank 1 for
+// the default slot, 0 for the others, no boot counter.
+func (c Config) EntryPath(slot string) string {
+	rank := 0
+	if slot == c.defaultSlot() {
+		rank = 1
+	}
+	return GoodEntry(slot, rank).Path()
+}
 
 // KernelPath and InitrdPath are where slot's kernel and initrd live.
 func KernelPath(slot string) string { return "/ftnas/" + slot + "/vmlinuz" }
@@ -116,11 +122,11 @@ func (c Config) defaultSlot() string {
 	return c.Slots[0].Name
 }
 
-// LoaderConf is loader.conf: the default entry, the menu timeout, no
+// LoaderConf is loader.conf: the default entry (DefaultPattern: the
+// entries' names say which slot boots), the menu timeout, no
 // command-line editor (the appliance is not a workstation).
 func LoaderConf(c Config) string {
-	return fmt.Sprintf("default %s\ntimeout %d\nconsole-mode keep\neditor no\n",
-		path.Base(EntryPath(c.defaultSlot())), c.Timeout)
+	return fmt.Sprintf("default %s\ntimeout %d\nconsole-mode keep\neditor no\n", DefaultPattern, c.Timeout)
 }
 
 // Entry is slot's Boot Loader Specification (type #1) entry.
@@ -151,7 +157,7 @@ func Files(c Config) ([]File, error) {
 	}
 	for _, s := range c.Slots {
 		out = append(out,
-			File{Path: EntryPath(s.Name), Data: []byte(Entry(s))},
+			File{Path: c.EntryPath(s.Name), Data: []byte(Entry(s))},
 			File{Path: KernelPath(s.Name), Source: s.Kernel},
 			File{Path: InitrdPath(s.Name), Source: s.Initrd})
 	}

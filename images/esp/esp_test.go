@@ -33,12 +33,18 @@ func testConfig(t *testing.T) Config {
 
 func TestLoaderTexts(t *testing.T) {
 	c := testConfig(t)
-	if got, want := LoaderConf(c), "default ftnas-a.conf\ntimeout 0\nconsole-mode keep\neditor no\n"; got != want {
+	if got, want := LoaderConf(c), "default ftnas-*\ntimeout 0\nconsole-mode keep\neditor no\n"; got != want {
 		t.Errorf("LoaderConf = %q, want %q", got, want)
 	}
 	c.Default, c.Timeout = "b", 3
-	if got := LoaderConf(c); !strings.HasPrefix(got, "default ftnas-b.conf\ntimeout 3\n") {
-		t.Errorf("LoaderConf with default b = %q", got)
+	if got := LoaderConf(c); !strings.HasPrefix(got, "default ftnas-*\ntimeout 3\n") {
+		t.Errorf("LoaderConf with timeout 3 = %q", got)
+	}
+	if got := c.EntryPath("b"); got != "/loader/entries/ftnas-1-b.conf" {
+		t.Errorf("EntryPath(b) with default b = %q", got)
+	}
+	if got := c.EntryPath("a"); got != "/loader/entries/ftnas-0-a.conf" {
+		t.Errorf("EntryPath(a) with default b = %q", got)
 	}
 	want := "title ftnas slot A\nlinux /ftnas/a/vmlinuz\ninitrd /ftnas/a/initrd.img\noptions console=ttyS0 ftnas.slot=a\n"
 	if got := Entry(c.Slots[0]); got != want {
@@ -82,7 +88,7 @@ func TestWriteImage(t *testing.T) {
 	for _, f := range files {
 		paths = append(paths, f.Path)
 	}
-	wantPaths := "/EFI/BOOT/BOOTX64.EFI /EFI/systemd/systemd-bootx64.efi /ftnas/a/initrd.img /ftnas/a/vmlinuz /ftnas/b/initrd.img /ftnas/b/vmlinuz /loader/entries/ftnas-a.conf /loader/entries/ftnas-b.conf /loader/loader.conf"
+	wantPaths := "/EFI/BOOT/BOOTX64.EFI /EFI/systemd/systemd-bootx64.efi /ftnas/a/initrd.img /ftnas/a/vmlinuz /ftnas/b/initrd.img /ftnas/b/vmlinuz /loader/entries/ftnas-0-b.conf /loader/entries/ftnas-1-a.conf /loader/loader.conf"
 	if got := strings.Join(paths, " "); got != wantPaths {
 		t.Fatalf("Files paths = %s\nwant %s", got, wantPaths)
 	}

@@ -133,3 +133,12 @@ func PowerOff() error {
 	}
 	return nil
 }
+
+// Reboot syncs and restarts the machine. It returns only on failure.
+func Reboot() error {
+	unix.Sync()
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART); err != nil {
+		return fmt.Errorf("guest: reboot: %w", err)
+	}
+	return nil
+}

@@ -26,3 +26,6 @@ func WaitBlockDevices(names []string, timeout time.Duration) error { return errU
 
 // PowerOff is Linux-only.
 func PowerOff() error { return errUnsupported }
+
+// Reboot is Linux-only.
+func Reboot() error { return errUnsupported }

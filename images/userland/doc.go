@@ -40,7 +40,14 @@
 // reboot yet (the state and data md arrays are made by the installer but
 // not used). Once `nasctl status --json` reports every service healthy it
 // prints "ftnas: nasd serving {json}" on the console; ftnas.test_share=
-// (a test hook) then adds an NFS share and writes a file into it.
+// (a test hook) then adds an NFS share and writes a file into it. It then
+// blesses the boot entry (package update: a new slot on trial loses its
+// boot counter, and the ESP it booted from is copied to every disk) and
+// prints "ftnas: boot entry STATE slot=... booted=... entry=...";
+// ftnas.test_update=DEVICE (a test hook) then runs `nasctl update DEVICE`
+// when that device is there and reboots. On a trial boot the init
+// reboots, rather than powering off, when it fails to set up or nasd
+// does not serve within 5 minutes, so the loader counts the try.
 //
 // Spec, Key, the command lines, Files, the init's options and Backoff are
 // pure; Bootstrap and SlotImage are Linux-only and need root; Boot starts

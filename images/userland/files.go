@@ -78,7 +78,37 @@ const (
 	// ParamTestShare, a test hook, makes an NFS share of that name once
 	// nasd serves and writes TestFile into it.
 	ParamTestShare = "ftnas.test_share"
+	// ParamTestUpdate, a test hook, names a block device (/dev/vdc):
+	// once nasd serves and the slot is blessed, the init runs `nasctl
+	// update DEVICE` when the device is there, prints UpdateLinePrefix
+	// and the result, and reboots.
+	ParamTestUpdate = "ftnas.test_update"
 )
+
+// Console lines of the slot's init about updates.
+const (
+	// BlessPrefix starts the line that says what blessing the booted
+	// entry did: "ftnas: boot entry blessed slot=b booted=... found=...
+	// entry=..." (see update.BlessResult).
+	BlessPrefix = "ftnas: boot entry "
+	// UpdateLinePrefix starts the test hook's line with nasctl's output.
+	UpdateLinePrefix = "ftnas: test update: "
+)
+
+// BlessRegexp matches the bless line: state, slot, booted entry, the
+// entry found on the ESP, the entry now.
+func BlessRegexp() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(BlessPrefix) + `(\S+) slot=(\S+) booted=(\S+) found=(\S+) entry=(\S+)\r?$`)
+}
+
+// UpdateRegexp matches the test hook's line; the submatch is nasctl's
+// output (one line).
+func UpdateRegexp() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(UpdateLinePrefix) + `(.*?)\r?$`)
+}
+
+// NasctlUpdateArgs is the test hook's update command.
+func NasctlUpdateArgs(file string) []string { return []string{NasctlPath, "update", file} }
 
 // TestFile is the file the test hook writes into the test share, and
 // TestContent what it holds for slot s.
@@ -92,6 +122,8 @@ type InitOptions struct {
 	Address   netip.Prefix
 	Gateway   netip.Addr // invalid: no default route
 	TestShare string
+	// TestUpdate is the block device the test hook updates from.
+	TestUpdate string
 }
 
 // DefaultInitOptions suit qemu's user-mode network.
@@ -132,6 +164,12 @@ func ParseInitOptions(params []guest.Param) (InitOptions, error) {
 			return InitOptions{}, fmt.Errorf("userland: %s=%q: want a share name (letters, digits, - and _)", ParamTestShare, v)
 		}
 		o.TestShare = v
+	}
+	if v, ok := guest.Lookup(params, ParamTestUpdate); ok {
+		if !strings.HasPrefix(v, "/dev/") || strings.Contains(v, "..") {
+			return InitOptions{}, fmt.Errorf("userland: %s=%q: want a device under /dev", ParamTestUpdate, v)
+		}
+		o.TestUpdate = v
 	}
 	return o, nil
 }

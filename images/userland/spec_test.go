@@ -176,7 +176,14 @@ func TestParseInitOptions(t *testing.T) {
 	if err != nil || o.Gateway.IsValid() {
 		t.Errorf("no gateway: %+v, %v", o, err)
 	}
-	for _, bad := range []string{"ftnas.ip=10.0.2.15", "ftnas.ip=fe80::1/64", "ftnas.gw=x", "ftnas.ip=10.0.3.15/24", "ftnas.test_share=../x", "ftnas.test_share="} {
+	o, err = parse("ftnas.test_update=/dev/vdc")
+	if err != nil || o.TestUpdate != "/dev/vdc" {
+		t.Errorf("test update: %+v, %v", o, err)
+	}
+	if m := BlessRegexp().FindStringSubmatch(BlessPrefix + "blessed slot=b booted=ftnas-1-b+3.conf found=ftnas-1-b+2-1.conf entry=ftnas-1-b.conf\r\n"); m == nil || m[1] != "blessed" || m[4] != "ftnas-1-b+2-1.conf" || m[5] != "ftnas-1-b.conf" {
+		t.Errorf("bless line: %q", m)
+	}
+	for _, bad := range []string{"ftnas.ip=10.0.2.15", "ftnas.ip=fe80::1/64", "ftnas.gw=x", "ftnas.ip=10.0.3.15/24", "ftnas.test_share=../x", "ftnas.test_share=", "ftnas.test_update=vdc", "ftnas.test_update=/dev/../etc/x"} {
 		if _, err := parse(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

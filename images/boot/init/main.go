@@ -5,8 +5,11 @@
 // slot's md RAID1 from the disks present (degraded after a timeout, see
 // package boot), prints the "ftnas: root A assembled ..." marker, mounts
 // the slot's squashfs and switches root to its /sbin/init. On failure it
-// prints "FTNAS-RESULT: FAIL <why>" and powers off. It is built static
-// (CGO_ENABLED=0).
+// prints "FTNAS-RESULT: FAIL <why>" and powers off, or, when the loader
+// booted an entry with a boot counter (a new slot on trial after an
+// update, see package update), reboots, so that the loader counts the
+// try and falls back to the previous slot once the tries are used up. It
+// is built static (CGO_ENABLED=0).
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"ftnas/images/boot"
+	"ftnas/images/esp"
 	"ftnas/images/guest"
 	"ftnas/raid"
 )
@@ -27,6 +31,14 @@ func main() {
 	err := run()
 	// run returns only when the hand-over failed.
 	fmt.Println(guest.ResultLine(err))
+	if lv, efi, lerr := boot.ReadLoaderVars(); lerr == nil && efi {
+		if e, perr := esp.ParseEntryName(lv.Entry); perr == nil && e.Counting() {
+			fmt.Printf("init: entry %s is on trial; rebooting so the loader counts the failed try\n", lv.Entry)
+			if err := guest.Reboot(); err != nil {
+				fmt.Fprintln(os.Stderr, "init:", err)
+			}
+		}
+	}
 	if err := guest.PowerOff(); err != nil {
 		fmt.Fprintln(os.Stderr, "init:", err)
 	}

@@ -13,6 +13,10 @@
 // instead of the placeholder init; the Debian tree is bootstrapped once
 // into the cache (about 2 minutes) and reused. -boot then boots all the
 // disks together with a user-net NIC and waits until nasd serves.
+//
+// With -userland, -bundle VERSION also writes DIR/ftnas-VERSION.bundle,
+// an update bundle of the slot image (package update) that `nasctl
+// update` installs on a running box.
 package main
 
 import (
@@ -27,6 +31,7 @@ import (
 	"ftnas/images/deb"
 	"ftnas/images/disk"
 	"ftnas/images/qemu"
+	"ftnas/images/update"
 	"ftnas/images/userland"
 	"ftnas/raid"
 )
@@ -54,9 +59,13 @@ func run() error {
 	verbose := flag.Bool("v", false, "show the guests' consoles")
 	withUserland := flag.Bool("userland", false, "slots hold the Debian userland with nasd (package userland), not the placeholder init")
 	level := flag.Int("zstd-level", userland.CompressionLevel, "zstd level of the -userland slot squashfs (1-22)")
+	bundleVersion := flag.String("bundle", "", "with -userland, also write DIR/ftnas-VERSION.bundle, an update bundle of the slot image")
 	flag.Parse()
 	if *dir == "" {
 		return fmt.Errorf("-dir is required")
+	}
+	if *bundleVersion != "" && !*withUserland {
+		return fmt.Errorf("-bundle needs -userland (the placeholder slot is no update)")
 	}
 	lo := raid.LayoutOptions{ESPSize: *espMiB * raid.MiB, RootSize: *rootMiB * raid.MiB, StateSize: *stateMiB * raid.MiB, MinData: *dataMiB * raid.MiB}
 	if *small {
@@ -95,6 +104,15 @@ func run() error {
 		logf("userland: tree %s (cached=%v, %v), slot image %d MiB sha256 %s (cached=%v, %v)", tree.Key, tree.Cached, tree.Took.Round(time.Millisecond),
 			im.Size>>20, im.SHA256, im.Cached, im.Took.Round(time.Millisecond))
 		in.SlotImage = im.Path
+		if *bundleVersion != "" {
+			p := filepath.Join(*dir, "ftnas-"+*bundleVersion+".bundle")
+			os.Remove(p)
+			m, err := update.Create(p, update.Sources{Version: *bundleVersion, Rootfs: im.Path})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("bundle %s version %s rootfs %d bytes sha256 %s\n", p, m.Version, m.Parts[0].Size, m.Parts[0].SHA256)
+		}
 	}
 	res, err := disk.Build(ctx, in, disk.Options{
 		Dir: *dir, Disks: *n, DiskSize: *diskMiB * raid.MiB, Layout: lo, Cmdline: *cmdline,

@@ -6,7 +6,7 @@
 // reports), that / is a read-only squashfs on an md array
 // (boot.CheckSlot), prints
 //
-//	ftnas: loader "systemd-boot 252.39-1~deb12u2" entry=ftnas-a.conf esp=<partition GUID>
+//	ftnas: loader "systemd-boot 252.39-1~deb12u2" entry=ftnas-1-a.conf esp=<partition GUID>
 //	ftnas: slot a userland up: root=/dev/md127 fstype=squashfs array=ftnas-root-a level=raid1 degraded=1 members=1/4
 //
 // then the result line, and powers off.

@@ -17,10 +17,21 @@
 //  5. polls `nasctl status --json` until every service is healthy and
 //     prints "ftnas: nasd serving {json}"; with ftnas.test_share=NAME it
 //     then adds that NFS share and writes userland.TestFile into it;
-//  6. on SIGTERM, SIGINT or SIGPWR stops nasd and powers off.
+//  6. blesses the boot entry (update.Updater.Bless: a slot on trial
+//     after an update loses its boot counter, and the ESP it booted from
+//     is copied to every disk) and prints "ftnas: boot entry STATE ...";
+//     with ftnas.test_update=DEVICE and that device present it then runs
+//     `nasctl update DEVICE`, prints the result and reboots;
+//  7. on SIGTERM, SIGINT or SIGPWR stops nasd and powers off.
+//
+// On a trial boot (the loader booted an entry with a boot counter) a
+// slot that fails to set up, or whose nasd does not serve in time,
+// reboots instead of powering off, so the loader counts the try and,
+// once the tries are used up, boots the previous slot.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,18 +48,25 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ftnas/images/boot"
+	"ftnas/images/esp"
 	"ftnas/images/guest"
+	"ftnas/images/update"
 	"ftnas/images/userland"
+	"ftnas/raid"
 )
 
 func main() {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR)
 	r := &reaper{waiting: map[int]chan unix.WaitStatus{}}
+	trial := onTrial()
 	slot, opts, err := setup()
 	if err != nil {
 		fmt.Println("ftnas: init: FAILED:", err)
 		fmt.Println(guest.ResultLine(err))
+		if trial {
+			rebootTrial()
+		}
 		halt()
 	}
 	stop := make(chan struct{})
@@ -58,7 +76,18 @@ func main() {
 		defer wg.Done()
 		superviseNasd(r, stop)
 	}()
-	go waitServing(r, slot, opts)
+	go func() {
+		if !waitServing(r, slot, opts) {
+			if trial {
+				rebootTrial()
+			}
+			return
+		}
+		bless()
+		if opts.TestUpdate != "" {
+			testUpdate(r, opts.TestUpdate)
+		}
+	}()
 	for s := range sigs {
 		if s == unix.SIGCHLD {
 			r.reap()
@@ -73,6 +102,64 @@ func main() {
 		}()
 		wg.Wait()
 		halt()
+	}
+}
+
+// onTrial reports whether the loader booted an entry with a boot
+// counter: this boot is a new slot's try.
+func onTrial() bool {
+	lv, efi, err := boot.ReadLoaderVars()
+	if err != nil || !efi {
+		return false
+	}
+	e, err := esp.ParseEntryName(lv.Entry)
+	return err == nil && e.Counting()
+}
+
+// rebootTrial ends a failed try: the loader counts it.
+func rebootTrial() {
+	fmt.Println("ftnas: init: this slot is on trial and did not come up; rebooting (the loader falls back once its tries are used up)")
+	if err := guest.Reboot(); err != nil {
+		fmt.Println("ftnas: init:", err)
+	}
+	halt()
+}
+
+func updater() *update.Updater {
+	md := &raid.Mdadm{Path: "/sbin/mdadm"}
+	return &update.Updater{
+		Mdadm:   md,
+		Adopter: &raid.Adopter{Mdadm: md, Block: os.DirFS("/sys/block"), ClassBlock: os.DirFS("/sys/class/block")},
+	}
+}
+
+// bless marks the booted entry good once nasd serves.
+func bless() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := updater().Bless(ctx)
+	if err != nil {
+		fmt.Printf("%sbless failed: %v\n", userland.BlessPrefix, err)
+		return
+	}
+	fmt.Printf("%s%s slot=%s booted=%s found=%s entry=%s\n", userland.BlessPrefix, res.State, res.Slot, res.Booted, res.Found, res.Entry)
+}
+
+// testUpdate is the test hook: update from dev when it is there, then
+// reboot.
+func testUpdate(r *reaper, dev string) {
+	if _, err := os.Stat(dev); err != nil {
+		return
+	}
+	out, err := r.outputWithin(userland.NasctlUpdateArgs(dev), 10*time.Minute)
+	line := strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", " | ")), " ")
+	if err != nil {
+		fmt.Printf("%sFAILED: %v: %s\n", userland.UpdateLinePrefix, err, line)
+		return
+	}
+	fmt.Println(userland.UpdateLinePrefix + line)
+	if err := guest.Reboot(); err != nil {
+		fmt.Println("ftnas: init:", err)
 	}
 }
 
@@ -256,8 +343,9 @@ func superviseNasd(r *reaper, stop <-chan struct{}) {
 }
 
 // waitServing polls nasctl until nasd reports every service healthy and
-// prints the serving line, then runs the test hook.
-func waitServing(r *reaper, slot string, o userland.InitOptions) {
+// prints the serving line, then runs the test share hook. It reports
+// whether nasd served.
+func waitServing(r *reaper, slot string, o userland.InitOptions) bool {
 	var last string
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -272,18 +360,19 @@ func waitServing(r *reaper, slot string, o userland.InitOptions) {
 		}
 		if time.Now().After(deadline) {
 			fmt.Printf("ftnas: nasd not healthy after 5m: %s (%v)\n", last, err)
-			return
+			return false
 		}
 		time.Sleep(time.Second)
 	}
 	if o.TestShare == "" {
-		return
+		return true
 	}
 	if err := testShare(r, slot, o.TestShare); err != nil {
 		fmt.Println("ftnas: test share:", err)
-		return
+		return true
 	}
 	fmt.Println(userland.TestShareLine(o.TestShare))
+	return true
 }
 
 func testShare(r *reaper, slot, name string) error {
@@ -326,6 +415,11 @@ func (r *reaper) start(argv []string, out *os.File) (int, <-chan unix.WaitStatus
 // output runs argv and returns its stdout and stderr, failing unless it
 // exits 0 within 30 s.
 func (r *reaper) output(argv []string) ([]byte, error) {
+	return r.outputWithin(argv, 30*time.Second)
+}
+
+// outputWithin is output with a time limit of d.
+func (r *reaper) outputWithin(argv []string, d time.Duration) ([]byte, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -336,7 +430,7 @@ func (r *reaper) output(argv []string) ([]byte, error) {
 		pr.Close()
 		return nil, err
 	}
-	pr.SetReadDeadline(time.Now().Add(30 * time.Second))
+	pr.SetReadDeadline(time.Now().Add(d))
 	out, rerr := io.ReadAll(pr)
 	pr.Close()
 	if rerr != nil {

@@ -1,0 +1,50 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/store"
+	"ftnas/images/update"
+	"ftnas/raid"
+)
+
+var _ api.UpdateBackend = (*backend)(nil)
+
+// Update implements api.UpdateBackend: the bundle goes to the root slot
+// the box is not running, which boots next on trial (package update).
+// It holds the RAID manager's lock: no scrub, replacement, adoption or
+// ESP sync runs meanwhile.
+func (b *backend) Update(ctx context.Context, r io.Reader, req api.UpdateRequest) (api.UpdateResult, error) {
+	rm := b.raidManager()
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	md := &raid.Mdadm{Logger: rm.log}
+	u := &update.Updater{
+		Mdadm:   md,
+		Adopter: &raid.Adopter{Mdadm: md, Block: os.DirFS("/sys/block"), ClassBlock: os.DirFS("/sys/class/block"), Logger: rm.log},
+		Logger:  rm.log,
+	}
+	// A client that goes away mid-upload fails the read; once the bundle
+	// is read, the switch finishes regardless.
+	res, err := u.Update(context.WithoutCancel(ctx), r, update.Options{Tries: req.Tries})
+	if err != nil {
+		if errors.Is(err, update.ErrFormat) {
+			return api.UpdateResult{}, fmt.Errorf("%w: %w", store.ErrInvalid, err)
+		}
+		return api.UpdateResult{}, err
+	}
+	out := api.UpdateResult{
+		Version: res.Version, RunningSlot: res.Running, Slot: res.Slot, Array: res.Array, Bytes: res.Bytes,
+		SHA256: res.SHA256, BootFiles: res.BootFiles, Entry: res.Entry, Tries: res.Tries, ESPFrom: res.ESPFrom,
+		ESPs: []api.RaidESPDisk{},
+	}
+	for _, d := range res.ESPs {
+		out.ESPs = append(out.ESPs, api.RaidESPDisk{Disk: d.Disk, Before: d.Before, After: d.After, Copied: d.Copied})
+	}
+	return out, nil
+}

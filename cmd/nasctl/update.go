@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"ftnas/appliance/api"
+)
+
+func newUpdateCmd(a *app) *cobra.Command {
+	var tries int
+	cmd := &cobra.Command{
+		Use:   "update FILE",
+		Short: "Write a firmware update to the inactive root slot; it runs after a reboot",
+		Long: "Send the update bundle FILE (a file or a block device holding one) to nasd,\n" +
+			"which writes it to the root slot the box is not running, reads it back and checks\n" +
+			"its SHA-256, and makes that slot boot next with --tries boots to come up. A slot\n" +
+			"that does not come up in its tries is given up and the box boots the running\n" +
+			"slot again. Reboot to run the update.",
+		Args: args(1, "FILE"),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			if tries < 0 || tries > 9 {
+				return fmt.Errorf("update: --tries %d: want 1-9 (0: the default)", tries)
+			}
+			f, err := os.Open(argv[0])
+			if err != nil {
+				return fmt.Errorf("update: %w", err)
+			}
+			defer f.Close()
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := c.Update(cmd.Context(), f, api.UpdateRequest{Tries: tries})
+			if err != nil {
+				return fmt.Errorf("update from %s: %w", argv[0], err)
+			}
+			if a.json {
+				return writeJSON(a.stdout, api.NormUpdateResult(res))
+			}
+			fmt.Fprintln(a.stdout, updateLine(res))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&tries, "tries", 0, "boots the new slot gets to come up before the box falls back (1-9; default 3)")
+	return cmd
+}
+
+// updateLine is the status line of an update.
+func updateLine(r api.UpdateResult) string {
+	var esps []string
+	for _, d := range r.ESPs {
+		esps = append(esps, d.Disk)
+	}
+	boot := "kernel and initrd unchanged"
+	if r.BootFiles {
+		boot = "kernel and initrd replaced"
+	}
+	return fmt.Sprintf("update %s written to slot %s (%s, %d bytes, sha256 %s verified; %s); "+
+		"entry %s boots next with %d tries, then slot %s again if it does not come up; ESPs identical on %s; reboot to run it",
+		r.Version, strings.ToUpper(r.Slot), r.Array, r.Bytes, r.SHA256, boot,
+		r.Entry, r.Tries, strings.ToUpper(r.RunningSlot), strings.Join(esps, ", "))
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ftnas/appliance/api"
+	"ftnas/appliance/api/apitest"
+	"ftnas/appliance/store"
+)
+
+type updateFake struct {
+	*apitest.Fake
+	got   string
+	tries int
+}
+
+func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateRequest) (api.UpdateResult, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return api.UpdateResult{}, err
+	}
+	f.got, f.tries = string(b), req.Tries
+	if f.got == "garbage" {
+		return api.UpdateResult{}, fmt.Errorf("%w: update: bundle: not a valid update bundle: no \"FTNASUPD\" magic", store.ErrInvalid)
+	}
+	tries := req.Tries
+	if tries == 0 {
+		tries = 3
+	}
+	return api.UpdateResult{Version: "2026.12.1", RunningSlot: "a", Slot: "b", Array: "/dev/md126", Bytes: int64(len(b)),
+		SHA256: "ab12", Entry: fmt.Sprintf("ftnas-1-b+%d.conf", tries), Tries: tries, ESPFrom: "vda",
+		ESPs: []api.RaidESPDisk{{Disk: "vda"}, {Disk: "vdb", Copied: true}}}, nil
+}
+
+func TestUpdateCommand(t *testing.T) {
+	f := &updateFake{Fake: apitest.NewFake("nas1")}
+	c := &cli{t: t, fake: f.Fake, sock: apitest.Serve(t, f, nil), now: time.Now()}
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "fw.bundle")
+	if err := os.WriteFile(bundle, []byte("the bundle"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := c.ok("", "update", bundle)
+	if f.got != "the bundle" || f.tries != 0 {
+		t.Errorf("nasd got %q, tries %d", f.got, f.tries)
+	}
+	for _, want := range []string{"written to slot B", "/dev/md126", "10 bytes", "sha256 ab12 verified", "entry ftnas-1-b+3.conf boots next with 3 tries", "then slot A again", "ESPs identical on vda, vdb", "reboot to run it"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+	out = c.ok("", "update", "--tries", "1", "--json", bundle)
+	var res api.UpdateResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Tries != 1 || !res.RebootNeeded || f.tries != 1 {
+		t.Errorf("--json: %s (%v), tries sent %d", out, err, f.tries)
+	}
+	c.fails("missing FILE", "", "update")
+	c.fails("no such file", "", "update", filepath.Join(dir, "nothing"))
+	c.fails("--tries 12", "", "update", "--tries", "12", bundle)
+	garbage := filepath.Join(dir, "garbage")
+	os.WriteFile(garbage, []byte("garbage"), 0o644)
+	c.fails("magic", "", "update", garbage)
+}

@@ -1,0 +1,198 @@
+package update
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ftnas/images/boot"
+	"ftnas/images/esp"
+	"ftnas/images/guest"
+	"ftnas/raid"
+)
+
+const espGUID = "11111111-2222-3333-4444-555555555555"
+
+// fakeBox lays out a box in a directory: /dev/vda with a GPT whose ESP
+// is the file /dev/vda1 (an ESP image as disk.Build writes it), the
+// running slot a, and the array of slot b as the file /dev/md126.
+func fakeBox(t *testing.T) (*Updater, string, *boot.LoaderVars, *string) {
+	t.Helper()
+	dir := t.TempDir()
+	dev, sys := filepath.Join(dir, "dev"), filepath.Join(dir, "sys", "block")
+	for _, d := range []string{filepath.Join(dev, "md"), filepath.Join(sys, "vda", "queue"), filepath.Join(sys, "md126")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(sys, "vda", "queue", "logical_block_size"), []byte("512\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const espSize = 34 << 20
+	f, err := os.Create(filepath.Join(dev, "vda"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := raid.WriteDiskTable(f, raid.DiskTable{Disk: "vda", SectorSize: 512, Size: 64 << 20, Partitions: []raid.GPTEntry{
+		{Number: 1, Name: "ftnas-esp", Type: raid.TypeESP, GUID: strings.ToUpper(espGUID), FirstLBA: 2048, LastLBA: 2048 + espSize/512 - 1},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(src, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	files, err := esp.Files(esp.Config{Bootloader: write("sdboot", "boot"), Slots: []esp.Slot{
+		{Name: "a", Kernel: write("k", "old kernel"), Initrd: write("i", "old initrd"), Options: "ftnas.slot=a"},
+		{Name: "b", Kernel: write("k", "old kernel"), Initrd: write("i", "old initrd"), Options: "ftnas.slot=b"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := esp.WriteImage(filepath.Join(dev, "vda1"), espSize, files); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dev, "md126"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../md126", filepath.Join(dev, "md", "ftnas-root-b")); err != nil {
+		t.Fatal(err)
+	}
+	slot := "a"
+	lv := &boot.LoaderVars{Info: "systemd-boot 252", Entry: "ftnas-1-a.conf", ESP: espGUID}
+	u := &Updater{
+		SysBlock: sys, DevDir: dev,
+		Cmdline:    func() ([]guest.Param, error) { return guest.ParseCmdline("console=ttyS0 ftnas.slot=" + slot) },
+		LoaderVars: func() (boot.LoaderVars, bool, error) { return *lv, true, nil },
+	}
+	return u, dir, lv, &slot
+}
+
+func readESP(t *testing.T, dir string, fn func(*ESP)) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, "dev", "vda1"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	e, err := OpenESP(f, 0, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(e)
+}
+
+func TestUpdateAndBless(t *testing.T) {
+	u, dir, lv, slot := fakeBox(t)
+	rootfs := bytes.Repeat([]byte("new slot "), 50_000)
+	src := t.TempDir()
+	for n, b := range map[string][]byte{"rootfs": rootfs, "k": []byte("new kernel"), "i": []byte("new initrd")} {
+		if err := os.WriteFile(filepath.Join(src, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bundle := filepath.Join(src, "bundle")
+	if _, err := Create(bundle, Sources{Version: "v2", Rootfs: filepath.Join(src, "rootfs"), Kernel: filepath.Join(src, "k"), Initrd: filepath.Join(src, "i")}); err != nil {
+		t.Fatal(err)
+	}
+	bf, err := os.Open(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf.Close()
+	res, err := u.Update(context.Background(), bf, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Running != "a" || res.Slot != "b" || res.Entry != "ftnas-1-b+3.conf" || res.Tries != 3 || !res.BootFiles || res.ESPFrom != "vda" || res.SHA256 != sum(rootfs) || res.Version != "v2" {
+		t.Errorf("result %+v", res)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "dev", "md126"))
+	if !bytes.Equal(md[:len(rootfs)], rootfs) {
+		t.Error("the slot's array does not hold the rootfs")
+	}
+	readESP(t, dir, func(e *ESP) {
+		names, err := e.EntryNames()
+		if err != nil || strings.Join(names, " ") != "ftnas-0-a.conf ftnas-1-b+3.conf" {
+			t.Errorf("entries %v, %v", names, err)
+		}
+		for p, want := range map[string]string{esp.KernelPath("b"): "new kernel", esp.InitrdPath("b"): "new initrd", esp.KernelPath("a"): "old kernel"} {
+			if b, err := e.ReadFile(p); err != nil || string(b) != want {
+				t.Errorf("%s: %q, %v; want %q", p, b, err, want)
+			}
+		}
+		conf, _ := e.ReadFile(esp.LoaderConfPath)
+		if !strings.HasPrefix(string(conf), "default ftnas-*\n") {
+			t.Errorf("loader.conf %q", conf)
+		}
+		// The loader's first try.
+		if err := e.Apply([]Rename{{"ftnas-1-b+3.conf", "ftnas-1-b+2-1.conf"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	*slot, lv.Entry = "b", "ftnas-1-b+2-1.conf"
+	br, err := u.Bless(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if br.State != Blessed || br.Entry != "ftnas-1-b.conf" || br.Booted != "ftnas-1-b+2-1.conf" || br.Found != "ftnas-1-b+2-1.conf" || br.Slot != "b" {
+		t.Errorf("bless %+v", br)
+	}
+	readESP(t, dir, func(e *ESP) {
+		names, _ := e.EntryNames()
+		if strings.Join(names, " ") != "ftnas-0-a.conf ftnas-1-b.conf" {
+			t.Errorf("entries after bless: %v", names)
+		}
+	})
+
+	// A damaged bundle: the slot's entry stays disabled, nothing boots it.
+	*slot = "b"
+	b, _ := os.ReadFile(bundle)
+	b[len(b)-len("new initrd")-len("new kernel")-1] ^= 0xff // last rootfs byte
+	if err := os.MkdirAll(filepath.Join(dir, "sys", "class", "block"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	u.SysClassBlock = filepath.Join(dir, "sys", "class", "block")
+	if _, err := u.Update(context.Background(), bytes.NewReader(b), Options{}); err == nil || !strings.Contains(err.Error(), "no member of ftnas-root-a") {
+		t.Fatalf("update with no array for slot a: %v", err)
+	}
+	readESP(t, dir, func(e *ESP) {
+		names, _ := e.EntryNames()
+		if strings.Join(names, " ") != "ftnas-0-a+0.conf ftnas-1-b.conf" {
+			t.Errorf("entries after a failed update: %v", names)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "dev", "md125"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../md125", filepath.Join(dir, "dev", "md", "ftnas-root-a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Update(context.Background(), bytes.NewReader(b), Options{}); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("update with a damaged bundle: %v", err)
+	}
+	readESP(t, dir, func(e *ESP) {
+		names, _ := e.EntryNames()
+		if strings.Join(names, " ") != "ftnas-0-a+0.conf ftnas-1-b.conf" {
+			t.Errorf("entries after a damaged bundle: %v", names)
+		}
+	})
+	if _, err := u.Update(context.Background(), strings.NewReader("garbage that is no bundle"), Options{}); err == nil || !strings.Contains(err.Error(), "magic") {
+		t.Errorf("garbage: %v", err)
+	}
+	if _, err := u.Update(context.Background(), bytes.NewReader(b), Options{Tries: 12}); err == nil || !strings.Contains(err.Error(), "tries") {
+		t.Errorf("12 tries: %v", err)
+	}
+}

@@ -21,7 +21,8 @@ const (
 	arpReply     = 2
 )
 
-var broadcast = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+// broadcastMAC is the Ethernet broadcast address.
+func broadcastMAC() [6]byte { return [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} }
 
 // arpPacket is an Ethernet/IPv4 ARP packet.
 type arpPacket struct {
@@ -118,7 +119,7 @@ func probeFor(enslaved bool, bondMAC, ownMAC [6]byte, bondIP, target netip.Addr)
 
 // frame is the broadcast ARP request.
 func (p probe) frame() []byte {
-	return appendARP(nil, broadcast, p.MAC, arpPacket{Op: arpRequest, SenderMAC: p.MAC, SenderIP: p.From, TargetIP: p.Target})
+	return appendARP(nil, broadcastMAC(), p.MAC, arpPacket{Op: arpRequest, SenderMAC: p.MAC, SenderIP: p.From, TargetIP: p.Target})
 }
 
 // answeredBy reports whether an Ethernet frame is the reply to p: an ARP

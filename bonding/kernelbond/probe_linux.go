@@ -76,7 +76,8 @@ func (p *prober) read(log *slog.Logger) {
 // send sends pr out of the NIC; from now on its answer counts.
 func (p *prober) send(pr probe) error {
 	p.want.Store(&pr)
-	if _, err := p.conn.WriteTo(pr.frame(), &packet.Addr{HardwareAddr: broadcast[:]}); err != nil {
+	bcast := broadcastMAC()
+	if _, err := p.conn.WriteTo(pr.frame(), &packet.Addr{HardwareAddr: bcast[:]}); err != nil {
 		return fmt.Errorf("kernelbond: probe %v through %s: %w", pr.Target, p.name, err)
 	}
 	return nil

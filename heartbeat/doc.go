@@ -38,8 +38,10 @@
 //     peer yields (FlagYield) and this node has applied the peer's journal
 //     up to the position the peer announces (or Promote was given here),
 //     or only this node requests the role (FlagRequest), or else the
-//     higher epoch, then the higher journal position, then the configured
-//     primary, then the lower node id; or
+//     higher epoch, then the node that promoted into the current epoch
+//     (it served last: its data is the newest), then (epoch 0) the higher
+//     journal position, then the configured primary, then the lower node
+//     id; or
 //   - the peer is dead (both paths silent past Dead) or was never seen,
 //     the master's lease is over (promotion no earlier than last heard +
 //     max(Dead, Lease + Stall), or start + StartupWait if never seen),

@@ -219,3 +219,23 @@ func TestHandedOffStaysSynced(t *testing.T) {
 		t.Fatal("no takeover when the new master died")
 	}
 }
+
+// TestEpochOwnerPreferred: both nodes alive, neither serving, in the same
+// epoch: the node that promoted into it (epoch 3 is rank 1's, node 2's)
+// served last and is preferred, even when the other's journal position
+// reads higher (the last master just restarted: its position is 0 until
+// it is in a log again).
+func TestEpochOwnerPreferred(t *testing.T) {
+	h := newTM(t, func(c *Config) { c.Epoch = 3 })
+	h.tick(0)
+	h.step(JournalPosition{Pos: 900})
+	h.peer.State, h.peer.Epoch, h.peer.Journal = StateSlave, 3, 0
+	acts := h.run(2*time.Second, both)
+	wantNot(t, acts, "AddVIP")
+	// The mirror: node 2 (rank 1) owns epoch 3 and promotes.
+	h2 := newTM(t, func(c *Config) { c.NodeID, c.PeerID, c.Epoch = 2, 1, 3 })
+	h2.tick(0)
+	h2.peer.State, h2.peer.Epoch, h2.peer.Journal = StateSlave, 3, 900
+	h2.peer.Flags = FlagPrimary
+	wantHas(t, h2.run(2*time.Second, both), "AddVIP")
+}

@@ -638,6 +638,14 @@ func (m *Machine) preferred() bool {
 	if p.Epoch != m.epoch {
 		return m.epoch > p.Epoch
 	}
+	if m.epoch > 0 {
+		// The node that promoted into this epoch (epochs are disjoint by
+		// rank) served last: its data is the newest, whatever the other
+		// applied of it. Its journal position may even read lower, just
+		// restarted and not yet in a log (chaos seed 8: a master back
+		// from a restart lost to a standby that had not caught up).
+		return int(m.epoch%2) == m.rank&1
+	}
 	if p.Journal != m.journal {
 		return m.journal > p.Journal
 	}

@@ -266,7 +266,7 @@ func (rt *clusterRuntime) feedHealth(ctx context.Context, b *backend) {
 		if err := rt.node.Submit(ctx, heartbeat.ServiceHealth{OK: ok, Reason: reason}); err != nil {
 			return
 		}
-		if err := rt.node.Submit(ctx, heartbeat.JournalPosition{Pos: rt.repl.position()}); err != nil {
+		if err := rt.node.Submit(ctx, rt.repl.position()); err != nil {
 			return
 		}
 		select {

@@ -15,6 +15,7 @@ import (
 	"ftnas/appliance/fileid"
 	"ftnas/appliance/replica"
 	"ftnas/appliance/store"
+	"ftnas/heartbeat"
 	"ftnas/journal"
 	"ftnas/kernel/changelog"
 
@@ -57,7 +58,7 @@ type replication struct {
 	lastAlone time.Time
 	// followed is the standby's position as last seen in the log the
 	// master ships: what the heartbeat announces (see position).
-	followed uint64
+	followed, followedEpoch uint64
 }
 
 // pairCerts are this node's certificate and key and the peer's pinned
@@ -295,7 +296,7 @@ func (r *replication) stopLocked() {
 		<-r.done
 	}
 	r.cancel, r.done, r.role, r.master, r.standby, r.runCtx = nil, nil, "", nil, nil, nil
-	r.followed = 0
+	r.followed, r.followedEpoch = 0, 0
 }
 
 func (r *replication) stop() {
@@ -356,30 +357,31 @@ func (r *replication) commitSync(peerAlive func() bool) error {
 }
 
 // position is the journal position heartbeat carries: the master's last
-// record, or the last record the standby applied.
-func (r *replication) position() uint64 {
+// record, or the last record the standby applied in the log the master
+// ships now, with that log's epoch.
+func (r *replication) position() heartbeat.JournalPosition {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.master != nil:
-		return r.master.Stats().LastSeq
+		return heartbeat.JournalPosition{Pos: r.master.Stats().LastSeq}
 	case r.standby != nil:
 		s := r.standby.Stats()
 		switch {
 		case s.Following:
-			r.followed = s.Position.Seq
+			r.followed, r.followedEpoch = s.Position.Seq, s.Position.Epoch
 		case s.NeedResync || s.Connected:
 			// Connected to a log this standby's position is not in (the
 			// master restarted or the roles changed): it resyncs from the
 			// new log's first record, and is no copy to serve until it
 			// has caught up with it again.
-			r.followed = 0
+			r.followed, r.followedEpoch = 0, 0
 		}
 		// Disconnected (the master died, say): the last position in the
 		// master's log stands.
-		return r.followed
+		return heartbeat.JournalPosition{Pos: r.followed, Epoch: r.followedEpoch}
 	}
-	return 0
+	return heartbeat.JournalPosition{}
 }
 
 // status is the replication part of the cluster status.

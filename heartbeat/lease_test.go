@@ -162,18 +162,18 @@ func TestUnsyncedStandbyDoesNotPromote(t *testing.T) {
 		h := newTM(t, standby)
 		h.witness = ptr(true)
 		h.peer.Journal = 500
-		h.step(JournalPosition{Pos: 500})
+		h.step(JournalPosition{Pos: 500, Epoch: 2})
 		asSlaveOf(h, StateMaster, 2)
 		h.run(300*time.Millisecond, both)
 		if !h.m.Status().Synced || h.lastSent().Flags&FlagSynced == 0 {
 			t.Fatalf("caught up at 500 of 500 but not synced: %+v", h.m.Status())
 		}
-		h.step(JournalPosition{Pos: 0}) // the resync
+		h.step(JournalPosition{Pos: 0, Epoch: 2}) // the resync
 		h.peer.Journal = 700
 		if caughtUp {
-			h.step(JournalPosition{Pos: 700})
+			h.step(JournalPosition{Pos: 700, Epoch: 2})
 		} else {
-			h.step(JournalPosition{Pos: 650})
+			h.step(JournalPosition{Pos: 650, Epoch: 2})
 		}
 		h.run(300*time.Millisecond, both)
 		if got := h.m.Status().Synced; got != caughtUp {
@@ -209,7 +209,7 @@ func TestHandedOffStaysSynced(t *testing.T) {
 	h.peer.State, h.peer.Epoch, h.peer.Journal = StateMaster, 2, 60
 	h.step(JournalPosition{Pos: 0}) // following the new master's log
 	h.run(time.Second, both)
-	h.step(JournalPosition{Pos: 20})
+	h.step(JournalPosition{Pos: 20, Epoch: 2})
 	h.run(300*time.Millisecond, both)
 	if s := h.m.Status(); !s.Synced {
 		t.Fatalf("a node that handed over is not synced while it follows the new log: %+v", s)
@@ -238,4 +238,24 @@ func TestEpochOwnerPreferred(t *testing.T) {
 	h2.peer.State, h2.peer.Epoch, h2.peer.Journal = StateSlave, 3, 900
 	h2.peer.Flags = FlagPrimary
 	wantHas(t, h2.run(2*time.Second, both), "AddVIP")
+}
+
+// TestCaughtUpOnlyInTheMastersLog: a standby's position in an older log
+// (epoch 5) says nothing about the master's current one (epoch 7, just
+// promoted again with a short new log): however high, it is not caught
+// up until it is a position in the epoch 7 log.
+func TestCaughtUpOnlyInTheMastersLog(t *testing.T) {
+	h := newTM(t, standby)
+	h.peer.Journal = 10
+	h.step(JournalPosition{Pos: 5000, Epoch: 5})
+	asSlaveOf(h, StateMaster, 7)
+	h.run(time.Second, both)
+	if h.m.Status().Synced {
+		t.Fatal("synced with a position in another log")
+	}
+	h.step(JournalPosition{Pos: 10, Epoch: 7})
+	h.run(300*time.Millisecond, both)
+	if !h.m.Status().Synced {
+		t.Fatal("not synced at the master's position in its log")
+	}
 }

@@ -110,6 +110,7 @@ type Machine struct {
 	// at least once since this process started or its position went back
 	// (a resync): its data is a copy of the master's, perhaps lagging.
 	synced     bool
+	logEpoch   uint64    // JournalPosition.Epoch: the log this node's position is in
 	wentBackAt time.Time // when the position last went back: only a newer peer view counts for catching up
 	// handedOff: this node handed the service to a caught-up peer and had
 	// every record then; the reset of its position to the new master's
@@ -208,7 +209,7 @@ func (m *Machine) Step(ev Event) []Action {
 			m.handedOff, m.awaitReset = false, false
 			m.wentBackAt = m.now
 		}
-		m.journal = e.Pos
+		m.journal, m.logEpoch = e.Pos, e.Epoch
 	case Promote:
 		m.adminYield = false
 		m.yieldUntil = time.Time{}
@@ -564,7 +565,8 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 	if m.peerAlive() {
 		m.forcePromote = false
 		p := m.peer
-		if p.State.Serving() && m.journal >= p.Journal && !m.awaitReset && m.peerAt.After(m.wentBackAt) && !m.synced {
+		sameLog := m.logEpoch == 0 && m.journal == 0 || m.logEpoch == p.Epoch
+		if p.State.Serving() && sameLog && m.journal >= p.Journal && !m.awaitReset && m.peerAt.After(m.wentBackAt) && !m.synced {
 			m.synced = true
 			m.forceSend = true
 		}

@@ -304,7 +304,7 @@ func (s *sim) receive(n *simNode) {
 			// shipper delivers its last records.
 			own := n.m.Status().Journal
 			if !n.m.Serving() && (msg.State.Serving() && own != msg.Journal || msg.Flags&FlagYield != 0 && own < msg.Journal) {
-				s.apply(n, JournalPosition{Pos: msg.Journal})
+				s.apply(n, JournalPosition{Pos: msg.Journal, Epoch: msg.Epoch})
 			}
 		default:
 			return

@@ -586,6 +586,11 @@ func (b *backend) ClusterAction(ctx context.Context, action string) error {
 		ev = heartbeat.Demote{}
 	case "failback":
 		ev = heartbeat.Failback{}
+	case "takeover":
+		// The operator vouches that the peer is gone: serve even without
+		// the witness, and even if this node is not a copy of the peer's
+		// latest data (what the peer had not shipped is lost).
+		ev = heartbeat.Promote{Force: true}
 	default:
 		return fmt.Errorf("cluster: %w: unknown action %q", store.ErrInvalid, action)
 	}

@@ -42,7 +42,9 @@
 //     (it served last: its data is the newest), then (epoch 0) the higher
 //     journal position, then the configured primary, then the lower node
 //     id; or
-//   - the peer is dead (both paths silent past Dead) or was never seen,
+//   - the peer is dead (both paths silent past Dead), or was never seen
+//     and the pair never served (epoch 0: a node that restarts into an
+//     epoch waits for its peer, which may have served after it),
 //     the master's lease is over (promotion no earlier than last heard +
 //     max(Dead, Lease + Stall), or start + StartupWait if never seen),
 //     and a witness probe made after the master's lease ended says the

@@ -259,3 +259,18 @@ func TestCaughtUpOnlyInTheMastersLog(t *testing.T) {
 		t.Fatal("not synced at the master's position in its log")
 	}
 }
+
+// TestRestartedNodeWaitsForPeer: a node that comes back into an epoch (it
+// served in the pair before) without hearing its peer does not take over
+// on its own, witness or not: the peer may have served after it. The
+// operator's Promote{Force} does.
+func TestRestartedNodeWaitsForPeer(t *testing.T) {
+	h := newTM(t, func(c *Config) { c.Epoch = 4 })
+	h.witness = ptr(true)
+	h.tick(0)
+	wantNot(t, h.run(10*time.Second, quiet), "AddVIP")
+	h.step(Promote{Force: true})
+	if !h.m.Serving() {
+		t.Fatal("Promote{Force} did not take over")
+	}
+}

@@ -592,6 +592,15 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		m.forced = true
 		return
 	}
+	if !m.peerSeen && m.epoch > 0 {
+		// This node served in a pair before (a persisted epoch) and came
+		// back without hearing its peer: it cannot tell whether the peer
+		// served after it (chaos seeds 42, 66: a node back from a restart
+		// took over from a master killed before they met, without the
+		// master's acknowledged writes). It waits for the peer, or for
+		// Promote{Force} (nasctl cluster takeover).
+		return
+	}
 	if m.peerSeen && m.peer.State.Serving() && !m.synced {
 		// The master died while this node was not a copy of its data
 		// (resyncing after it rejoined): serving it would lose what the

@@ -144,7 +144,7 @@ type ClusterBackend interface {
 	ClusterStatus(ctx context.Context) (ClusterStatus, error)
 	InitCluster(ctx context.Context, r ClusterInitRequest) (ClusterInitResponse, error)
 	JoinCluster(ctx context.Context, r ClusterJoinRequest) (ClusterStatus, error)
-	// ClusterAction runs "promote", "demote" or "failback".
+	// ClusterAction runs "promote", "demote", "failback" or "takeover".
 	ClusterAction(ctx context.Context, action string) error
 	LeaveCluster(ctx context.Context) error
 }
@@ -158,6 +158,7 @@ func clusterRoutes(h *handler, cb ClusterBackend) map[string]map[string]http.Han
 		"/v1/cluster/promote":  {"POST": c.action("promote")},
 		"/v1/cluster/demote":   {"POST": c.action("demote")},
 		"/v1/cluster/failback": {"POST": c.action("failback")},
+		"/v1/cluster/takeover": {"POST": c.action("takeover")},
 	}
 }
 
@@ -256,7 +257,7 @@ func (c *Client) JoinCluster(ctx context.Context, r ClusterJoinRequest) (Cluster
 	return out, err
 }
 
-// ClusterAction runs "promote", "demote" or "failback".
+// ClusterAction runs "promote", "demote", "failback" or "takeover".
 func (c *Client) ClusterAction(ctx context.Context, action string) error {
 	return c.do(ctx, http.MethodPost, "/v1/cluster/"+action, nil, nil)
 }

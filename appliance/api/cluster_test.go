@@ -43,7 +43,7 @@ func TestHandlerCluster(t *testing.T) {
 	if code, _ := call("POST", "/v1/cluster/init", `{"vip":"10.0.0.100/24","public":"10.0.0.11","peer_public":"10.0.0.12","witness":"10.0.0.254"}`); code != http.StatusConflict {
 		t.Fatalf("second init: %d", code)
 	}
-	for _, a := range []string{"promote", "demote", "failback"} {
+	for _, a := range []string{"promote", "demote", "failback", "takeover"} {
 		if code, body := call("POST", "/v1/cluster/"+a, ""); code != 204 {
 			t.Fatalf("%s: %d %s", a, code, body)
 		}
@@ -57,7 +57,7 @@ func TestHandlerCluster(t *testing.T) {
 	if code, _ := call("DELETE", "/v1/cluster", ""); code != 204 {
 		t.Fatalf("leave: %d", code)
 	}
-	if want := []string{"promote", "demote", "failback", "leave"}; !slices.Equal(f.Actions, want) {
+	if want := []string{"promote", "demote", "failback", "takeover", "leave"}; !slices.Equal(f.Actions, want) {
 		t.Fatalf("actions %v, want %v", f.Actions, want)
 	}
 }

@@ -23,6 +23,7 @@ func newClusterCmd(a *app) *cobra.Command {
 		{"promote", "Ask for the service: take it over once caught up (or at once if the peer is gone)"},
 		{"demote", "Hand the service to the peer and do not promote until told"},
 		{"failback", "Give the service back to the repaired primary once it has caught up"},
+		{"takeover", "Serve here now: the peer is gone for good (you vouch for it), and whatever it had not shipped here is lost"},
 	} {
 		cmd.AddCommand(newClusterActionCmd(a, c.name, c.short))
 	}

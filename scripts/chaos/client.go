@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -220,23 +221,12 @@ const recordLen = 48
 
 func (w *worker) run(stop context.Context) {
 	w.size = map[string]int64{}
-	defer func() {
-		if w.conn != nil {
-			w.conn.close()
-		}
-		if w.smb != nil {
-			w.smb.close()
-		}
-	}()
+	defer w.drop()
 	for stop.Err() == nil {
 		op := w.choose()
 		w.seq++
 		op.Worker, op.Seq, op.Share, op.Mode = w.id, w.seq, w.share.Name, w.mode
-		if w.viaSMB {
-			w.execSMB(&op)
-		} else {
-			w.exec(&op)
-		}
+		w.exec(&op)
 		w.hist.add(op)
 		if op.Result == ResultInfo {
 			return // indeterminate: this worker's model ends here
@@ -294,7 +284,10 @@ func isStale(err error) bool {
 	return errors.As(err, &ne) && ne.ErrorNum == nfsc.NFS3ErrStale
 }
 
-// exec runs op until it is acknowledged, refused, or the op limit ends.
+// exec runs op until it is acknowledged, refused, or the op limit ends,
+// over NFS or (viaSMB) SMB. A failed attempt drops the connection and the
+// next one dials again, as a hard-mounted NFS client or a reconnecting
+// SMB client does after its server failed over.
 func (w *worker) exec(op *Op) {
 	start := time.Now()
 	op.Invoke = start.UnixNano()
@@ -308,50 +301,88 @@ func (w *worker) exec(op *Op) {
 		if try > 1 {
 			pause(50 * time.Millisecond)
 		}
-		if w.conn == nil {
-			c, err := w.dial()
-			if err != nil {
-				last = err
-				continue
-			}
-			w.conn = c
+		if err := w.connect(); err != nil {
+			last = err
+			continue
 		}
-		err := w.attempt(op)
+		var err error
+		if w.viaSMB {
+			err = w.attemptSMB(op)
+		} else {
+			err = w.attempt(op)
+		}
 		if err == nil {
 			op.Result, op.Err = ResultOK, ""
 			w.applied(op)
 			break
 		}
 		last = err
-		var fin errFinal
-		switch {
-		case errors.As(err, &fin):
-			op.Result, op.Err = ResultFail, err.Error()
+		v, why := w.judge(op, err)
+		if v == refused {
+			op.Result, op.Err = ResultFail, why
 			w.failed(op)
-		case isStale(err):
-			// The handle the worker holds was refused: look the name
-			// up again. Still there: a stale handle (a bug); gone: the
-			// file was lost, which the final state shows.
-			f, lerr := w.reopen(op.File)
-			switch {
-			case lerr == nil:
-				op.Stale++
-				w.files[op.File] = f
-				continue
-			case errors.Is(lerr, os.ErrNotExist):
-				op.Result, op.Err = ResultFail, errNameGone
-				w.failed(op)
-			default:
-				w.drop()
-				continue
-			}
-		default:
-			w.drop()
-			continue
+			break
 		}
-		break
+		if v == redial {
+			w.drop()
+		}
 	}
 	op.Done = time.Now().UnixNano()
+}
+
+// verdict is what a failed attempt means for the op.
+type verdict int
+
+const (
+	retry   verdict = iota // try again on the same connection
+	redial                 // drop the connection, dial again, try again
+	refused                // the server said no: the op failed
+)
+
+// judge tells what err, the failure of an attempt of op, means; for a
+// refusal also the error the history records.
+func (w *worker) judge(op *Op, err error) (verdict, string) {
+	var fin errFinal
+	switch {
+	case errors.As(err, &fin):
+		if w.viaSMB && errors.Is(err, fs.ErrNotExist) && op.Kind != OpCreate {
+			return refused, errNameGone // the checker reads it as "the file was not there"
+		}
+		return refused, err.Error()
+	case !w.viaSMB && isStale(err):
+		// The handle the worker holds was refused: look the name up
+		// again. Still there: a stale handle (a bug); gone: the file was
+		// lost, which the final state shows.
+		f, lerr := w.reopen(op.File)
+		switch {
+		case lerr == nil:
+			op.Stale++
+			w.files[op.File] = f
+			return retry, ""
+		case errors.Is(lerr, os.ErrNotExist):
+			return refused, errNameGone
+		}
+	}
+	return redial, ""
+}
+
+// connect dials the share if the worker has no connection.
+func (w *worker) connect() error {
+	switch {
+	case w.viaSMB && w.smb == nil:
+		c, err := w.dialSMB()
+		if err != nil {
+			return err
+		}
+		w.smb = c
+	case !w.viaSMB && w.conn == nil:
+		c, err := w.dial()
+		if err != nil {
+			return err
+		}
+		w.conn = c
+	}
+	return nil
 }
 
 // reopen looks name up again on the current mount (bounded like an
@@ -385,11 +416,16 @@ func pause(d time.Duration) {
 	<-t.C
 }
 
-// drop closes the mount after a failed attempt; the next dials again.
+// drop closes the connection after a failed attempt; the next dials
+// again.
 func (w *worker) drop() {
 	if w.conn != nil {
 		w.conn.close()
 		w.conn = nil
+	}
+	if w.smb != nil {
+		w.smb.close()
+		w.smb = nil
 	}
 }
 

@@ -57,52 +57,6 @@ func (w *worker) dialSMB() (*smbConn, error) {
 	return &smbConn{raw: raw, sess: sess, fs: share}, nil
 }
 
-// execSMB runs op over SMB until it is acknowledged, refused, or the op
-// limit ends. A failed attempt drops the session; the next logs in again
-// (an SMB client reconnects the same way after its server failed over).
-func (w *worker) execSMB(op *Op) {
-	start := time.Now()
-	op.Invoke = start.UnixNano()
-	var last error
-	for try := 1; ; try++ {
-		op.Tries = try
-		if time.Since(start) > w.o.OpLimit {
-			op.Result, op.Err = ResultInfo, fmt.Sprintf("gave up after %v: %v", w.o.OpLimit, last)
-			break
-		}
-		if try > 1 {
-			pause(50 * time.Millisecond)
-		}
-		if w.smb == nil {
-			c, err := w.dialSMB()
-			if err != nil {
-				last = err
-				continue
-			}
-			w.smb = c
-		}
-		err := w.attemptSMB(op)
-		if err == nil {
-			op.Result, op.Err = ResultOK, ""
-			w.applied(op)
-			break
-		}
-		last = err
-		var fin errFinal
-		if errors.As(err, &fin) {
-			op.Result, op.Err = ResultFail, err.Error()
-			if errors.Is(err, fs.ErrNotExist) && op.Kind != OpCreate {
-				op.Err = errNameGone // the checker reads it as "the file was not there"
-			}
-			w.failed(op)
-			break
-		}
-		w.smb.close()
-		w.smb = nil
-	}
-	op.Done = time.Now().UnixNano()
-}
-
 // attemptSMB runs one try of op, bounded by the attempt time: a try that
 // does not end in time has its connection closed under it.
 func (w *worker) attemptSMB(op *Op) error {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ftnas/bonding/internal/nsexec"
+	"ftnas/bonding/userland"
 )
 
 // prober is one NIC's ARP probe socket: AF_PACKET bound to the NIC for
@@ -76,8 +77,7 @@ func (p *prober) read(log *slog.Logger) {
 // send sends pr out of the NIC; from now on its answer counts.
 func (p *prober) send(pr probe) error {
 	p.want.Store(&pr)
-	bcast := broadcastMAC()
-	if _, err := p.conn.WriteTo(pr.frame(), &packet.Addr{HardwareAddr: bcast[:]}); err != nil {
+	if _, err := p.conn.WriteTo(pr.frame(), &packet.Addr{HardwareAddr: userland.Broadcast[:]}); err != nil {
 		return fmt.Errorf("kernelbond: probe %v through %s: %w", pr.Target, p.name, err)
 	}
 	return nil

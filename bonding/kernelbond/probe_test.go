@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"ftnas/bonding/userland"
 )
 
 var (
@@ -20,7 +22,7 @@ var (
 
 // reply is the target's answer to p as Linux (and slirp) sends it.
 func reply(p probe) []byte {
-	return appendARP(nil, p.MAC, gwMAC, arpPacket{Op: arpReply, SenderMAC: gwMAC, SenderIP: p.Target, TargetMAC: p.MAC, TargetIP: p.From})
+	return userland.AppendARP(nil, p.MAC, gwMAC, userland.ARP{Op: userland.ARPReply, SenderMAC: gwMAC, SenderIP: p.Target, TargetMAC: p.MAC, TargetIP: p.From})
 }
 
 func TestProbeFor(t *testing.T) {
@@ -60,7 +62,7 @@ func TestProbeFrame(t *testing.T) {
 		t.Fatalf("RFC 5227 probe:\n got %s\nwant %s", got, want)
 	}
 	f = probe{MAC: bondMAC, From: bondIP, Target: targetIP}.frame()
-	if len(f) != minFrameLen || !bytes.Equal(f[6:12], bondMAC[:]) || !bytes.Equal(f[28:32], []byte{10, 99, 0, 1}) {
+	if len(f) != 60 || !bytes.Equal(f[6:12], bondMAC[:]) || !bytes.Equal(f[28:32], []byte{10, 99, 0, 1}) {
 		t.Fatalf("bond probe % x", f)
 	}
 }
@@ -75,7 +77,7 @@ func TestAnsweredBy(t *testing.T) {
 	}
 	asRequest := func(p probe) []byte {
 		f := reply(p)
-		f[21] = arpRequest
+		f[21] = userland.ARPRequest
 		return f
 	}
 	for _, c := range []struct {
@@ -149,19 +151,19 @@ func FuzzParseARP(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, 14))
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		a, err := parseARP(frame)
+		a, err := userland.ParseARP(frame)
 		if err != nil {
 			if rfc.answeredBy(frame) || bond.answeredBy(frame) {
 				t.Fatalf("unparsable frame taken for an answer: %v", err)
 			}
 			return
 		}
-		b, err := parseARP(appendARP(nil, [6]byte(frame[0:6]), [6]byte(frame[6:12]), a))
+		b, err := userland.ParseARP(userland.AppendARP(nil, [6]byte(frame[0:6]), [6]byte(frame[6:12]), a))
 		if err != nil || b != a {
 			t.Fatalf("round trip %+v -> %+v, %v", a, b, err)
 		}
 		for _, p := range []probe{rfc, bond} {
-			if p.answeredBy(frame) && (a.Op != arpReply || a.SenderIP != p.Target || a.TargetIP != p.From || a.TargetMAC != p.MAC) {
+			if p.answeredBy(frame) && (a.Op != userland.ARPReply || a.SenderIP != p.Target || a.TargetIP != p.From || a.TargetMAC != p.MAC) {
 				t.Fatalf("%+v taken for the answer to %+v", a, p)
 			}
 		}

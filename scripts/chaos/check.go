@@ -100,6 +100,13 @@ type workerModel struct {
 	names       map[string]bool
 	uncertain   map[string]bool
 	readLost    map[int]int // acknowledged write -> the later read that missed it
+	// lateCreate: names whose create was acknowledged on a later try. The
+	// abandoned try's call may still reach the server after the worker
+	// moved on (its TCP segments are retransmitted after the connection
+	// was given up), and create the name again, empty, after the worker
+	// renamed or deleted it: an indeterminate op taking effect late, not
+	// a lost acknowledged one.
+	lateCreate map[string]bool
 }
 
 // Check compares the history with the final trees and the samples.
@@ -212,7 +219,7 @@ func Check(in CheckInput) Report {
 // replay builds a worker's model from its ops (indices into ops, in seq
 // order) and counts the reads that did not see the model.
 func replay(ops []Op, idx []int, r *Report) *workerModel {
-	m := &workerModel{files: map[string]*fileModel{}, removedBy: map[string]int{}, names: map[string]bool{}, uncertain: map[string]bool{}, readLost: map[int]int{}}
+	m := &workerModel{files: map[string]*fileModel{}, removedBy: map[string]int{}, names: map[string]bool{}, uncertain: map[string]bool{}, readLost: map[int]int{}, lateCreate: map[string]bool{}}
 	for _, i := range idx {
 		o := ops[i]
 		m.share, m.mode = o.Share, o.Mode
@@ -241,6 +248,9 @@ func replay(ops []Op, idx []int, r *Report) *workerModel {
 		}
 		switch o.Kind {
 		case OpCreate:
+			if o.Tries > 1 {
+				m.lateCreate[o.File] = true
+			}
 			if f == nil {
 				m.files[o.File] = &fileModel{meta: i}
 				delete(m.removedBy, o.File)
@@ -347,6 +357,9 @@ func (m *workerModel) compare(ops []Op, node string, tree map[string]string) []l
 		f := m.files[name]
 		switch {
 		case f == nil && present:
+			if got == "" && m.lateCreate[name] {
+				continue // an abandoned try of its create, landed late
+			}
 			if i, ok := m.removedBy[name]; ok {
 				lose(i, fmt.Sprintf("%s still exists", name))
 			}

@@ -118,6 +118,33 @@ func TestCheckMetadataLosses(t *testing.T) {
 	}
 }
 
+// An abandoned try of a create can reach the server after the worker
+// renamed the file away (chaos seed 80): the old name is back, empty.
+// That is an indeterminate op landing late, not a lost rename; the same
+// name back with data, or back without a retried create, still is.
+func TestCheckLateCreateTry(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		tries    int
+		f1       string
+		wantLost int
+	}{
+		{"retried create, empty name back", 2, "", 0},
+		{"retried create, data back", 2, recA, 1},
+		{"create on the first try, empty name back", 1, "", 1},
+	} {
+		h := &hist{}
+		h.add("sync", 1, OpCreate, "f1", func(o *Op) { o.Tries = tc.tries })
+		h.add("sync", 1, OpWrite, "f1", func(o *Op) { o.Data = recB })
+		h.add("sync", 1, OpRename, "f1", func(o *Op) { o.To = "f2" })
+		final := map[string]string{"f1": tc.f1, "f2": recB}
+		r := Check(CheckInput{Ops: h.ops, Final: trees("sync", final, final), Master: "n1", Standby: "n2", End: h.t})
+		if r.LostSync != tc.wantLost {
+			t.Errorf("%s: lost %d, want %d: %+v", tc.name, r.LostSync, tc.wantLost, r.Losses)
+		}
+	}
+}
+
 func TestCheckAsyncLossWindow(t *testing.T) {
 	h := basic("async")
 	samples := pairSamples(10, 900*ms)

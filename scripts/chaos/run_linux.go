@@ -67,6 +67,7 @@ type labInfo struct {
 		PublicIf string `json:"public_if"`
 		API      string `json:"api"`
 		Volume   string `json:"volume"`
+		Log      string `json:"log"`
 	} `json:"nodes"`
 	Clients []struct {
 		Name string `json:"name"`
@@ -176,6 +177,7 @@ func (r *runner) trial(ctx context.Context, n int, seed uint64) (trialResult, er
 	if err := r.prepare(ctx); err != nil {
 		return res, fmt.Errorf("bring the pair to n1 master, n2 slave in sync: %w", err)
 	}
+	logsAt := r.logSizes()
 	sched := Generate(seed, r.o.Duration)
 	if err := writeJSONFile(filepath.Join(dir, "schedule.json"), map[string]any{"seed": seed, "duration_ms": r.o.Duration.Milliseconds(), "faults": sched}); err != nil {
 		return res, err
@@ -312,11 +314,57 @@ func (r *runner) trial(ctx context.Context, n int, seed uint64) (trialResult, er
 		return res, err
 	}
 	r.line(res)
+	if res.failed() || r.o.Keep {
+		r.keepLogs(dir, logsAt)
+	}
 	if !res.failed() && !r.o.Keep {
 		os.RemoveAll(dir)
 		res.Dir = ""
 	}
 	return res, nil
+}
+
+// logSizes is where each node's nasd log ends now: a trial's part of the
+// log starts there.
+func (r *runner) logSizes() map[string]int64 {
+	at := make(map[string]int64, len(r.lab.Nodes))
+	for _, n := range r.lab.Nodes {
+		if fi, err := os.Stat(n.Log); err == nil {
+			at[n.Name] = fi.Size()
+		}
+	}
+	return at
+}
+
+// keepLogs copies each node's nasd log from where it was at the trial's
+// start into the trial's folder as NODE.nasd.log.
+func (r *runner) keepLogs(dir string, from map[string]int64) {
+	for _, n := range r.lab.Nodes {
+		if err := copyTail(n.Log, filepath.Join(dir, n.Name+".nasd.log"), from[n.Name]); err != nil {
+			r.log.Warn("chaos: keep the nasd log", "node", n.Name, "err", err)
+		}
+	}
+}
+
+// copyTail copies src from offset off on to dst.
+func copyTail(src, dst string, off int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if _, err := in.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("seek %s: %w", src, err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
 }
 
 func (r *runner) line(t trialResult) {

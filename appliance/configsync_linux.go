@@ -16,8 +16,10 @@ import (
 	"ftnas/kernel/tickle"
 )
 
-// configEvery is how often the master looks for configuration changes to
-// send.
+// configEvery is how often the master looks again at what it sends
+// without being told of a change: the client connection table (SMB
+// clients come and go in smbd, not in the store). A change of the store
+// (shares, users, the write generation) is sent at once.
 const configEvery = 500 * time.Millisecond
 
 // snapshot is this node's configuration.
@@ -84,6 +86,7 @@ func sendConfig(ctx context.Context, c *tls.Conn, b *backend) error {
 	defer t.Stop()
 	var last []byte
 	for {
+		changed := b.st.Changed() // before the read, so no change is missed
 		s, err := b.snapshot()
 		if err != nil {
 			return err
@@ -108,6 +111,7 @@ func sendConfig(ctx context.Context, c *tls.Conn, b *backend) error {
 			return nil
 		case <-gone:
 			return errors.New("config sync: standby closed the connection")
+		case <-changed:
 		case <-t.C:
 		}
 	}

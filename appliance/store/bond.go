@@ -248,7 +248,7 @@ func (s *Store) SetBond(b Bond) (Bond, error) {
 	if err != nil {
 		return Bond{}, fmt.Errorf("store: encode bond: %w", err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		// Made here, not only in create: older state files lack it.
 		bk, err := tx.CreateBucketIfNotExists([]byte(bucketBond))
 		if err != nil {

@@ -152,7 +152,7 @@ func (s *Store) PutCluster(c Cluster) error {
 	if err != nil {
 		return fmt.Errorf("store: encode cluster configuration: %w", err)
 	}
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte(bucketSettings))
 		if old := b.Get([]byte(keyCluster)); old != nil {
 			var prev Cluster
@@ -170,7 +170,7 @@ func (s *Store) PutCluster(c Cluster) error {
 // DeleteCluster makes the node stand-alone again. The epoch stays: a
 // node never reuses a fencing token it may have served in.
 func (s *Store) DeleteCluster() error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketSettings)).Delete([]byte(keyCluster))
 	})
 }
@@ -196,7 +196,7 @@ func (s *Store) ClusterEpoch() (uint64, error) {
 // SetClusterEpoch stores epoch durably (bbolt syncs on commit). It refuses
 // to go backwards: an epoch never decreases.
 func (s *Store) SetClusterEpoch(epoch uint64) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte(bucketSettings))
 		if raw := b.Get([]byte(keyClusterEpoch)); len(raw) == 8 && binary.BigEndian.Uint64(raw) > epoch {
 			return fmt.Errorf("store: cluster epoch %d is below the stored %d", epoch, binary.BigEndian.Uint64(raw))

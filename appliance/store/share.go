@@ -101,7 +101,7 @@ func (s *Store) AddShare(sh Share) (Share, error) {
 	if sh.Created.IsZero() {
 		sh.Created = s.now().UTC()
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		old, ok, err := getShare(tx, sh.Name)
 		if err != nil {
 			return err
@@ -145,7 +145,7 @@ func (s *Store) UpdateShare(sh Share) (Share, error) {
 	if err != nil {
 		return Share{}, err
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		old, ok, err := getShare(tx, sh.Name)
 		if err != nil {
 			return err
@@ -220,7 +220,7 @@ func (s *Store) ListShares() ([]Share, error) {
 // RemoveShare removes the share's configuration (never its data). Its
 // FSID is not reused.
 func (s *Store) RemoveShare(name string) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		_, ok, err := getShare(tx, name)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -50,6 +51,9 @@ type Store struct {
 	path string
 	log  *slog.Logger
 	now  func() time.Time
+
+	mu      sync.Mutex
+	changed chan struct{} // closed (and replaced) by the next change
 }
 
 // Open opens the state file at path, creating it (mode 0600, schema
@@ -89,7 +93,29 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	log.Info("state store opened", "path", path, "schema_version", SchemaVersion)
-	return &Store{db: db, path: path, log: log, now: time.Now}, nil
+	return &Store{db: db, path: path, log: log, now: time.Now, changed: make(chan struct{})}, nil
+}
+
+// Changed returns a channel closed by the next change the store commits
+// (of any kind: shares, users, cluster, write generation, bonds). Take it
+// before reading what it guards, so no change falls between the two.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// update runs fn in a read-write transaction and, once it committed,
+// tells the waiters on Changed.
+func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	if err := s.db.Update(fn); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return nil
 }
 
 // Close closes the file and releases its lock.
@@ -268,7 +294,7 @@ func setCounter(tx *bbolt.Tx, key string, v uint64) error {
 // before AllocIDs returns.
 func (s *Store) AllocIDs(n uint64) (uint64, error) {
 	var first uint64
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		var err error
 		first, err = AllocIDsTx(tx, n)
 		return err
@@ -322,7 +348,7 @@ func (s *Store) SetSetting(key, value string) error {
 	if err := ValidateSettingKey(key); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketSettings)).Put([]byte(key), []byte(value))
 	})
 	if err != nil {
@@ -336,7 +362,7 @@ func (s *Store) DeleteSetting(key string) error {
 	if err := ValidateSettingKey(key); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketSettings)).Delete([]byte(key))
 	})
 	if err != nil {

@@ -387,3 +387,39 @@ func TestSettings(t *testing.T) {
 		t.Errorf("long key: %v", err)
 	}
 }
+
+func TestChangedClosesOnCommitOnly(t *testing.T) {
+	s, _ := openTemp(t)
+	ch := s.Changed()
+	select {
+	case <-ch:
+		t.Fatal("Changed is closed before any change")
+	default:
+	}
+	// A refused change commits nothing and tells nobody.
+	if _, err := s.AddShare(Share{Name: "bad/name", Path: "x", NFS: true}); err == nil {
+		t.Fatal("AddShare accepted a name with a slash")
+	}
+	select {
+	case <-ch:
+		t.Fatal("Changed closed by a refused change")
+	default:
+	}
+	if _, err := s.AddShare(Share{Name: "media", Path: "media", NFS: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed not closed by a committed change")
+	}
+	next := s.Changed()
+	if next == ch {
+		t.Fatal("Changed returned the closed channel again")
+	}
+	select {
+	case <-next:
+		t.Fatal("the new Changed channel is already closed")
+	default:
+	}
+}

@@ -97,7 +97,7 @@ func (s *Store) AddUser(u User) (User, error) {
 	if u.Created.IsZero() {
 		u.Created = s.now().UTC()
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		if _, ok, err := getUser(tx, u.Name); err != nil {
 			return err
 		} else if ok {
@@ -141,7 +141,7 @@ func (s *Store) UpdateUser(u User) (User, error) {
 	if err := validateUser(u); err != nil {
 		return User{}, err
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		old, ok, err := getUser(tx, u.Name)
 		if err != nil {
 			return err
@@ -195,7 +195,7 @@ func (s *Store) ListUsers() ([]User, error) {
 
 // RemoveUser removes a user. Its UID is not reused.
 func (s *Store) RemoveUser(name string) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		if _, ok, err := getUser(tx, name); err != nil {
 			return err
 		} else if !ok {

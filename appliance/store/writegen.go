@@ -51,7 +51,7 @@ func (s *Store) PutWriteGen(w WriteGen) error {
 		dirty = 1
 	}
 	raw = append(raw, dirty)
-	if err := s.db.Update(func(tx *bbolt.Tx) error {
+	if err := s.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketSettings)).Put([]byte(keyWriteGen), raw)
 	}); err != nil {
 		return fmt.Errorf("store: write generation: %w", err)

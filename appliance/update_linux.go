@@ -48,3 +48,26 @@ func (b *backend) Update(ctx context.Context, r io.Reader, req api.UpdateRequest
 	}
 	return out, nil
 }
+
+// Firmware implements api.UpdateBackend: the root slots' state as the
+// kernel command line and the ESP say. nasd not running from a root slot
+// (a development machine) is no error: FromSlot is false and Why says
+// why.
+func (b *backend) Firmware(context.Context) (api.FirmwareStatus, error) {
+	u := &update.Updater{Logger: b.raidManager().log}
+	st, err := u.Status()
+	if errors.Is(err, update.ErrNotSlot) {
+		return api.FirmwareStatus{Why: err.Error()}, nil
+	}
+	if err != nil {
+		return api.FirmwareStatus{}, err
+	}
+	out := api.FirmwareStatus{FromSlot: true, Running: st.Running, Booted: st.Booted, Next: st.Next, State: st.State, ESP: st.ESP}
+	for _, s := range st.Slots {
+		out.Slots = append(out.Slots, api.FirmwareSlot{
+			Slot: s.Slot, Entry: s.Entry, Preferred: s.Preferred, Trial: s.Trial, TriesLeft: s.TriesLeft,
+			TriesDone: s.TriesDone, Failed: s.Failed, Running: s.Running, Next: s.Next,
+		})
+	}
+	return out, nil
+}

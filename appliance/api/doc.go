@@ -38,4 +38,5 @@
 //	POST   /v1/raid/adopt             RaidAdoptRequest -> 202 RaidAdoptResult
 //	POST   /v1/raid/esp-sync          RaidESPSyncRequest -> 200 RaidESPSyncResult
 //	POST   /v1/update[?tries=N]       bundle (application/octet-stream) -> 200 UpdateResult
+//	GET    /v1/update                 -> 200 FirmwareStatus (root slots: running, next, trial, rolled back)
 package api

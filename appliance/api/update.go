@@ -12,6 +12,7 @@ import (
 // Update route, served when the Backend is also an UpdateBackend:
 //
 //	POST /v1/update[?tries=N]  bundle bytes (application/octet-stream) -> 200 UpdateResult
+//	GET  /v1/update            -> 200 FirmwareStatus
 
 // UpdateResult is a firmware update written to the inactive root slot;
 // the box runs it after a reboot.
@@ -47,13 +48,57 @@ type UpdateRequest struct {
 	Tries int
 }
 
+// FirmwareStatus is the firmware's state: which root slot runs, which
+// boots next, and whether an update is on trial or was rolled back.
+type FirmwareStatus struct {
+	// FromSlot is false when nasd does not run from a root slot (a
+	// development machine); Why says what is missing then, and nothing
+	// else is set.
+	FromSlot bool   `json:"from_slot"`
+	Why      string `json:"why,omitempty"`
+	Running  string `json:"running,omitempty"`
+	// Booted is the loader entry the box booted.
+	Booted string `json:"booted,omitempty"`
+	Next   string `json:"next,omitempty"`
+	// State is good, trial (the running slot is an update not yet
+	// blessed), update-pending (another slot boots next on trial) or
+	// rolled-back (the preferred slot failed its tries).
+	State string         `json:"state,omitempty"`
+	Slots []FirmwareSlot `json:"slots"`
+	// ESP is the disk whose ESP was read.
+	ESP string `json:"esp,omitempty"`
+}
+
+// FirmwareSlot is one root slot's loader entry.
+type FirmwareSlot struct {
+	Slot      string `json:"slot"`
+	Entry     string `json:"entry"`
+	Preferred bool   `json:"preferred"`
+	Trial     bool   `json:"trial"`
+	TriesLeft int    `json:"tries_left"`
+	TriesDone int    `json:"tries_done"`
+	Failed    bool   `json:"failed"`
+	Running   bool   `json:"running"`
+	Next      bool   `json:"next"`
+}
+
 // UpdateBackend writes firmware updates; a Backend that also implements
-// it serves POST /v1/update.
+// it serves POST and GET /v1/update.
 type UpdateBackend interface {
 	// Update reads an update bundle from r, writes it to the root slot
 	// the box is not running and makes that slot boot next. A bundle
 	// that is not well formed or damaged is ErrInvalid.
 	Update(ctx context.Context, r io.Reader, req UpdateRequest) (UpdateResult, error)
+	// Firmware reads the root slots' state.
+	Firmware(ctx context.Context) (FirmwareStatus, error)
+}
+
+// NormFirmwareStatus gives the wire form fixed shapes.
+func NormFirmwareStatus(s FirmwareStatus) FirmwareStatus {
+	if s.Slots == nil {
+		s.Slots = []FirmwareSlot{}
+	}
+	return s
 }
 
 // NormUpdateResult gives the wire form fixed shapes.
@@ -66,7 +111,14 @@ func NormUpdateResult(r UpdateResult) UpdateResult {
 
 func updateRoutes(h *handler, b UpdateBackend) map[string]map[string]http.HandlerFunc {
 	return map[string]map[string]http.HandlerFunc{
-		"/v1/update": {"POST": func(w http.ResponseWriter, r *http.Request) {
+		"/v1/update": {"GET": func(w http.ResponseWriter, r *http.Request) {
+			st, err := b.Firmware(r.Context())
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, NormFirmwareStatus(st))
+		}, "POST": func(w http.ResponseWriter, r *http.Request) {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mt != "application/octet-stream" {
 				writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("update: Content-Type must be application/octet-stream (the bundle), not %q", r.Header.Get("Content-Type")))
@@ -105,4 +157,11 @@ func (c *Client) Update(ctx context.Context, r io.Reader, req UpdateRequest) (Up
 	var res UpdateResult
 	err := c.doBody(ctx, http.MethodPost, path, "application/octet-stream", r, &res)
 	return res, err
+}
+
+// Firmware reads the root slots' state.
+func (c *Client) Firmware(ctx context.Context) (FirmwareStatus, error) {
+	var st FirmwareStatus
+	err := c.do(ctx, http.MethodGet, "/v1/update", nil, &st)
+	return st, err
 }

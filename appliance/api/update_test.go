@@ -35,6 +35,24 @@ func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateReques
 	return api.UpdateResult{Version: "v2", RunningSlot: "a", Slot: "b", Bytes: int64(len(b)), Entry: "ftnas-1-b+3.conf", Tries: 3}, nil
 }
 
+func (f *updateFake) Firmware(context.Context) (api.FirmwareStatus, error) {
+	return api.FirmwareStatus{FromSlot: true, Running: "a", Next: "b", State: "update-pending",
+		Slots: []api.FirmwareSlot{{Slot: "a", Running: true}, {Slot: "b", Next: true, Trial: true, TriesLeft: 3}}}, nil
+}
+
+func TestFirmwareRoute(t *testing.T) {
+	f := &updateFake{Fake: apitest.NewFake("nas1")}
+	c := api.NewClient(apitest.Serve(t, f, nil))
+	defer c.Close()
+	st, err := c.Firmware(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.FromSlot || st.State != "update-pending" || len(st.Slots) != 2 || st.Slots[1].TriesLeft != 3 || !st.Slots[1].Next {
+		t.Errorf("firmware status %+v", st)
+	}
+}
+
 func TestUpdateRoute(t *testing.T) {
 	f := &updateFake{Fake: apitest.NewFake("nas1")}
 	c := api.NewClient(apitest.Serve(t, f, nil))

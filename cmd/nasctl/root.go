@@ -71,7 +71,7 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print stable JSON instead of tables")
 	root.AddCommand(newStatusCmd(a), newShareCmd(a), newUserCmd(a), newClusterCmd(a))
 	root.AddCommand(newBondCmd(a), newRaidCmd(a))
-	root.AddCommand(newUpdateCmd(a))
+	root.AddCommand(newUpdateCmd(a), newFirmwareCmd(a))
 	return root
 }
 

@@ -40,6 +40,32 @@ func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateReques
 		ESPs: []api.RaidESPDisk{{Disk: "vda"}, {Disk: "vdb", Copied: true}}}, nil
 }
 
+func (f *updateFake) Firmware(context.Context) (api.FirmwareStatus, error) {
+	return api.FirmwareStatus{FromSlot: true, Running: "a", Next: "b", State: "update-pending", ESP: "vda", Booted: "ftnas-1-a.conf",
+		Slots: []api.FirmwareSlot{
+			{Slot: "a", Entry: "ftnas-0-a.conf", Running: true},
+			{Slot: "b", Entry: "ftnas-1-b+3.conf", Preferred: true, Next: true, Trial: true, TriesLeft: 3},
+		}}, nil
+}
+
+func TestFirmwareCommand(t *testing.T) {
+	f := &updateFake{Fake: apitest.NewFake("nas1")}
+	c := &cli{t: t, fake: f.Fake, sock: apitest.Serve(t, f, nil), now: time.Now()}
+	out := c.ok("", "firmware")
+	for _, want := range []string{"running slot A; an update in slot B boots next on trial: reboot to run it", "B     ftnas-1-b+3.conf       boots next, preferred, on trial: 3 tries left, 0 made", "ESP of vda"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+	var st api.FirmwareStatus
+	if err := json.Unmarshal([]byte(c.ok("", "firmware", "--json")), &st); err != nil || st.State != "update-pending" || len(st.Slots) != 2 {
+		t.Errorf("--json: %+v, %v", st, err)
+	}
+	if got := firmwareText(api.FirmwareStatus{Why: "not booted from a root slot"}); !strings.Contains(got, "not running from a root slot") {
+		t.Errorf("off a slot: %q", got)
+	}
+}
+
 func TestUpdateCommand(t *testing.T) {
 	f := &updateFake{Fake: apitest.NewFake("nas1")}
 	c := &cli{t: t, fake: f.Fake, sock: apitest.Serve(t, f, nil), now: time.Now()}

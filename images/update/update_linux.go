@@ -110,7 +110,7 @@ func (u *Updater) running() (string, error) {
 		return "", fmt.Errorf("update: kernel command line: %w", err)
 	}
 	if _, ok := guest.Lookup(params, boot.ParamSlot); !ok {
-		return "", fmt.Errorf("update: the kernel command line has no %s=: not booted from a root slot", boot.ParamSlot)
+		return "", fmt.Errorf("update: the kernel command line has no %s=: %w", boot.ParamSlot, ErrNotSlot)
 	}
 	o, err := boot.ParseOptions(params)
 	if err != nil {
@@ -496,4 +496,44 @@ func (u *Updater) Bless(ctx context.Context) (BlessResult, error) {
 	}
 	u.log().Info("update: bless", "slot", res.Slot, "booted", res.Booted, "entry", res.Entry, "state", res.State)
 	return res, nil
+}
+
+// Status reads the firmware's state: the running slot (from the kernel
+// command line), the entry the loader booted, and every slot's loader
+// entry on the ESP the loader was read from (SlotStates). It changes
+// nothing; the ESP is opened read-only.
+func (u *Updater) Status() (Status, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	running, err := u.running()
+	if err != nil {
+		return Status{}, err
+	}
+	lv, efi, err := u.loaderVars()
+	if err != nil {
+		return Status{}, fmt.Errorf("update: status: %w", err)
+	}
+	if !efi {
+		lv = boot.LoaderVars{}
+	}
+	d, err := u.findESP(lv.ESP)
+	if err != nil {
+		return Status{}, err
+	}
+	f, err := os.Open(d.Device)
+	if err != nil {
+		return Status{}, fmt.Errorf("update: status: open the ESP %s: %w", d.Device, err)
+	}
+	defer f.Close()
+	e, err := OpenESP(f, 0, d.Size)
+	if err != nil {
+		return Status{}, fmt.Errorf("update: status: %w", err)
+	}
+	es, err := e.Entries()
+	if err != nil {
+		return Status{}, fmt.Errorf("update: status: %w", err)
+	}
+	st := SlotStates(es, running, lv.Entry)
+	st.ESP = d.Disk
+	return st, nil
 }

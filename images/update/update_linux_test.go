@@ -112,9 +112,15 @@ func TestUpdateAndBless(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bf.Close()
+	if st, err := u.Status(); err != nil || st.State != StateGood || st.Running != "a" || st.Next != "a" || st.ESP != "vda" || st.Booted != "ftnas-1-a.conf" {
+		t.Fatalf("status before the update: %+v, %v", st, err)
+	}
 	res, err := u.Update(context.Background(), bf, Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st, err := u.Status(); err != nil || st.State != StateUpdatePending || st.Next != "b" || !st.Slots[1].Trial || st.Slots[1].TriesLeft != 3 {
+		t.Fatalf("status after the update: %+v, %v", st, err)
 	}
 	if res.Running != "a" || res.Slot != "b" || res.Entry != "ftnas-1-b+3.conf" || res.Tries != 3 || !res.BootFiles || res.ESPFrom != "vda" || res.SHA256 != sum(rootfs) || res.Version != "v2" {
 		t.Errorf("result %+v", res)
@@ -143,6 +149,9 @@ func TestUpdateAndBless(t *testing.T) {
 		}
 	})
 	*slot, lv.Entry = "b", "ftnas-1-b+2-1.conf"
+	if st, err := u.Status(); err != nil || st.State != StateTrial || st.Running != "b" || !st.Slots[1].Running || st.Slots[1].TriesDone != 1 {
+		t.Fatalf("status on the first try: %+v, %v", st, err)
+	}
 	br, err := u.Bless(context.Background())
 	if err != nil {
 		t.Fatal(err)

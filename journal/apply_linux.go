@@ -55,7 +55,15 @@ type FSApplierConfig struct {
 // as they come, and defers what needs a fetch (writes without data, setattrs
 // without values) to its end: one fetch per file however many records name
 // it, fetched by several workers at once, the new copies made durable by one
-// syncfs and then renamed into place.
+// syncfs and then renamed into place. A prune record (prune_linux.go)
+// removes the entries of a directory that the master's rescan did not list;
+// the fetches deferred before it are done first.
+//
+// A standby that followed an older log applies a new one from its start
+// over what it has: an entry already carrying the record's Stamp is kept;
+// one in the way of a new entry (a directory, or an entry of another type,
+// that the master replaced while the standby was away) is removed; a name
+// holding a copy of a file that a link record names becomes a link to it.
 type FSApplier struct {
 	cfg    FSApplierConfig
 	log    *slog.Logger
@@ -77,6 +85,7 @@ type FSApplyStats struct {
 	Clones       uint64 // working copies made by reflink
 	Copies       uint64 // working copies made by copying
 	Vanished     uint64 // records skipped because the master's file is gone
+	Pruned       uint64 // entries removed by prunes or cleared out of a new entry's way (each below a directory too)
 }
 
 // tempPrefix names the short-lived entries of the applier.
@@ -162,6 +171,8 @@ func (a *FSApplier) applyNow(ctx context.Context, rec Record, f Fetcher) error {
 		err = a.setAttr(ctx, rec, f)
 	case OpSetXattr, OpRemoveXattr:
 		err = a.xattr(ctx, rec, f)
+	case OpPrune:
+		err = a.prune(rec)
 	case OpRescan:
 		err = fmt.Errorf("rescan of share %d: the file-system applier cannot rescan: %w", rec.Share, ErrResync)
 	default:
@@ -268,7 +279,16 @@ func (a *FSApplier) create(rec Record) error {
 			return undo(fmt.Errorf("chmod %s: %w", rec.Name, err))
 		}
 	}
-	if err := unix.Renameat(dir, tmp, dir, rec.Name); err != nil {
+	err = unix.Renameat(dir, tmp, dir, rec.Name)
+	if inTheWay(err) {
+		// A directory, or an entry of another type, that the standby
+		// kept from an older log (see clearWay).
+		if cerr := a.clearWay(dir, rec.Name); cerr != nil {
+			return undo(cerr)
+		}
+		err = unix.Renameat(dir, tmp, dir, rec.Name)
+	}
+	if err != nil {
 		return undo(fmt.Errorf("rename into place as %s: %w", rec.Name, err))
 	}
 	a.cfg.Tree.Moved(rec.File, rec.Parent, rec.Name)
@@ -281,20 +301,52 @@ func (a *FSApplier) link(rec Record) error {
 		return err
 	}
 	defer unix.Close(dir)
-	if st, _, err := stampOf(dir, rec.Name); err != nil {
+	st, _, err := stampOf(dir, rec.Name)
+	if err != nil {
 		return err
-	} else if st == rec.File {
-		return nil
 	}
 	ref, err := a.cfg.Tree.Resolve(rec.File)
 	if err != nil {
 		return fmt.Errorf("link source: %w", err)
 	}
 	defer ref.Close()
-	if err := unix.Linkat(ref.Dir, ref.Name, dir, rec.Name, 0); err != nil {
+	if st == rec.File {
+		if sameFile(ref.Dir, ref.Name, dir, rec.Name) {
+			return nil // linked before
+		}
+		// A copy of the file that the standby kept from an older log
+		// (a new log makes the file again at its first name): the
+		// link takes its place, so the names stay one file.
+		tmp := a.tempName()
+		if err := unix.Linkat(ref.Dir, ref.Name, dir, tmp, 0); err != nil {
+			return fmt.Errorf("link %s to %s: %w", ref.Rel, tmp, err)
+		}
+		if err := unix.Renameat(dir, tmp, dir, rec.Name); err != nil {
+			unix.Unlinkat(dir, tmp, 0)
+			return fmt.Errorf("link %s over the copy at %s: %w", ref.Rel, rec.Name, err)
+		}
+		return nil
+	}
+	err = unix.Linkat(ref.Dir, ref.Name, dir, rec.Name, 0)
+	if err == unix.EEXIST {
+		// Another file the standby kept from an older log (see clearWay).
+		if cerr := a.clearWay(dir, rec.Name, ref.Dir); cerr != nil {
+			return cerr
+		}
+		err = unix.Linkat(ref.Dir, ref.Name, dir, rec.Name, 0)
+	}
+	if err != nil {
 		return fmt.Errorf("link %s to %s: %w", ref.Rel, rec.Name, err)
 	}
 	return nil
+}
+
+// sameFile reports whether two entries are the same inode.
+func sameFile(dirA int, nameA string, dirB int, nameB string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstatat(dirA, nameA, &a, unix.AT_SYMLINK_NOFOLLOW) == nil &&
+		unix.Fstatat(dirB, nameB, &b, unix.AT_SYMLINK_NOFOLLOW) == nil &&
+		a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 func (a *FSApplier) remove(rec Record) error {
@@ -357,7 +409,17 @@ func (a *FSApplier) rename(rec Record) error {
 	var vsb unix.Stat_t
 	victimLast := victim.ID != 0 && victim != rec.File &&
 		unix.Fstatat(to, rec.NewName, &vsb, unix.AT_SYMLINK_NOFOLLOW) == nil && (vsb.Nlink <= 1 || vsb.Mode&unix.S_IFMT == unix.S_IFDIR)
-	if err := unix.Renameat(from, rec.Name, to, rec.NewName); err != nil {
+	err = unix.Renameat(from, rec.Name, to, rec.NewName)
+	if inTheWay(err) {
+		// A directory, or an entry of another type, that the standby
+		// kept from an older log (see clearWay).
+		if cerr := a.clearWay(to, rec.NewName, from); cerr != nil {
+			return cerr
+		}
+		victimLast = false
+		err = unix.Renameat(from, rec.Name, to, rec.NewName)
+	}
+	if err != nil {
 		return fmt.Errorf("rename %s to %s: %w", rec.Name, rec.NewName, err)
 	}
 	a.cfg.Tree.Moved(rec.File, rec.NewParent, rec.NewName)

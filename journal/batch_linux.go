@@ -146,6 +146,19 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 	n := 0
 	var applyErr error
 	for _, rec := range recs {
+		if rec.Op == OpPrune && len(b.order) > 0 {
+			// The fetches deferred so far are done before a prune:
+			// each belongs to a record before it, and its file may be
+			// the prune's to remove (it is then found gone) or lie in
+			// a directory the prune removes. Rescans, which prune,
+			// emit their fetches after all their namespace records, so
+			// this is rare.
+			if err := a.flush(ctx, b.order, f); err != nil {
+				return 0, err
+			}
+			b = &pending{files: make(map[fileid.Stamp]*pendingFile)}
+			a.cur = b
+		}
 		if !b.note(rec) {
 			if err := a.applyNow(ctx, rec, f); err != nil {
 				applyErr = err

@@ -4,7 +4,10 @@
 //   - Record (record.go): one change — create (files, FIFOs, sockets,
 //     devices), mkdir, symlink, link, remove, rmdir, rename, write (with its
 //     range when known, optionally with the data inline), truncate, setattr,
-//     xattr set/remove, or a rescan after capture lost events. Files are
+//     xattr set/remove, a rescan after capture lost events, or a prune
+//     (a directory's entries in a name range are exactly the names listed:
+//     the standby removes the others, which a rescan found it cannot have
+//     any more). Files are
 //     named by their stable identity (fileid.Stamp) and their parent's Stamp
 //     plus a name, never by path, so a rename is one record and handles agree
 //     on both nodes. The binary encoding is versioned, canonical (one
@@ -39,7 +42,8 @@
 //     from the master's volume. A BatchApplier (FSApplier is one) takes a
 //     whole batch: the receiver merges the Records messages queued behind
 //     the first, namespace records are applied in order, and the fetches
-//     are deferred to the batch's end — one per file, attributes, xattrs
+//     are deferred to the batch's end (or to the next prune, which finds
+//     them done) — one per file, attributes, xattrs
 //     and the first 4 MiB of contents in one round trip, several in flight —
 //     with one syncfs for all new copies before they are renamed into
 //     place; Commit's syncfs then makes the batch and its position durable

@@ -49,6 +49,17 @@ const (
 	// OpRescan: capture lost events for Share (or, if File is set, for the
 	// subtree at File): compare it with the master's and repair.
 	OpRescan
+	// OpPrune: the entries of directory File whose names sort (bytewise) in
+	// [Name, NewName) are exactly the names listed in Data: remove every
+	// other entry in that range, a directory with everything below it. An
+	// empty Name is "from the first", an empty NewName "to the last". Data
+	// (FlagInline, always set) holds the names, sorted, unique and
+	// NUL-separated; it is empty (not nil) when the range holds none. The
+	// ranges are half-open so that several records can tile a directory
+	// too large for one record's Data without a gap between them. Emitted
+	// by a rescan after it has described a directory in full, so a standby
+	// loses what the master no longer has (see package capture).
+	OpPrune
 
 	opEnd // first invalid value
 )
@@ -57,7 +68,7 @@ var opNames = [...]string{
 	OpCreate: "create", OpMkdir: "mkdir", OpSymlink: "symlink", OpLink: "link",
 	OpRemove: "remove", OpRmdir: "rmdir", OpRename: "rename", OpWrite: "write",
 	OpTruncate: "truncate", OpSetAttr: "setattr", OpSetXattr: "setxattr",
-	OpRemoveXattr: "removexattr", OpRescan: "rescan",
+	OpRemoveXattr: "removexattr", OpRescan: "rescan", OpPrune: "prune",
 }
 
 func (o Op) String() string {
@@ -73,8 +84,8 @@ func (o Op) Valid() bool { return o > 0 && o < opEnd }
 // Flags qualify a Record.
 type Flags uint8
 
-// FlagInline marks a record whose Data is the content (OpWrite) or the value
-// (OpSetXattr), so the standby need not fetch it.
+// FlagInline marks a record whose Data is the content (OpWrite), the value
+// (OpSetXattr) or the names (OpPrune), so the standby need not fetch it.
 const FlagInline Flags = 1 << 0
 
 const knownFlags = FlagInline
@@ -126,9 +137,9 @@ type Record struct {
 
 	File      fileid.Stamp // the file changed (optional for OpRescan)
 	Parent    fileid.Stamp // the directory of Name
-	Name      string       // entry name in Parent, or the xattr name
+	Name      string       // entry name in Parent, the xattr name, or OpPrune's range start
 	NewParent fileid.Stamp // OpRename: the destination directory
-	NewName   string       // OpRename: the destination name
+	NewName   string       // OpRename: the destination name; OpPrune: the range end
 	Target    string       // OpSymlink: the link's target
 
 	Off, Len uint64 // OpWrite: the changed range
@@ -141,7 +152,7 @@ type Record struct {
 	Atime    int64  // Unix nanoseconds
 	Mtime    int64  // Unix nanoseconds
 
-	Data []byte // FlagInline: the written bytes or the xattr value
+	Data []byte // FlagInline: the written bytes, the xattr value or the pruned directory's names
 }
 
 // Wire format, version 1, all integers big-endian:
@@ -159,8 +170,12 @@ type Record struct {
 //	   off u64, len u64, size u64, attrmask u8, mode u32, uid u32, gid u32,
 //	   rdev u64, atime i64, mtime i64, data
 //
-// Inline data of OpWrite is exactly Len bytes; of OpSetXattr it is a u32
-// length and the bytes. Nothing may follow.
+// Inline data of OpWrite is exactly Len bytes; of OpSetXattr and OpPrune it
+// is a u32 length and the bytes. Nothing may follow.
+//
+// Ops added since version 1 was first shipped: OpPrune. The layout of the
+// others is unchanged, so the version stays 1: a decoder that predates an
+// op rejects its records as an unknown op, naming it.
 const (
 	recordVersion = 1
 	offSeq        = 3
@@ -205,6 +220,7 @@ var opFields = [opEnd]field{
 	OpSetXattr:    fName | fData,
 	OpRemoveXattr: fName,
 	OpRescan:      0,
+	OpPrune:       fName | fNewName | fData,
 }
 
 // Validate reports what is wrong with r, or nil. Seq and Epoch may be zero
@@ -266,6 +282,9 @@ func (r *Record) validate() error {
 	}
 	if fs&fParent != 0 && r.Parent.ID == 0 {
 		return errors.New("zero parent ID")
+	}
+	if r.Op == OpPrune {
+		return r.validatePrune()
 	}
 	if fs&fName != 0 {
 		if r.Op == OpSetXattr || r.Op == OpRemoveXattr {
@@ -356,6 +375,62 @@ func (r *Record) validate() error {
 		}
 	}
 	return nil
+}
+
+// validatePrune checks an OpPrune record: its range and its names.
+func (r *Record) validatePrune() error {
+	if r.Name != "" {
+		if err := checkName("range start", r.Name); err != nil {
+			return err
+		}
+	}
+	if r.NewName != "" {
+		if err := checkName("range end", r.NewName); err != nil {
+			return err
+		}
+	}
+	if r.Name != "" && r.NewName != "" && r.Name >= r.NewName {
+		return fmt.Errorf("empty or inverted range [%q, %q)", r.Name, r.NewName)
+	}
+	if r.Flags&FlagInline == 0 {
+		return errors.New("names without the inline flag")
+	}
+	if r.Data == nil {
+		return errors.New("inline flag without data (use an empty, non-nil slice for no names)")
+	}
+	if len(r.Data) > MaxInline {
+		return fmt.Errorf("names of %d bytes exceed %d", len(r.Data), MaxInline)
+	}
+	prev := ""
+	for i, name := range PruneNames(r.Data) {
+		if err := checkName("listed name", name); err != nil {
+			return err
+		}
+		if i > 0 && name <= prev {
+			return fmt.Errorf("listed names not sorted and unique: %q after %q", name, prev)
+		}
+		if name < r.Name || r.NewName != "" && name >= r.NewName {
+			return fmt.Errorf("listed name %q outside the range [%q, %q)", name, r.Name, r.NewName)
+		}
+		prev = name
+	}
+	return nil
+}
+
+// PruneNames splits an OpPrune record's Data into its names.
+func PruneNames(data []byte) []string {
+	if len(data) == 0 {
+		return nil
+	}
+	return strings.Split(string(data), "\x00")
+}
+
+// AppendPruneName appends name to an OpPrune record's Data.
+func AppendPruneName(data []byte, name string) []byte {
+	if len(data) > 0 {
+		data = append(data, 0)
+	}
+	return append(data, name...)
 }
 
 func checkName(what, s string) error {
@@ -457,7 +532,7 @@ func AppendMarshal(b []byte, r Record) ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, uint64(r.Mtime))
 	}
 	if r.Flags&FlagInline != 0 {
-		if r.Op == OpSetXattr {
+		if r.Op == OpSetXattr || r.Op == OpPrune {
 			b = binary.BigEndian.AppendUint32(b, uint32(len(r.Data)))
 		}
 		b = append(b, r.Data...)
@@ -622,9 +697,12 @@ func unmarshal(b []byte) (Record, error) {
 	}
 	if d.err == nil && r.Flags&FlagInline != 0 && fs&fData != 0 {
 		var n uint64
-		if r.Op == OpSetXattr {
+		switch r.Op {
+		case OpSetXattr:
 			n = uint64(d.u32("xattr value length"))
-		} else {
+		case OpPrune:
+			n = uint64(d.u32("names length"))
+		default:
 			n = r.Len
 		}
 		if d.err == nil {

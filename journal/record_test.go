@@ -50,6 +50,13 @@ func validRecords() []Record {
 		with(func(r *Record) { r.Op, r.Name = OpRemoveXattr, "security.selinux" }),
 		with(func(r *Record) { r.Op, r.File = OpRescan, fileid.Stamp{} }),
 		with(func(r *Record) { r.Op, r.Seq, r.Epoch, r.Time = OpRescan, 0, 0, 0 }),
+		with(func(r *Record) { r.Op, r.Flags, r.Data = OpPrune, FlagInline, []byte{} }), // an empty directory
+		with(func(r *Record) { r.Op, r.Flags, r.Data = OpPrune, FlagInline, []byte("a\x00b.txt\x00\xffz") }),
+		with(func(r *Record) {
+			r.Op, r.Flags, r.Name, r.NewName, r.Data = OpPrune, FlagInline, "b", "m", []byte("b\x00c\x00lzz")
+		}),
+		with(func(r *Record) { r.Op, r.Flags, r.NewName, r.Data = OpPrune, FlagInline, "m", []byte("a") }),
+		with(func(r *Record) { r.Op, r.Flags, r.Name, r.Data = OpPrune, FlagInline, "m", []byte{} }),
 	}
 }
 
@@ -110,6 +117,11 @@ func TestUnmarshalCopies(t *testing.T) {
 func TestMarshalRejects(t *testing.T) {
 	base := Record{Share: 1, File: stA}
 	with := func(f func(*Record)) Record { r := base; f(&r); return r }
+	prune := func(from, to, names string) Record {
+		return with(func(r *Record) {
+			r.Op, r.Flags, r.Name, r.NewName, r.Data = OpPrune, FlagInline, from, to, []byte(names)
+		})
+	}
 	cases := []struct {
 		r    Record
 		want string
@@ -151,6 +163,25 @@ func TestMarshalRejects(t *testing.T) {
 		{with(func(r *Record) {
 			r.Op, r.Name, r.Flags, r.Data = OpSetXattr, "user.a", FlagInline, make([]byte, MaxInline+1)
 		}), "exceeds"},
+		{prune("", "", "b\x00a"), "not sorted and unique"},
+		{prune("", "", "a\x00a"), "not sorted and unique"},
+		{prune("", "", "a\x00b/c"), "contains '/'"},
+		{prune("", "", "a\x00\x00b"), "empty listed name"},
+		{prune("", "", "a\x00"), "empty listed name"},
+		{prune("", "", ".."), "not allowed"},
+		{prune("", "", strings.Repeat("x", 256)), "exceeds 255"},
+		{prune("m", "b", ""), "inverted range"},
+		{prune("m", "m", ""), "inverted range"},
+		{prune("a/b", "", ""), "range start"},
+		{prune("", "..", ""), "range end"},
+		{prune("b", "m", "a"), "outside the range"},
+		{prune("b", "m", "m"), "outside the range"},
+		{prune("", "m", "b\x00zz"), "outside the range"},
+		{with(func(r *Record) { r.Op, r.Data = OpPrune, []byte("a") }), "without the inline flag"},
+		{with(func(r *Record) { r.Op, r.Flags = OpPrune, FlagInline }), "inline flag without data"},
+		{with(func(r *Record) { r.Op, r.Flags, r.Data = OpPrune, FlagInline, make([]byte, MaxInline+1) }), "exceed"},
+		{with(func(r *Record) { r.Op, r.Flags, r.Data, r.Parent = OpPrune, FlagInline, []byte{}, stB }), "parent set but not used"},
+		{with(func(r *Record) { r.Op, r.Flags, r.Data, r.File = OpPrune, FlagInline, []byte{}, fileid.Stamp{} }), "zero file ID"},
 	}
 	for _, c := range cases {
 		_, err := Marshal(c.r)
@@ -184,12 +215,51 @@ func TestUnmarshalRejects(t *testing.T) {
 			binary.BigEndian.PutUint32(b[len(b)-5:], MaxInline+1)
 			return b
 		}(), "exceeds"},
+		{"prune names too big", func() []byte {
+			b, _ := Marshal(Record{Op: OpPrune, Share: 1, File: stA, Flags: FlagInline, Data: []byte("a")})
+			binary.BigEndian.PutUint32(b[len(b)-5:], MaxInline+1)
+			return b
+		}(), "exceeds"},
+		{"prune names truncated", func() []byte {
+			b, _ := Marshal(Record{Op: OpPrune, Share: 1, File: stA, Flags: FlagInline, Data: []byte("a")})
+			binary.BigEndian.PutUint32(b[len(b)-5:], 2)
+			return b
+		}(), "truncated at inline data"},
+		{"prune unsorted", func() []byte {
+			b, _ := Marshal(Record{Op: OpPrune, Share: 1, File: stA, Flags: FlagInline, Data: []byte("a\x00b")})
+			b[len(b)-1] = 'a'
+			return b
+		}(), "not sorted and unique"},
+		{"prune without inline", func() []byte {
+			b, _ := Marshal(Record{Op: OpPrune, Share: 1, File: stA, Flags: FlagInline, Data: []byte{}})
+			b[2] = 0
+			return b[:len(b)-4]
+		}(), "without the inline flag"},
 	}
 	for _, c := range cases {
 		_, err := Unmarshal(c.b)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Unmarshal = %v, want error containing %q", c.name, err, c.want)
 		}
+	}
+}
+
+func TestPruneNames(t *testing.T) {
+	var data []byte
+	for _, n := range []string{"a", "b c", "\xff"} {
+		data = AppendPruneName(data, n)
+	}
+	if string(data) != "a\x00b c\x00\xff" {
+		t.Fatalf("data = %q", data)
+	}
+	if got := PruneNames(data); !reflect.DeepEqual(got, []string{"a", "b c", "\xff"}) {
+		t.Fatalf("PruneNames = %q", got)
+	}
+	if got := PruneNames([]byte{}); got != nil {
+		t.Fatalf("PruneNames(empty) = %q, want none", got)
+	}
+	if s := OpPrune.String(); s != "prune" {
+		t.Fatalf("String = %q", s)
 	}
 }
 

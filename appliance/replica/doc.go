@@ -35,6 +35,10 @@
 // Every Master.Run starts a new log (a new log ID) whose first records
 // describe every share in full: that is the initial sync of a fresh standby
 // (an empty volume whose root carries the master's root Stamp). A standby
-// that followed an earlier log gets journal.ErrResync and must be resynced
-// (made fresh) before it follows again; see the package capture's limits.
+// that followed an earlier log gets journal.ErrResync; its node resets its
+// position and follows the new log from its first record: files it has
+// already are kept and brought up to date, and the rescan's prune records
+// (journal.OpPrune) remove in each share directory what the master no
+// longer has (deleted or renamed while the standby was away or behind), so
+// it ends with exactly the master's tree; see the package capture.
 package replica

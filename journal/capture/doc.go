@@ -43,6 +43,19 @@
 //   - attributes and xattrs: a setattr record with an empty mask ("fetch
 //     them all"), since fanotify does not say which attribute changed. The
 //     directories whose entries changed get one too, so their times match.
+//   - after a rescan has compared a directory of a share: a prune record
+//     listing the names the model has for it then (split over several
+//     records, by name range, when they exceed journal.MaxInline). The
+//     standby removes every other entry it has there: what the master
+//     deleted or renamed while the standby followed an older log or was
+//     behind, which no record of this log names. The model is exactly what
+//     the records so far made of the standby, so the names are those the
+//     standby must keep; entries that failed to replicate are not listed
+//     and go. Parked entries live in the volume root on both nodes, not in
+//     the directory; a hard link is one name among the directory's like any
+//     other. The volume root and the directories on the way to a share's
+//     root are never pruned: they hold what is not replicated (the
+//     capture's and the applier's own entries among them).
 //   - an overflow (lost events) or a share root that moved: the share is
 //     rescanned on the master and compared with the model; contents are
 //     fetched again for files whose ctime differs from the one seen when
@@ -81,10 +94,13 @@
 // saved. At start it is empty, so the first records describe every file of
 // the shares: that is the initial sync of a fresh standby (its volume empty
 // but for the root's Stamp; a standby holding the same files, e.g. after a
-// role switch, takes it too, fetching only blocks that differ). A standby
-// holding files the master no longer has is not cleaned by it: it needs a
-// resync. Content changes found by a rescan, and attribute changes told by
-// an event, rely on the ctime moving with every change (multigrain
-// timestamps make it exact; with coarse ones a change within the same tick
-// as the last shipment can be missed until the file changes again).
+// role switch, takes it too, fetching only blocks that differ, and loses
+// by the prunes the files the master no longer has). A file the master
+// renamed while the standby was away is created again at its new name (the
+// master cannot know the standby has it elsewhere), its contents fetched
+// whole, and pruned at its old one. Content changes found by a rescan, and
+// attribute changes told by an event, rely on the ctime moving with every
+// change (multigrain timestamps make it exact; with coarse ones a change
+// within the same tick as the last shipment can be missed until the file
+// changes again).
 package capture

@@ -322,11 +322,20 @@ type snode struct {
 // fail on, or that would silently do something else than the record says
 // (a create over another file, a rename over an entry, a duplicate Stamp),
 // is an error.
+//
+// A relaxed one is a standby that followed an older log and applies a new
+// one from its start, as FSApplier does: a create over an entry with the
+// record's Stamp keeps it, one over another entry replaces it, a Stamp it
+// already has elsewhere is given to the new file too, and a prune removes
+// what it does not list. A strict one fails a prune whose names are not
+// exactly what it has in the range (the model and the standby disagree).
 type fakeStandby struct {
-	master *fakeFS
-	root   *snode
-	byID   map[uint64]*snode
-	seq    uint64
+	master  *fakeFS
+	root    *snode
+	byID    map[uint64]*snode
+	seq     uint64
+	relaxed bool
+	pruned  int // entries a prune removed (their subtrees not counted)
 }
 
 func newFakeStandby(master *fakeFS) *fakeStandby {
@@ -353,10 +362,16 @@ func (s *fakeStandby) apply(r journal.Record) error {
 		if err != nil {
 			return err
 		}
+		if e := d.kids[r.Name]; e != nil && s.relaxed && e.st == r.File {
+			s.byID[r.File.ID] = e
+			return nil // applied before
+		} else if e != nil && s.relaxed {
+			s.unname(d, r.Name)
+		}
 		if e := d.kids[r.Name]; e != nil {
 			return fmt.Errorf("create %s: name taken by %v", r.Name, e.st)
 		}
-		if s.byID[r.File.ID] != nil {
+		if s.byID[r.File.ID] != nil && !s.relaxed {
 			return fmt.Errorf("create %s: stamp %v already on the standby", r.Name, r.File)
 		}
 		n := &snode{st: r.File, mode: r.Mode, uid: r.UID, target: r.Target, nlink: 1}
@@ -437,10 +452,80 @@ func (s *fakeStandby) apply(r journal.Record) error {
 		if r.Op == journal.OpWrite {
 			n.content = m.content
 		}
+	case journal.OpPrune:
+		if r.File == s.root.st {
+			return fmt.Errorf("prune of the volume root")
+		}
+		d, err := s.dir(r.File)
+		if err != nil {
+			return err
+		}
+		if !s.inShare(d) {
+			return fmt.Errorf("prune of %v, outside the share", r.File)
+		}
+		listed := map[string]bool{}
+		for _, n := range journal.PruneNames(r.Data) {
+			listed[n] = true
+			if d.kids[n] == nil {
+				return fmt.Errorf("prune lists %s, which the standby does not have", n)
+			}
+		}
+		for _, k := range sortedNames(d.kids) {
+			if k < r.Name || r.NewName != "" && k >= r.NewName || listed[k] {
+				continue
+			}
+			if !s.relaxed {
+				return fmt.Errorf("prune of %s: the standby has it, the model does not", k)
+			}
+			s.unname(d, k)
+			s.pruned++
+		}
 	default:
 		return fmt.Errorf("unexpected %s", r.Op)
 	}
 	return nil
+}
+
+// unname removes the name k of d, a directory with everything below it.
+func (s *fakeStandby) unname(d *snode, k string) {
+	n := d.kids[k]
+	delete(d.kids, k)
+	n.nlink--
+	if n.nlink > 0 {
+		return
+	}
+	if s.byID[n.st.ID] == n {
+		delete(s.byID, n.st.ID)
+	}
+	for _, kk := range sortedNames(n.kids) {
+		s.unname(n, kk)
+	}
+}
+
+// inShare reports whether d is the share's root or below it (or parked).
+func (s *fakeStandby) inShare(d *snode) bool {
+	share := s.root.kids[s.master.share]
+	if share == nil {
+		return false
+	}
+	if s.within(d, share) {
+		return true
+	}
+	for k, n := range s.root.kids {
+		if strings.HasPrefix(k, ParkPrefix) && n.kids != nil && s.within(d, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedNames(m map[string]*snode) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (s *fakeStandby) within(d, n *snode) bool {

@@ -85,6 +85,7 @@ type translator struct {
 	stats    TranslateStats
 
 	minPrefetch int // fewest entries worth a Prefetch (minPrefetch; tests lower it)
+	pruneMax    int // most names bytes in one prune record (journal.MaxInline; tests lower it)
 }
 
 // newTranslator starts from a model holding only the volume root, so the
@@ -102,6 +103,7 @@ func newTranslator(vol Volume, root DirRef, shares []Share, log *slog.Logger, no
 		rescan:    map[uint64]bool{},
 
 		minPrefetch: minPrefetch,
+		pruneMax:    journal.MaxInline,
 	}
 	t.setShares(shares)
 	return t
@@ -672,11 +674,52 @@ func (t *translator) walk(d *node) {
 			t.reconcile(d, k, nil)
 		}
 	}
+	t.prune(d)
 	for _, k := range sortedKids(d) {
 		if kid := d.kids[k]; kid != nil && kid.isDir() && kid.walked != t.gen && !kid.parked {
 			t.walk(kid)
 		}
 	}
+}
+
+// prune tells the standby, in a rescan, that d's entries are exactly the
+// ones the model has for it now: those the records so far gave it (the
+// master's, but for entries that failed to replicate). The standby removes
+// every other entry it has there: files the master deleted or renamed
+// while the standby was away or following an older log, which no record
+// of this log names. Parked entries are in the volume root, not in d, on
+// both nodes; a hard link is one name among d's like any other. Only
+// directories of a share (or parked from one) are pruned, never the
+// volume root or the directories on the way to a share's root, which hold
+// what is not replicated. Names are split over several records when they
+// exceed pruneMax bytes, the ranges tiling the name space.
+func (t *translator) prune(d *node) {
+	if d == t.m.root || !t.inModel(d) || !t.inShare(d) {
+		return
+	}
+	names := sortedKids(d)
+	r := journal.Record{Op: journal.OpPrune, File: d.st, Flags: journal.FlagInline, Data: []byte{}}
+	for _, name := range names {
+		if len(r.Data) > 0 && len(r.Data)+1+len(name) > t.pruneMax {
+			r.NewName = name
+			t.emit(r)
+			r = journal.Record{Op: journal.OpPrune, File: d.st, Flags: journal.FlagInline, Name: name, Data: []byte{}}
+		}
+		r.Data = journal.AppendPruneName(r.Data, name)
+	}
+	t.emit(r)
+}
+
+// inShare reports whether directory d is in a share (its root or below),
+// or parked from one.
+func (t *translator) inShare(d *node) bool {
+	for x, i := d, 0; x != nil && i < maxDepth; x, i = x.parent(), i+1 {
+		if x.parked {
+			return true
+		}
+	}
+	p := t.m.pathOf(d)
+	return p != "" && t.shareOf(p) != 0
 }
 
 // rescanShare compares the whole share with the model: the way from the
@@ -712,7 +755,9 @@ func (t *translator) rescanShare(fsid uint64) {
 	if o, ok, err := t.vol.Inode(d.fid); err == nil && ok && o.Ctime != d.ctime {
 		t.markDirty(d, dirtyAttr)
 	}
-	t.walk(d)
+	if d.walked != t.gen {
+		t.walk(d) // else just walked, made by the way here
+	}
 	t.walkParked()
 }
 

@@ -483,3 +483,132 @@ func TestTranslateAttribAlreadyShipped(t *testing.T) {
 	}
 	p.check()
 }
+
+// A new log (a new translator: its model empty) for a standby that followed
+// an older one and missed changes: its first records describe the shares in
+// full, and the prunes remove what the standby has and the master no
+// longer has (deleted or renamed while it was away), so it ends equal to
+// the master. Without the prunes the standby keeps the old names.
+func TestTranslateNewLogPrunes(t *testing.T) {
+	p := newPipe(t)
+	f := p.fs
+	f.create("a")
+	f.write("a", "A")
+	f.mkdir("d")
+	f.create("d/x")
+	f.write("d/x", "X")
+	f.create("d/y")
+	f.mkdir("e")
+	f.mkdir("e/sub")
+	f.create("e/sub/f")
+	f.create("h1")
+	f.link("h1", "h2")
+	f.symlink("ln", "a")
+	p.drain()
+	p.check()
+
+	// The standby is away: these changes never reach it.
+	f.unlink("a")
+	f.rename("d/x", "d/z")
+	f.rename("e", "e2")
+	f.unlink("h2")
+	f.unlink("e2/sub/f")
+	f.mkdir("new")
+	f.create("new/n")
+	f.changes = nil
+
+	p.tr = newTranslator(f, DirRef{FID: f.root.fid, Stamp: f.root.st}, []Share{{FSID: 1, Rel: "s"}}, quiet(),
+		func() time.Time { return time.Unix(0, f.clock) })
+	p.sb.relaxed = true
+	recs := p.run(nil)
+	p.check()
+	if p.sb.pruned != 4 { // a, d/x, e, h2
+		t.Errorf("pruned %d entries, want 4 (a, d/x, e, h2)", p.sb.pruned)
+	}
+	var dirs []string
+	for _, r := range recs {
+		if r.Op == journal.OpPrune {
+			n := p.tr.m.byID[r.File.ID]
+			dirs = append(dirs, p.tr.m.pathOf(n)+":"+strings.Join(journal.PruneNames(r.Data), ","))
+		}
+	}
+	// Children first: a new directory is walked as it is made.
+	want := []string{"s/d:y,z", "s/e2/sub:", "s/e2:sub", "s/new:n", "s:d,e2,h1,ln,new"}
+	if !slices.Equal(dirs, want) {
+		t.Errorf("prunes %q, want %q", dirs, want)
+	}
+
+	// Changes outside a rescan prune nothing.
+	f.create("later")
+	f.unlink("d/y")
+	for _, r := range p.drain() {
+		if r.Op == journal.OpPrune {
+			t.Errorf("a prune outside a rescan: %+v", r)
+		}
+	}
+	p.check()
+}
+
+// A share below a directory that is not replicated: the way to the share's
+// root is never pruned (it holds what is not replicated), the share is.
+func TestTranslatePruneOnlyShares(t *testing.T) {
+	f := newFakeFS(t)
+	outer := f.root.kids["s"]
+	inner := f.newNode(journal.ModeDir | 0o755)
+	f.addLink(inner, outer, "share")
+	tr := newTranslator(f, DirRef{FID: f.root.fid, Stamp: f.root.st}, []Share{{FSID: 1, Rel: "s/share"}}, quiet(),
+		func() time.Time { return time.Unix(0, f.clock) })
+	f.share = "s/share"
+	var pruned []fileid.Stamp
+	for _, r := range tr.batch(nil) {
+		if r.Op == journal.OpPrune {
+			pruned = append(pruned, r.File)
+		}
+	}
+	if len(pruned) != 1 || pruned[0] != tr.m.lookup(tr.m.root, "s/share").st {
+		t.Errorf("pruned %v, want only the share's root", pruned)
+	}
+}
+
+// A directory whose names exceed what one prune record holds is pruned by
+// several records whose ranges tile the name space.
+func TestTranslatePruneSplit(t *testing.T) {
+	p := newPipe(t)
+	f := p.fs
+	f.mkdir("d")
+	var names []string
+	for i := range 40 {
+		n := fmt.Sprintf("file-%02d", i)
+		f.create("d/" + n)
+		names = append(names, n)
+	}
+	p.drain()
+	p.tr.pruneMax = 50 // six 7-byte names and their separators
+	f.changes = []changelog.Change{{Op: changelog.OpOverflow, Share: 1}}
+	recs := p.drain()
+	p.check()
+	d := f.walk("d").st
+	var got []string
+	from := ""
+	parts := 0
+	for _, r := range recs {
+		if r.Op != journal.OpPrune || r.File != d {
+			continue
+		}
+		parts++
+		if r.Name != from {
+			t.Errorf("record %d starts at %q, want %q (the previous end)", parts, r.Name, from)
+		}
+		if len(r.Data) > 50 {
+			t.Errorf("record %d holds %d bytes of names", parts, len(r.Data))
+		}
+		got = append(got, journal.PruneNames(r.Data)...)
+		from = r.NewName
+	}
+	if from != "" {
+		t.Errorf("the last record ends at %q, not at the last name", from)
+	}
+	if parts != 7 || !slices.Equal(got, names) {
+		t.Errorf("%d records listing %q, want 7 listing %q", parts, got, names)
+	}
+}

@@ -274,3 +274,38 @@ func TestRestartedNodeWaitsForPeer(t *testing.T) {
 		t.Fatal("Promote{Force} did not take over")
 	}
 }
+
+// TestUnsyncedAfterPeerReleased: the peer served the current epoch and
+// this node never caught up with it; the peer then released (it lost its
+// witness) and was cut off. What it acknowledged while it served is on it
+// alone, so this node does not take over when it goes silent, although
+// its last view of the peer is a slave (chaos seed 9). Had this node
+// caught up before the release, it would.
+func TestUnsyncedAfterPeerReleased(t *testing.T) {
+	for _, caughtUp := range []bool{false, true} {
+		h := newTM(t, standby) // node 2: rank 1, epoch 2 is the peer's
+		h.witness = ptr(true)
+		h.step(JournalPosition{Pos: 5000, Epoch: 1}) // a position in an older log
+		h.peer.Journal = 300
+		asSlaveOf(h, StateMaster, 2)
+		if caughtUp {
+			h.step(JournalPosition{Pos: 300, Epoch: 2})
+		}
+		h.run(time.Second, both)
+		if got := h.m.Status().Synced; got != caughtUp {
+			t.Fatalf("caught up %v: synced %v", caughtUp, got)
+		}
+		h.peer.State = StateSlave // released: lost its witness
+		h.run(500*time.Millisecond, both)
+		acts := h.run(5*time.Second, quiet)
+		if caughtUp {
+			wantHas(t, acts, "AddVIP")
+			continue
+		}
+		wantNot(t, acts, "AddVIP")
+		h.step(Promote{Force: true})
+		if !h.m.Serving() {
+			t.Fatal("Promote{Force} did not take over")
+		}
+	}
+}

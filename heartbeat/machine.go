@@ -601,10 +601,14 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		// Promote{Force} (nasctl cluster takeover).
 		return
 	}
-	if m.peerSeen && m.peer.State.Serving() && !m.synced {
+	if m.peerSeen && !m.synced && (m.peer.State.Serving() || !m.ownsEpoch()) {
 		// The master died while this node was not a copy of its data
 		// (resyncing after it rejoined): serving it would lose what the
-		// master acknowledged. Only Promote{Force} takes over now.
+		// master acknowledged. So did a peer that served the current
+		// epoch and released before it died (chaos seed 9: it lost its
+		// witness, demoted itself, then was cut off): what it
+		// acknowledged while it served is on it alone. Only
+		// Promote{Force} takes over now.
 		return
 	}
 	from := m.probeFrom()
@@ -616,6 +620,13 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		}
 		m.promote(out, reason)
 	}
+}
+
+// ownsEpoch: this node promoted into the current epoch (epochs are
+// disjoint by rank), so it served last and no data is newer than its own.
+// Epoch 0 is nobody's: nothing was served yet.
+func (m *Machine) ownsEpoch() bool {
+	return m.epoch == 0 || int(m.epoch%2) == m.rank&1
 }
 
 // peerViewCurrent: the peer's newest heartbeat acknowledges one this
@@ -655,7 +666,7 @@ func (m *Machine) preferred() bool {
 		// applied of it. Its journal position may even read lower, just
 		// restarted and not yet in a log (chaos seed 8: a master back
 		// from a restart lost to a standby that had not caught up).
-		return int(m.epoch%2) == m.rank&1
+		return m.ownsEpoch()
 	}
 	if p.Journal != m.journal {
 		return m.journal > p.Journal

@@ -87,6 +87,14 @@ func validSlot(s string) bool {
 // root array: ftnas-root-a.
 func ArrayName(slot string) string { return "ftnas-root-" + slot }
 
+// StateArrayName and DataArrayName are the md superblock names (and GPT
+// partition names) the installer gives the state and data arrays
+// (raid.Plan: "ftnas-" + role). The slot's init assembles them.
+const (
+	StateArrayName = "ftnas-" + raid.RoleState
+	DataArrayName  = "ftnas-" + raid.RoleData
+)
+
 // Candidate is a partition that may be a member of the root array.
 type Candidate struct {
 	Device string // /dev/vda2

@@ -44,7 +44,22 @@ func ScanPartitions(sysClassBlock, partname string) ([]string, error) {
 // it (degraded when Waiter says so). It returns the array's status and
 // its device (/dev/md127). logf gets progress lines.
 func AssembleRoot(ctx context.Context, md *raid.Mdadm, opts Options, logf func(string, ...any)) (raid.ArrayStatus, string, error) {
-	name := ArrayName(opts.Slot)
+	return AssembleArray(ctx, md, ArrayName(opts.Slot), opts, logf)
+}
+
+// AssembleArray waits for the members of the array whose GPT partition
+// name and superblock name is name (ftnas-state) and assembles it as
+// /dev/md/NAME, as AssembleRoot does the root: opts.RootWait bounds the
+// wait for a first member, and it starts degraded opts.DegradedAfter
+// after the first member was seen. An array already running as
+// /dev/md/NAME is returned as it is.
+func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Options, logf func(string, ...any)) (raid.ArrayStatus, string, error) {
+	if dev, err := filepath.EvalSymlinks("/dev/md/" + name); err == nil {
+		st, err := raid.ReadArray(os.DirFS("/sys/block"), filepath.Base(dev))
+		if err == nil && st.State.Running() {
+			return st, dev, nil
+		}
+	}
 	w := NewWaiter(opts, time.Now())
 	examined := map[string]raid.Superblock{}
 	seen := 0

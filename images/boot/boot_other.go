@@ -19,6 +19,11 @@ func AssembleRoot(ctx context.Context, md *raid.Mdadm, opts Options, logf func(s
 	return raid.ArrayStatus{}, "", errUnsupported
 }
 
+// AssembleArray is Linux-only.
+func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Options, logf func(string, ...any)) (raid.ArrayStatus, string, error) {
+	return raid.ArrayStatus{}, "", errUnsupported
+}
+
 // MountRoot is Linux-only.
 func MountRoot(dev, dir string) error { return errUnsupported }
 

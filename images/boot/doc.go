@@ -11,7 +11,10 @@
 //
 //	ftnas: root A assembled degraded=1 members=1/4 array=md127
 //
-// and switches root to the slot's /sbin/init. CheckSlot is that init's
+// and switches root to the slot's /sbin/init. The initramfs assembles
+// only the root; the slot's init assembles the state and data arrays
+// (StateArrayName, DataArrayName) the same way with AssembleArray, and
+// mounts them (package userland). CheckSlot is that init's
 // first step: / must be the read-only squashfs on the named slot's array,
 // and the loader's entry (esp.EntryName) must be that slot's. When the
 // hand-over fails on an entry with a boot counter (a new slot on trial,

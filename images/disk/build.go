@@ -82,10 +82,11 @@ func (in Inputs) check() error {
 // FirmwareModules are what the firmware initramfs loads: virtio disks,
 // md RAID1, squashfs and efivarfs (the userland reads the loader's
 // variables), and for the slot's userland, which carries no modules of
-// its own (the kernel is on the ESP): virtio NICs and overlayfs (its
-// writable /etc and /var).
+// its own (the kernel is on the ESP): virtio NICs, overlayfs (its
+// writable /etc and /var), RAID5/6 (the data array of three or more
+// disks) and btrfs (the data volume; ext4, the state's, is built in).
 func FirmwareModules() []string {
-	return []string{"virtio_pci", "virtio_blk", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay"}
+	return []string{"virtio_pci", "virtio_blk", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay", "raid456", "btrfs"}
 }
 
 // Slots are the root slots; the first is booted by default.

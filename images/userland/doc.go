@@ -1,8 +1,8 @@
 // Package userland builds the root slot's real userland: a minimal Debian
 // (debootstrap's minbase variant, made with mmdebstrap when it is there,
-// else debootstrap) with Samba, mdadm and iproute2, plus ftnas's own
-// programs (nasd, nasctl and ./init, the slot's /sbin/init), packed as a
-// zstd squashfs that disk.Build writes to every root slot
+// else debootstrap) with Samba, mdadm, iproute2 and btrfs-progs, plus
+// ftnas's own programs (nasd, nasctl and ./init, the slot's /sbin/init),
+// packed as a zstd squashfs that disk.Build writes to every root slot
 // (Inputs.SlotImage). The image does not know its slot: ./init learns it
 // from the kernel command line and checks that / is that slot's array.
 //
@@ -32,24 +32,45 @@
 //
 // At run time the slot's ./init adds udev's part of /dev (/dev/fd, the
 // std* links, /dev/shm), mounts tmpfs overlays on /etc, /var, /srv and
-// /root (the squashfs is read-only, and nasd adds system accounts), a
-// tmpfs as the volume, brings up lo and the first NIC with a static
-// address (ftnas.ip=, ftnas.gw=; qemu user-net's 10.0.2.15/24 via
-// 10.0.2.2 by default), and supervises nasd with --state /var/lib/ftnas
-// and --volume /srv/ftnas: both on tmpfs for now, so nothing survives a
-// reboot yet (the state and data md arrays are made by the installer but
-// not used). Once `nasctl status --json` reports every service healthy it
-// prints "ftnas: nasd serving {json}" on the console; ftnas.test_share=
-// (a test hook) then adds an NFS share and writes a file into it. It then
-// blesses the boot entry (package update: a new slot on trial loses its
-// boot counter, and the ESP it booted from is copied to every disk) and
+// /root (the squashfs is read-only, and nasd adds system accounts), and
+// makes nasd's state and volume persistent (Stores): it assembles the
+// installer's ftnas-state and ftnas-data md arrays (boot.AssembleArray,
+// degraded once ftnas.degraded_after passed with members missing, like
+// the root), probes each (ProbeFS: ext2/3/4, btrfs and a few other
+// signatures in its first MiB) and Decides: an ext4 or btrfs there is
+// kept; an array whose first MiB is all zero (the first boot after the
+// installer, which made the arrays --assume-clean on blank disks) gets a
+// filesystem, ext4 for state and btrfs for data (DESIGN.md prefers it:
+// snapshots and checksums; ext4 when mkfs.btrfs is missing or the array is under
+// BtrfsMinSize); anything else is refused, never formatted, and the slot
+// does not come up. It mounts state at /var/lib/ftnas and data at
+// /srv/ftnas (noatime, nodev, nosuid; ext4 errors=remount-ro, default
+// data=ordered) and prints "ftnas: storage ROLE array=... fs=...
+// formatted|kept mount=..." (StorageReport). A store whose array has no
+// partition on any disk (a test boot of disks without the installer's
+// arrays) gets a tmpfs and a loud WARNING line (FallbackLine): nothing
+// written there survives a reboot. At power-off the init unmounts them
+// (or remounts them read-only). The kernel's btrfs and raid456 modules
+// are loaded by the initramfs (disk.FirmwareModules).
+//
+// It then brings up lo and the first NIC with a static address
+// (ftnas.ip=, ftnas.gw=; qemu user-net's 10.0.2.15/24 via 10.0.2.2 by
+// default) and supervises nasd with --state /var/lib/ftnas and --volume
+// /srv/ftnas. Once `nasctl status --json` reports every service healthy
+// it prints "ftnas: nasd serving {json}" on the console;
+// ftnas.test_share= (a test hook) then adds an NFS share and writes a
+// file into it (fsynced), or, when both are already there from an
+// earlier boot, prints them (TestShareKeptLine). It then blesses the
+// boot entry (package update: a new slot on trial loses its boot
+// counter, and the ESP it booted from is copied to every disk) and
 // prints "ftnas: boot entry STATE slot=... booted=... entry=...";
 // ftnas.test_update=DEVICE (a test hook) then runs `nasctl update DEVICE`
 // when that device is there and reboots. On a trial boot the init
 // reboots, rather than powering off, when it fails to set up or nasd
 // does not serve within 5 minutes, so the loader counts the try.
 //
-// Spec, Key, the command lines, Files, the init's options and Backoff are
-// pure; Bootstrap and SlotImage are Linux-only and need root; Boot starts
-// the firmware under qemu and waits for nasd.
+// Spec, Key, the command lines, Files, the init's options, Backoff and
+// the storage decisions (Stores, ProbeFS, Decide, MkfsCommand, MountSpec)
+// are pure; Bootstrap and SlotImage are Linux-only and need root; Boot
+// starts the firmware under qemu and waits for nasd.
 package userland

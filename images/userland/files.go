@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,6 +189,50 @@ func ServingRegexp() *regexp.Regexp {
 
 // TestShareLine is printed once the test share is there.
 func TestShareLine(name string) string { return "ftnas: test share " + name + " ready" }
+
+// TestShareKeptLine is printed instead of TestShareLine when the test
+// share and its file are already there at boot (an earlier boot made
+// them and they survived): the file's content and the share as nasd's
+// state lists it (one line of JSON).
+func TestShareKeptLine(name, content, shareJSON string) string {
+	return "ftnas: test share " + name + " kept: file=" + strconv.Quote(content) + " share=" + shareJSON
+}
+
+// TestShareKeptRegexp matches a TestShareKeptLine: name, the quoted
+// content, the share's JSON.
+func TestShareKeptRegexp() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^ftnas: test share (\S+) kept: file=("(?:[^"\\]|\\.)*") share=(\{.*\})\r?$`)
+}
+
+// NasctlShareListArgs list the shares as JSON.
+func NasctlShareListArgs() []string {
+	return []string{NasctlPath, "--state", StateDir, "--json", "share", "list"}
+}
+
+// FindShare returns the share called name in `nasctl --json share list`
+// output, as one line of JSON.
+func FindShare(listJSON []byte, name string) (string, bool, error) {
+	var shares []json.RawMessage
+	if err := json.Unmarshal(listJSON, &shares); err != nil {
+		return "", false, fmt.Errorf("userland: parse nasctl share list: %w", err)
+	}
+	for _, raw := range shares {
+		var sh struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(raw, &sh); err != nil {
+			return "", false, fmt.Errorf("userland: parse nasctl share list: %w", err)
+		}
+		if sh.Name == name {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, raw); err != nil {
+				return "", false, fmt.Errorf("userland: parse nasctl share list: %w", err)
+			}
+			return buf.String(), true, nil
+		}
+	}
+	return "", false, nil
+}
 
 // Backoff is how long the init waits before restarting nasd: 1 s after a
 // run that ended within a minute of its start, doubling up to 30 s for

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,10 +30,14 @@ import (
 // installs it on 2 disks, boots them under OVMF with a user-net NIC and
 // checks that nasd serves: every service healthy in `nasctl status`, and
 // an NFS read from the host through a hostfwd of port 2049 returns the
-// file the init's test hook wrote.
+// file the init's test hook wrote. The first boot makes the state (ext4)
+// and data (btrfs) filesystems on the installer's arrays; the test then
+// cuts the power (kills qemu) and boots the same disks again: the init
+// keeps both filesystems, the test share is still in nasd's state and
+// its file still on the volume, and NFS still serves it.
 func TestQEMUServes(t *testing.T) {
 	if testing.Short() {
-		t.Skip("bootstraps Debian (cached) and boots the firmware with its userland under TCG (about 2 minutes)")
+		t.Skip("bootstraps Debian (cached) and boots the firmware with its userland twice under TCG (about 4 minutes)")
 	}
 	if err := qemu.Available(qemu.Options{}); err != nil {
 		t.Skip(err)
@@ -62,7 +67,7 @@ func TestQEMUServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("tree %s (cached=%v) in %v: %d packages", tree.Key, tree.Cached, tree.Took.Round(time.Millisecond), strings.Count(string(tree.Manifest), "\n"))
-	for _, p := range []string{"samba=", "mdadm=", "iproute2=", "passwd="} {
+	for _, p := range []string{"samba=", "mdadm=", "iproute2=", "passwd=", "e2fsprogs=", "btrfs-progs="} {
 		if !strings.Contains("\n"+string(tree.Manifest), "\n"+p) {
 			t.Errorf("tree lacks %s", strings.TrimSuffix(p, "="))
 		}
@@ -92,7 +97,8 @@ func TestQEMUServes(t *testing.T) {
 		SlotImage:  im.Path,
 	}, disk.Options{
 		Dir: dir, Disks: 2,
-		Layout:  raid.LayoutOptions{ESPSize: 64 * raid.MiB, RootSize: SlotSize, StateSize: 8 * raid.MiB, MinData: 8 * raid.MiB},
+		// Data large enough for btrfs (the disk images are sparse).
+		Layout:  raid.LayoutOptions{ESPSize: 64 * raid.MiB, RootSize: SlotSize, StateSize: 8 * raid.MiB, MinData: userland.BtrfsMinSize + 32*raid.MiB},
 		Cmdline: "ftnas.degraded_after=1s no_timer_check " + userland.ParamTestShare + "=" + share, // no_timer_check: TCG on a loaded host
 		Logf:    t.Logf,
 	})
@@ -102,13 +108,15 @@ func TestQEMUServes(t *testing.T) {
 	t.Logf("installation built in %v (installer guest %v)", time.Since(start).Round(time.Millisecond), res.Took["install"].Round(time.Millisecond))
 
 	port := freePort(t)
-	vm, r, err := userland.Boot(ctx, fw, res.Disks, []qemu.NIC{{Netdev: fmt.Sprintf("user,hostfwd=tcp:127.0.0.1:%d-:2049", port)}}, dir, 5*time.Minute, t.Logf)
+	nics := []qemu.NIC{{Netdev: fmt.Sprintf("user,hostfwd=tcp:127.0.0.1:%d-:2049", port)}}
+	vm, r, err := userland.Boot(ctx, fw, res.Disks, nics, dir, 5*time.Minute, t.Logf)
 	if vm != nil {
 		t.Cleanup(vm.Kill)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkStorage(t, vm.Console(), "formatted")
 	t.Logf("marker after %v, nasd serving after %v: %s", r.ToMarker.Round(100*time.Millisecond), r.ToServing.Round(100*time.Millisecond), r.Status)
 	if m := r.Marker; m.Slot != "a" || m.Degraded != 0 || m.InSync != 2 {
 		t.Errorf("marker %+v, want root a whole on 2 members", m)
@@ -145,6 +153,60 @@ func TestQEMUServes(t *testing.T) {
 		t.Errorf("NFS read %q, want %q", got, want)
 	}
 	t.Logf("NFS read of /%s/%s from the host: %q after %v", share, userland.TestFile, got, vm.Elapsed().Round(100*time.Millisecond))
+
+	// Power cut, then the same disks again: state and volume persist.
+	vm.Kill()
+	vm, r, err = userland.Boot(ctx, fw, res.Disks, nics, dir, 5*time.Minute, t.Logf)
+	if vm != nil {
+		t.Cleanup(vm.Kill)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("second boot: nasd serving after %v", r.ToServing.Round(100*time.Millisecond))
+	checkStorage(t, vm.Console(), "kept")
+	m, err := vm.Expect(userland.TestShareKeptRegexp())
+	if err != nil {
+		t.Fatalf("second boot: the test share or its file did not survive: %v", err)
+	}
+	var sh struct {
+		Name string `json:"name"`
+		NFS  bool   `json:"nfs"`
+	}
+	if err := json.Unmarshal([]byte(m[3]), &sh); err != nil || sh.Name != share || !sh.NFS {
+		t.Errorf("second boot: share %s (%v), want NFS share %s", m[3], err, share)
+	}
+	if c, err := strconv.Unquote(m[2]); err != nil || c != userland.TestContent("a") {
+		t.Errorf("second boot: file %s (%v), want %q", m[2], err, userland.TestContent("a"))
+	}
+	got, err = nfsRead(fmt.Sprintf("127.0.0.1:%d", port), "/"+share, userland.TestFile)
+	if err != nil || got != userland.TestContent("a") {
+		t.Fatalf("second boot: NFS read %q, %v; want %q", got, err, userland.TestContent("a"))
+	}
+	t.Logf("second boot: %s; NFS read %q after %v", m[0], got, vm.Elapsed().Round(100*time.Millisecond))
+}
+
+// checkStorage checks the init's storage lines on a boot's console:
+// state ext4 and data btrfs on the installer's arrays, whole on both
+// disks, each formatted (first boot) or kept (later ones).
+func checkStorage(t *testing.T, console, what string) {
+	t.Helper()
+	if strings.Contains(console, userland.StoragePrefix+"WARNING") {
+		t.Errorf("a store fell back to tmpfs:\n%s", console)
+	}
+	want := map[string]string{raid.RoleState: userland.FSExt4, raid.RoleData: userland.FSBtrfs}
+	got := map[string]bool{}
+	for _, m := range userland.StorageRegexp().FindAllStringSubmatch(console, -1) {
+		t.Logf("%s", strings.TrimSpace(m[0]))
+		role := m[1]
+		if fs, ok := want[role]; !ok || m[2] != "ftnas-"+role || m[8] != fs || m[9] != what || m[5] != "0" || m[6] != "2" {
+			t.Errorf("storage line %q: want %s on ftnas-%s, %s, whole on 2 members", m[0], fs, role, what)
+		}
+		got[role] = true
+	}
+	if len(got) != len(want) {
+		t.Errorf("storage lines for %v, want state and data", got)
+	}
 }
 
 // SlotSize is the root slots' size in the test layout: the zstd image is

@@ -29,14 +29,16 @@ type Spec struct {
 }
 
 // DefaultSpec is the firmware's userland: bookworm minbase with Samba
-// (smbd, pdbedit, smbcontrol, smbstatus: nasd runs them), mdadm and
-// iproute2. useradd/groupadd (nasd makes system accounts) are in minbase.
+// (smbd, pdbedit, smbcontrol, smbstatus: nasd runs them), mdadm,
+// iproute2 and btrfs-progs (the init makes the data volume btrfs: snapshots
+// and checksums). useradd/groupadd (nasd makes system accounts)
+// and e2fsprogs (the state filesystem's mkfs.ext4) are in minbase.
 func DefaultSpec() Spec {
 	return Spec{
 		Suite:    "bookworm",
 		Mirror:   "http://deb.debian.org/debian",
 		Variant:  "minbase",
-		Packages: []string{"iproute2", "mdadm", "samba"},
+		Packages: []string{"btrfs-progs", "iproute2", "mdadm", "samba"},
 	}
 }
 

@@ -17,7 +17,7 @@ func TestKey(t *testing.T) {
 		t.Errorf("Key = %q", k)
 	}
 	r := s
-	r.Packages = []string{"samba", "mdadm", "iproute2", "samba"}
+	r.Packages = []string{"samba", "mdadm", "iproute2", "btrfs-progs", "samba"}
 	if Key(r, ToolMmdebstrap, "2026-07-11T10:16:37Z") != k {
 		t.Error("package order or duplicates change the key")
 	}
@@ -64,7 +64,7 @@ func TestBootstrapCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := strings.Join(got, " ")
-	for _, want := range []string{"mmdebstrap ", "--variant=minbase", "--include=iproute2,mdadm,samba", `APT::Install-Recommends "false"`, "path-exclude=/usr/share/doc/*", " bookworm /c/root.tmp http://deb.debian.org/debian"} {
+	for _, want := range []string{"mmdebstrap ", "--variant=minbase", "--include=btrfs-progs,iproute2,mdadm,samba", `APT::Install-Recommends "false"`, "path-exclude=/usr/share/doc/*", " bookworm /c/root.tmp http://deb.debian.org/debian"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("mmdebstrap command %q lacks %q", line, want)
 		}
@@ -76,7 +76,7 @@ func TestBootstrapCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "debootstrap --variant=minbase --include=iproute2,mdadm,samba bookworm /c/root.tmp http://deb.debian.org/debian"; strings.Join(got, " ") != want {
+	if want := "debootstrap --variant=minbase --include=btrfs-progs,iproute2,mdadm,samba bookworm /c/root.tmp http://deb.debian.org/debian"; strings.Join(got, " ") != want {
 		t.Errorf("debootstrap command %q, want %q", strings.Join(got, " "), want)
 	}
 	if _, err := BootstrapCommand("cdebootstrap", DefaultSpec(), "/x"); err == nil {

@@ -9,20 +9,35 @@
 //     the boot entry named (boot.CheckSlot, printing its two lines);
 //  2. mounts tmpfs overlays on /etc, /var, /srv and /root
 //     (userland.OverlayDirs): writable, forgotten at power-off;
-//  3. sets the hostname, brings up lo and the first NIC with
+//  3. makes the stores (userland.Stores) persistent: assembles the
+//     ftnas-state and ftnas-data md arrays (boot.AssembleArray: degraded
+//     once ftnas.degraded_after has passed with members missing), makes
+//     a filesystem on an array only when its first MiB is all zero (the
+//     first boot after the installer: ext4 for state; btrfs for data
+//     when mkfs.btrfs is there and the array holds it, else ext4), keeps
+//     an ext4 or btrfs that is there, refuses anything else, mounts
+//     state at /var/lib/ftnas and data at /srv/ftnas (noatime, nodev,
+//     nosuid) and prints "ftnas: storage ROLE array=... fs=...
+//     formatted|kept mount=..."; a store whose array has no partition on
+//     any disk (a test boot without the installer's arrays) gets a tmpfs
+//     and a loud WARNING line;
+//  4. sets the hostname, brings up lo and the first NIC with
 //     ftnas.ip= (default 10.0.2.15/24) and a default route via ftnas.gw=
 //     (default 10.0.2.2), qemu user-net's addresses;
-//  4. runs nasd --state /var/lib/ftnas --volume /srv/ftnas, restarting it
+//  5. runs nasd --state /var/lib/ftnas --volume /srv/ftnas, restarting it
 //     with a backoff when it exits, and reaps orphans;
-//  5. polls `nasctl status --json` until every service is healthy and
+//  6. polls `nasctl status --json` until every service is healthy and
 //     prints "ftnas: nasd serving {json}"; with ftnas.test_share=NAME it
-//     then adds that NFS share and writes userland.TestFile into it;
-//  6. blesses the boot entry (update.Updater.Bless: a slot on trial
+//     then adds that NFS share and writes userland.TestFile into it
+//     (fsynced), or, when an earlier boot did and they survived, prints
+//     them (userland.TestShareKeptLine);
+//  7. blesses the boot entry (update.Updater.Bless: a slot on trial
 //     after an update loses its boot counter, and the ESP it booted from
 //     is copied to every disk) and prints "ftnas: boot entry STATE ...";
 //     with ftnas.test_update=DEVICE and that device present it then runs
 //     `nasctl update DEVICE`, prints the result and reboots;
-//  7. on SIGTERM, SIGINT or SIGPWR stops nasd and powers off.
+//  8. on SIGTERM, SIGINT or SIGPWR stops nasd, unmounts the stores
+//     (or remounts them read-only) and powers off.
 //
 // On a trial boot (the loader booted an entry with a boot counter) a
 // slot that fails to set up, or whose nasd does not serve in time,
@@ -60,10 +75,11 @@ func main() {
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGPWR)
 	r := &reaper{waiting: map[int]chan unix.WaitStatus{}}
 	trial := onTrial()
-	slot, opts, err := setup()
+	slot, opts, mounts, err := setup()
 	if err != nil {
 		fmt.Println("ftnas: init: FAILED:", err)
 		fmt.Println(guest.ResultLine(err))
+		unmountStores(mounts)
 		if trial {
 			rebootTrial()
 		}
@@ -101,6 +117,7 @@ func main() {
 			}
 		}()
 		wg.Wait()
+		unmountStores(mounts)
 		halt()
 	}
 }
@@ -171,50 +188,50 @@ func halt() {
 	select {}
 }
 
-func setup() (slot string, opts userland.InitOptions, err error) {
+// setup runs steps 1 to 4 and returns the slot, the init's options and
+// the stores mounted (also on failure, to unmount them).
+func setup() (slot string, opts userland.InitOptions, mounts []string, err error) {
 	if err := guest.MountBasics(); err != nil {
-		return "", opts, err
+		return "", opts, nil, err
 	}
 	if err := devLinks(); err != nil {
-		return "", opts, err
+		return "", opts, nil, err
 	}
 	loader, up, err := boot.CheckSlot("")
 	if err != nil {
-		return "", opts, err
+		return "", opts, nil, err
 	}
 	fmt.Println(loader)
 	fmt.Println(up)
 	params, err := guest.Cmdline()
 	if err != nil {
-		return "", opts, err
+		return "", opts, nil, err
 	}
 	bo, err := boot.ParseOptions(params)
 	if err != nil {
-		return "", opts, err
+		return "", opts, nil, err
 	}
 	if opts, err = userland.ParseInitOptions(params); err != nil {
-		return "", opts, err
+		return "", opts, nil, err
 	}
 	for _, d := range userland.OverlayDirs() {
 		if err := overlay(d); err != nil {
-			return "", opts, err
+			return "", opts, nil, err
 		}
 	}
-	// nasd never creates its volume (a missing disk must not look like
-	// an empty one): for now it is a tmpfs of its own.
-	if err := os.MkdirAll(userland.Volume, 0o755); err != nil {
-		return "", opts, fmt.Errorf("init: volume: %w", err)
-	}
-	if err := unix.Mount("tmpfs", userland.Volume, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=25%"); err != nil {
-		return "", opts, fmt.Errorf("init: mount tmpfs on %s: %w", userland.Volume, err)
+	// The state and data arrays, mounted on the overlays' /var/lib/ftnas
+	// and /srv/ftnas. nasd never creates its volume (a missing disk must
+	// not look like an empty one).
+	if mounts, err = mountStores(bo); err != nil {
+		return "", opts, mounts, err
 	}
 	if err := unix.Sethostname([]byte(userland.Hostname)); err != nil {
-		return "", opts, fmt.Errorf("init: sethostname: %w", err)
+		return "", opts, mounts, fmt.Errorf("init: sethostname: %w", err)
 	}
 	if err := network(opts); err != nil {
-		return "", opts, err
+		return "", opts, mounts, err
 	}
-	return bo.Slot, opts, nil
+	return bo.Slot, opts, mounts, nil
 }
 
 // devLinks adds what udev would to a bare devtmpfs: /dev/fd (pdbedit
@@ -367,20 +384,38 @@ func waitServing(r *reaper, slot string, o userland.InitOptions) bool {
 	if o.TestShare == "" {
 		return true
 	}
-	if err := testShare(r, slot, o.TestShare); err != nil {
+	line, err := testShare(r, slot, o.TestShare)
+	if err != nil {
 		fmt.Println("ftnas: test share:", err)
 		return true
 	}
-	fmt.Println(userland.TestShareLine(o.TestShare))
+	fmt.Println(line)
 	return true
 }
 
-func testShare(r *reaper, slot, name string) error {
-	if out, err := r.output(userland.NasctlShareArgs(name)); err != nil {
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
-	}
+// testShare is the test share hook. When an earlier boot made the share
+// and its file it only reports them (TestShareKeptLine); otherwise it
+// adds the share, writes the file durably and returns TestShareLine.
+func testShare(r *reaper, slot, name string) (string, error) {
 	p := filepath.Join(userland.Volume, name, userland.TestFile)
-	return os.WriteFile(p, []byte(userland.TestContent(slot)), 0o644)
+	if b, err := os.ReadFile(p); err == nil {
+		out, err := r.output(userland.NasctlShareListArgs())
+		if err != nil {
+			return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+		}
+		sh, ok, err := userland.FindShare(out, name)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", fmt.Errorf("%s is there but nasd has no share %s: %s", p, name, strings.TrimSpace(string(out)))
+		}
+		return userland.TestShareKeptLine(name, string(b), sh), nil
+	}
+	if out, err := r.output(userland.NasctlShareArgs(name)); err != nil {
+		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return userland.TestShareLine(name), syncFile(p, []byte(userland.TestContent(slot)))
 }
 
 // reaper starts children and reaps every process that exits (PID 1's

@@ -304,3 +304,68 @@ func benchTree(b *testing.B, vol string) *fileid.Tree {
 	})
 	return tree
 }
+
+// BenchmarkLookupNew measures one lookup of a file new to the volume's
+// index, as Prefetch makes it, without events or writers: stamping it, its
+// stat and its handle (CAPTURE_BENCH_FS as for BenchmarkCapture).
+// BenchmarkLookupKnown is a Lookup (as a rescan makes it) of files already
+// stamped.
+//
+//	go test -run '^$' -bench '^BenchmarkLookup' -benchtime 20000x ./journal/capture/
+func BenchmarkLookupNew(b *testing.B) {
+	v, dfd, d := benchLookupDir(b, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, ok, err := v.lookupAt(dfd, d, fmt.Sprintf("f%d", i), true); err != nil || !ok {
+			b.Fatalf("lookup f%d: ok %v, %v", i, ok, err)
+		}
+	}
+}
+
+func BenchmarkLookupKnown(b *testing.B) {
+	const files = 1000
+	v, dfd, d := benchLookupDir(b, files)
+	for i := range files {
+		if _, _, err := v.lookupAt(dfd, d, fmt.Sprintf("f%d", i), true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, ok, err := v.lookupAt(dfd, d, fmt.Sprintf("f%d", i%files), false); err != nil || !ok {
+			b.Fatalf("lookup f%d: ok %v, %v", i%files, ok, err)
+		}
+	}
+}
+
+// benchLookupDir makes a volume with directory d holding n empty files
+// f0…, and returns the volume, d opened (O_PATH) and d's DirRef.
+func benchLookupDir(b *testing.B, n int) (*fsVolume, int, DirRef) {
+	b.Helper()
+	vol := benchVolume(b)
+	tree := benchTree(b, vol)
+	v, root, err := newFSVolume(vol, tree)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { v.Close() })
+	dir := filepath.Join(vol, "d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, err := tree.StampAt(v.mountFD, root.Stamp, "d")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dfd, err := unix.Openat(v.mountFD, "d", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { unix.Close(dfd) })
+	return v, dfd, DirRef{Stamp: st}
+}

@@ -664,12 +664,13 @@ func describeFull(recs []journal.Record) string {
 }
 
 // prefetchFS is the fake volume with Prefetch as the real one has it: the
-// entries are looked up when the batch starts, and each one's next Lookup
-// in the batch answers with what was read then.
+// entries are looked up when the batch starts, and each one's Lookups in
+// the rest of the batch answer with what was read then.
 type prefetchFS struct {
 	*fakeFS
 	pre map[entryRef]prefetched
 	n   int // entries prefetched
+	ni  int // inodes read at once (Inodes)
 }
 
 func (f *prefetchFS) Prefetch(es []entryRef) {
@@ -681,10 +682,20 @@ func (f *prefetchFS) Prefetch(es []entryRef) {
 	}
 }
 
+// Inodes reads the inodes flush needs at once, as the real volume does.
+func (f *prefetchFS) Inodes(fids []string) []inodeRead {
+	rs := make([]inodeRead, len(fids))
+	for i, fid := range fids {
+		o, ok, err := f.fakeFS.Inode(fid)
+		rs[i] = inodeRead{o, ok, err}
+		f.ni++
+	}
+	return rs
+}
+
 func (f *prefetchFS) Lookup(dir DirRef, name string) (Obj, bool, error) {
 	e := entryRef{dir, name}
 	if p, ok := f.pre[e]; ok {
-		delete(f.pre, e)
 		return p.o, p.ok, nil
 	}
 	return f.fakeFS.Lookup(dir, name)

@@ -889,6 +889,7 @@ func (t *translator) markDirty(n *node, k dirtyKind) {
 // metadata) for a regular file whose contents changed, else a setattr
 // (fetch metadata).
 func (t *translator) flush() {
+	stats := t.statDirty()
 	for _, n := range t.dirty {
 		k := t.dirtyKind[n]
 		if !t.inModel(n) {
@@ -898,7 +899,11 @@ func (t *translator) flush() {
 		if !cached {
 			var err error
 			var alive bool
-			o, alive, err = t.vol.Inode(n.fid)
+			if r, ok := stats[n]; ok {
+				o, alive, err = r.o, r.ok, r.err
+			} else {
+				o, alive, err = t.vol.Inode(n.fid)
+			}
 			if err != nil {
 				t.ioError("stat for shipping", err)
 				continue
@@ -932,6 +937,34 @@ func (t *translator) flush() {
 	clear(t.dirtyKind)
 	clear(t.dirtyTime)
 	clear(t.read)
+}
+
+// statDirty has a Volume that can read inodes several at a time read
+// those flush needs (the dirty files the batch did not read), all at once.
+func (t *translator) statDirty() map[*node]inodeRead {
+	f, ok := t.vol.(inodeFetcher)
+	if !ok {
+		return nil
+	}
+	var ns []*node
+	for _, n := range t.dirty {
+		if _, cached := t.read[n]; !cached && t.inModel(n) {
+			ns = append(ns, n)
+		}
+	}
+	if len(ns) < t.minPrefetch {
+		return nil
+	}
+	fids := make([]string, len(ns))
+	for i, n := range ns {
+		fids[i] = n.fid
+	}
+	rs := f.Inodes(fids)
+	m := make(map[*node]inodeRead, len(ns))
+	for i, n := range ns {
+		m[n] = rs[i]
+	}
+	return m
 }
 
 // emit appends r to the batch's records, with its share and time filled

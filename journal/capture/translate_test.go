@@ -308,16 +308,23 @@ func TestTranslateRandomConcurrent(t *testing.T) {
 // lookups answer with a state read earlier in the batch.
 func TestTranslateRandomPrefetch(t *testing.T) {
 	const seeds = 500
-	with := 0
+	with, withInodes := 0, 0
 	for seed := uint64(1); seed <= seeds; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			if randomRunPrefetch(t, seed, 120, true, true) > 0 {
+			n, ni := randomRunPrefetch(t, seed, 120, true, true)
+			if n > 0 {
 				with++
+			}
+			if ni > 0 {
+				withInodes++
 			}
 		})
 	}
 	if with < seeds*9/10 {
 		t.Errorf("only %d of %d runs prefetched anything", with, seeds)
+	}
+	if withInodes < seeds*9/10 {
+		t.Errorf("only %d of %d runs read inodes at once", withInodes, seeds)
 	}
 }
 
@@ -328,8 +335,9 @@ func randomRunOpts(t *testing.T, seed uint64, nops int, concurrent bool) {
 }
 
 // randomRunPrefetch is randomRunOpts, with the volume prefetching every
-// batch's new entries if prefetch is set; it returns how many it did.
-func randomRunPrefetch(t *testing.T, seed uint64, nops int, concurrent, prefetch bool) int {
+// batch's new entries, and reading the inodes flush needs at once, if
+// prefetch is set; it returns how many entries and inodes it read so.
+func randomRunPrefetch(t *testing.T, seed uint64, nops int, concurrent, prefetch bool) (int, int) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	p := newPipe(t)
 	f := p.fs
@@ -375,9 +383,9 @@ func randomRunPrefetch(t *testing.T, seed uint64, nops int, concurrent, prefetch
 	}
 	p.check()
 	if pf == nil {
-		return 0
+		return 0, 0
 	}
-	return pf.n
+	return pf.n, pf.ni
 }
 
 // randomOp does one random operation on the fake master.

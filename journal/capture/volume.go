@@ -80,8 +80,8 @@ type entryRef struct {
 }
 
 // prefetcher is a Volume that can look entries up ahead of the
-// translation, several at once: the next Lookup of each in the batch
-// returns what was read then.
+// translation, several at once: every Lookup of each in the rest of the
+// batch returns what was read then.
 type prefetcher interface {
 	Prefetch(entries []entryRef)
 }
@@ -90,4 +90,17 @@ type prefetcher interface {
 type prefetched struct {
 	o  Obj
 	ok bool
+}
+
+// inodeFetcher is a Volume that can read several files' inodes at once:
+// Inodes returns what Inode would for each of fids, in their order.
+type inodeFetcher interface {
+	Inodes(fids []string) []inodeRead
+}
+
+// inodeRead is one answer of Inode.
+type inodeRead struct {
+	o   Obj
+	ok  bool
+	err error
 }

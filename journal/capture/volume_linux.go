@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -27,9 +28,11 @@ type fsVolume struct {
 	// again would, also after a rename; once the directory is removed,
 	// lookups in it find nothing, as a new open (ESTALE) would.
 	dirs map[string]int
-	// pre holds what Prefetch read, for the next Lookup of each entry
-	// in the batch.
+	// pre holds what Prefetch read, for every Lookup of each entry in
+	// the rest of the batch.
 	pre map[entryRef]prefetched
+	// stamps reads Stamps without going through /proc.
+	stamps stampReader
 }
 
 // prefetchWorkers is how many lookups Prefetch has in flight: on a busy
@@ -77,9 +80,12 @@ func (v *fsVolume) endBatch() {
 }
 
 // Prefetch implements prefetcher: it looks the entries up, several at a
-// time, and keeps each result for the entry's next Lookup in the batch.
-// Such a Lookup answers with the state read a moment earlier, which the
-// translation must take anyway (the volume changes while it reads).
+// time, and keeps each result for the entry's Lookups in the rest of the
+// batch. Such a Lookup answers with the state read a moment earlier, which
+// the translation must take anyway (the volume changes while it reads;
+// the translation itself changes no names on it): a change made since
+// comes as an event of a later batch. An entry a batch names several
+// times (created, written, then renamed away) is read once.
 func (v *fsVolume) Prefetch(es []entryRef) {
 	fds := make([]int, len(es))
 	for i, e := range es {
@@ -105,7 +111,7 @@ func (v *fsVolume) Prefetch(es []entryRef) {
 				if fds[i] < 0 {
 					continue
 				}
-				o, ok, err := v.lookupAt(fds[i], es[i].dir, es[i].name)
+				o, ok, err := v.lookupAt(fds[i], es[i].dir, es[i].name, true)
 				res[i], valid[i] = prefetched{o, ok}, err == nil
 			}
 		})
@@ -116,6 +122,29 @@ func (v *fsVolume) Prefetch(es []entryRef) {
 			v.pre[e] = res[i]
 		}
 	}
+}
+
+// Inodes implements inodeFetcher: Inode for each of fids, several in
+// flight (each is open_by_handle_at, fstat and close, which wait on the
+// volume more than they compute).
+func (v *fsVolume) Inodes(fids []string) []inodeRead {
+	res := make([]inodeRead, len(fids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(prefetchWorkers, len(fids)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(fids) {
+					return
+				}
+				o, ok, err := v.Inode(fids[i])
+				res[i] = inodeRead{o, ok, err}
+			}
+		})
+	}
+	wg.Wait()
+	return res
 }
 
 // openDir opens directory dir (O_PATH) for the rest of the batch.
@@ -167,26 +196,35 @@ func objOf(sb *unix.Stat_t) Obj {
 func (v *fsVolume) Lookup(dir DirRef, name string) (Obj, bool, error) {
 	e := entryRef{dir, name}
 	if p, ok := v.pre[e]; ok {
-		delete(v.pre, e)
 		return p.o, p.ok, nil
 	}
 	dfd, ok, err := v.openDir(dir.FID)
 	if err != nil || !ok {
 		return Obj{}, false, err
 	}
-	return v.lookupAt(dfd, dir, name)
+	return v.lookupAt(dfd, dir, name, false)
 }
 
-// lookupAt is Lookup in the open directory dfd. Safe for concurrent use.
-func (v *fsVolume) lookupAt(dfd int, dir DirRef, name string) (Obj, bool, error) {
-	// Stamp, stat and handle are read by name; a rename racing with them
-	// shows as a Stamp that changed, or as an error of a step that found
-	// another file at the name than the step before (stamping a name that
-	// a file without a Stamp took meanwhile fails with ENODATA), and the
-	// lookup is repeated.
+// lookupAt is Lookup in the open directory dfd; fresh says the entry is
+// likely new to the volume (see stamp). Safe for concurrent use.
+func (v *fsVolume) lookupAt(dfd int, dir DirRef, name string, fresh bool) (Obj, bool, error) {
+	// Stamp, stat and handle are read by name, between two reads of the
+	// handle: a rename racing with them shows as a handle that changed
+	// (the handle names the inode, also where a copy carries the same
+	// Stamp), or as an error of a step that found another file at the
+	// name than the step before (stamping a name that a file without a
+	// Stamp took meanwhile fails with ENODATA), and the lookup is
+	// repeated. A handle costs half a read of the Stamp through /proc.
 	const tries = 3
 	for try := range tries {
-		st, err := v.tree.StampAt(dfd, dir.Stamp, name)
+		before, _, err := unix.NameToHandleAt(dfd, name, 0)
+		if err != nil {
+			if gone(err) {
+				return Obj{}, false, nil
+			}
+			return Obj{}, false, fmt.Errorf("handle of %s: %w", name, err)
+		}
+		st, err := v.stamp(dfd, dir.Stamp, name, fresh)
 		if err != nil {
 			if gone(err) {
 				return Obj{}, false, nil
@@ -203,15 +241,7 @@ func (v *fsVolume) lookupAt(dfd int, dir DirRef, name string) (Obj, bool, error)
 			}
 			return Obj{}, false, fmt.Errorf("stat %s: %w", name, err)
 		}
-		h, _, err := unix.NameToHandleAt(dfd, name, 0)
-		if err != nil {
-			if gone(err) {
-				return Obj{}, false, nil
-			}
-			return Obj{}, false, fmt.Errorf("handle of %s: %w", name, err)
-		}
 		o := objOf(&sb)
-		o.FID, o.Stamp = FID(h.Type(), h.Bytes()), st
 		if sb.Mode&unix.S_IFMT == unix.S_IFLNK {
 			buf := make([]byte, unix.PathMax)
 			n, err := unix.Readlinkat(dfd, name, buf)
@@ -223,11 +253,40 @@ func (v *fsVolume) lookupAt(dfd int, dir DirRef, name string) (Obj, bool, error)
 			}
 			o.Target = string(buf[:n])
 		}
-		if again, err := fileid.ReadStamp(dfd, name); err == nil && again == st {
+		h, _, err := unix.NameToHandleAt(dfd, name, 0)
+		if err != nil {
+			if gone(err) {
+				return Obj{}, false, nil
+			}
+			return Obj{}, false, fmt.Errorf("handle of %s: %w", name, err)
+		}
+		if h.Type() == before.Type() && bytes.Equal(h.Bytes(), before.Bytes()) {
+			o.FID, o.Stamp = FID(h.Type(), h.Bytes()), st
 			return o, true, nil
 		}
 	}
 	return Obj{}, false, fmt.Errorf("lookup %s: it keeps changing", name)
+}
+
+// stamp is Tree.StampAt for name in dfd, whose Stamp is dir. For a fresh
+// entry (one Prefetch looks up: created, or moved here, since the model
+// last saw its directory) the Stamp is read first: a file without one,
+// the common case, is stamped at once rather than read again through
+// /proc by StampAt. Other entries (a rescan's, mostly stamped long ago)
+// go to StampAt straight away, which reads the Stamp once.
+func (v *fsVolume) stamp(dfd int, dir fileid.Stamp, name string, fresh bool) (fileid.Stamp, error) {
+	if !fresh {
+		return v.tree.StampAt(dfd, dir, name)
+	}
+	if _, err := v.stamps.read(dfd, name); err == fileid.ErrNoStamp {
+		// No xattr at all (a damaged one goes to StampAt, as before).
+		// Tree.Stamp is StampAt's own way for a file without a Stamp:
+		// stamp it unless a racing stamper was first, and index it.
+		return v.tree.Stamp(dfd, dir, name)
+	} else if gone(err) {
+		return fileid.Stamp{}, err
+	}
+	return v.tree.StampAt(dfd, dir, name)
 }
 
 // List implements Volume.

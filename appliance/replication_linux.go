@@ -364,7 +364,11 @@ func (r *replication) position() heartbeat.JournalPosition {
 	defer r.mu.Unlock()
 	switch {
 	case r.master != nil:
-		return heartbeat.JournalPosition{Pos: r.master.Stats().LastSeq}
+		// Its own log, of the epoch it serves: a position the peer's
+		// positions are not comparable with (heartbeat compares them
+		// only within one log).
+		s := r.master.Stats()
+		return heartbeat.JournalPosition{Pos: s.LastSeq, Epoch: s.Epoch}
 	case r.standby != nil:
 		s := r.standby.Stats()
 		switch {

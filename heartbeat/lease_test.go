@@ -309,3 +309,37 @@ func TestUnsyncedAfterPeerReleased(t *testing.T) {
 		}
 	}
 }
+
+// TestPositionsCompareInOneLog: journal positions of two logs say nothing
+// of each other (chaos seed 29: a master back from a freeze, still at a
+// high position of its own older log, was handed the service by the node
+// that served meanwhile, without that node's writes). The serving node
+// hands over only to a peer that says it follows its log (FlagSynced);
+// a node takes a yielded role only at a position in the yielder's log.
+func TestPositionsCompareInOneLog(t *testing.T) {
+	// The serving side.
+	h := newTM(t, standby)
+	asPrimarySlave(h)
+	h.step(JournalPosition{Pos: 1229, Epoch: 1})
+	h.peer.Flags &^= FlagSynced
+	h.peer.Journal = 2553 // the primary's own old log
+	h.step(Failback{})
+	wantNot(t, h.run(2*time.Second, both), "RemoveVIP")
+	h.peer.Flags |= FlagSynced
+	h.peer.Journal = 1229
+	wantHas(t, h.run(time.Second, both), "RemoveVIP")
+
+	// The taking side: node 1 served epoch 2 (its log ends at 1629),
+	// node 2 served epoch 3 meanwhile and yields at 1229 of its log.
+	h = newTM(t, func(c *Config) { c.Epoch = 2 })
+	h.tick(0)
+	h.step(JournalPosition{Pos: 1629, Epoch: 2})
+	h.peer.State, h.peer.Epoch, h.peer.Journal, h.peer.Flags = StatePrimarySlave, 3, 1229, 0
+	h.run(500*time.Millisecond, both)
+	h.wantState(StateSlave, false, 3)
+	h.peer.State, h.peer.Flags = StateSlave, FlagYield
+	wantNot(t, h.run(time.Second, both), "AddVIP")
+	acts := h.step(JournalPosition{Pos: 0, Epoch: 3}) // following its log now
+	acts = append(acts, h.step(JournalPosition{Pos: 1229, Epoch: 3})...)
+	wantHas(t, append(acts, h.run(time.Second, both)...), "AddVIP")
+}

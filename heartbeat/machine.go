@@ -535,7 +535,13 @@ func (m *Machine) peerWins() bool {
 // shouldHandOver: the peer is alive and not serving (checked by caller).
 func (m *Machine) shouldHandOver() bool {
 	p := m.peer
-	eligible := p.State == StateSlave && p.Flags&FlagYield == 0 && p.Journal >= m.journal
+	// Caught up: at this node's position in this node's log. A position
+	// says so only with FlagSynced (the peer follows this log; chaos seed
+	// 29: a peer back from a freeze, still at a high position of its own
+	// older log, was handed the service without this node's writes). A
+	// version 1 peer sends no FlagSynced: its position is taken as is.
+	inLog := p.Flags&FlagSynced != 0 || p.Legacy
+	eligible := p.State == StateSlave && p.Flags&FlagYield == 0 && inLog && p.Journal >= m.journal
 	if !eligible {
 		m.caughtUpSince = time.Time{}
 		return false
@@ -651,8 +657,11 @@ func (m *Machine) preferred() bool {
 	if p.Flags&FlagYield != 0 {
 		// Take over a yielded role once every record the peer wrote has
 		// been applied here (its shipper keeps shipping after it released),
-		// unless the operator asked for this node regardless.
-		return m.journal >= p.Journal || m.operatorPromote
+		// unless the operator asked for this node regardless. Positions
+		// compare only within the peer's log: one in another log (this
+		// node's own, before it released) says nothing.
+		inLog := m.logEpoch == p.Epoch || p.Journal == 0 || p.Legacy
+		return inLog && m.journal >= p.Journal || m.operatorPromote
 	}
 	if peerReq := p.Flags&FlagRequest != 0; m.request != peerReq {
 		return m.request

@@ -45,6 +45,7 @@ func asPrimarySlave(h *tm) {
 	h.run(dflt.StartupWait, quiet)
 	h.wantState(StatePrimarySlave, true, 1)
 	h.peer.State, h.peer.Epoch = StateSlave, 1
+	h.peer.Flags |= FlagSynced // the primary follows this node's log
 	h.hear()
 }
 
@@ -547,11 +548,11 @@ func TestTransitions(t *testing.T) {
 		name: "a yielded role is taken only once this node applied the peer's journal",
 		do: func(h *tm) []Action {
 			asSlaveOf(h, StatePrimarySlave, 1)
-			h.step(JournalPosition{Pos: 90})
+			h.step(JournalPosition{Pos: 90, Epoch: 1})
 			h.peer.State, h.peer.Flags, h.peer.Journal = StateSlave, FlagYield, 100
 			wantNot(h.t, h.hear(), "AddVIP")
-			wantNot(h.t, h.step(JournalPosition{Pos: 99}), "AddVIP")
-			return h.step(JournalPosition{Pos: 100})
+			wantNot(h.t, h.step(JournalPosition{Pos: 99, Epoch: 1}), "AddVIP")
+			return h.step(JournalPosition{Pos: 100, Epoch: 1})
 		},
 		state:   StateMaster,
 		serving: true,

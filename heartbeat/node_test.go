@@ -231,6 +231,11 @@ func TestNodePair(t *testing.T) {
 		t.Fatal(err)
 	}
 	np.waitFor("n1 rejoins as slave", 40, func() bool { return np.st(0).State == StateSlave && np.st(0).Epoch == 3 })
+	// Its applier follows n2's log (epoch 3), empty so far: caught up.
+	if err := n1.node.Submit(ctx, JournalPosition{Pos: 0, Epoch: 3}); err != nil {
+		t.Fatal(err)
+	}
+	np.waitFor("n1 synced", 40, func() bool { return np.st(0).Synced })
 	if err := n2.node.Submit(ctx, Failback{}); err != nil {
 		t.Fatal(err)
 	}

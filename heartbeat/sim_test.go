@@ -37,6 +37,7 @@ type simNode struct {
 	healthy       bool
 	lastEpoch     uint64
 	lastState     State
+	logEpoch      uint64 // the epoch of the log its journal position is in
 	stateChanges  int
 }
 
@@ -281,7 +282,8 @@ func (s *sim) advance(faults, writes bool) {
 			s.apply(n, WitnessResult{Reachable: n.witnessUp && !s.vipAnswered(n)})
 		}
 		if writes && n.m.Serving() && s.rng.Float64() < 0.05 {
-			s.apply(n, JournalPosition{Pos: n.m.Status().Journal + 1})
+			n.logEpoch = n.m.Status().Epoch
+			s.apply(n, JournalPosition{Pos: n.m.Status().Journal + 1, Epoch: n.logEpoch})
 		}
 	}
 	s.check()
@@ -303,7 +305,8 @@ func (s *sim) receive(n *simNode) {
 			// it after a split brain); after a handover the old server's
 			// shipper delivers its last records.
 			own := n.m.Status().Journal
-			if !n.m.Serving() && (msg.State.Serving() && own != msg.Journal || msg.Flags&FlagYield != 0 && own < msg.Journal) {
+			if !n.m.Serving() && (msg.State.Serving() && (own != msg.Journal || n.logEpoch != msg.Epoch) || msg.Flags&FlagYield != 0 && own < msg.Journal) {
+				n.logEpoch = msg.Epoch
 				s.apply(n, JournalPosition{Pos: msg.Journal, Epoch: msg.Epoch})
 			}
 		default:

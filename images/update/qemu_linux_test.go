@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -46,18 +45,9 @@ func TestQEMUUpdateRollback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots the firmware with its userland six times under TCG (about 10 minutes)")
 	}
-	if err := qemu.Available(qemu.Options{}); err != nil {
-		t.Skip(err)
-	}
-	fw, err := qemu.FindOVMF(nil)
+	fw, err := userland.BootTools()
 	if err != nil {
 		t.Skip(err)
-	}
-	if _, err := userland.FindTool(); err != nil {
-		t.Skip(err)
-	}
-	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		t.Skip("needs mksquashfs (apt-get install squashfs-tools):", err)
 	}
 	k := lab.Kernel(t)
 	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))

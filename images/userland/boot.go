@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -67,4 +68,25 @@ func Boot(ctx context.Context, fw qemu.OVMF, disks []string, nics []qemu.NIC, wo
 	}
 	r.Status, r.ToServing = s[1], vm.Elapsed()
 	return vm, r, nil
+}
+
+// BootTools checks what building and booting the real userland needs on
+// the host (qemu, OVMF, mmdebstrap or debootstrap, mksquashfs) and returns
+// the UEFI firmware. The error says what is missing: the qemu tests skip
+// with it.
+func BootTools() (qemu.OVMF, error) {
+	if err := qemu.Available(qemu.Options{}); err != nil {
+		return qemu.OVMF{}, err
+	}
+	fw, err := qemu.FindOVMF(nil)
+	if err != nil {
+		return qemu.OVMF{}, err
+	}
+	if _, err := FindTool(); err != nil {
+		return qemu.OVMF{}, err
+	}
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		return qemu.OVMF{}, fmt.Errorf("needs mksquashfs (apt-get install squashfs-tools): %w", err)
+	}
+	return fw, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,18 +38,9 @@ func TestQEMUServes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bootstraps Debian (cached) and boots the firmware with its userland twice under TCG (about 4 minutes)")
 	}
-	if err := qemu.Available(qemu.Options{}); err != nil {
-		t.Skip(err)
-	}
-	fw, err := qemu.FindOVMF(nil)
+	fw, err := userland.BootTools()
 	if err != nil {
 		t.Skip(err)
-	}
-	if _, err := userland.FindTool(); err != nil {
-		t.Skip(err)
-	}
-	if _, err := exec.LookPath("mksquashfs"); err != nil {
-		t.Skip("needs mksquashfs (apt-get install squashfs-tools):", err)
 	}
 	k := lab.Kernel(t)
 	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))

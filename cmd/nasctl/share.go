@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -114,10 +115,17 @@ func printShares(w io.Writer, shares []api.Share) error {
 }
 
 func newShareRmCmd(a *app) *cobra.Command {
+	return newRmCmd(a, "Stop sharing a folder (its data is kept)", (*api.Client).RemoveShare,
+		"Removed share %s; its folder and data are kept.\n")
+}
+
+// newRmCmd is an "rm NAME" command: remove names the thing through the
+// API, done is the line printed after (with the name).
+func newRmCmd(a *app, short string, remove func(*api.Client, context.Context, string) error, done string) *cobra.Command {
 	return &cobra.Command{
 		Use:     "rm NAME",
 		Aliases: []string{"remove"},
-		Short:   "Stop sharing a folder (its data is kept)",
+		Short:   short,
 		Args:    args(1, "NAME"),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client(cmd)
@@ -125,11 +133,11 @@ func newShareRmCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			if err := c.RemoveShare(cmd.Context(), argv[0]); err != nil {
+			if err := remove(c, cmd.Context(), argv[0]); err != nil {
 				return err
 			}
 			if !a.json {
-				fmt.Fprintf(a.stdout, "Removed share %s; its folder and data are kept.\n", argv[0])
+				fmt.Fprintf(a.stdout, done, argv[0])
 			}
 			return nil
 		},

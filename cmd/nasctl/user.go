@@ -134,26 +134,7 @@ func printUsers(w io.Writer, users []api.User) error {
 }
 
 func newUserRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm NAME",
-		Aliases: []string{"remove"},
-		Short:   "Remove a user",
-		Args:    args(1, "NAME"),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.RemoveUser(cmd.Context(), argv[0]); err != nil {
-				return err
-			}
-			if !a.json {
-				fmt.Fprintf(a.stdout, "Removed user %s.\n", argv[0])
-			}
-			return nil
-		},
-	}
+	return newRmCmd(a, "Remove a user", (*api.Client).RemoveUser, "Removed user %s.\n")
 }
 
 func newUserPasswdCmd(a *app) *cobra.Command {

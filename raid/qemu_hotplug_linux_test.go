@@ -74,49 +74,11 @@ func TestQEMUHotplug(t *testing.T) {
 func replug(t *testing.T, vm *qemu.TestVM, image string) {
 	t.Helper()
 	vm.MustExpect(regexp.MustCompile(`(?m)^hotplug: ready-remove\r?$`))
-	if _, err := vm.QMP("device_del", map[string]any{"id": "disk1"}); err != nil {
+	if err := vm.UnplugDisk("disk1", 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	vm.MustExpect(regexp.MustCompile(`(?m)^hotplug: ready-add\r?$`))
-	// device_del completes when the guest has ejected the device.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ret, err := vm.QMP("qom-list", map[string]any{"path": "/machine/peripheral"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(ret), `"disk1"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("disk1 still present 20 s after device_del: %s", ret)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	// A -drive backend goes away with its device; a blockdev-add node
-	// stays. Attach the same image under the old drive id if needed.
-	ret, err := vm.QMP("query-named-block-nodes", nil)
-	if err != nil {
+	if err := vm.PlugDisk("disk1", "drive-disk1", image, 20*time.Second); err != nil {
 		t.Fatal(err)
-	}
-	if !strings.Contains(string(ret), `"node-name": "drive-disk1"`) && !strings.Contains(string(ret), `"node-name":"drive-disk1"`) {
-		if _, err := vm.QMP("blockdev-add", map[string]any{
-			"driver": "raw", "node-name": "drive-disk1",
-			"file": map[string]any{"driver": "file", "filename": image},
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The old device's block backend may still hold the node for a moment
-	// after qom-list dropped the device ("Permission conflict"): retry.
-	for {
-		_, err := vm.QMP("device_add", map[string]any{"driver": "virtio-blk-pci", "drive": "drive-disk1", "id": "disk1", "serial": "disk1"})
-		if err == nil {
-			return
-		}
-		if !strings.Contains(err.Error(), "Permission conflict") || time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

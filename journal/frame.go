@@ -20,7 +20,8 @@ import (
 // validated on both ends; anything that does not decode ends the session.
 //
 // Message types added since version 1 was first shipped: MsgFetchKeyed (a
-// fetch whose checksums are keyed, see FetchRequest.Key). A peer that does
+// fetch whose checksums are keyed, see FetchRequest.Key), MsgEpoch (the
+// shipper's log took a higher epoch mid-session). A peer that does
 // not know a type ends the session with a protocol error naming it.
 const (
 	frameVersion   = 1
@@ -52,12 +53,13 @@ const (
 	MsgFetchReply
 	MsgError
 	MsgFetchKeyed
+	MsgEpoch
 	msgEnd
 )
 
 var msgNames = [...]string{
 	MsgHello: "hello", MsgRecords: "records", MsgAck: "ack", MsgFetch: "fetch",
-	MsgFetchReply: "fetch reply", MsgError: "error", MsgFetchKeyed: "keyed fetch",
+	MsgFetchReply: "fetch reply", MsgError: "error", MsgFetchKeyed: "keyed fetch", MsgEpoch: "epoch",
 }
 
 func (t MsgType) String() string {
@@ -67,8 +69,8 @@ func (t MsgType) String() string {
 	return fmt.Sprintf("msg(%d)", uint8(t))
 }
 
-// Message is one of *Hello, *Records, *Ack, *FetchRequest, *FetchReply,
-// *ErrorMsg.
+// Message is one of *Hello, *Records, *Ack, *EpochMsg, *FetchRequest,
+// *FetchReply, *ErrorMsg.
 type Message interface {
 	Type() MsgType
 	appendPayload(b []byte) ([]byte, error)
@@ -121,6 +123,12 @@ type Records struct {
 
 // Ack acknowledges that the receiver durably applied every record up to Seq.
 type Ack struct{ Seq uint64 }
+
+// EpochMsg tells the receiver that the shipper's log now stamps records
+// with Epoch (its master was promoted again without starting a new log):
+// the receiver's position is in a log of that epoch even before the next
+// record comes.
+type EpochMsg struct{ Epoch uint64 }
 
 // What a fetch asks for.
 type FetchWhat uint8
@@ -245,9 +253,10 @@ type ErrorMsg struct {
 	Msg  string
 }
 
-func (*Hello) Type() MsgType   { return MsgHello }
-func (*Records) Type() MsgType { return MsgRecords }
-func (*Ack) Type() MsgType     { return MsgAck }
+func (*Hello) Type() MsgType    { return MsgHello }
+func (*Records) Type() MsgType  { return MsgRecords }
+func (*Ack) Type() MsgType      { return MsgAck }
+func (*EpochMsg) Type() MsgType { return MsgEpoch }
 func (q *FetchRequest) Type() MsgType {
 	if q.Key != (SumKey{}) {
 		return MsgFetchKeyed
@@ -359,6 +368,8 @@ func DecodePayload(t MsgType, p []byte) (Message, error) {
 		m, err = decodeRecords(d)
 	case MsgAck:
 		m, err = decodeAck(d)
+	case MsgEpoch:
+		m, err = decodeEpoch(d)
 	case MsgFetch:
 		m, err = decodeFetch(d, false)
 	case MsgFetchKeyed:
@@ -574,6 +585,21 @@ func decodeAck(d *decoder) (*Ack, error) {
 	m := &Ack{Seq: d.u64("seq")}
 	if d.err == nil && m.Seq == 0 {
 		return nil, errors.New("ack of seq 0")
+	}
+	return m, d.err
+}
+
+func (m *EpochMsg) appendPayload(b []byte) ([]byte, error) {
+	if m.Epoch == 0 {
+		return b, errors.New("epoch 0")
+	}
+	return binary.BigEndian.AppendUint64(b, m.Epoch), nil
+}
+
+func decodeEpoch(d *decoder) (*EpochMsg, error) {
+	m := &EpochMsg{Epoch: d.u64("epoch")}
+	if d.err == nil && m.Epoch == 0 {
+		return nil, errors.New("epoch 0")
 	}
 	return m, d.err
 }

@@ -459,7 +459,7 @@ func (s *Shipper) serve(ctx context.Context, w *wire) error {
 		}
 		s.mu.Unlock()
 	}()
-	ss := &shipSession{s: s, w: w, run: rn, ctx: rn.ctx, window: int(rh.Window), acked: start, sent: start,
+	ss := &shipSession{s: s, w: w, run: rn, ctx: rn.ctx, window: int(rh.Window), acked: start, sent: start, epoch: hello.Epoch,
 		room: make(chan struct{}, 1), trimTo: make(chan uint64, 1), sem: make(chan struct{}, s.cfg.FetchWorkers)}
 	if !s.cfg.NoTrim {
 		rn.goStart(ss.trimmer)
@@ -481,6 +481,7 @@ type shipSession struct {
 	inflight []uint64 // last seq of each unacknowledged Records message
 	acked    uint64
 	sent     uint64
+	epoch    uint64        // the log's epoch the receiver was told (sender only)
 	room     chan struct{} // signalled when an ack frees the window
 	trimTo   chan uint64   // latest ack for the trimmer
 	sem      chan struct{} // bounds concurrent fetches
@@ -502,7 +503,7 @@ func (ss *shipSession) sender() error {
 				return cause(ss.ctx)
 			}
 		}
-		if _, err := l.Wait(ss.ctx, ss.sent); err != nil {
+		if err := ss.waitNext(l); err != nil {
 			return err
 		}
 		enc, err := l.ReadEncoded(ss.sent+1, ss.s.cfg.BatchRecords, ss.s.cfg.BatchBytes)
@@ -524,6 +525,37 @@ func (ss *shipSession) sender() error {
 		}
 		ss.sent = last
 		ss.s.update(func(st *ShipperStatus) { st.Sent = last })
+	}
+}
+
+// waitNext waits until the log has a record after the last sent. A
+// higher epoch the log takes meanwhile (its master promoted again without
+// a new log) is sent at once, so the receiver's position names the epoch
+// its log is in without waiting for the next record (heartbeat compares
+// positions only within one log, by epoch).
+func (ss *shipSession) waitNext(l *Log) error {
+	for {
+		ch := l.Changed()
+		if e := l.Epoch(); e > ss.epoch {
+			if err := ss.w.send(&EpochMsg{Epoch: e}); err != nil {
+				return err
+			}
+			ss.epoch = e
+		}
+		l.mu.Lock()
+		last, closed := l.last, l.closed
+		l.mu.Unlock()
+		if last > ss.sent {
+			return nil
+		}
+		if closed {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ss.ctx.Done():
+			return cause(ss.ctx)
+		}
 	}
 }
 
@@ -818,8 +850,9 @@ func (r *Receiver) serve(ctx context.Context, w *wire) error {
 	rn := newRun(ctx, w)
 	rs := &recvSession{
 		r: r, w: w, ctx: rn.ctx, pos: pos,
-		batches: make(chan []Record, r.cfg.Window),
-		fetches: make(map[uint64]chan *FetchReply),
+		batches:  make(chan []Record, r.cfg.Window),
+		fetches:  make(map[uint64]chan *FetchReply),
+		epochSig: make(chan struct{}, 1),
 	}
 	rn.goStart(rs.reader)
 	return rn.wait(rs.applier)
@@ -832,6 +865,11 @@ type recvSession struct {
 	ctx     context.Context
 	pos     Position
 	batches chan []Record
+	// newEpoch is the highest epoch an EpochMsg told (reader); epochSig
+	// wakes the applier to take it into the position.
+	epochMu  sync.Mutex
+	newEpoch uint64
+	epochSig chan struct{}
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -850,6 +888,14 @@ func (rs *recvSession) reader() error {
 			case rs.batches <- m.Recs:
 			default:
 				return protoErr("more than %d unacknowledged batches", cap(rs.batches))
+			}
+		case *EpochMsg:
+			rs.epochMu.Lock()
+			rs.newEpoch = max(rs.newEpoch, m.Epoch)
+			rs.epochMu.Unlock()
+			select {
+			case rs.epochSig <- struct{}{}:
+			default:
 			}
 		case *FetchReply:
 			rs.mu.Lock()
@@ -877,6 +923,11 @@ func (rs *recvSession) applier() error {
 		var batch []Record
 		select {
 		case batch = <-rs.batches:
+		case <-rs.epochSig:
+			if err := rs.takeEpoch(); err != nil {
+				return err
+			}
+			continue
 		case <-rs.ctx.Done():
 			return cause(rs.ctx)
 		}
@@ -920,6 +971,25 @@ const maxHoldWait = 2 * time.Second
 
 // hold waits as long as the applier asks (Holder), or until the session
 // ends.
+// takeEpoch raises the position's epoch to the one the shipper told, and
+// commits it.
+func (rs *recvSession) takeEpoch() error {
+	rs.epochMu.Lock()
+	e := rs.newEpoch
+	rs.epochMu.Unlock()
+	if e <= rs.pos.Epoch {
+		return nil
+	}
+	rs.pos.Epoch = e
+	if err := rs.r.cfg.Applier.Commit(rs.pos); err != nil {
+		return fmt.Errorf("commit epoch %d: %w", e, err)
+	}
+	rs.r.mu.Lock()
+	rs.r.status.Position = rs.pos
+	rs.r.mu.Unlock()
+	return nil
+}
+
 func (rs *recvSession) hold() error {
 	h, ok := rs.r.cfg.Applier.(Holder)
 	if !ok {

@@ -786,3 +786,48 @@ func TestStreamHandOff(t *testing.T) {
 	}
 	a.checkExactlyOnce(t, 40)
 }
+
+// TestStreamEpochMidSession: a log that takes a higher epoch while a
+// standby follows it (its master promoted again without a new log) tells
+// the receiver at once, with no record after it: the receiver's position
+// names the new epoch, durably.
+func TestStreamEpochMidSession(t *testing.T) {
+	l := openLog(t, filepath.Join(t.TempDir(), "j.db"), Options{NoSync: true})
+	if err := l.SetEpoch(3); err != nil {
+		t.Fatal(err)
+	}
+	fillLog(t, l, 1, 5)
+	a := newMemApplier()
+	s := newShipper(t, l, nil)
+	r := newReceiver(t, a, nil)
+	ss := startSession(s, r)
+	defer ss.stop(t)
+	a.waitSeq(t, 5)
+	if err := l.SetEpoch(7); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		a.mu.Lock()
+		pos, ch := a.pos, a.changed
+		a.mu.Unlock()
+		if pos.Epoch == 7 {
+			if pos.Seq != 5 || pos.LogID != l.ID() {
+				t.Fatalf("position %+v after the epoch change", pos)
+			}
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("the receiver's position stayed at epoch %d", pos.Epoch)
+		}
+	}
+	if got := r.Status().Position.Epoch; got != 7 {
+		t.Fatalf("receiver status epoch %d", got)
+	}
+	// Records go on after it.
+	fillLog(t, l, 6, 8)
+	a.waitSeq(t, 8)
+}

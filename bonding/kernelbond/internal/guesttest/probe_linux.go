@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"runtime"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -159,18 +157,8 @@ func probePhase(mode bonding.Mode, nics []string, macs map[string]string, obs ob
 	if err != nil {
 		return p, err
 	}
-	var downs atomic.Int32
-	agent := bonding.NewAgent(c, dp, bonding.AgentOptions{Logger: log, OnChange: func(ch bonding.Changed) {
-		say("controller: %+v", ch)
-		if ch.To == bonding.Down {
-			downs.Add(1)
-		}
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- agent.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
+	agent, downs, ctx, stop := startAgent(c, dp, log)
+	defer stop()
 
 	// Each is admitted only by the target's answer through it.
 	for _, n := range []string{m0, m1} {

@@ -245,18 +245,8 @@ func phase(mode bonding.Mode, nics []string, macs map[string]string, obs observe
 	if err != nil {
 		return p, err
 	}
-	var downs atomic.Int32
-	agent := bonding.NewAgent(c, dp, bonding.AgentOptions{Logger: log, OnChange: func(ch bonding.Changed) {
-		say("controller: %+v", ch)
-		if ch.To == bonding.Down {
-			downs.Add(1)
-		}
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- agent.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
+	agent, downs, ctx, stop := startAgent(c, dp, log)
+	defer stop()
 
 	for _, n := range []string{m0, m1} {
 		if err := agent.Add(ctx, n); err != nil {
@@ -360,6 +350,22 @@ func phase(mode bonding.Mode, nics []string, macs map[string]string, obs observe
 // settle waits until the driver has both members MII-up and the controller
 // has want carrying traffic with every member Up; in active-backup the
 // driver's active slave must be the controller's choice.
+// startAgent runs the controller c over the datapath dp, saying every
+// change and counting the members that went down; stop ends it.
+func startAgent(c *bonding.Controller, dp bonding.Datapath, log *slog.Logger) (agent *bonding.Agent, downs *atomic.Int32, ctx context.Context, stop func()) {
+	downs = new(atomic.Int32)
+	agent = bonding.NewAgent(c, dp, bonding.AgentOptions{Logger: log, OnChange: func(ch bonding.Changed) {
+		say("controller: %+v", ch)
+		if ch.To == bonding.Down {
+			downs.Add(1)
+		}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- agent.Run(ctx) }()
+	return agent, downs, ctx, func() { cancel(); <-ran }
+}
+
 func settle(ctx context.Context, agent *bonding.Agent, want []string, members ...string) error {
 	return waitFor("bond to settle", func() (bool, string) {
 		st, err := agent.Status(ctx)

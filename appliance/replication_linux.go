@@ -368,6 +368,13 @@ func (r *replication) position() heartbeat.JournalPosition {
 		// positions are not comparable with (heartbeat compares them
 		// only within one log).
 		s := r.master.Stats()
+		if !s.Capture.Described {
+			// A new log that does not describe the volume yet: no
+			// standby position is a copy of it (chaos seed 9: a
+			// standby at 0 counted as caught up with a master just
+			// restarted, whose log was still empty).
+			return heartbeat.JournalPosition{Pos: heartbeat.JournalUnknown, Epoch: s.Epoch}
+		}
 		return heartbeat.JournalPosition{Pos: s.LastSeq, Epoch: s.Epoch}
 	case r.standby != nil:
 		s := r.standby.Stats()

@@ -35,15 +35,21 @@ type ServiceHealth struct {
 // last record applied in the log the serving peer ships now (0 until it
 // follows that log). A Slave's position going back means a resync: the
 // node is not a copy of the master's data until it has caught up with
-// the position the master announces. Epoch is the epoch of the log a
-// Slave's position is in (every promotion starts a new log, in the new
-// epoch); 0 on a serving node or when unknown. A Slave catches up only
-// with a master of that epoch: a position in an older log says nothing
-// about the master's current one.
+// the position the master announces. Epoch is the epoch of the log the
+// position is in (every promotion starts a new log, in the new epoch; a
+// log whose master is promoted again takes the new epoch), 0 when
+// unknown. A Slave catches up only with a master of that epoch: a
+// position in an older log says nothing about the master's current one.
+// A serving node whose new log does not describe its volume yet sends
+// JournalUnknown, which no Slave's position reaches.
 type JournalPosition struct {
 	Pos   uint64
 	Epoch uint64
 }
+
+// JournalUnknown is the position of a serving node whose log does not yet
+// describe its data: no Slave is a copy of it.
+const JournalUnknown = ^uint64(0)
 
 // Promote is the operator's "serve here". It clears a yield from Demote.
 // On a Slave whose peer serves, it asks the peer to hand over (FlagRequest)

@@ -343,3 +343,30 @@ func TestPositionsCompareInOneLog(t *testing.T) {
 	acts = append(acts, h.step(JournalPosition{Pos: 1229, Epoch: 3})...)
 	wantHas(t, append(acts, h.run(time.Second, both)...), "AddVIP")
 }
+
+// TestNotSyncedWithAnUndescribedLog: a master whose new log does not yet
+// describe its volume announces JournalUnknown; a standby at position 0
+// (chaos seed 9: the master had just restarted, its log still empty) is
+// no copy of it and does not take over when it dies.
+func TestNotSyncedWithAnUndescribedLog(t *testing.T) {
+	h := newTM(t, standby) // node 2; epoch 2 is the peer's
+	h.witness = ptr(true)
+	h.peer.Journal = JournalUnknown
+	asSlaveOf(h, StatePrimarySlave, 2)
+	h.step(JournalPosition{Pos: 0})
+	h.run(time.Second, both)
+	if h.m.Status().Synced {
+		t.Fatal("synced with a master whose log describes nothing yet")
+	}
+	wantNot(t, h.run(5*time.Second, quiet), "AddVIP")
+	// Once described and followed, it is.
+	h = newTM(t, standby)
+	h.witness = ptr(true)
+	h.peer.Journal = 12
+	asSlaveOf(h, StatePrimarySlave, 2)
+	h.step(JournalPosition{Pos: 12, Epoch: 2})
+	h.run(time.Second, both)
+	if !h.m.Status().Synced {
+		t.Fatal("not synced at the master's position")
+	}
+}

@@ -261,6 +261,9 @@ func waitRunning(t testing.TB, m *Master, done chan error) {
 	if _, err := m.Sync(ctx); err != nil {
 		t.Fatalf("first sync: %v", err)
 	}
+	if !m.Stats().Capture.Described {
+		t.Fatalf("the first sync returned before the capture said the shares are described: %+v", m.Stats().Capture)
+	}
 }
 
 func (p *pair) startStandby() {

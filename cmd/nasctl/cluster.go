@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"ftnas/appliance/api"
+	"ftnas/heartbeat"
 )
 
 func newClusterCmd(a *app) *cobra.Command {
@@ -151,7 +153,7 @@ func printClusterStatus(w io.Writer, s api.ClusterStatus) error {
 	if !s.Healthy {
 		health = "UNHEALTHY"
 	}
-	fmt.Fprintf(tw, "%d (this)\t%s\t%s\t%d\t%d\t%s, %s\n", s.NodeID, s.Role, s.State, s.Epoch, s.Journal, serving, health)
+	fmt.Fprintf(tw, "%d (this)\t%s\t%s\t%d\t%s\t%s, %s\n", s.NodeID, s.Role, s.State, s.Epoch, journalPos(s.Journal), serving, health)
 	peer := "never seen"
 	switch {
 	case s.PeerAlive:
@@ -163,7 +165,7 @@ func printClusterStatus(w io.Writer, s api.ClusterStatus) error {
 	if peerState == "" {
 		peerState = "-"
 	}
-	fmt.Fprintf(tw, "%d (peer)\t%s\t%s\t%d\t%d\t%s\n", s.PeerID, otherRole(s.Role), peerState, s.PeerEpoch, s.PeerJournal, peer)
+	fmt.Fprintf(tw, "%d (peer)\t%s\t%s\t%d\t%s\t%s\n", s.PeerID, otherRole(s.Role), peerState, s.PeerEpoch, journalPos(s.PeerJournal), peer)
 	tw.Flush()
 	tw = newTable(w)
 	fmt.Fprintln(tw, "PATH\tLOCAL\tPEER\tSTATE\tLAST HEARTBEAT")
@@ -268,4 +270,13 @@ func newClusterLeaveCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// journalPos shows a journal position; a master whose new log does not
+// describe its volume yet has none to catch up with.
+func journalPos(p uint64) string {
+	if p == heartbeat.JournalUnknown {
+		return "describing"
+	}
+	return strconv.FormatUint(p, 10)
 }

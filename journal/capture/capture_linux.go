@@ -83,6 +83,10 @@ type Stats struct {
 	Held     int    // opens held now
 	Queued   int    // changes read from the filter, not yet translated
 	LastTime int64  // capture time (Unix ns) of the last change translated
+	// Described: the first batch, which describes every share (the
+	// initial sync of a fresh log), is committed. Until then the log's
+	// position says nothing of the volume: a standby at it is no copy.
+	Described bool
 }
 
 // flight is a batch whose records are queued in the log: once they are
@@ -90,6 +94,7 @@ type Stats struct {
 type flight struct {
 	p       *journal.Pending // nil: no records
 	markers []string
+	initial bool // the first batch: the description of every share
 }
 
 // Capture is the capture of one volume: filter → translation → log.
@@ -370,6 +375,7 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	}
 	p, err := c.enqueue(ctx, recs)
 	c.mu.Lock()
+	initial := c.stats.Batches == 0
 	c.stats.TranslateStats = ts
 	c.stats.Batches++
 	if last != 0 {
@@ -383,7 +389,7 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	if err := c.land(); err != nil {
 		return err
 	}
-	c.flight = &flight{p: p, markers: markers}
+	c.flight = &flight{p: p, markers: markers, initial: initial}
 	if p == nil {
 		return c.land() // nothing to commit: answer the markers now
 	}
@@ -408,6 +414,9 @@ func (c *Capture) land() error {
 	c.mu.Lock()
 	if seq != 0 {
 		c.stats.LastSeq = seq
+	}
+	if f.initial {
+		c.stats.Described = true
 	}
 	for _, m := range f.markers {
 		if ch, ok := c.syncWait[m]; ok {

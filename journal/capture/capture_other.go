@@ -44,6 +44,8 @@ type Stats struct {
 	Held     int
 	Queued   int
 	LastTime int64
+	// Described: the description of every share is committed.
+	Described bool
 }
 
 // Capture is the capture of one volume (Linux only).

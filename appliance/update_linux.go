@@ -31,7 +31,10 @@ func (b *backend) Update(ctx context.Context, r io.Reader, req api.UpdateRequest
 	}
 	// A client that goes away mid-upload fails the read; once the bundle
 	// is read, the switch finishes regardless.
-	res, err := u.Update(context.WithoutCancel(ctx), r, update.Options{Tries: req.Tries})
+	if req.AllowUnsigned {
+		rm.log.Warn("update: the operator allows an unsigned bundle (allow_unsigned): honoured only if this box trusts no update key", "keys_dir", update.DefaultKeysDir)
+	}
+	res, err := u.Update(context.WithoutCancel(ctx), r, update.Options{Tries: req.Tries, AllowUnsigned: req.AllowUnsigned})
 	if err != nil {
 		if errors.Is(err, update.ErrFormat) {
 			return api.UpdateResult{}, fmt.Errorf("%w: %w", store.ErrInvalid, err)
@@ -39,7 +42,7 @@ func (b *backend) Update(ctx context.Context, r io.Reader, req api.UpdateRequest
 		return api.UpdateResult{}, err
 	}
 	out := api.UpdateResult{
-		Version: res.Version, RunningSlot: res.Running, Slot: res.Slot, Array: res.Array, Bytes: res.Bytes,
+		Version: res.Version, SignedBy: res.SignedBy, Unverified: res.Unverified, RunningSlot: res.Running, Slot: res.Slot, Array: res.Array, Bytes: res.Bytes,
 		SHA256: res.SHA256, BootFiles: res.BootFiles, Entry: res.Entry, Tries: res.Tries, ESPFrom: res.ESPFrom,
 		ESPs: []api.RaidESPDisk{},
 	}

@@ -6,12 +6,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
 // Update route, served when the Backend is also an UpdateBackend:
 //
-//	POST /v1/update[?tries=N]  bundle bytes (application/octet-stream) -> 200 UpdateResult
+//	POST /v1/update[?tries=N][&allow_unsigned=1]  bundle bytes (application/octet-stream) -> 200 UpdateResult
 //	GET  /v1/update            -> 200 FirmwareStatus
 
 // UpdateResult is a firmware update written to the inactive root slot;
@@ -19,6 +20,12 @@ import (
 type UpdateResult struct {
 	// Version is the bundle's release name.
 	Version string `json:"version"`
+	// SignedBy is the id of the trusted key whose signature on the
+	// bundle was verified; empty when Unverified.
+	SignedBy string `json:"signed_by,omitempty"`
+	// Unverified is set when the box trusts no update key and the
+	// bundle was written without a signature check (AllowUnsigned).
+	Unverified bool `json:"unverified,omitempty"`
 	// RunningSlot is the slot the box runs; Slot the one written.
 	RunningSlot string `json:"running_slot"`
 	Slot        string `json:"slot"`
@@ -46,6 +53,10 @@ type UpdateRequest struct {
 	// Tries is how many boots the new slot gets; 0 means the server's
 	// default (3).
 	Tries int
+	// AllowUnsigned writes a bundle unchecked on a box that trusts no
+	// update key (a development machine); a box that trusts keys
+	// refuses a bundle none of them signed regardless.
+	AllowUnsigned bool
 }
 
 // FirmwareStatus is the firmware's state: which root slot runs, which
@@ -87,7 +98,9 @@ type FirmwareSlot struct {
 type UpdateBackend interface {
 	// Update reads an update bundle from r, writes it to the root slot
 	// the box is not running and makes that slot boot next. A bundle
-	// that is not well formed or damaged is ErrInvalid.
+	// that is not well formed, damaged, or not signed by a key the box
+	// trusts (unless req.AllowUnsigned on a box that trusts none) is
+	// ErrInvalid, refused before anything is written.
 	Update(ctx context.Context, r io.Reader, req UpdateRequest) (UpdateResult, error)
 	// Firmware reads the root slots' state.
 	Firmware(ctx context.Context) (FirmwareStatus, error)
@@ -133,13 +146,25 @@ func updateRoutes(h *handler, b UpdateBackend) map[string]map[string]http.Handle
 				}
 				req.Tries = n
 			}
+			if v := r.URL.Query().Get("allow_unsigned"); v != "" {
+				allow, err := strconv.ParseBool(v)
+				if err != nil {
+					h.fail(w, r, badRequest("allow_unsigned=%q: want 1 or 0", v))
+					return
+				}
+				req.AllowUnsigned = allow
+			}
 			res, err := b.Update(r.Context(), r.Body, req)
 			if err != nil {
 				h.fail(w, r, err)
 				return
 			}
 			res.RebootNeeded = true
-			h.log.Info("firmware update written", "version", res.Version, "slot", res.Slot, "entry", res.Entry, "sha256", res.SHA256)
+			if res.Unverified {
+				h.log.Warn("firmware update written WITHOUT a signature check (allow_unsigned on a box that trusts no update key)", "version", res.Version, "slot", res.Slot, "entry", res.Entry, "sha256", res.SHA256)
+			} else {
+				h.log.Info("firmware update written", "version", res.Version, "signed_by", res.SignedBy, "slot", res.Slot, "entry", res.Entry, "sha256", res.SHA256)
+			}
 			writeJSON(w, http.StatusOK, NormUpdateResult(res))
 		}},
 	}
@@ -150,9 +175,16 @@ var _ UpdateBackend = (*Client)(nil)
 // Update streams the bundle r to nasd, which writes it to the inactive
 // root slot.
 func (c *Client) Update(ctx context.Context, r io.Reader, req UpdateRequest) (UpdateResult, error) {
-	path := "/v1/update"
+	q := url.Values{}
 	if req.Tries != 0 {
-		path += "?tries=" + strconv.Itoa(req.Tries)
+		q.Set("tries", strconv.Itoa(req.Tries))
+	}
+	if req.AllowUnsigned {
+		q.Set("allow_unsigned", "1")
+	}
+	path := "/v1/update"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var res UpdateResult
 	err := c.doBody(ctx, http.MethodPost, path, "application/octet-stream", r, &res)

@@ -21,6 +21,7 @@ type updateFake struct {
 	*apitest.Fake
 	got   []byte
 	tries int
+	allow bool
 }
 
 func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateRequest) (api.UpdateResult, error) {
@@ -28,11 +29,17 @@ func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateReques
 	if err != nil {
 		return api.UpdateResult{}, err
 	}
-	f.got, f.tries = b, req.Tries
+	f.got, f.tries, f.allow = b, req.Tries, req.AllowUnsigned
 	if bytes.Equal(b, []byte("bad")) {
 		return api.UpdateResult{}, fmt.Errorf("%w: update: bundle: no magic", store.ErrInvalid)
 	}
-	return api.UpdateResult{Version: "v2", RunningSlot: "a", Slot: "b", Bytes: int64(len(b)), Entry: "ftnas-1-b+3.conf", Tries: 3}, nil
+	if bytes.Equal(b, []byte("unsigned")) {
+		if !req.AllowUnsigned {
+			return api.UpdateResult{}, fmt.Errorf("%w: update: bundle: unsigned bundle (format 2)", store.ErrInvalid)
+		}
+		return api.UpdateResult{Version: "dev", Unverified: true, Slot: "b"}, nil
+	}
+	return api.UpdateResult{Version: "v2", SignedBy: "0123456789abcdef", RunningSlot: "a", Slot: "b", Bytes: int64(len(b)), Entry: "ftnas-1-b+3.conf", Tries: 3}, nil
 }
 
 func (f *updateFake) Firmware(context.Context) (api.FirmwareStatus, error) {
@@ -65,8 +72,18 @@ func TestUpdateRoute(t *testing.T) {
 	if !bytes.Equal(f.got, bundle) || f.tries != 2 {
 		t.Errorf("backend got %d bytes, tries %d", len(f.got), f.tries)
 	}
-	if res.Slot != "b" || res.Bytes != int64(len(bundle)) || !res.RebootNeeded || res.ESPs == nil {
-		t.Errorf("result %+v", res)
+	if res.Slot != "b" || res.Bytes != int64(len(bundle)) || !res.RebootNeeded || res.ESPs == nil || res.SignedBy != "0123456789abcdef" || res.Unverified || f.allow {
+		t.Errorf("result %+v, allow_unsigned sent %v", res, f.allow)
+	}
+	// allow_unsigned reaches the backend; without it the backend's
+	// refusal is a 400.
+	_, err = c.Update(t.Context(), strings.NewReader("unsigned"), api.UpdateRequest{Tries: 2})
+	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "unsigned bundle") {
+		t.Errorf("unsigned bundle: %v", err)
+	}
+	res, err = c.Update(t.Context(), strings.NewReader("unsigned"), api.UpdateRequest{Tries: 2, AllowUnsigned: true})
+	if err != nil || !res.Unverified || !f.allow || f.tries != 2 {
+		t.Errorf("unsigned bundle allowed: %+v, %v; backend got allow %v tries %d", res, err, f.allow, f.tries)
 	}
 	_, err = c.Update(t.Context(), strings.NewReader("bad"), api.UpdateRequest{})
 	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "no magic") {
@@ -85,6 +102,8 @@ func TestUpdateRoute(t *testing.T) {
 		{"/v1/update", "application/json", 415, "application/octet-stream"},
 		{"/v1/update?tries=0", "application/octet-stream", 400, "tries"},
 		{"/v1/update?tries=x", "application/octet-stream", 400, "tries"},
+		{"/v1/update?allow_unsigned=maybe", "application/octet-stream", 400, "allow_unsigned"},
+		{"/v1/update?allow_unsigned=1", "application/octet-stream", 200, `"version":"v2"`},
 	} {
 		req := httptest.NewRequest("POST", tt.path, strings.NewReader("bundle"))
 		req.Header.Set("Content-Type", tt.ct)

@@ -12,6 +12,7 @@ import (
 
 func newUpdateCmd(a *app) *cobra.Command {
 	var tries int
+	var allowUnsigned bool
 	cmd := &cobra.Command{
 		Use:   "update FILE",
 		Short: "Write a firmware update to the inactive root slot; it runs after a reboot",
@@ -19,7 +20,13 @@ func newUpdateCmd(a *app) *cobra.Command {
 			"which writes it to the root slot the box is not running, reads it back and checks\n" +
 			"its SHA-256, and makes that slot boot next with --tries boots to come up. A slot\n" +
 			"that does not come up in its tries is given up and the box boots the running\n" +
-			"slot again. Reboot to run the update.",
+			"slot again. Reboot to run the update.\n\n" +
+			"The bundle must be signed by a key the box trusts (the public keys in\n" +
+			"/etc/ftnas/update-keys, put there when the firmware was built); nasd refuses an\n" +
+			"unsigned bundle, one signed by an unknown key or one changed after it was signed\n" +
+			"before it writes anything. A box that trusts no key (a development machine)\n" +
+			"refuses every bundle unless --allow-unsigned is given; a box that trusts keys\n" +
+			"ignores --allow-unsigned.",
 		Args: args(1, "FILE"),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if tries < 0 || tries > 9 {
@@ -35,7 +42,7 @@ func newUpdateCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			res, err := c.Update(cmd.Context(), f, api.UpdateRequest{Tries: tries})
+			res, err := c.Update(cmd.Context(), f, api.UpdateRequest{Tries: tries, AllowUnsigned: allowUnsigned})
 			if err != nil {
 				return fmt.Errorf("update from %s: %w", argv[0], err)
 			}
@@ -47,6 +54,7 @@ func newUpdateCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&tries, "tries", 0, "boots the new slot gets to come up before the box falls back (1-9; default 3)")
+	cmd.Flags().BoolVar(&allowUnsigned, "allow-unsigned", false, "on a box that trusts no update key (a development machine), write the bundle without a signature check")
 	return cmd
 }
 
@@ -60,8 +68,12 @@ func updateLine(r api.UpdateResult) string {
 	if r.BootFiles {
 		boot = "kernel and initrd replaced"
 	}
-	return fmt.Sprintf("update %s written to slot %s (%s, %d bytes, sha256 %s verified; %s); "+
+	signed := "signed by key " + r.SignedBy
+	if r.Unverified || r.SignedBy == "" {
+		signed = "UNVERIFIED: no signature checked, this box trusts no update key"
+	}
+	return fmt.Sprintf("update %s (%s) written to slot %s (%s, %d bytes, sha256 %s verified; %s); "+
 		"entry %s boots next with %d tries, then slot %s again if it does not come up; ESPs identical on %s; reboot to run it",
-		r.Version, strings.ToUpper(r.Slot), r.Array, r.Bytes, r.SHA256, boot,
+		r.Version, signed, strings.ToUpper(r.Slot), r.Array, r.Bytes, r.SHA256, boot,
 		r.Entry, r.Tries, strings.ToUpper(r.RunningSlot), strings.Join(esps, ", "))
 }

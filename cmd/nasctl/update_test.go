@@ -20,6 +20,7 @@ type updateFake struct {
 	*apitest.Fake
 	got   string
 	tries int
+	allow bool
 }
 
 func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateRequest) (api.UpdateResult, error) {
@@ -27,15 +28,22 @@ func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateReques
 	if err != nil {
 		return api.UpdateResult{}, err
 	}
-	f.got, f.tries = string(b), req.Tries
+	f.got, f.tries, f.allow = string(b), req.Tries, req.AllowUnsigned
 	if f.got == "garbage" {
 		return api.UpdateResult{}, fmt.Errorf("%w: update: bundle: not a valid update bundle: no \"FTNASUPD\" magic", store.ErrInvalid)
+	}
+	if f.got == "unsigned" && !req.AllowUnsigned {
+		return api.UpdateResult{}, fmt.Errorf("%w: update: bundle: not a valid update bundle: not signed by a trusted key: this box trusts no update key", store.ErrInvalid)
+	}
+	signedBy := "0123456789abcdef"
+	if f.got == "unsigned" {
+		signedBy = ""
 	}
 	tries := req.Tries
 	if tries == 0 {
 		tries = 3
 	}
-	return api.UpdateResult{Version: "2026.12.1", RunningSlot: "a", Slot: "b", Array: "/dev/md126", Bytes: int64(len(b)),
+	return api.UpdateResult{Version: "2026.12.1", SignedBy: signedBy, Unverified: signedBy == "", RunningSlot: "a", Slot: "b", Array: "/dev/md126", Bytes: int64(len(b)),
 		SHA256: "ab12", Entry: fmt.Sprintf("ftnas-1-b+%d.conf", tries), Tries: tries, ESPFrom: "vda",
 		ESPs: []api.RaidESPDisk{{Disk: "vda"}, {Disk: "vdb", Copied: true}}}, nil
 }
@@ -75,10 +83,10 @@ func TestUpdateCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := c.ok("", "update", bundle)
-	if f.got != "the bundle" || f.tries != 0 {
-		t.Errorf("nasd got %q, tries %d", f.got, f.tries)
+	if f.got != "the bundle" || f.tries != 0 || f.allow {
+		t.Errorf("nasd got %q, tries %d, allow unsigned %v", f.got, f.tries, f.allow)
 	}
-	for _, want := range []string{"written to slot B", "/dev/md126", "10 bytes", "sha256 ab12 verified", "entry ftnas-1-b+3.conf boots next with 3 tries", "then slot A again", "ESPs identical on vda, vdb", "reboot to run it"} {
+	for _, want := range []string{"update 2026.12.1 (signed by key 0123456789abcdef) written to slot B", "/dev/md126", "10 bytes", "sha256 ab12 verified", "entry ftnas-1-b+3.conf boots next with 3 tries", "then slot A again", "ESPs identical on vda, vdb", "reboot to run it"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output %q lacks %q", out, want)
 		}
@@ -94,4 +102,12 @@ func TestUpdateCommand(t *testing.T) {
 	garbage := filepath.Join(dir, "garbage")
 	os.WriteFile(garbage, []byte("garbage"), 0o644)
 	c.fails("magic", "", "update", garbage)
+
+	unsigned := filepath.Join(dir, "unsigned")
+	os.WriteFile(unsigned, []byte("unsigned"), 0o644)
+	c.fails("trusts no update key", "", "update", unsigned)
+	out = c.ok("", "update", "--allow-unsigned", unsigned)
+	if !f.allow || !strings.Contains(out, "update 2026.12.1 (UNVERIFIED: no signature checked, this box trusts no update key) written to slot B") {
+		t.Errorf("--allow-unsigned: allow sent %v, output %q", f.allow, out)
+	}
 }

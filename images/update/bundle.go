@@ -2,6 +2,7 @@ package update
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -14,27 +15,47 @@ import (
 	"unicode/utf8"
 )
 
-// Bundle format, version 1. Integers are big-endian.
+// Bundle format, version 2. Integers are big-endian.
 //
-//	offset  size  field
-//	0       8     magic "FTNASUPD"
-//	8       4     format version (1)
-//	12      4     manifest length N (1 .. MaxManifest)
-//	16      N     manifest: JSON {"version": "...", "parts": [...]}
-//	16+N          the parts' bytes, in manifest order, back to back
+//	offset      size  field
+//	0           8     magic "FTNASUPD"
+//	8           4     format version (2)
+//	12          4     manifest length N (1 .. MaxManifest)
+//	16          N     manifest: JSON {"version": "...", "parts": [...]}
+//	16+N        4     signature count K (0 .. MaxSignatures)
+//	20+N        72*K  signatures, each an 8-byte key id (KeyID: the first
+//	                  8 bytes of the SHA-256 of the Ed25519 public key)
+//	                  and the 64-byte Ed25519 signature of the manifest
+//	                  bytes exactly as stored (the N bytes at offset 16)
+//	20+N+72*K         the parts' bytes, in manifest order, back to back
+//
+// Format version 1 is the same without the signature count and the
+// signatures: the parts follow the manifest. ReadBundleHeader still
+// reads it, as a bundle with no signature, which Keyring.Check refuses
+// ("unsigned bundle (format 1)").
 //
 // Each part is {"name": ..., "size": bytes, "sha256": lower-case hex}.
 // "rootfs" (the slot's squashfs) comes first and is required; "vmlinuz"
 // and "initrd" (the slot's kernel and initramfs on the ESP) are optional,
-// both or neither. Anything after the last part is ignored, so a bundle
-// can be read from a block device it was written to.
+// both or neither. The manifest carries every part's size and SHA-256,
+// so a signature over it covers the payload: a changed part fails its
+// hash (ReadPart), a changed manifest its signature. Anything after the
+// last part is ignored, so a bundle can be read from a block device it
+// was written to.
 const (
 	Magic         = "FTNASUPD"
-	FormatVersion = 1
+	FormatVersion = 2
+	// FormatUnsigned is the first format, without signatures.
+	FormatUnsigned = 1
 	// HeaderPrefix is the size of magic, version and manifest length.
 	HeaderPrefix = 16
 	// MaxManifest bounds the manifest's length.
 	MaxManifest = 64 << 10
+	// MaxSignatures bounds the signatures of a bundle.
+	MaxSignatures = 16
+	// SignatureSize is one signature's size in the header: key id and
+	// Ed25519 signature.
+	SignatureSize = KeyIDSize + 64
 )
 
 // Part names.
@@ -122,39 +143,103 @@ func (m Manifest) Check() error {
 	return nil
 }
 
+// BundleHeader is a decoded bundle header.
+type BundleHeader struct {
+	// Format is the format version (FormatUnsigned or FormatVersion).
+	Format   uint32
+	Manifest Manifest
+	// RawManifest is the manifest as stored: what the signatures sign.
+	RawManifest []byte
+	Signatures  []Signature
+	// Len is the header's length: where the first part starts.
+	Len int64
+}
+
 // ReadHeader reads a bundle's header from r and returns its manifest and
 // the header's length (where the first part starts). r is left at the
-// first part.
+// first part. It checks no signature: see ReadBundleHeader and
+// Keyring.Check.
 func ReadHeader(r io.Reader) (Manifest, int64, error) {
+	h, err := ReadBundleHeader(r)
+	return h.Manifest, h.Len, err
+}
+
+// ReadBundleHeader reads a bundle's header from r, with its signatures
+// (none in format 1), and leaves r at the first part. The signatures are
+// decoded, not verified (Keyring.Check).
+func ReadBundleHeader(r io.Reader) (BundleHeader, error) {
 	var pre [HeaderPrefix]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return Manifest{}, 0, formatErr("shorter than its %d-byte header", HeaderPrefix)
+			return BundleHeader{}, formatErr("shorter than its %d-byte header", HeaderPrefix)
 		}
-		return Manifest{}, 0, fmt.Errorf("update: bundle: read header: %w", err)
+		return BundleHeader{}, fmt.Errorf("update: bundle: read header: %w", err)
 	}
 	if string(pre[:8]) != Magic {
-		return Manifest{}, 0, formatErr("no %q magic at the start (got %q)", Magic, printable(pre[:8]))
+		return BundleHeader{}, formatErr("no %q magic at the start (got %q)", Magic, printable(pre[:8]))
 	}
-	if v := binary.BigEndian.Uint32(pre[8:12]); v != FormatVersion {
-		return Manifest{}, 0, formatErr("format version %d; this firmware reads version %d", v, FormatVersion)
+	v := binary.BigEndian.Uint32(pre[8:12])
+	if v != FormatVersion && v != FormatUnsigned {
+		return BundleHeader{}, formatErr("format version %d; this firmware reads versions %d and %d", v, FormatUnsigned, FormatVersion)
 	}
 	n := binary.BigEndian.Uint32(pre[12:16])
 	if n == 0 || n > MaxManifest {
-		return Manifest{}, 0, formatErr("manifest length %d is not in 1..%d", n, MaxManifest)
+		return BundleHeader{}, formatErr("manifest length %d is not in 1..%d", n, MaxManifest)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return Manifest{}, 0, formatErr("ends inside its %d-byte manifest", n)
+			return BundleHeader{}, formatErr("ends inside its %d-byte manifest", n)
 		}
-		return Manifest{}, 0, fmt.Errorf("update: bundle: read manifest: %w", err)
+		return BundleHeader{}, fmt.Errorf("update: bundle: read manifest: %w", err)
 	}
 	m, err := ParseManifest(b)
 	if err != nil {
-		return Manifest{}, 0, err
+		return BundleHeader{}, err
 	}
-	return m, HeaderPrefix + int64(n), nil
+	h := BundleHeader{Format: v, Manifest: m, RawManifest: b, Len: HeaderPrefix + int64(n)}
+	if v == FormatUnsigned {
+		return h, nil
+	}
+	if h.Signatures, err = readSignatures(r); err != nil {
+		return BundleHeader{}, err
+	}
+	h.Len += 4 + int64(len(h.Signatures))*SignatureSize
+	return h, nil
+}
+
+// readSignatures reads format 2's signature count and signatures.
+func readSignatures(r io.Reader) ([]Signature, error) {
+	var cnt [4]byte
+	if _, err := io.ReadFull(r, cnt[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, formatErr("ends before its signature count")
+		}
+		return nil, fmt.Errorf("update: bundle: read signatures: %w", err)
+	}
+	k := binary.BigEndian.Uint32(cnt[:])
+	if k > MaxSignatures {
+		return nil, formatErr("%d signatures; at most %d", k, MaxSignatures)
+	}
+	b := make([]byte, int(k)*SignatureSize)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, formatErr("ends inside its %d signatures", k)
+		}
+		return nil, fmt.Errorf("update: bundle: read signatures: %w", err)
+	}
+	sigs := make([]Signature, k)
+	seen := map[KeyID]bool{}
+	for i := range sigs {
+		s := b[i*SignatureSize : (i+1)*SignatureSize]
+		copy(sigs[i].KeyID[:], s[:KeyIDSize])
+		sigs[i].Sig = append([]byte(nil), s[KeyIDSize:]...)
+		if seen[sigs[i].KeyID] {
+			return nil, formatErr("two signatures by key %s", sigs[i].KeyID)
+		}
+		seen[sigs[i].KeyID] = true
+	}
+	return sigs, nil
 }
 
 // ParseManifest decodes and checks a manifest: strict JSON, no unknown
@@ -187,10 +272,15 @@ func printable(b []byte) string {
 	return s.String()
 }
 
-// Header encodes m's header (checked first).
-func Header(m Manifest) ([]byte, error) {
+// Header encodes m's header (checked first) in format 2, signed by each
+// of keys (none: an unsigned bundle, which a box that trusts keys
+// refuses).
+func Header(m Manifest, keys ...ed25519.PrivateKey) ([]byte, error) {
 	if err := m.Check(); err != nil {
 		return nil, err
+	}
+	if len(keys) > MaxSignatures {
+		return nil, fmt.Errorf("update: bundle: %d signing keys; at most %d", len(keys), MaxSignatures)
 	}
 	js, err := json.Marshal(m)
 	if err != nil {
@@ -199,11 +289,26 @@ func Header(m Manifest) ([]byte, error) {
 	if len(js) > MaxManifest {
 		return nil, formatErr("manifest of %d bytes is longer than %d", len(js), MaxManifest)
 	}
-	out := make([]byte, HeaderPrefix, HeaderPrefix+len(js))
+	out := make([]byte, HeaderPrefix, HeaderPrefix+len(js)+4+len(keys)*SignatureSize)
 	copy(out, Magic)
 	binary.BigEndian.PutUint32(out[8:12], FormatVersion)
 	binary.BigEndian.PutUint32(out[12:16], uint32(len(js)))
-	return append(out, js...), nil
+	out = append(out, js...)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(keys)))
+	seen := map[KeyID]bool{}
+	for _, k := range keys {
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("update: bundle: a signing key of %d bytes, not an Ed25519 private key", len(k))
+		}
+		id := KeyIDOf(k.Public().(ed25519.PublicKey))
+		if seen[id] {
+			return nil, fmt.Errorf("update: bundle: key %s given twice", id)
+		}
+		seen[id] = true
+		out = append(out, id[:]...)
+		out = append(out, ed25519.Sign(k, js)...)
+	}
+	return out, nil
 }
 
 // Sources are the host files a bundle is made of; Kernel and Initrd are
@@ -213,6 +318,8 @@ type Sources struct {
 	Rootfs  string
 	Kernel  string
 	Initrd  string
+	// Keys sign the bundle (Header); none makes an unsigned bundle.
+	Keys []ed25519.PrivateKey
 }
 
 // Create writes the bundle of src to the new file path (which must not
@@ -235,7 +342,7 @@ func Create(path string, src Sources) (m Manifest, err error) {
 		m.Parts = append(m.Parts, Part{Name: f.name, Size: size, SHA256: sum})
 		paths = append(paths, f.path)
 	}
-	hdr, err := Header(m)
+	hdr, err := Header(m, src.Keys...)
 	if err != nil {
 		return Manifest{}, err
 	}

@@ -2,6 +2,7 @@ package update
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -131,7 +132,11 @@ func TestReadHeaderErrors(t *testing.T) {
 	}{
 		{"empty", nil, "shorter than its 16-byte header"},
 		{"magic", append([]byte("NOTFTNAS"), header(good, 1)[8:]...), `no "FTNASUPD" magic`},
-		{"version", header(good, 2), "format version 2"},
+		{"version", header(good, 3), "format version 3"},
+		{"no signature count", header(good, 2), "ends before its signature count"},
+		{"too many signatures", binary.BigEndian.AppendUint32(header(good, 2), 17), "17 signatures"},
+		{"cut signature", append(binary.BigEndian.AppendUint32(header(good, 2), 1), make([]byte, 71)...), "ends inside its 1 signatures"},
+		{"same key twice", append(binary.BigEndian.AppendUint32(header(good, 2), 2), make([]byte, 2*SignatureSize)...), "two signatures by key 0000000000000000"},
 		{"no manifest", header("", 1), "manifest length 0"},
 		{"huge manifest", append(header("", 1)[:12], 0, 2, 0, 0), "manifest length 131072"},
 		{"cut manifest", header(good, 1)[:40], "ends inside its"},
@@ -165,7 +170,49 @@ func FuzzReadHeader(f *testing.F) {
 	f.Add(header(`{"version":"v1","parts":[{"name":"rootfs","size":1,"sha256":"`+h+`"},{"name":"vmlinuz","size":1,"sha256":"`+h+`"},{"name":"initrd","size":1,"sha256":"`+h+`"}]}`, 1))
 	f.Add(header(`{}`, 1))
 	f.Add([]byte("FTNASUPD"))
+	// Format 2: unsigned, signed by a trusted key, by it and an unknown
+	// one, a bad signature, a cut signature block.
+	trusted := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
+	keys := Keyring{KeyIDOf(trusted.Public().(ed25519.PublicKey)): trusted.Public().(ed25519.PublicKey)}
+	m := Manifest{Version: "v1", Parts: []Part{{Name: PartRootfs, Size: 10, SHA256: h}}}
+	for _, ks := range [][]ed25519.PrivateKey{nil, {trusted}, {other, trusted}, {other}} {
+		hdr, err := Header(m, ks...)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(hdr)
+		if len(ks) > 0 {
+			bad := append([]byte(nil), hdr...)
+			bad[len(bad)-1] ^= 1
+			f.Add(bad)
+			f.Add(hdr[:len(hdr)-10])
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		bh, err := ReadBundleHeader(bytes.NewReader(b))
+		if err == nil {
+			id, verr := keys.Verify(bh)
+			if verr != nil && !errors.Is(verr, ErrUntrusted) {
+				t.Fatalf("verify error %v is not ErrUntrusted", verr)
+			}
+			if verr == nil {
+				ok := false
+				for _, sg := range bh.Signatures {
+					ok = ok || sg.KeyID == id && ed25519.Verify(trusted.Public().(ed25519.PublicKey), bh.RawManifest, sg.Sig)
+				}
+				if !ok {
+					t.Fatalf("verified by %s without a valid signature by it", id)
+				}
+			}
+			want := HeaderPrefix + int64(len(bh.RawManifest))
+			if bh.Format != FormatUnsigned {
+				want += 4 + int64(len(bh.Signatures))*SignatureSize
+			}
+			if bh.Len != want || bh.Len > int64(len(b)) {
+				t.Fatalf("header length %d, format %d, %d signatures", bh.Len, bh.Format, len(bh.Signatures))
+			}
+		}
 		m, n, err := ReadHeader(bytes.NewReader(b))
 		if err != nil {
 			if !errors.Is(err, ErrFormat) {

@@ -10,8 +10,17 @@
 // glob ftnas-*, so systemd-boot boots the entry whose name sorts highest
 // among those with tries left. The update (Updater.Update):
 //
-//  1. reads the bundle's header (ReadHeader) and finds the running slot
-//     (ftnas.slot= on the kernel command line) and so the target;
+//  0. reads the bundle's header (ReadBundleHeader) and checks its
+//     signature (Keyring.Check) against the public keys the box trusts,
+//     the PEM files in Updater.KeysDir (/etc/ftnas/update-keys, put into
+//     the slot image by the build): an unsigned bundle, one signed by no
+//     trusted key, or one whose manifest changed after it was signed is
+//     refused (ErrUntrusted, an ErrFormat) before anything is touched. A
+//     box that trusts no key (a development machine) refuses every
+//     bundle unless the operator allows an unchecked one
+//     (Options.AllowUnsigned, `nasctl update --allow-unsigned`);
+//  1. finds the running slot (ftnas.slot= on the kernel command line)
+//     and so the target;
 //  2. marks the target's entry as having no tries left and makes the
 //     running slot's entry the preferred one (PlanPrepare), on the ESP
 //     the loader booted from, then copies that ESP to every member disk
@@ -32,12 +41,26 @@
 // (Updater.Bless, called by the slot's init once nasd serves): its entry
 // loses the counter, and the ESP it booted from is copied to every disk.
 //
-// The pure parts are the bundle format (ReadHeader, ParseManifest,
-// Header, ReadPart), the entry plans (PlanPrepare, PlanSwitch,
+// Bundles are signed with Ed25519 over the manifest bytes as stored; the
+// manifest carries every part's size and SHA-256, so a signature covers
+// the payload, and a part that does not match its hash fails while it is
+// written (step 3 or 4), as before. A bundle may carry several
+// signatures, each with its key's id (KeyID: the first 8 bytes of the
+// SHA-256 of the public key); one by a trusted key suffices, so keys can
+// be rotated: a release trusts the old and the new key, and later
+// bundles are signed by the new one (or by both, for boxes still on an
+// older release). The build (images/cmd/build) signs with the keys it is
+// given, or with a development key kept in its cache (DevSigningKey).
+// Format 1 bundles (unsigned) are still read, and refused as "unsigned
+// bundle (format 1)". Nothing stops a downgrade to an older bundle
+// signed by a trusted key.
+//
+// The pure parts are the bundle format (ReadHeader, ReadBundleHeader,
+// ParseManifest, Header, ReadPart), the signatures (Keyring.Verify,
+// Keyring.Check, the key files), the entry plans (PlanPrepare, PlanSwitch,
 // PlanBless, LoaderConf) and the ESP editing on a FAT image (ESP, over
 // any io.ReaderAt/WriterAt); Updater's steps on devices are Linux-only.
 //
-// The bundle is not signed: whoever may run `nasctl update` is root on
-// the box already. The read-back goes through md, which reads one
+// The read-back goes through md, which reads one
 // mirror; the others are as md wrote them.
 package update

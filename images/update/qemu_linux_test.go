@@ -2,6 +2,7 @@ package update_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,6 +71,19 @@ func TestQEMUUpdateRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The box trusts the build cache's development key, which signs
+	// both bundles (as images/cmd/build does without -signing-key).
+	key, keyPath, _, err := update.DevSigningKey(deb.DefaultCacheDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	t.Logf("signing with the development key %s (%s)", update.KeyIDOf(pub), keyPath)
+	keyFiles, err := userland.UpdateKeyFiles([]userland.UpdateKey{{ID: update.KeyIDOf(pub).String(), PEM: update.MarshalPublicKey(pub)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, keyFiles...)
 	imA, err := userland.SlotImage(ctx, tree, files, filepath.Join(dir, "a.squashfs"), userland.CompressionLevel)
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +93,12 @@ func TestQEMUUpdateRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := bundle(t, filepath.Join(dir, "good.bundle"), update.Sources{Version: "test-new", Rootfs: imB.Path})
+	good := bundle(t, filepath.Join(dir, "good.bundle"), update.Sources{Version: "test-new", Rootfs: imB.Path, Keys: []ed25519.PrivateKey{key}})
 	garbage := filepath.Join(dir, "garbage.squashfs")
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a squashfs ", 300_000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bad := bundle(t, filepath.Join(dir, "bad.bundle"), update.Sources{Version: "test-broken", Rootfs: garbage})
+	bad := bundle(t, filepath.Join(dir, "bad.bundle"), update.Sources{Version: "test-broken", Rootfs: garbage, Keys: []ed25519.PrivateKey{key}})
 
 	res, err := disk.Build(ctx, disk.Inputs{
 		Kernel:     k,
@@ -150,7 +164,7 @@ func TestQEMUUpdateRollback(t *testing.T) {
 	updated := func(vm *qemu.VM, slot string) {
 		t.Helper()
 		m := expect(vm, userland.UpdateRegexp())
-		if !strings.Contains(m[1], "written to slot "+strings.ToUpper(slot)) || !strings.Contains(m[1], "reboot to run it") {
+		if !strings.Contains(m[1], "written to slot "+strings.ToUpper(slot)) || !strings.Contains(m[1], "signed by key "+update.KeyIDOf(pub).String()) || !strings.Contains(m[1], "reboot to run it") {
 			t.Fatalf("boot %d: update line %q", n, m[0])
 		}
 		t.Logf("boot %d: %s after %v", n, m[0], vm.Elapsed().Round(time.Second))

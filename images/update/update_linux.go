@@ -38,7 +38,10 @@ type Updater struct {
 	// LoaderVars returns systemd-boot's variables (ok false without
 	// UEFI); nil reads efivarfs.
 	LoaderVars func() (boot.LoaderVars, bool, error)
-	Logger     *slog.Logger
+	// KeysDir holds the public keys whose signature a bundle needs
+	// (LoadKeys); "" means DefaultKeysDir.
+	KeysDir string
+	Logger  *slog.Logger
 
 	mu sync.Mutex // one update or bless at a time
 }
@@ -47,11 +50,21 @@ type Updater struct {
 type Options struct {
 	// Tries is how many boots the new slot gets; 0 means DefaultTries.
 	Tries int
+	// AllowUnsigned writes a bundle without a signature check on a box
+	// that trusts no key (no KeysDir, or none in it: a development
+	// machine). A box that trusts keys ignores it.
+	AllowUnsigned bool
 }
 
 // Result is what Update did.
 type Result struct {
 	Version string
+	// SignedBy is the trusted key whose signature was checked; empty
+	// when Unverified.
+	SignedBy string
+	// Unverified is set when the box trusts no key and the bundle was
+	// written unchecked (Options.AllowUnsigned).
+	Unverified bool
 	// Running is the slot the box runs; Slot the one written.
 	Running, Slot string
 	// Array is the md device written (/dev/md126).
@@ -247,11 +260,30 @@ func (u *Updater) Update(ctx context.Context, r io.Reader, o Options) (Result, e
 	if o.Tries < 1 || o.Tries > MaxTries {
 		return Result{}, fmt.Errorf("update: %d tries: want 1-%d", o.Tries, MaxTries)
 	}
-	m, _, err := ReadHeader(r)
+	h, err := ReadBundleHeader(r)
 	if err != nil {
 		return Result{}, err
 	}
+	m := h.Manifest
 	res := Result{Version: m.Version, Tries: o.Tries, BootFiles: m.HasBootFiles()}
+	// 0. The signature, before anything is touched.
+	dir := or(u.KeysDir, DefaultKeysDir)
+	keys, err := LoadKeysOrNone(dir)
+	if err != nil {
+		return res, err
+	}
+	trust, err := keys.Check(h, dir, o.AllowUnsigned)
+	if err != nil {
+		return res, err
+	}
+	if trust.Signed {
+		res.SignedBy = trust.By.String()
+		u.log().Info("update: bundle signature verified", "version", m.Version, "key", res.SignedBy)
+	} else {
+		res.Unverified = true
+		u.log().Warn("update: WRITING AN UNVERIFIED BUNDLE: this box trusts no update key and the operator allowed an unsigned bundle",
+			"version", m.Version, "keys_dir", dir, "signatures", len(h.Signatures), "format", h.Format)
+	}
 	if res.Running, err = u.running(); err != nil {
 		return res, err
 	}

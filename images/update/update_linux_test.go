@@ -3,6 +3,8 @@ package update
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,10 +105,65 @@ func TestUpdateAndBless(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bundle := filepath.Join(src, "bundle")
-	if _, err := Create(bundle, Sources{Version: "v2", Rootfs: filepath.Join(src, "rootfs"), Kernel: filepath.Join(src, "k"), Initrd: filepath.Join(src, "i")}); err != nil {
+	// The box trusts the vendor's key.
+	vendor, vendorPub, vendorID := testKey(1)
+	stranger, _, strangerID := testKey(2)
+	u.KeysDir = filepath.Join(dir, "etc", "ftnas", "update-keys")
+	if err := os.MkdirAll(u.KeysDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(u.KeysDir, vendorID.String()+".pub"), MarshalPublicKey(vendorPub), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srcs := Sources{Version: "v2", Rootfs: filepath.Join(src, "rootfs"), Kernel: filepath.Join(src, "k"), Initrd: filepath.Join(src, "i")}
+	mkBundle := func(name string, keys ...ed25519.PrivateKey) string {
+		t.Helper()
+		s := srcs
+		s.Keys = keys
+		p := filepath.Join(src, name)
+		if _, err := Create(p, s); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bundle := mkBundle("bundle", vendor)
+
+	// Refused before anything is touched: the ESP and the target's array
+	// are byte for byte as they were.
+	espBefore, _ := os.ReadFile(filepath.Join(dir, "dev", "vda1"))
+	mdBefore, _ := os.ReadFile(filepath.Join(dir, "dev", "md126"))
+	good, _ := os.ReadFile(bundle)
+	tampered := bytes.Replace(good, []byte(`"version":"v2"`), []byte(`"version":"v9"`), 1)
+	unsigned, _ := os.ReadFile(mkBundle("unsigned"))
+	strangers, _ := os.ReadFile(mkBundle("stranger", stranger))
+	for _, tt := range []struct {
+		name  string
+		b     []byte
+		o     Options
+		want  string
+		noDir bool
+	}{
+		{"bad signature", tampered, Options{}, "bad signature by key " + vendorID.String(), false},
+		{"unknown key", strangers, Options{}, "signed by unknown key " + strangerID.String(), false},
+		{"unsigned", unsigned, Options{AllowUnsigned: true}, "unsigned bundle (format 2)", false},
+		{"no keys", good, Options{}, "trusts no update key", true},
+	} {
+		keysDir := u.KeysDir
+		if tt.noDir {
+			u.KeysDir = filepath.Join(dir, "no-keys")
+		}
+		_, err := u.Update(context.Background(), bytes.NewReader(tt.b), tt.o)
+		u.KeysDir = keysDir
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrUntrusted) {
+			t.Errorf("%s: %v, want ErrUntrusted with %q", tt.name, err, tt.want)
+		}
+		espNow, _ := os.ReadFile(filepath.Join(dir, "dev", "vda1"))
+		mdNow, _ := os.ReadFile(filepath.Join(dir, "dev", "md126"))
+		if !bytes.Equal(espNow, espBefore) || !bytes.Equal(mdNow, mdBefore) {
+			t.Fatalf("%s: the refused bundle changed the ESP or the slot's array", tt.name)
+		}
+	}
+
 	bf, err := os.Open(bundle)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +179,7 @@ func TestUpdateAndBless(t *testing.T) {
 	if st, err := u.Status(); err != nil || st.State != StateUpdatePending || st.Next != "b" || !st.Slots[1].Trial || st.Slots[1].TriesLeft != 3 {
 		t.Fatalf("status after the update: %+v, %v", st, err)
 	}
-	if res.Running != "a" || res.Slot != "b" || res.Entry != "ftnas-1-b+3.conf" || res.Tries != 3 || !res.BootFiles || res.ESPFrom != "vda" || res.SHA256 != sum(rootfs) || res.Version != "v2" {
+	if res.SignedBy != vendorID.String() || res.Unverified || res.Running != "a" || res.Slot != "b" || res.Entry != "ftnas-1-b+3.conf" || res.Tries != 3 || !res.BootFiles || res.ESPFrom != "vda" || res.SHA256 != sum(rootfs) || res.Version != "v2" {
 		t.Errorf("result %+v", res)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "dev", "md126"))
@@ -203,5 +260,13 @@ func TestUpdateAndBless(t *testing.T) {
 	}
 	if _, err := u.Update(context.Background(), bytes.NewReader(b), Options{Tries: 12}); err == nil || !strings.Contains(err.Error(), "tries") {
 		t.Errorf("12 tries: %v", err)
+	}
+
+	// A development box, which trusts no key, writes an unsigned
+	// bundle when the operator allows it.
+	u.KeysDir = filepath.Join(dir, "no-keys")
+	res, err = u.Update(context.Background(), bytes.NewReader(unsigned), Options{AllowUnsigned: true})
+	if err != nil || !res.Unverified || res.SignedBy != "" || res.Slot != "a" || res.Entry != "ftnas-1-a+3.conf" {
+		t.Fatalf("unsigned, allowed on a box without keys: %+v, %v", res, err)
 	}
 }

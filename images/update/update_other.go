@@ -22,22 +22,28 @@ type Updater struct {
 	SysBlock, SysClassBlock, DevDir string
 	Cmdline                         func() ([]guest.Param, error)
 	LoaderVars                      func() (boot.LoaderVars, bool, error)
+	KeysDir                         string
 	Logger                          *slog.Logger
 }
 
 // Options tune an update.
-type Options struct{ Tries int }
+type Options struct {
+	Tries         int
+	AllowUnsigned bool
+}
 
 // Result is what Update did.
 type Result struct {
-	Version, Running, Slot, Array string
-	Bytes                         int64
-	SHA256                        string
-	BootFiles                     bool
-	Entry                         string
-	Tries                         int
-	ESPFrom                       string
-	ESPs                          []raid.ESPSync
+	Version, SignedBy    string
+	Unverified           bool
+	Running, Slot, Array string
+	Bytes                int64
+	SHA256               string
+	BootFiles            bool
+	Entry                string
+	Tries                int
+	ESPFrom              string
+	ESPs                 []raid.ESPSync
 }
 
 // BlessResult is what Bless did.

@@ -301,3 +301,39 @@ func Served(statusJSON []byte) (line string, healthy bool, err error) {
 	}
 	return buf.String(), healthy, nil
 }
+
+// UpdateKeysDir is where the slot keeps the public keys it trusts for
+// update bundles (update.DefaultKeysDir): `nasctl update` refuses a
+// bundle that none of them signed.
+const UpdateKeysDir = "/etc/ftnas/update-keys"
+
+// UpdateKey is a public key the slot trusts for update bundles: its key
+// id (update.KeyID: 16 lower-case hex digits) and the PEM "PUBLIC KEY".
+type UpdateKey struct {
+	ID  string
+	PEM []byte
+}
+
+var keyID = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// UpdateKeyFiles are the files of keys in UpdateKeysDir, one ID.pub
+// each; SlotImage adds them with Files' files, so a box trusts the keys
+// it was built with.
+func UpdateKeyFiles(keys []UpdateKey) ([]rootfs.File, error) {
+	var out []rootfs.File
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if !keyID.MatchString(k.ID) {
+			return nil, fmt.Errorf("userland: update key id %q: want 16 lower-case hex digits", k.ID)
+		}
+		if seen[k.ID] {
+			continue
+		}
+		seen[k.ID] = true
+		if !bytes.HasPrefix(k.PEM, []byte("-----BEGIN PUBLIC KEY-----")) {
+			return nil, fmt.Errorf("userland: update key %s: not a PEM public key", k.ID)
+		}
+		out = append(out, rootfs.File{Path: UpdateKeysDir + "/" + k.ID + ".pub", Data: k.PEM})
+	}
+	return out, nil
+}

@@ -17,20 +17,40 @@
 // With -userland, -bundle VERSION also writes DIR/ftnas-VERSION.bundle,
 // an update bundle of the slot image (package update) that `nasctl
 // update` installs on a running box.
+//
+// The bundle is signed (Ed25519, package update) with each key given by
+// -signing-key FILE (repeatable) or, without the flag, by
+// FTNAS_SIGNING_KEY (files separated by commas). A key file is a PEM
+// "PRIVATE KEY" (PKCS #8), as `openssl genpkey -algorithm ed25519 -out
+// FILE` writes. Without either, a development key is generated once into
+// the cache (CACHE/update-keys/development-signing-key.pem) and used,
+// with a loud warning: a box built with it accepts updates from whoever
+// has that cache. The slot image trusts the public keys of the signing
+// keys and of every -trust-key FILE (a PEM "PUBLIC KEY", `openssl pkey
+// -in KEY -pubout`), as /etc/ftnas/update-keys/KEYID.pub.
+//
+// Key rotation: build release N trusting the old and the new key
+// (-signing-key old.pem -trust-key new.pub) and sign it with the old key;
+// once boxes run N, sign N+1 with the new key (or with both, for boxes
+// still before N) and drop the old one from -trust-key.
 package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"ftnas/images/deb"
 	"ftnas/images/disk"
+	"ftnas/images/initramfs"
 	"ftnas/images/qemu"
+	"ftnas/images/rootfs"
 	"ftnas/images/update"
 	"ftnas/images/userland"
 	"ftnas/raid"
@@ -60,6 +80,15 @@ func run() error {
 	withUserland := flag.Bool("userland", false, "slots hold the Debian userland with nasd (package userland), not the placeholder init")
 	level := flag.Int("zstd-level", userland.CompressionLevel, "zstd level of the -userland slot squashfs (1-22)")
 	bundleVersion := flag.String("bundle", "", "with -userland, also write DIR/ftnas-VERSION.bundle, an update bundle of the slot image")
+	var signingKeys, trustKeys []string
+	flag.Func("signing-key", "with -userland, sign bundles with this Ed25519 PEM private key and trust it in the slot (repeatable; default $FTNAS_SIGNING_KEY, else the cache's development key)", func(v string) error {
+		signingKeys = append(signingKeys, v)
+		return nil
+	})
+	flag.Func("trust-key", "with -userland, the slot also trusts this Ed25519 PEM public key for updates (repeatable; key rotation)", func(v string) error {
+		trustKeys = append(trustKeys, v)
+		return nil
+	})
 	flag.Parse()
 	if *dir == "" {
 		return fmt.Errorf("-dir is required")
@@ -97,7 +126,11 @@ func run() error {
 	}
 	logf("inputs: kernel %s, %s, built in %v", in.Kernel.Release, in.Bootloader, time.Since(start).Round(time.Millisecond))
 	if *withUserland {
-		tree, im, err := userland.BuildImage(ctx, userland.Options{CacheDir: *cache, Logf: logf}, bin, filepath.Join(*dir, "build", "userland.squashfs"), *level)
+		keys, trusted, err := updateKeys(signingKeys, trustKeys, *cache, log)
+		if err != nil {
+			return err
+		}
+		tree, im, err := buildImage(ctx, userland.Options{CacheDir: *cache, Logf: logf}, bin, filepath.Join(*dir, "build", "userland.squashfs"), *level, trusted)
 		if err != nil {
 			return err
 		}
@@ -107,11 +140,15 @@ func run() error {
 		if *bundleVersion != "" {
 			p := filepath.Join(*dir, "ftnas-"+*bundleVersion+".bundle")
 			os.Remove(p)
-			m, err := update.Create(p, update.Sources{Version: *bundleVersion, Rootfs: im.Path})
+			m, err := update.Create(p, update.Sources{Version: *bundleVersion, Rootfs: im.Path, Keys: keys})
 			if err != nil {
 				return err
 			}
-			fmt.Printf("bundle %s version %s rootfs %d bytes sha256 %s\n", p, m.Version, m.Parts[0].Size, m.Parts[0].SHA256)
+			var ids []string
+			for _, k := range keys {
+				ids = append(ids, update.KeyIDOf(k.Public().(ed25519.PublicKey)).String())
+			}
+			fmt.Printf("bundle %s version %s rootfs %d bytes sha256 %s signed by %s\n", p, m.Version, m.Parts[0].Size, m.Parts[0].SHA256, strings.Join(ids, ", "))
 		}
 	}
 	res, err := disk.Build(ctx, in, disk.Options{
@@ -164,4 +201,81 @@ func run() error {
 			r.Marker.Slot, r.Marker.Degraded, r.Marker.InSync, r.Marker.RaidDisks, r.Userland)
 	}
 	return nil
+}
+
+// updateKeys resolves the bundle signing keys (the files named, else
+// FTNAS_SIGNING_KEY's, else the cache's development key) and the public
+// keys the slot trusts: the signing keys' and the trust files'.
+func updateKeys(signing, trust []string, cache string, log *slog.Logger) ([]ed25519.PrivateKey, []userland.UpdateKey, error) {
+	if len(signing) == 0 {
+		if env := os.Getenv("FTNAS_SIGNING_KEY"); env != "" {
+			signing = strings.Split(env, ",")
+		}
+	}
+	var keys []ed25519.PrivateKey
+	var trusted []userland.UpdateKey
+	addPub := func(pub ed25519.PublicKey) {
+		trusted = append(trusted, userland.UpdateKey{ID: update.KeyIDOf(pub).String(), PEM: update.MarshalPublicKey(pub)})
+	}
+	for _, p := range signing {
+		k, err := update.LoadSigningKey(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+		addPub(k.Public().(ed25519.PublicKey))
+		log.Info("update bundles signed", "key", update.KeyIDOf(k.Public().(ed25519.PublicKey)).String(), "file", p)
+	}
+	if len(keys) == 0 {
+		k, path, created, err := update.DevSigningKey(cache)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+		addPub(k.Public().(ed25519.PublicKey))
+		log.Warn("!!! DEVELOPMENT SIGNING KEY: no -signing-key or FTNAS_SIGNING_KEY; update bundles are signed with, and the slot trusts, the build cache's development key: NOT FOR RELEASES !!!",
+			"key", update.KeyIDOf(k.Public().(ed25519.PublicKey)).String(), "file", path, "generated_now", created)
+	}
+	for _, p := range trust {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("trust key: %w", err)
+		}
+		pub, err := update.ParsePublicKey(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("trust key %s: %w", p, err)
+		}
+		addPub(pub)
+		log.Info("slot trusts update key", "key", update.KeyIDOf(pub).String(), "file", p)
+	}
+	return keys, trusted, nil
+}
+
+// buildImage is userland.BuildImage with the trusted update keys added
+// to the slot's files.
+func buildImage(ctx context.Context, o userland.Options, binDir, out string, level int, keys []userland.UpdateKey) (userland.Tree, userland.Image, error) {
+	t, err := userland.Bootstrap(ctx, o)
+	if err != nil {
+		return userland.Tree{}, userland.Image{}, err
+	}
+	var b userland.Binaries
+	for _, p := range []struct {
+		pkg string
+		dst *string
+	}{{userland.NasdPackage, &b.Nasd}, {userland.NasctlPackage, &b.Nasctl}, {userland.InitPackage, &b.Init}} {
+		*p.dst = filepath.Join(binDir, "userland-"+filepath.Base(p.pkg))
+		if err := initramfs.GoBuild(ctx, p.pkg, *p.dst, ""); err != nil {
+			return t, userland.Image{}, err
+		}
+	}
+	files, err := userland.Files(b, t.Manifest)
+	if err != nil {
+		return t, userland.Image{}, err
+	}
+	kf, err := userland.UpdateKeyFiles(keys)
+	if err != nil {
+		return t, userland.Image{}, err
+	}
+	im, err := userland.SlotImage(ctx, t, append(append([]rootfs.File(nil), files...), kf...), out, level)
+	return t, im, err
 }

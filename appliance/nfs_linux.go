@@ -15,6 +15,7 @@ import (
 	"ftnas/appliance/nfs/portmap"
 	"ftnas/appliance/nfs/rpc"
 	"ftnas/appliance/nfs/xdr"
+	"ftnas/journal/capture"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,9 @@ type nfsService struct {
 	lns  []net.Listener
 	pcs  []net.PacketConn
 	errc chan error
+	// hints is told of every NFS write: the master's capture (while this
+	// node serves a pair) ships them with their data.
+	hints *capture.WriteHints
 }
 
 // mountExports adapts the NFS server to the MOUNT program.
@@ -211,8 +215,8 @@ var listenConfig = net.ListenConfig{
 // (gated) NFS calls wait until it serves (nfsService.gate).
 func startNFS(ctx context.Context, cfg *Config, tree *fileid.Tree, ex nfs3.Exports, m *metrics, durable func(fsid uint64) error, verf [8]byte, gated bool) (*nfsService, error) {
 	log := cfg.Log.With("service", "nfs")
-	s := &nfsService{log: log, errc: make(chan error, 8)}
-	s.srv = nfs3.New(tree, nfs3.Options{Log: log, Exports: ex, Verifier: verf, Observe: m.observeNFS, Durable: durable})
+	s := &nfsService{log: log, errc: make(chan error, 8), hints: capture.NewWriteHints()}
+	s.srv = nfs3.New(tree, nfs3.Options{Log: log, Exports: ex, Verifier: verf, Observe: m.observeNFS, Durable: durable, Content: s.hints})
 	s.rpc = rpc.NewServer(rpc.Options{Log: log, Observe: m.observeRPC})
 	pm := portmap.New(log)
 	mnt := mount.New(mountExports{s.srv}, log)

@@ -17,6 +17,7 @@ import (
 	"ftnas/appliance/store"
 	"ftnas/heartbeat"
 	"ftnas/journal"
+	"ftnas/journal/capture"
 	"ftnas/kernel/changelog"
 
 	"golang.org/x/sys/unix"
@@ -129,8 +130,12 @@ func (r *replication) serve(epoch uint64) {
 		r.start(func(ctx context.Context) error { return serveConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) })
 		return
 	}
+	var hints *capture.WriteHints
+	if r.b != nil && r.b.nfs != nil {
+		hints = r.b.nfs.hints // NFS writes go with their data
+	}
 	m, err := replica.NewMaster(replica.MasterConfig{
-		Volume: r.cfg.Volume, Tree: r.tree,
+		Volume: r.cfg.Volume, Tree: r.tree, Hints: hints,
 		// The whole volume is one replicated tree: shares come and go
 		// inside it.
 		Shares:  []changelog.Share{{FSID: 1, Root: r.cfg.Volume}},

@@ -147,6 +147,7 @@ type pairOpts struct {
 	gate      bool
 	queueLen  int
 	noStandby bool // start the standby later (startStandby)
+	hints     *capture.WriteHints
 }
 
 func newPair(t testing.TB, o pairOpts) *pair {
@@ -191,7 +192,7 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	p.mcfg = MasterConfig{
 		Volume: p.mvol, Tree: p.mtree, Shares: p.shares, LogPath: filepath.Join(state, "journal.db"),
 		MaxDepth: o.maxDepth, NoSync: true, Epoch: 2, ClusterID: "c", NodeID: "m", Listener: p.ln, TLS: mtls,
-		Gate: o.gate, Logger: testLogger(t),
+		Gate: o.gate, Hints: o.hints, Logger: testLogger(t),
 		Tune: func(c *capture.Config) {
 			c.QueueLen = o.queueLen
 			c.OnHold = func(h changelog.Held) {

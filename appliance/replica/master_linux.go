@@ -51,6 +51,9 @@ type MasterConfig struct {
 	Gate bool
 	// Ignore drops changes made by these processes (see capture.Config).
 	Ignore func(pid int) bool
+	// Hints, if set, is told by the master's own file server (this
+	// process) what it writes (see capture.Config).
+	Hints *capture.WriteHints
 	// Tune adjusts the capture's configuration (tests, benchmarks).
 	Tune   func(*capture.Config)
 	Logger *slog.Logger
@@ -264,7 +267,7 @@ func (m *Master) Run(ctx context.Context) (err error) {
 	ccfg := capture.Config{
 		Volume: cfg.Volume, Tree: cfg.Tree, Shares: cfg.Shares, Log: l,
 		Gate: cfg.Gate, ReleaseDepth: cfg.MaxDepth / 2, Ignore: cfg.Ignore, Logger: cfg.Logger, Now: cfg.Now,
-		MaxAppend: min(capture.DefaultMaxAppend, max(cfg.MaxDepth/2, 1)),
+		Hints: cfg.Hints, MaxAppend: min(capture.DefaultMaxAppend, max(cfg.MaxDepth/2, 1)),
 	}
 	if cfg.Tune != nil {
 		cfg.Tune(&ccfg)

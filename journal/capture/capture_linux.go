@@ -71,6 +71,13 @@ type Config struct {
 	Retry  time.Duration
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// Hints, if set, is told by the master's own file server what it
+	// writes: such writes are shipped with their data (see hints.go).
+	// HintPid is that server's process (0: this one); the capture holds
+	// the registry from New to Close.
+	Hints   *WriteHints
+	HintPid int
 }
 
 // Stats is what a Capture reports.
@@ -105,6 +112,8 @@ type Capture struct {
 	gate   *changelog.Gate
 	vol    *fsVolume
 	own    string // the capture's own directory
+	// hintsGen is the attachment to cfg.Hints (see attachHints).
+	hintsGen uint64
 
 	trMu sync.Mutex // the translator, between Run and SetShares
 	tr   *translator
@@ -187,6 +196,9 @@ func New(cfg Config) (*Capture, error) {
 		}
 	}
 	c.tr = newTranslator(vol, root, shares, cfg.Logger, cfg.Now)
+	if cfg.Hints != nil {
+		c.attachHints()
+	}
 	return c, nil
 }
 
@@ -370,7 +382,7 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 		}
 		for _, r := range recs {
 			c.log.Debug("capture: record", "op", r.Op, "file", r.File, "parent", r.Parent, "name", r.Name,
-				"newparent", r.NewParent, "newname", r.NewName)
+				"newparent", r.NewParent, "newname", r.NewName, "flags", r.Flags, "off", r.Off, "len", r.Len, "mask", r.AttrMask)
 		}
 	}
 	p, err := c.enqueue(ctx, recs)
@@ -535,6 +547,9 @@ func (c *Capture) Sync(ctx context.Context) error {
 func (c *Capture) Close() error {
 	var errs []error
 	c.closeOnce.Do(func() {
+		if c.cfg.Hints != nil {
+			c.cfg.Hints.detach(c.hintsGen)
+		}
 		if c.filter != nil {
 			errs = append(errs, c.filter.Close())
 		}

@@ -30,6 +30,8 @@ type Config struct {
 	MaxBatch     int
 	MaxAppend    int
 	Retry        time.Duration
+	Hints        *WriteHints
+	HintPid      int
 	Logger       *slog.Logger
 	Now          func() time.Time
 }

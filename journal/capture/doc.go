@@ -39,7 +39,13 @@
 //     the old Stamp and made again under the new one, with all its names.
 //   - contents: a write record without data and without a range (fanotify
 //     knows none): the standby fetches the current contents by delta, and
-//     the metadata with them.
+//     the metadata with them. Writes of the master's own NFS server, which
+//     tells them (Config.Hints, hints.go), go instead as written: inline
+//     writes and truncates in order, then a setattr with the values; the
+//     standby fetches nothing. Only where that is provably the whole
+//     change: every content event of the file came from that server, none
+//     of its hints was lost, none is in flight (or its file is fetched
+//     again after it), and the batch did not rescan.
 //   - attributes and xattrs: a setattr record with an empty mask ("fetch
 //     them all"), since fanotify does not say which attribute changed. The
 //     directories whose entries changed get one too, so their times match.

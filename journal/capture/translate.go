@@ -86,6 +86,8 @@ type translator struct {
 
 	minPrefetch int // fewest entries worth a Prefetch (minPrefetch; tests lower it)
 	pruneMax    int // most names bytes in one prune record (journal.MaxInline; tests lower it)
+
+	hints *hintState // the file server's write hints (hints.go); nil: none
 }
 
 // newTranslator starts from a model holding only the volume root, so the
@@ -203,6 +205,9 @@ func (t *translator) change(c changelog.Change) {
 		t.at = t.now().UnixNano()
 	}
 	t.share = c.Share
+	if t.hints != nil && (c.Op == changelog.OpModify || c.Op == changelog.OpCloseWrite || c.Op == changelog.OpAttrib) {
+		defer t.hintChange(c)
+	}
 	switch c.Op {
 	case changelog.OpOverflow:
 		t.stats.Overflows++
@@ -889,11 +894,17 @@ func (t *translator) markDirty(n *node, k dirtyKind) {
 // metadata) for a regular file whose contents changed, else a setattr
 // (fetch metadata).
 func (t *translator) flush() {
+	if t.hints != nil {
+		t.hintsBegin()
+	}
 	stats := t.statDirty()
 	for _, n := range t.dirty {
 		k := t.dirtyKind[n]
 		if !t.inModel(n) {
 			continue
+		}
+		if t.hints != nil && t.shipHints(n, k) {
+			continue // shipped with its data (hints_translate.go)
 		}
 		o, cached := t.read[n]
 		if !cached {
@@ -932,6 +943,9 @@ func (t *translator) flush() {
 		if t.emit(r) && (r.Op == journal.OpWrite || o.Mode&journal.ModeType != journal.ModeReg) {
 			n.ctime = o.Ctime
 		}
+	}
+	if t.hints != nil {
+		t.hintsEnd()
 	}
 	t.dirty = t.dirty[:0]
 	clear(t.dirtyKind)

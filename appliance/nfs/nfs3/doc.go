@@ -43,6 +43,10 @@
 //     directories they change before replying, as RFC 1813 requires;
 //     concurrent requests on one directory share one fsync (group commit).
 //
+// Every change the server makes to a file's contents (WRITE, a size in
+// SETATTR or CREATE) is told to Options.Content, if set, with the bytes
+// written: the master's replication ships them with their data.
+//
 // The server sets the process umask to 0 when it is created: NFS clients apply
 // their own umask and send the mode they want.
 package nfs3

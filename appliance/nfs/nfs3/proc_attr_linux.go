@@ -48,7 +48,7 @@ func (k *call) setattr() Status {
 	if check && (pre.st.Ctim.Sec != guard.Sec || pre.st.Ctim.Nsec != guard.Nsec) {
 		return k.failWcc(ErrNotSync, wccOf(pre), pre)
 	}
-	err = asCaller(k.cred, func() error { return applySattr(ref, pre, sa) })
+	err = asCaller(k.cred, func() error { return applySattr(ref, pre, sa, sizeHint{k.s.content, ref.Stamp, false}) })
 	post, _ := k.stat(ref)
 	if err != nil {
 		return k.failWcc(statusOf(err), wccOf(pre), post)
@@ -68,9 +68,33 @@ func (k *call) failWcc(st Status, pre wcc, post *attrs) Status {
 	return st
 }
 
+// sizeHint is whom applySattr tells of a size change: obs (if set) about
+// the file st (if not zero), as a truncate or, if unknown, as a change it
+// does not describe.
+type sizeHint struct {
+	obs     ContentObserver
+	st      fileid.Stamp
+	unknown bool
+}
+
+// truncate sets the size of fd, telling h.
+func (h sizeHint) truncate(fd int, size int64) error {
+	if h.obs == nil || h.st.IsZero() {
+		return unix.Ftruncate(fd, size)
+	}
+	id := h.obs.BeginChange(h.st)
+	err := unix.Ftruncate(fd, size)
+	if err != nil || h.unknown {
+		h.obs.EndUnknown(h.st, id)
+	} else {
+		h.obs.EndTruncate(h.st, id, size)
+	}
+	return err
+}
+
 // applySattr changes attributes of a resolved file, never following a
 // symlink at its name: size, then mode, then owner, then times.
-func applySattr(ref *fileid.Ref, pre *attrs, sa sattr) error {
+func applySattr(ref *fileid.Ref, pre *attrs, sa sattr, sh sizeHint) error {
 	isLink := pre.st.Mode&unix.S_IFMT == unix.S_IFLNK
 	if sa.size != nil {
 		switch pre.st.Mode & unix.S_IFMT {
@@ -84,7 +108,7 @@ func applySattr(ref *fileid.Ref, pre *attrs, sa sattr) error {
 		if err != nil {
 			return err
 		}
-		err = unix.Ftruncate(fd, int64(*sa.size))
+		err = sh.truncate(fd, int64(*sa.size))
 		unix.Close(fd)
 		if err != nil {
 			return err

@@ -185,7 +185,7 @@ func (k *call) write() Status {
 	if !f.writable || !k.permits(pre, true) {
 		return k.failWcc(ErrAcces, wccOf(pre), pre)
 	}
-	n, err := pwriteAll(f, data, int64(off))
+	n, err := pwriteAll(f, data, int64(off), k.s.content)
 	if err != nil {
 		return k.failWcc(statusOf(err), wccOf(pre), k.fstat(f.fd, f.stamp))
 	}
@@ -254,11 +254,21 @@ func (k *call) durable() Status {
 	return OK
 }
 
-// pwriteAll writes all of data at off, one writer of the file at a time.
-func pwriteAll(f *openFile, data []byte, off int64) (int, error) {
+// pwriteAll writes all of data at off, one writer of the file at a time,
+// and tells obs (if set).
+func pwriteAll(f *openFile, data []byte, off int64, obs ContentObserver) (n int, err error) {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	n := 0
+	if obs != nil && len(data) > 0 {
+		id := obs.BeginChange(f.stamp)
+		defer func() {
+			if err == nil && n == len(data) {
+				obs.EndWrite(f.stamp, id, off, data)
+			} else {
+				obs.EndUnknown(f.stamp, id)
+			}
+		}()
+	}
 	for n < len(data) {
 		m, err := unix.Pwrite(f.fd, data[n:], off+int64(n))
 		if err == unix.EINTR {

@@ -227,7 +227,14 @@ func (k *call) create() Status {
 			if pre == nil {
 				return unix.EIO
 			}
-			return applySattr(&fileid.Ref{Dir: d.fd, Name: name}, pre, sa)
+			// An existing file's new size is told as a change not
+			// described (the name may lead elsewhere than fd);
+			// a new file's once it is stamped.
+			var sh sizeHint
+			if existed && sa.size != nil && k.s.content != nil {
+				sh = sizeHint{k.s.content, fdStamp(fd), true}
+			}
+			return applySattr(&fileid.Ref{Dir: d.fd, Name: name}, pre, sa, sh)
 		}
 		return nil
 	})
@@ -260,6 +267,16 @@ func (k *call) create() Status {
 		unix.Close(fd)
 		return k.failWcc(statusOf(err), wccOf(d.pre), k.fstat(d.fd, d.ref.Stamp))
 	}
+	if obs := k.s.content; obs != nil {
+		switch {
+		case existed && sa.size != nil, !existed && sa.size != nil && *sa.size != 0:
+			// Sized before its Stamp was known here (also told before,
+			// if it was readable then): fetch it.
+			obs.EndUnknown(stamp, obs.BeginChange(stamp))
+		case !existed:
+			obs.Born(stamp)
+		}
+	}
 	k.s.files.release(k.s.files.add(stamp, fd, true))
 	return k.created(d, name, stamp)
 }
@@ -282,7 +299,7 @@ func (k *call) makeNode(d *dir, name string, sa sattr, mk func() error) Status {
 			if pre == nil {
 				return unix.EIO
 			}
-			return applySattr(&fileid.Ref{Dir: d.fd, Name: name}, pre, sa)
+			return applySattr(&fileid.Ref{Dir: d.fd, Name: name}, pre, sa, sizeHint{})
 		}
 		return nil
 	})
@@ -551,4 +568,18 @@ func (k *call) link() Status {
 	putPostOp(k.w, fa)
 	putWcc(k.w, wccOf(d.pre), k.fstat(d.fd, d.ref.Stamp))
 	return OK
+}
+
+// fdStamp is the Stamp of the open file fd (zero if it has none).
+func fdStamp(fd int) fileid.Stamp {
+	var buf [64]byte
+	n, err := unix.Fgetxattr(fd, fileid.XattrName, buf[:])
+	if err != nil {
+		return fileid.Stamp{}
+	}
+	st, err := fileid.ParseStamp(buf[:n])
+	if err != nil {
+		return fileid.Stamp{}
+	}
+	return st
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"ftnas/appliance/fileid"
 )
 
 // Share is one export as the NFS server sees it.
@@ -77,6 +79,23 @@ type Exports interface {
 // Observer receives one record per NFS call, for metrics.
 type Observer func(proc uint32, status Status, readBytes, writeBytes int)
 
+// ContentObserver is told of every change the server makes to a file's
+// contents (the master's replication ships such writes with their data).
+// BeginChange comes before the syscall, with the file's Stamp, and exactly
+// one End call with its id after it: EndWrite when all of data was written
+// at off (data is the request's buffer: copy it), EndTruncate for a new
+// size, EndUnknown when the change failed, was partial or is not
+// described. The changes of one file are begun one at a time where the
+// server can (WRITEs are serialized per file). Born tells that the server
+// created the file st empty.
+type ContentObserver interface {
+	BeginChange(st fileid.Stamp) uint64
+	EndWrite(st fileid.Stamp, id uint64, off int64, data []byte)
+	EndTruncate(st fileid.Stamp, id uint64, size int64)
+	EndUnknown(st fileid.Stamp, id uint64)
+	Born(st fileid.Stamp)
+}
+
 // Options configure a Server.
 type Options struct {
 	Log      *slog.Logger
@@ -93,4 +112,6 @@ type Options struct {
 	// answered as done (a retry of it would not be idempotent) and the
 	// lapse is logged.
 	Durable func(fsid uint64) error
+	// Content, if set, is told of every change to a file's contents.
+	Content ContentObserver
 }

@@ -26,6 +26,7 @@ type Server struct {
 	files   *fdCache
 	dirs    *dirSyncer
 	durable func(fsid uint64) error
+	content ContentObserver // nil: none
 }
 
 // New returns a server for the volume tree. It sets the process umask to 0
@@ -40,7 +41,7 @@ func New(tree *fileid.Tree, o Options) *Server {
 	}
 	s := &Server{
 		log: o.Log, tree: tree, exports: o.Exports, observe: o.Observe, durable: o.Durable,
-		files: newFDCache(o.MaxOpenFiles), dirs: newDirSyncer(),
+		files: newFDCache(o.MaxOpenFiles), dirs: newDirSyncer(), content: o.Content,
 	}
 	s.SetVerifier(o.Verifier)
 	return s

@@ -89,6 +89,7 @@ type node struct {
 	addr string
 
 	durable func(fsid uint64) error // Options.Durable
+	content ContentObserver         // Options.Content
 }
 
 func newNode(t *testing.T, shares ...Share) *node { return newNodeWith(t, nil, shares...) }
@@ -132,7 +133,7 @@ func (n *node) start() {
 	if n.tree, err = fileid.OpenTree(n.vol, n.idx, fileid.NewAllocator(n.reserve), slog.Default()); err != nil {
 		t.Fatal(err)
 	}
-	n.srv = New(n.tree, Options{Exports: n.exports, Verifier: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Durable: n.durable})
+	n.srv = New(n.tree, Options{Exports: n.exports, Verifier: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Durable: n.durable, Content: n.content})
 	n.rs = rpc.NewServer(rpc.Options{})
 	n.rs.Register(Program, Version, n.srv)
 	n.rs.Register(100005, 3, mountHandler(n.srv))

@@ -20,6 +20,17 @@ const accountComment = "ftnas user"
 // the UID and GID the store allocated, no home and no login shell. An account
 // of that name that nasd did not make is an error.
 func ensureAccount(ctx context.Context, name string, uid, gid uint32) error {
+	err := makeAccount(ctx, name, uid, gid)
+	if err != nil && !errors.Is(err, store.ErrExists) && makeAccount(ctx, name, uid, gid) == nil {
+		// Made meanwhile, the same, by another nasd on this host (the
+		// lab's pair shares /etc/passwd; config sync brings the user
+		// to the standby as the master makes it).
+		return nil
+	}
+	return err
+}
+
+func makeAccount(ctx context.Context, name string, uid, gid uint32) error {
 	if u, err := user.Lookup(name); err == nil {
 		if u.Uid != strconv.Itoa(int(uid)) || !strings.HasPrefix(u.Name, accountComment) {
 			return fmt.Errorf("%w: a system account named %q already exists (uid %s) and was not made by ftnas; pick another name", store.ErrExists, name, u.Uid)

@@ -370,3 +370,21 @@ func TestNotSyncedWithAnUndescribedLog(t *testing.T) {
 		t.Fatal("not synced at the master's position")
 	}
 }
+
+// TestSyncedAfterLogSwitchWithoutZero: a master that released follows the
+// new master's log; its position may go from its own log's 25 straight to
+// the new log's 28 (the 0 in between was not polled). The epoch says it
+// is another log: once caught up there it is synced.
+func TestSyncedAfterLogSwitchWithoutZero(t *testing.T) {
+	h := newTM(t, nil)
+	asMaster(h)
+	h.step(JournalPosition{Pos: 25, Epoch: 2})
+	h.peer.State, h.peer.Epoch, h.peer.Journal = StatePrimarySlave, 3, 28
+	h.run(500*time.Millisecond, both)
+	h.wantState(StateSlave, false, 3)
+	h.step(JournalPosition{Pos: 28, Epoch: 3})
+	h.run(500*time.Millisecond, both)
+	if !h.m.Status().Synced {
+		t.Fatalf("not synced at the new master's position in its log: %+v", h.m.Status())
+	}
+}

@@ -199,7 +199,13 @@ func (m *Machine) Step(ev Event) []Action {
 			m.release(&out, m.releaseState(), "service health probe failed: "+e.Reason)
 		}
 	case JournalPosition:
-		if !m.serving && (e.Pos < m.journal || m.awaitReset && e.Pos == 0) {
+		// A position in another log (its epoch changed) is a switch of
+		// logs even when it reads higher: the poll may not have seen
+		// the 0 in between (a node that released went on straight
+		// from its own log's 25 to the new master's 28 and never
+		// counted as following it).
+		newLog := e.Epoch != m.logEpoch && (m.logEpoch != 0 || m.awaitReset)
+		if !m.serving && (e.Pos < m.journal || m.awaitReset && e.Pos == 0 || newLog) {
 			// A resync (or, after a release, the switch to the new
 			// master's log): not a copy until caught up again, unless
 			// this node handed over with every record.

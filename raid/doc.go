@@ -36,9 +36,10 @@
 //     disk's or a planned partition's superblock would be.
 //     Adopter.Adopt does it on Linux: reads the source GPT (go-diskfs),
 //     opens the blank disk exclusively, writes and re-reads the table,
-//     BLKRRPART, waits for the partitions, copies the ESP and checks it
-//     with HashPartition, then mdadm --add's each partition (the bitmap
-//     and md rebuild it online). It never writes to a disk it refused.
+//     BLKRRPART, waits for the partitions, mdadm --add's each partition
+//     (the bitmap and md rebuild it online), then copies the ESP and
+//     checks it with HashPartition while md rebuilds. It never writes to
+//     a disk it refused.
 //     The hot-plug Manager adopts a blank whole disk by itself only with
 //     its AutoAdopt option (off by default) and only while an array is
 //     degraded (AdoptCandidate); nasd turns it on with

@@ -10,7 +10,8 @@ import (
 // TestTranslateSeed reruns one seed of TestTranslateRandom with a trace of
 // every operation, change batch and record: CAPTURE_SEED=27 go test -run
 // TestTranslateSeed -v ./journal/capture/ (with CAPTURE_CONCURRENT=1, one
-// of TestTranslateRandomConcurrent).
+// of TestTranslateRandomConcurrent; with CAPTURE_PREFETCH=1 too, one of
+// TestTranslateRandomPrefetch).
 func TestTranslateSeed(t *testing.T) {
 	s := os.Getenv("CAPTURE_SEED")
 	if s == "" {
@@ -23,7 +24,7 @@ func TestTranslateSeed(t *testing.T) {
 	debugTrace = t
 	debugLog = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer func() { debugTrace, debugLog = nil, nil }()
-	randomRunOpts(t, seed, 120, os.Getenv("CAPTURE_CONCURRENT") != "")
+	randomRunPrefetch(t, seed, 120, os.Getenv("CAPTURE_CONCURRENT") != "", os.Getenv("CAPTURE_PREFETCH") != "")
 }
 
 type testWriter struct{ t *testing.T }

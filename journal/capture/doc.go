@@ -68,10 +68,13 @@
 //     they were last shipped. No OpRescan record is needed: the master does
 //     the comparison, the standby only applies ordinary records. Entries
 //     the rescan parks before reaching them (moved on the master while it
-//     runs) are compared where they are parked, so no lost change inside
-//     them is missed once they are put back. A volume error (not a file
-//     gone or moved meanwhile: that is no error) has the share rescanned,
-//     also when it happens in a rescan.
+//     runs) are compared where they are parked, a directory's own
+//     attributes with its entries, so no lost change inside them is missed
+//     once they are put back; one moved while it runs into a directory it
+//     has listed, at a name the model has there, is compared where the
+//     walk places it. A volume error (not a file gone or moved meanwhile:
+//     that is no error) has the share rescanned, also when it happens in a
+//     rescan.
 //
 // Records of one batch of events are queued in the Log at once (group
 // commit) and committed while the next batch is translated; a Sync is

@@ -660,15 +660,11 @@ func (t *translator) walk(d *node) {
 		}
 		if !ok {
 			t.reconcile(d, name, nil)
-			continue
+		} else {
+			t.reconcile(d, name, &o)
 		}
-		t.reconcile(d, name, &o)
-		if n := d.kids[name]; rescan && n != nil && n.fid == o.FID && n.ctime != o.Ctime {
-			if n.isReg() {
-				t.markDirty(n, dirtyContent)
-			} else {
-				t.markDirty(n, dirtyAttr)
-			}
+		if rescan {
+			t.refetchChanged(d, name)
 		}
 	}
 	if !rescan || !t.inModel(d) {
@@ -677,6 +673,10 @@ func (t *translator) walk(d *node) {
 	for _, k := range sortedKids(d) {
 		if !seen[k] {
 			t.reconcile(d, k, nil)
+			// What the master has there now may have moved here, after
+			// the listing, from a directory not walked yet (which will
+			// not list it): it is compared here or never.
+			t.refetchChanged(d, k)
 		}
 	}
 	t.prune(d)
@@ -684,6 +684,29 @@ func (t *translator) walk(d *node) {
 		if kid := d.kids[k]; kid != nil && kid.isDir() && kid.walked != t.gen && !kid.parked {
 			t.walk(kid)
 		}
+	}
+}
+
+// refetchChanged, in a rescan, has the file at name in d (as reconcile
+// just read it) fetched again if its ctime differs from the one it was
+// shipped with: a change whose event was lost. Every entry the walk
+// reconciles is compared, also one placed there by a name the listing did
+// not give (the model's, or one gone again between the listing and its
+// lookup): a file moved there during the rescan is not found by the walk
+// of the directory it left.
+func (t *translator) refetchChanged(d *node, name string) {
+	n := d.kids[name]
+	if n == nil {
+		return
+	}
+	o, ok := t.read[n]
+	if !ok || n.fid != o.FID || n.ctime == o.Ctime {
+		return
+	}
+	if n.isReg() {
+		t.markDirty(n, dirtyContent)
+	} else {
+		t.markDirty(n, dirtyAttr)
 	}
 }
 
@@ -788,22 +811,21 @@ func (t *translator) walkParked() {
 			if n.walked == t.gen || !t.inModel(n) {
 				continue
 			}
-			if n.isDir() {
-				t.walk(n)
-				continue
-			}
 			n.walked = t.gen
+			// A directory's own attributes too: its walk compares only
+			// its entries, and its parent's walk did not reach it.
 			o, ok, err := t.vol.Inode(n.fid)
 			if err != nil {
 				t.ioError("stat parked "+t.m.pathOf(n), err)
-				continue
-			}
-			if ok && o.Ctime != n.ctime {
+			} else if ok && o.Ctime != n.ctime {
 				if n.isReg() {
 					t.markDirty(n, dirtyContent)
 				} else {
 					t.markDirty(n, dirtyAttr)
 				}
+			}
+			if n.isDir() {
+				t.walk(n)
 			}
 		}
 	}

@@ -3,8 +3,10 @@ package capture
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +270,35 @@ func TestTranslateRescanParkedDir(t *testing.T) {
 	p.check()
 }
 
+// The same for the moved directory's own attributes: a chmod of it lost
+// with the overflow is found where it is parked (its walk compares only
+// its entries).
+func TestTranslateRescanParkedDirAttr(t *testing.T) {
+	p := newPipe(t)
+	f := p.fs
+	f.mkdir("a")
+	f.mkdir("b")
+	f.mkdir("b/d")
+	p.drain()
+	f.chmod("b/d", 0o700)
+	f.changes = nil // lost: the queue overflowed
+	b := f.walk("b").fid
+	moved := false
+	f.during = func(call, fid string) {
+		if call == "List" && fid == b && !moved {
+			moved = true // a is walked already: b comes after it
+			f.rename("b/d", "a/d")
+		}
+	}
+	p.run([]changelog.Change{{Op: changelog.OpOverflow, Share: 1}})
+	f.during = nil
+	if !moved {
+		t.Fatal("the rescan did not list b")
+	}
+	p.drain() // the rename's change
+	p.check()
+}
+
 // A hard-linked file whose identity is re-issued (by fileid, seeing it
 // at one of its names) is another file to the standby: it is created again
 // at that name, and its other names follow, rather than being removed for
@@ -357,7 +388,14 @@ func randomRunPrefetch(t *testing.T, seed uint64, nops int, concurrent, prefetch
 	}
 	defer func() {
 		if t.Failed() {
-			t.Logf("seed %d (CAPTURE_SEED=%d go test -run TestTranslateSeed -v to trace it)", seed, seed)
+			env := ""
+			if concurrent {
+				env += " CAPTURE_CONCURRENT=1"
+			}
+			if prefetch {
+				env += " CAPTURE_PREFETCH=1"
+			}
+			t.Logf("seed %d (CAPTURE_SEED=%d%s go test -run TestTranslateSeed -v to trace it)", seed, seed, env)
 		}
 	}()
 	for ; i < nops; i++ {
@@ -618,5 +656,102 @@ func TestTranslatePruneSplit(t *testing.T) {
 	}
 	if parts != 7 || !slices.Equal(got, names) {
 		t.Errorf("%d records listing %q, want 7 listing %q", parts, got, names)
+	}
+}
+
+// A file moved on the master while a rescan runs, from a directory the
+// rescan has not walked yet to a name of one it has listed but whose model
+// entry it compares after the listed ones (the model had another file
+// there, gone from the master), is placed by that comparison. Contents
+// lost with the overflow (a write to it) must be fetched all the same: the
+// directory it left no longer lists it, so only its new place can tell
+// (random seed 4098 of TestTranslateRandomPrefetch).
+func TestTranslateRescanMovedIntoListed(t *testing.T) {
+	p := newPipe(t)
+	f := p.fs
+	f.create("c")
+	f.mkdir("d")
+	f.create("d/x")
+	f.write("d/x", "old")
+	p.drain()
+	p.check()
+	f.write("d/x", "new")
+	f.unlink("c")
+	f.changes = nil // lost: the queue overflowed
+	s := f.walk(".").fid
+	moved := false
+	f.during = func(call, fid string) {
+		if call == "Lookup" && fid == s && !moved {
+			moved = true // s is listed ("d" only): c comes after
+			f.rename("d/x", "c")
+		}
+	}
+	p.run([]changelog.Change{{Op: changelog.OpOverflow, Share: 1}})
+	f.during = nil
+	if !moved {
+		t.Fatal("the rescan did not look up an entry of s")
+	}
+	p.drain() // the rename's change
+	p.check()
+}
+
+// regressionSeeds are seeds of the random tests, beyond the ranges they
+// run, that once failed (a sweep found them): run every time.
+var regressionSeeds = []struct {
+	seed                 uint64
+	concurrent, prefetch bool
+}{
+	// A file moved during a rescan into a listed directory, at a name
+	// the model had for another file: its lost write was never fetched
+	// (TestTranslateRescanMovedIntoListed).
+	{4098, true, true},
+	// A directory moved during a rescan out of a directory not walked
+	// yet, parked there: its lost chmod was never compared
+	// (TestTranslateRescanParkedDirAttr).
+	{25289, true, false},
+	{25289, true, true},
+}
+
+func TestTranslateRandomRegressions(t *testing.T) {
+	for _, r := range regressionSeeds {
+		t.Run(fmt.Sprintf("%d/concurrent=%v/prefetch=%v", r.seed, r.concurrent, r.prefetch), func(t *testing.T) {
+			randomRunPrefetch(t, r.seed, 120, r.concurrent, r.prefetch)
+		})
+	}
+}
+
+// TestTranslateRandomSweep runs many more seeds of the three random tests
+// than they do, outside the default run: CAPTURE_SWEEP=1-20000 go test
+// -run TestTranslateRandomSweep ./journal/capture/ (one seed's trace:
+// TestTranslateSeed; CAPTURE_OPS=N runs N operations a seed instead of
+// 120). A failing seed goes into regressionSeeds.
+func TestTranslateRandomSweep(t *testing.T) {
+	s := os.Getenv("CAPTURE_SWEEP")
+	if s == "" {
+		t.Skip("set CAPTURE_SWEEP=FROM-TO to sweep seeds of the random tests")
+	}
+	from, to, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.ParseUint(from, 10, 64)
+	hi, err2 := strconv.ParseUint(to, 10, 64)
+	if !ok || err1 != nil || err2 != nil || lo > hi {
+		t.Fatalf("CAPTURE_SWEEP=%q: want FROM-TO", s)
+	}
+	nops := 120
+	if o := os.Getenv("CAPTURE_OPS"); o != "" {
+		n, err := strconv.Atoi(o)
+		if err != nil || n < 1 {
+			t.Fatalf("CAPTURE_OPS=%q: want a count", o)
+		}
+		nops = n
+	}
+	for _, mode := range []struct {
+		name                 string
+		concurrent, prefetch bool
+	}{{"plain", false, false}, {"concurrent", true, false}, {"prefetch", true, true}} {
+		for seed := lo; seed <= hi; seed++ {
+			t.Run(fmt.Sprintf("%s/%d", mode.name, seed), func(t *testing.T) {
+				randomRunPrefetch(t, seed, nops, mode.concurrent, mode.prefetch)
+			})
+		}
 	}
 }

@@ -489,3 +489,30 @@ func (w *positionWaiter) wait(t *testing.T, seq uint64) {
 		}
 	}
 }
+
+// TestFSApplierSkipsChangesToUnknownFiles: a change to a file this standby
+// does not have (its stamp resolves nowhere: fileid.ErrStale) is counted
+// as vanished and skipped, as a deferred fetch of it is, not failed (the
+// session would retry it forever: chaos seed 98).
+func TestFSApplierSkipsChangesToUnknownFiles(t *testing.T) {
+	m := openVolume(t, t.TempDir(), 1<<40, fileid.Stamp{})
+	s := openVolume(t, t.TempDir(), 1<<40, m.tree.Root())
+	app, err := NewFSApplier(FSApplierConfig{Tree: s.tree, Position: NewPositionFile(filepath.Join(t.TempDir(), "position")), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	ghost := fileid.Stamp{ID: 1 << 40, Gen: 7}
+	for _, rec := range []Record{
+		{Seq: 1, Epoch: 1, Op: OpWrite, Share: 1, File: ghost, Flags: FlagInline, Off: 0, Len: 3, Data: []byte("abc")},
+		{Seq: 2, Epoch: 1, Op: OpTruncate, Share: 1, File: ghost, Size: 1},
+		{Seq: 3, Epoch: 1, Op: OpSetAttr, Share: 1, File: ghost, AttrMask: AttrMode, Mode: 0o644},
+	} {
+		if err := app.Apply(context.Background(), rec, nil); err != nil {
+			t.Fatalf("%s of a file the standby lacks: %v", rec.Op, err)
+		}
+	}
+	if st := app.Stats(); st.Vanished != 3 {
+		t.Fatalf("vanished %d, want 3", st.Vanished)
+	}
+}

@@ -360,8 +360,9 @@ func hashFile(p string) (string, error) {
 
 // BuildImage makes the slot image at out: the (cached) tree, nasd, nasctl
 // and the slot init built into binDir (static, from the ftnas module the
-// current directory is in), packed (or taken from the cache) at level.
-func BuildImage(ctx context.Context, o Options, binDir, out string, level int) (Tree, Image, error) {
+// current directory is in) and extra (e.g. UpdateKeyFiles), packed (or
+// taken from the cache) at level.
+func BuildImage(ctx context.Context, o Options, binDir, out string, level int, extra ...rootfs.File) (Tree, Image, error) {
 	t, err := Bootstrap(ctx, o)
 	if err != nil {
 		return Tree{}, Image{}, err
@@ -380,6 +381,6 @@ func BuildImage(ctx context.Context, o Options, binDir, out string, level int) (
 	if err != nil {
 		return t, Image{}, err
 	}
-	im, err := SlotImage(ctx, t, files, out, level)
+	im, err := SlotImage(ctx, t, append(files, extra...), out, level)
 	return t, im, err
 }

@@ -26,6 +26,6 @@ func SlotImage(ctx context.Context, t Tree, files []rootfs.File, out string, lev
 }
 
 // BuildImage is Linux-only.
-func BuildImage(ctx context.Context, o Options, binDir, out string, level int) (Tree, Image, error) {
+func BuildImage(ctx context.Context, o Options, binDir, out string, level int, extra ...rootfs.File) (Tree, Image, error) {
 	return Tree{}, Image{}, errUnsupported
 }

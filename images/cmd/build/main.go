@@ -48,9 +48,7 @@ import (
 
 	"ftnas/images/deb"
 	"ftnas/images/disk"
-	"ftnas/images/initramfs"
 	"ftnas/images/qemu"
-	"ftnas/images/rootfs"
 	"ftnas/images/update"
 	"ftnas/images/userland"
 	"ftnas/raid"
@@ -130,7 +128,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		tree, im, err := buildImage(ctx, userland.Options{CacheDir: *cache, Logf: logf}, bin, filepath.Join(*dir, "build", "userland.squashfs"), *level, trusted)
+		kf, err := userland.UpdateKeyFiles(trusted)
+		if err != nil {
+			return err
+		}
+		tree, im, err := userland.BuildImage(ctx, userland.Options{CacheDir: *cache, Logf: logf}, bin, filepath.Join(*dir, "build", "userland.squashfs"), *level, kf...)
 		if err != nil {
 			return err
 		}
@@ -249,33 +251,4 @@ func updateKeys(signing, trust []string, cache string, log *slog.Logger) ([]ed25
 		log.Info("slot trusts update key", "key", update.KeyIDOf(pub).String(), "file", p)
 	}
 	return keys, trusted, nil
-}
-
-// buildImage is userland.BuildImage with the trusted update keys added
-// to the slot's files.
-func buildImage(ctx context.Context, o userland.Options, binDir, out string, level int, keys []userland.UpdateKey) (userland.Tree, userland.Image, error) {
-	t, err := userland.Bootstrap(ctx, o)
-	if err != nil {
-		return userland.Tree{}, userland.Image{}, err
-	}
-	var b userland.Binaries
-	for _, p := range []struct {
-		pkg string
-		dst *string
-	}{{userland.NasdPackage, &b.Nasd}, {userland.NasctlPackage, &b.Nasctl}, {userland.InitPackage, &b.Init}} {
-		*p.dst = filepath.Join(binDir, "userland-"+filepath.Base(p.pkg))
-		if err := initramfs.GoBuild(ctx, p.pkg, *p.dst, ""); err != nil {
-			return t, userland.Image{}, err
-		}
-	}
-	files, err := userland.Files(b, t.Manifest)
-	if err != nil {
-		return t, userland.Image{}, err
-	}
-	kf, err := userland.UpdateKeyFiles(keys)
-	if err != nil {
-		return t, userland.Image{}, err
-	}
-	im, err := userland.SlotImage(ctx, t, append(append([]rootfs.File(nil), files...), kf...), out, level)
-	return t, im, err
 }

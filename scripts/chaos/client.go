@@ -353,10 +353,11 @@ func (w *worker) judge(op *Op, err error) (verdict, string) {
 		// The handle the worker holds was refused: look the name up
 		// again. Still there: a stale handle (a bug); gone: the file was
 		// lost, which the final state shows.
-		f, lerr := w.reopen(op.File)
+		f, id, lerr := w.reopen(op.File)
 		switch {
 		case lerr == nil:
 			op.Stale++
+			op.StaleID = id
 			w.files[op.File] = f
 			return retry, ""
 		case errors.Is(lerr, os.ErrNotExist):
@@ -387,9 +388,13 @@ func (w *worker) connect() error {
 
 // reopen looks name up again on the current mount (bounded like an
 // attempt) for a fresh handle.
-func (w *worker) reopen(name string) (*nfsc.File, error) {
+// reopen looks name up again after its handle was refused as stale, and
+// returns the file and its fileid now (for the history: the server's log
+// names the refused one).
+func (w *worker) reopen(name string) (*nfsc.File, uint64, error) {
 	type res struct {
 		f   *nfsc.File
+		id  uint64
 		err error
 	}
 	ch := make(chan res, 1)
@@ -398,16 +403,25 @@ func (w *worker) reopen(name string) (*nfsc.File, error) {
 	conn.begin()
 	go func() {
 		defer conn.end()
-		f, err := t.Open(name)
-		ch <- res{f, err}
+		var r res
+		fi, _, err := t.Lookup(name)
+		if err != nil {
+			r.err = err
+		} else {
+			if fa, ok := fi.(*nfsc.Fattr); ok {
+				r.id = fa.Fileid
+			}
+			r.f, r.err = t.Open(name)
+		}
+		ch <- r
 	}()
 	timer := time.NewTimer(w.o.Attempt)
 	defer timer.Stop()
 	select {
 	case r := <-ch:
-		return r.f, r.err
+		return r.f, r.id, r.err
 	case <-timer.C:
-		return nil, fmt.Errorf("LOOKUP %s: no answer within %v", name, w.o.Attempt)
+		return nil, 0, fmt.Errorf("LOOKUP %s: no answer within %v", name, w.o.Attempt)
 	}
 }
 

@@ -52,6 +52,11 @@ type Op struct {
 	// Stale counts NFS3ERR_STALE answers to a handle of a file the
 	// worker's model says exists.
 	Stale int `json:"stale,omitempty"`
+	// StaleID is the fileid the name had when looked up again after the
+	// last stale answer (the same ID as the refused handle's: the server
+	// briefly could not find the file; another: the file changed
+	// identity).
+	StaleID uint64 `json:"stale_id,omitempty"`
 }
 
 // History limits: a history is written by another process and read back.

@@ -71,6 +71,9 @@ func Timeline(w io.Writer, t0 int64, samples []Sample, events []faultEvent, ops 
 		s := fmt.Sprintf("op w%d seq %d %s %s %s after %d ms, %d tries", o.Worker, o.Seq, o.Kind, o.File, o.Result, o.Stall()/1e6, o.Tries)
 		if o.Stale > 0 {
 			s += fmt.Sprintf(", %d STALE", o.Stale)
+			if o.StaleID != 0 {
+				s += fmt.Sprintf(" (fileid now %d)", o.StaleID)
+			}
 		}
 		if o.Err != "" {
 			s += ": " + o.Err

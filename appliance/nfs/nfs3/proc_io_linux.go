@@ -29,16 +29,27 @@ func (k *call) openForIO(b []byte) (*openFile, *attrs, Status) {
 		k.s.files.drop(f.stamp)
 		k.s.files.release(f)
 	}
-	f, st := k.open(b)
-	if st != OK {
-		return nil, nil, st
-	}
-	a, st := k.ioAttrs(f)
-	if st != OK {
+	// A file replaced between its resolution and its open (the
+	// applier's rename of a new copy over it, or a client's rename of
+	// another file over it) is opened with no name left: resolve once
+	// more, and only a handle whose file is still gone then is stale.
+	for try := 0; ; try++ {
+		f, st := k.open(b)
+		if st != OK {
+			return nil, nil, st
+		}
+		a, st := k.ioAttrs(f)
+		if st == OK {
+			return f, a, OK
+		}
 		k.s.files.release(f)
-		return nil, nil, st
+		if st != ErrStale || try == 1 {
+			if st == ErrStale {
+				k.stale(b, "its file has no name left")
+			}
+			return nil, nil, st
+		}
 	}
-	return f, a, OK
 }
 
 // open opens the regular file a handle names and caches the descriptor.

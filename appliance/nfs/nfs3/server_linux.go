@@ -2,6 +2,7 @@ package nfs3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -163,6 +164,7 @@ func (k *call) enter(b []byte) (fileid.Handle, Status) {
 	}
 	sh, ok := k.s.exports.ByFSID(h.FSID)
 	if !ok {
+		k.stale(b, "no share has its fsid")
 		return h, ErrStale
 	}
 	if k.share.FSID != 0 && k.share.FSID != sh.FSID {
@@ -186,13 +188,25 @@ func (k *call) resolve(b []byte) (*fileid.Ref, Status) {
 	sh := k.share
 	ref, err := k.s.tree.Resolve(h.Stamp)
 	if err != nil {
+		if errors.Is(err, fileid.ErrStale) {
+			k.stale(b, "no file carries its identity")
+		}
 		return nil, statusOf(err)
 	}
 	if !sh.contains(ref.Rel) {
+		k.stale(b, "its file is outside the share: "+ref.Rel)
 		ref.Close()
 		return nil, ErrStale
 	}
 	return ref, OK
+}
+
+// stale logs a handle answered NFS3ERR_STALE and why: a client holding
+// one is normal after a delete by another client, and a bug after a
+// failover, which this line then shows.
+func (k *call) stale(b []byte, why string) {
+	h, _ := fileid.DecodeHandle(b)
+	k.s.log.Info("nfs: stale handle", "client", k.c.Remote, "fsid", h.FSID, "id", h.Stamp.ID, "gen", h.Stamp.Gen, "why", why)
 }
 
 // putHandle writes an nfs_fh3 for a Stamp in the current share.

@@ -228,6 +228,7 @@ func apiClusterStatus(c store.Cluster, hs heartbeat.Status, now time.Time) api.C
 		State: hs.State.String(), Serving: hs.Serving, Healthy: hs.Healthy, Epoch: hs.Epoch,
 		VIP: c.VIP.String(), Interface: c.Interface, Failback: c.Failback,
 		PeerSeen: hs.PeerSeen, PeerAlive: hs.PeerAlive, Journal: hs.Journal,
+		Synced: hs.Synced, Outdating: hs.Outdating, PeerOutdated: hs.PeerOutdated,
 		Witness: api.ClusterWitness{Addr: c.Witness.String(), Known: hs.WitnessKnown, Reachable: hs.WitnessReachable, AgeMS: api.Age(now, hs.WitnessAt)},
 	}
 	if hs.PeerSeen {

@@ -269,6 +269,9 @@ func (rt *clusterRuntime) feedHealth(ctx context.Context, b *backend) {
 		if err := rt.node.Submit(ctx, rt.repl.position()); err != nil {
 			return
 		}
+		if err := rt.node.Submit(ctx, heartbeat.Outdate{On: rt.repl.wantOutdate()}); err != nil {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -473,7 +476,7 @@ func (b *backend) durable(fsid uint64) error {
 	if rt == nil {
 		return nil
 	}
-	if err := rt.repl.commitSync(func() bool { return rt.node.Status().PeerAlive }); err != nil {
+	if err := rt.repl.commitSync(rt.node); err != nil {
 		return fmt.Errorf("share fsid %d: %w", fsid, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ftnas/appliance/api"
@@ -57,6 +58,9 @@ type replication struct {
 	masterSince time.Time
 	// lastAlone is when commitSync last warned about a missing standby.
 	lastAlone time.Time
+	// outdate: a sync share's change was (or is about to be)
+	// acknowledged without the standby; see wantOutdate.
+	outdate atomic.Bool
 	// followed is the standby's position as last seen in the log the
 	// master ships: what the heartbeat announces (see position).
 	followed, followedEpoch uint64
@@ -311,24 +315,21 @@ func (r *replication) stop() {
 	r.stopLocked()
 }
 
-// syncTimeout bounds how long an NFS commit on a sync-replicated share
-// waits for the standby before the client is asked to retry.
-const syncTimeout = 10 * time.Second
-
-// syncGrace is how long after this node became master a standby that the
-// heartbeat hears but that has not connected yet is waited for (a
-// handover, a failback: the standby reconnects to the new master's log).
-const syncGrace = 30 * time.Second
+// syncPeer is what commitSync needs of the heartbeat node.
+type syncPeer interface {
+	Status() heartbeat.Status
+	StatusChanged() <-chan struct{}
+	Submit(ctx context.Context, ev heartbeat.Event) error
+}
 
 // commitSync waits until the standby has every change made so far (the
-// Durable hook of sync-replicated shares). With no standby connected the
-// pair is degraded and the commit goes through (logged), rather than
-// stopping the service — unless the peer is alive (peerAlive, asked of
-// the heartbeat only then) and this node became master less than
-// syncGrace ago: then
-// the standby is on its way and the commit waits for it (or the client
-// retries), or a crash right after a failback would lose it.
-func (r *replication) commitSync(peerAlive func() bool) error {
+// Durable hook of sync-replicated shares), or decides, with planSync, that
+// the change is acknowledged without it (the pair is degraded; logged).
+// With the standby alive but cut off from the journal it first outdates
+// the standby and waits, at most syncTimeout, until the standby has
+// acknowledged that; meanwhile the client waits, and retries after an
+// error.
+func (r *replication) commitSync(peer syncPeer) error {
 	r.mu.Lock()
 	m, serving, runCtx, since := r.master, r.serving, r.runCtx, r.masterSince
 	r.mu.Unlock()
@@ -340,17 +341,31 @@ func (r *replication) commitSync(peerAlive func() bool) error {
 	if m == nil || runCtx == nil {
 		return nil // no journal here (disabled or failed to start; logged): degraded
 	}
-	if !m.Stats().Connected && !(time.Since(since) < syncGrace && peerAlive()) {
-		r.mu.Lock()
-		if time.Since(r.lastAlone) > 10*time.Second {
-			r.lastAlone = time.Now()
-			r.log.Warn("replication: sync share committed without a standby (the pair is degraded; RPO is not 0)")
-		}
-		r.mu.Unlock()
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(runCtx, syncTimeout)
 	defer cancel()
+	for {
+		changed := peer.StatusChanged()
+		plan := planSync(m.Stats().Connected, time.Since(since), peer.Status())
+		switch plan {
+		case syncAlone:
+			r.alone()
+			return nil
+		case syncOutdate:
+			if !r.outdate.Swap(true) {
+				r.log.Warn("replication: the standby is alive but not receiving the journal: outdating it before going on alone")
+			}
+			if err := peer.Submit(ctx, heartbeat.Outdate{On: true}); err != nil {
+				return fmt.Errorf("replication: outdate the standby: %w", err)
+			}
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("replication: the standby is alive, not receiving the journal, and has not acknowledged that it is no copy: %w", ctx.Err())
+			}
+		}
+		break
+	}
 	seq, err := m.Sync(ctx)
 	if err != nil {
 		return fmt.Errorf("replication: sync: %w", err)
@@ -359,6 +374,33 @@ func (r *replication) commitSync(peerAlive func() bool) error {
 		return fmt.Errorf("replication: wait for the standby to store record %d: %w", seq, err)
 	}
 	return nil
+}
+
+// alone logs, at most every 10 s, that a sync share's change was
+// acknowledged without the standby.
+func (r *replication) alone() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.lastAlone) > 10*time.Second {
+		r.lastAlone = time.Now()
+		r.log.Warn("replication: sync share committed without a standby (the pair is degraded; RPO is not 0)")
+	}
+}
+
+// wantOutdate says whether the heartbeat should keep outdating the peer
+// (heartbeat.Outdate): from the first change this master acknowledged, or
+// is about to, without its standby, until the standby's journal is
+// connected again (it then catches up with the log and counts as a copy
+// once it has).
+func (r *replication) wantOutdate() bool {
+	r.mu.Lock()
+	m := r.master
+	r.mu.Unlock()
+	if m == nil || m.Stats().Connected {
+		r.outdate.Store(false)
+		return false
+	}
+	return r.outdate.Load()
 }
 
 // position is the journal position heartbeat carries: the master's last

@@ -58,7 +58,16 @@
 //     (FlagSynced tells the master, whose status shows "degraded"), and
 //     only Promote{Force} takes over. A node that handed the service
 //     over had every record then and stays synced while it follows the
-//     new master's log from its start.
+//     new master's log from its start. A master that goes on without
+//     its standby's journal while the standby is alive (the journal's
+//     link cut, heartbeats still heard) outdates it first: Outdate{On}
+//     makes its heartbeats carry FlagOutdate, a standby that hears it
+//     is no longer synced (and cannot become so while the flag stays),
+//     and Status.PeerOutdated tells the master once a heartbeat that
+//     acknowledges one of its flagged beats says so; only then may it
+//     acknowledge changes alone (DRBD's outdating of the peer). So a
+//     standby cut off from the journal never takes over without what
+//     the master acknowledged meanwhile.
 //
 // Every promotion takes a new epoch (a fencing token), reported as
 // EpochChanged before AddVIP; the caller must persist it before executing

@@ -51,6 +51,13 @@ type JournalPosition struct {
 // describe its data: no Slave is a copy of it.
 const JournalUnknown = ^uint64(0)
 
+// Outdate is the journal layer of a serving node: On, its standby is
+// alive but its journal is not connected, and a change must be
+// acknowledged without it; the machine then sends FlagOutdate, and
+// Status.PeerOutdated says when the peer has stopped counting itself a
+// copy. Off: the standby follows the log again.
+type Outdate struct{ On bool }
+
 // Promote is the operator's "serve here". It clears a yield from Demote.
 // On a Slave whose peer serves, it asks the peer to hand over (FlagRequest)
 // once this node has caught up. With Force and the peer dead, the node
@@ -74,6 +81,7 @@ func (Heartbeat) isEvent()       {}
 func (WitnessResult) isEvent()   {}
 func (ServiceHealth) isEvent()   {}
 func (JournalPosition) isEvent() {}
+func (Outdate) isEvent()         {}
 func (Promote) isEvent()         {}
 func (Demote) isEvent()          {}
 func (Failback) isEvent()        {}

@@ -121,6 +121,12 @@ type Machine struct {
 	// to the new master's log, and is not compared with the master's
 	// until then.
 	awaitReset bool
+	// outdating: serving, and going on without the standby's journal
+	// (Outdate{On}): heartbeats carry FlagOutdate. outdateSeq is the first
+	// of them: only a peer heartbeat acknowledging it or a later one
+	// shows the peer has seen the flag.
+	outdating  bool
+	outdateSeq uint64
 
 	alarms map[Alarm]bool
 }
@@ -216,6 +222,12 @@ func (m *Machine) Step(ev Event) []Action {
 			m.wentBackAt = m.now
 		}
 		m.journal, m.logEpoch = e.Pos, e.Epoch
+	case Outdate:
+		if e.On != m.outdating {
+			m.outdating = e.On
+			m.outdateSeq = m.seq + 1 // sent at once (forceSend)
+			m.forceSend = true
+		}
 	case Promote:
 		m.adminYield = false
 		m.yieldUntil = time.Time{}
@@ -578,7 +590,16 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		m.forcePromote = false
 		p := m.peer
 		sameLog := m.logEpoch == 0 && m.journal == 0 || m.logEpoch == p.Epoch
-		if p.State.Serving() && sameLog && m.journal >= p.Journal && !m.awaitReset && m.peerAt.After(m.wentBackAt) && !m.synced {
+		outdated := p.State.Serving() && p.Flags&FlagOutdate != 0
+		if outdated && (m.synced || m.handedOff) {
+			// The master goes on without this node's journal: what it
+			// acknowledges from now on is on it alone, so this node
+			// must not take over when it dies (only Promote{Force}).
+			m.synced, m.handedOff = false, false
+			m.wentBackAt = m.now
+			m.forceSend = true
+		}
+		if p.State.Serving() && !outdated && sameLog && m.journal >= p.Journal && !m.awaitReset && m.peerAt.After(m.wentBackAt) && !m.synced {
 			m.synced = true
 			m.forceSend = true
 		}
@@ -726,6 +747,7 @@ func (m *Machine) release(out *[]Action, to State, reason string) {
 	m.leaseUntil = time.Time{}
 	m.releasedAt = m.now
 	m.synced, m.handedOff, m.awaitReset = false, false, true
+	m.outdating = false // a new term's journal layer asks again
 	m.failbackPending = false
 	m.caughtUpSince = time.Time{}
 	m.setState(out, to, reason)
@@ -763,7 +785,20 @@ func (m *Machine) flags() Flags {
 	if m.synced && !m.serving {
 		f |= FlagSynced
 	}
+	if m.outdating && m.serving {
+		f |= FlagOutdate
+	}
 	return f
+}
+
+// peerOutdated: this node serves and sends FlagOutdate, and the peer's
+// newest heartbeat acknowledges one of those and does not claim to be
+// synced. A version 1 peer cannot be outdated.
+func (m *Machine) peerOutdated() bool {
+	if !m.serving || !m.outdating || m.peerLegacy {
+		return false
+	}
+	return m.peer.Ack >= m.outdateSeq && m.peer.Flags&FlagSynced == 0
 }
 
 // maybeSend sends a heartbeat when one is due (or something changed) and
@@ -880,7 +915,11 @@ type Status struct {
 	AdminYield bool // Demote given and not yet undone
 	Requesting bool // asking the serving peer for the service
 	Synced     bool // not serving, and a copy of the serving peer's data (may promote when it dies)
-	LeaseUntil time.Time
+	Outdating  bool // serving, and telling the peer it is no copy (Outdate)
+	// PeerOutdated: Outdating, and the peer has acknowledged it: it is
+	// no copy and will not take over by itself.
+	PeerOutdated bool
+	LeaseUntil   time.Time
 
 	PeerSeen  bool
 	PeerAlive bool
@@ -910,6 +949,8 @@ func (m *Machine) Status() Status {
 		AdminYield:       m.adminYield,
 		Requesting:       m.request,
 		Synced:           m.synced && !m.serving,
+		Outdating:        m.outdating && m.serving,
+		PeerOutdated:     m.peerOutdated(),
 		LeaseUntil:       m.leaseUntil,
 		PeerSeen:         m.peerSeen,
 		PeerAlive:        m.peerAlive(),

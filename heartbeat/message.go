@@ -59,8 +59,16 @@ const (
 	// FlagSynced: the sender, not serving, is a copy of the serving
 	// peer's data (see Machine: synced); never set by version 1.
 	FlagSynced
+	// FlagOutdate: the sender serves and goes on without its standby's
+	// journal (the standby is alive but not receiving): the receiver is
+	// no copy of its data from now on, until it follows the sender's log
+	// and catches up again. The sender's changes are acknowledged without
+	// the standby only once the standby has shown, in a heartbeat that
+	// acknowledges one carrying this flag, that it is no longer synced
+	// (DRBD's "outdate the peer" before a primary goes on alone).
+	FlagOutdate
 
-	knownFlags = FlagPrimary | FlagYield | FlagRequest | FlagSynced
+	knownFlags = FlagPrimary | FlagYield | FlagRequest | FlagSynced | FlagOutdate
 )
 
 func (f Flags) String() string {
@@ -77,6 +85,7 @@ func (f Flags) String() string {
 	add(FlagYield, "yield")
 	add(FlagRequest, "request")
 	add(FlagSynced, "synced")
+	add(FlagOutdate, "outdate")
 	if rest := f &^ knownFlags; rest != 0 {
 		add(rest, fmt.Sprintf("%#x", uint8(rest)))
 	}

@@ -60,9 +60,10 @@ type Node struct {
 	log    *slog.Logger
 	events chan Event
 
-	mu     sync.Mutex
-	status Status
-	rstats ReceiverStats
+	mu      sync.Mutex
+	status  Status
+	rstats  ReceiverStats
+	changed chan struct{} // closed and replaced at every status update
 
 	// Owned by Run.
 	ctx       context.Context
@@ -102,7 +103,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cfg: cfg, m: m, rx: rx, log: log, events: make(chan Event, 64), status: m.Status()}, nil
+	return &Node{cfg: cfg, m: m, rx: rx, log: log, events: make(chan Event, 64), status: m.Status(), changed: make(chan struct{})}, nil
 }
 
 // Submit queues an event (ServiceHealth, JournalPosition, Promote, Demote,
@@ -121,6 +122,15 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.status
+}
+
+// StatusChanged returns a channel closed at the next update of Status
+// (every event the machine handles: ticks and heartbeats included), for
+// callers waiting for a condition on it.
+func (n *Node) StatusChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.changed
 }
 
 // ReceiverStats returns the heartbeat receiver's counters.
@@ -229,6 +239,8 @@ func (n *Node) step(ev Event) {
 	n.mu.Lock()
 	n.status = n.m.Status()
 	n.rstats = n.rx.Stats()
+	close(n.changed)
+	n.changed = make(chan struct{})
 	n.mu.Unlock()
 	if !n.persistOK {
 		n.step(ServiceHealth{OK: false, Reason: "cannot persist the epoch"})

@@ -97,6 +97,13 @@ type ClusterStatus struct {
 	// it; PeerJournal the peer's.
 	Journal     uint64 `json:"journal"`
 	PeerJournal uint64 `json:"peer_journal"`
+	// Synced: this node, not serving, is a copy of the master's data (it
+	// may take over when the master dies). Outdating: this node serves
+	// and goes on without its standby's journal, having told the standby
+	// it is no copy; PeerOutdated: the standby has acknowledged that.
+	Synced       bool `json:"synced"`
+	Outdating    bool `json:"outdating,omitempty"`
+	PeerOutdated bool `json:"peer_outdated,omitempty"`
 	// Replication is this node's side of the journal.
 	Replication ClusterReplication `json:"replication"`
 	// Heartbeats counts the datagrams this node received, by what became

@@ -41,4 +41,10 @@
 // (journal.OpPrune) remove in each share directory what the master no
 // longer has (deleted or renamed while the standby was away or behind), so
 // it ends with exactly the master's tree; see the package capture.
+//
+// The journal's TCP connections end within seconds when the other side
+// falls silent (TCP_USER_TIMEOUT and keepalive, tcp_linux.go), so a cut
+// link does not leave a session "connected" for TCP's 15 minutes while
+// sync commits wait for acknowledgements that cannot come: the master
+// sees its standby gone and decides (appliance: planSync).
 package replica

@@ -240,7 +240,7 @@ func (m *Master) Run(ctx context.Context) (err error) {
 
 	ln := cfg.Listener
 	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		if ln, err = liveListenConfig().Listen(ctx, "tcp", cfg.Addr); err != nil {
 			return fmt.Errorf("replica: master: listen on %s: %w", cfg.Addr, err)
 		}
 	}

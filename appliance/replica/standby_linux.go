@@ -122,8 +122,7 @@ func NewStandby(cfg StandbyConfig) (*Standby, error) {
 	if cfg.Dial == nil {
 		addr := cfg.MasterAddr
 		cfg.Dial = func(ctx context.Context) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
+			return liveDialer().DialContext(ctx, "tcp", addr)
 		}
 	}
 	return &Standby{cfg: cfg, log: cfg.Logger, drain: make(chan struct{})}, nil

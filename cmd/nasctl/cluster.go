@@ -195,6 +195,14 @@ func printClusterStatus(w io.Writer, s api.ClusterStatus) error {
 	case r.Role == "standby":
 		fmt.Fprintf(w, "Journal: applying the master's (%s); applied %d, lag %d ms\n", connText(r.Connected), r.AckedSeq, r.LagMS)
 	}
+	switch {
+	case s.Outdating && s.PeerOutdated:
+		fmt.Fprintln(w, "Journal: the standby is OUTDATED: sync shares go on without it; it is no copy and does not take over until it has caught up")
+	case s.Outdating:
+		fmt.Fprintln(w, "Journal: outdating the standby (its journal is cut off); sync writes wait until it acknowledges")
+	case !s.Serving && s.PeerAlive && !s.Synced:
+		fmt.Fprintln(w, "Journal: this node is not a copy of the master's data yet: it does not take over by itself")
+	}
 	if r.LastError != "" {
 		fmt.Fprintf(w, "Journal: last error: %s\n", r.LastError)
 	}

@@ -1,0 +1,131 @@
+package heartbeat
+
+import (
+	"testing"
+	"time"
+)
+
+// A master that goes on without its standby's journal outdates the
+// standby first: the standby stops counting itself a copy, so it does not
+// take over when the master then dies (what the master acknowledged alone
+// would be lost), and counts again once it has caught up with the log.
+func TestOutdatedStandbyDoesNotTakeOver(t *testing.T) {
+	h := newTM(t, standby)
+	h.witness = ptr(true)
+	asSlaveOf(h, StateMaster, 2)
+	if !h.m.Status().Synced || h.lastSent().Flags&FlagSynced == 0 {
+		t.Fatalf("a slave at position 0 of an empty log is not synced: %+v", h.m.Status())
+	}
+
+	// The master's journal to this node broke; it outdates the node.
+	h.peer.Flags |= FlagOutdate
+	h.peer.Journal = 40
+	acts := h.hear()
+	if h.m.Status().Synced {
+		t.Fatal("still synced after the master's FlagOutdate")
+	}
+	if s := h.lastSent(); s.Flags&FlagSynced != 0 {
+		t.Fatalf("the answer to FlagOutdate still says synced: %v (%q)", s.Flags, descs(acts))
+	}
+
+	// Caught up, but the master still outdates: no copy.
+	h.step(JournalPosition{Pos: 40, Epoch: 2})
+	h.run(300*time.Millisecond, both)
+	if h.m.Status().Synced {
+		t.Fatal("synced again while the master sends FlagOutdate")
+	}
+
+	// The master dies: this node does not take over by itself.
+	acts = h.run(5*time.Second, quiet)
+	wantNot(t, acts, "AddVIP")
+	h.wantState(StateSlave, false, 2)
+
+	// Promote{Force} still does.
+	acts = h.step(Promote{Force: true})
+	wantHas(t, acts, "AddVIP", "StartServices")
+}
+
+func TestOutdateLiftedAfterCatchingUp(t *testing.T) {
+	h := newTM(t, standby)
+	asSlaveOf(h, StateMaster, 2)
+	h.peer.Flags |= FlagOutdate
+	h.peer.Journal = 40
+	h.hear()
+	if h.m.Status().Synced {
+		t.Fatal("synced under FlagOutdate")
+	}
+	// The journal reconnects; the master stops outdating; this node
+	// applies the log up to the master's position.
+	h.peer.Flags &^= FlagOutdate
+	h.run(300*time.Millisecond, both)
+	if h.m.Status().Synced {
+		t.Fatal("synced while behind the master's position")
+	}
+	h.step(JournalPosition{Pos: 40, Epoch: 2})
+	h.run(300*time.Millisecond, both)
+	if !h.m.Status().Synced || h.lastSent().Flags&FlagSynced == 0 {
+		t.Fatal("not synced after catching up with the master's log")
+	}
+}
+
+// The master sends FlagOutdate while asked to, and reports the peer
+// outdated only on a heartbeat that acknowledges one of those and does
+// not say synced.
+func TestMasterOutdatesPeer(t *testing.T) {
+	h := newTM(t, nil)
+	asMaster(h)
+	h.peer.Flags |= FlagSynced
+	h.hear()
+	if h.m.Status().PeerOutdated || h.m.Status().Outdating {
+		t.Fatal("outdating before Outdate")
+	}
+
+	h.step(Outdate{On: true})
+	sent := h.lastSent()
+	if sent.Flags&FlagOutdate == 0 {
+		t.Fatalf("heartbeat after Outdate lacks FlagOutdate: %v", sent.Flags)
+	}
+	if !h.m.Status().Outdating {
+		t.Fatal("status does not say outdating")
+	}
+
+	// The peer's next heartbeat acks it but still says synced (it was
+	// sent before the peer handled the flag): not outdated yet.
+	h.hear()
+	if h.m.Status().PeerOutdated {
+		t.Fatal("peer outdated while it says synced")
+	}
+	// A heartbeat without FlagSynced that acks only a heartbeat sent
+	// before Outdate proves nothing.
+	h.peer.Flags &^= FlagSynced
+	h.staleAcks = true
+	h.peer.Ack = sent.Seq - 1
+	h.hear()
+	if h.m.Status().PeerOutdated {
+		t.Fatal("peer outdated on a heartbeat acking one sent before Outdate")
+	}
+	h.staleAcks = false
+	h.hear()
+	if !h.m.Status().PeerOutdated {
+		t.Fatalf("peer not outdated: %+v", h.m.Status().Peer)
+	}
+
+	// Off: no flag, no outdated peer.
+	h.step(Outdate{On: false})
+	if h.lastSent().Flags&FlagOutdate != 0 || h.m.Status().PeerOutdated {
+		t.Fatal("still outdating after Outdate{On: false}")
+	}
+
+	// A release ends it too: serving again starts without the flag.
+	h.step(Outdate{On: true})
+	h.step(Demote{})
+	if h.m.Status().Outdating || h.m.Status().PeerOutdated {
+		t.Fatal("outdating after the release")
+	}
+	h.step(Promote{})
+	h.peer.State = StateSlave
+	h.run(time.Second, both)
+	if h.m.Status().Serving && h.lastSent().Flags&FlagOutdate != 0 {
+		t.Fatal("a new term sends FlagOutdate unasked")
+	}
+}

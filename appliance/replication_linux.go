@@ -345,7 +345,8 @@ func (r *replication) commitSync(peer syncPeer) error {
 	defer cancel()
 	for {
 		changed := peer.StatusChanged()
-		plan := planSync(m.Stats().Connected, time.Since(since), peer.Status())
+		hs := peer.Status()
+		plan := planSync(m.Stats().Connected, time.Since(since), hs)
 		switch plan {
 		case syncAlone:
 			r.alone()
@@ -354,8 +355,10 @@ func (r *replication) commitSync(peer syncPeer) error {
 			if !r.outdate.Swap(true) {
 				r.log.Warn("replication: the standby is alive but not receiving the journal: outdating it before going on alone")
 			}
-			if err := peer.Submit(ctx, heartbeat.Outdate{On: true}); err != nil {
-				return fmt.Errorf("replication: outdate the standby: %w", err)
+			if !hs.Outdating {
+				if err := peer.Submit(ctx, heartbeat.Outdate{On: true}); err != nil {
+					return fmt.Errorf("replication: outdate the standby: %w", err)
+				}
 			}
 			select {
 			case <-changed:

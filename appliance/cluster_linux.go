@@ -192,6 +192,11 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 	rt.node = node
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	rt.cancel = cancel
+	rt.repl.renew = func() {
+		if err := node.Submit(runCtx, heartbeat.Renew{}); err != nil {
+			log.Warn("cluster: ask for a new epoch for the new log", "err", err)
+		}
+	}
 	// Until heartbeat says this node serves, it follows the peer's journal.
 	rt.repl.standBy()
 	go func() { rt.done <- node.Run(runCtx) }()
@@ -211,6 +216,10 @@ func (rt *clusterRuntime) onAction(a heartbeat.Action) {
 	case heartbeat.EpochChanged:
 		rt.epoch.Store(a.Epoch)
 		rt.log.Info("cluster epoch", "epoch", a.Epoch)
+		if rt.serving.Load() {
+			// A new epoch while serving: the journal's new log (Renew).
+			rt.repl.raiseEpoch(a.Epoch)
+		}
 	case heartbeat.Alarm:
 		rt.log.Warn("cluster alarm", "alarm", a.String())
 	case heartbeat.ClearAlarm:

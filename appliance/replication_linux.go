@@ -61,6 +61,9 @@ type replication struct {
 	// outdate: a sync share's change was (or is about to be)
 	// acknowledged without the standby; see wantOutdate.
 	outdate atomic.Bool
+	// renew asks the heartbeat for a new epoch when the master started a
+	// new log within its term (set by the cluster runtime).
+	renew func()
 	// followed is the standby's position as last seen in the log the
 	// master ships: what the heartbeat announces (see position).
 	followed, followedEpoch uint64
@@ -146,6 +149,7 @@ func (r *replication) serve(epoch uint64) {
 		LogPath: filepath.Join(r.cfg.StateDir, journalFile),
 		Epoch:   epoch, ClusterID: strconv.FormatUint(r.c.ID, 16), NodeID: nodeName(r.c.Self.ID),
 		Addr: pairAddr(r.c.Self, r.c.JournalPort), TLS: tlsCfg, Gate: true, Logger: r.log,
+		OnNewLog: r.renew,
 	})
 	if err != nil {
 		r.log.Error("replication: master", "err", err)
@@ -155,6 +159,19 @@ func (r *replication) serve(epoch uint64) {
 	r.start(func(ctx context.Context) error {
 		return both(ctx, m.Run, func(ctx context.Context) error { return serveConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) })
 	})
+}
+
+// raiseEpoch gives the running master's log a new epoch taken while it
+// serves (heartbeat.Renew).
+func (r *replication) raiseEpoch(epoch uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.role != "master" || r.master == nil {
+		return
+	}
+	if err := r.master.SetEpoch(epoch); err != nil {
+		r.log.Error("replication: raise the epoch", "err", err)
+	}
 }
 
 // standbyConnected reports whether this node is the journal's master with

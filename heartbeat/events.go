@@ -58,6 +58,13 @@ const JournalUnknown = ^uint64(0)
 // copy. Off: the standby follows the log again.
 type Outdate struct{ On bool }
 
+// Renew is the journal layer of a serving node that started a new log
+// within its term (the old one was full with no standby to drain it): the
+// node takes a new epoch, so no position in the old log is compared with
+// the new log's (JournalPosition carries the log's epoch). Ignored when
+// not serving.
+type Renew struct{}
+
 // Promote is the operator's "serve here". It clears a yield from Demote.
 // On a Slave whose peer serves, it asks the peer to hand over (FlagRequest)
 // once this node has caught up. With Force and the peer dead, the node
@@ -82,6 +89,7 @@ func (WitnessResult) isEvent()   {}
 func (ServiceHealth) isEvent()   {}
 func (JournalPosition) isEvent() {}
 func (Outdate) isEvent()         {}
+func (Renew) isEvent()           {}
 func (Promote) isEvent()         {}
 func (Demote) isEvent()          {}
 func (Failback) isEvent()        {}

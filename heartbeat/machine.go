@@ -228,6 +228,11 @@ func (m *Machine) Step(ev Event) []Action {
 			m.outdateSeq = m.seq + 1 // sent at once (forceSend)
 			m.forceSend = true
 		}
+	case Renew:
+		if m.serving {
+			m.setEpoch(&out, NextEpoch(max(m.epoch, m.peerMaxEpoch), m.rank))
+			m.forceSend = true
+		}
 	case Promote:
 		m.adminYield = false
 		m.yieldUntil = time.Time{}

@@ -129,3 +129,20 @@ func TestMasterOutdatesPeer(t *testing.T) {
 		t.Fatal("a new term sends FlagOutdate unasked")
 	}
 }
+
+// Renew: a serving node that starts a new log takes a new epoch of its own
+// rank, above every epoch seen, and tells the peer at once; a standby does
+// nothing.
+func TestRenewTakesNewEpoch(t *testing.T) {
+	h := newTM(t, nil)
+	asMaster(h)
+	acts := h.step(Renew{})
+	wantHas(t, acts, "Epoch(4)", "Send(master e4 primary)")
+	wantNot(t, acts, "RemoveVIP", "StopServices", "AddVIP")
+	h.wantState(StateMaster, true, 4)
+
+	s := newTM(t, standby)
+	asSlaveOf(s, StateMaster, 2)
+	wantActs(t, s.step(Renew{}))
+	s.wantState(StateSlave, false, 2)
+}

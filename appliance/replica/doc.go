@@ -42,6 +42,14 @@
 // longer has (deleted or renamed while the standby was away or behind), so
 // it ends with exactly the master's tree; see the package capture.
 //
+// A full log holds the master's writers (back-pressure) while a standby
+// drains it. With no standby connected for MasterConfig.RestartAfter (30 s)
+// while the log is full of changes, the master starts a new log within
+// its term instead (OnNewLog: the caller takes a new epoch for it, so
+// positions in the two logs are never compared): the standby resyncs
+// from the new log's description when it comes back, rather than the
+// writers waiting for it for as long as it is away.
+//
 // The journal's TCP connections end within seconds when the other side
 // falls silent (TCP_USER_TIMEOUT and keepalive, tcp_linux.go), so a cut
 // link does not leave a session "connected" for TCP's 15 minutes while

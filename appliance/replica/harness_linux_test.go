@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -147,7 +148,10 @@ type pairOpts struct {
 	gate      bool
 	queueLen  int
 	noStandby bool // start the standby later (startStandby)
-	hints     *capture.WriteHints
+	// restartAfter is MasterConfig.RestartAfter (0: never, unlike the
+	// default: tests that hold writers wait for the standby).
+	restartAfter time.Duration
+	hints        *capture.WriteHints
 }
 
 func newPair(t testing.TB, o pairOpts) *pair {
@@ -192,7 +196,7 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	p.mcfg = MasterConfig{
 		Volume: p.mvol, Tree: p.mtree, Shares: p.shares, LogPath: filepath.Join(state, "journal.db"),
 		MaxDepth: o.maxDepth, NoSync: true, Epoch: 2, ClusterID: "c", NodeID: "m", Listener: p.ln, TLS: mtls,
-		Gate: o.gate, Hints: o.hints, Logger: testLogger(t),
+		Gate: o.gate, Hints: o.hints, Logger: testLogger(t), RestartAfter: cmp.Or(o.restartAfter, -1),
 		Tune: func(c *capture.Config) {
 			c.QueueLen = o.queueLen
 			c.OnHold = func(h changelog.Held) {

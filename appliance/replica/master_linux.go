@@ -20,6 +20,11 @@ import (
 // handshakeTimeout bounds a TLS handshake with a connecting standby.
 const handshakeTimeout = 10 * time.Second
 
+// DefaultRestartAfter is MasterConfig.RestartAfter's default: a standby
+// away for half a minute with the log full is resynced rather than waited
+// for.
+const DefaultRestartAfter = 30 * time.Second
+
 // MasterConfig configures a Master.
 type MasterConfig struct {
 	// Volume is the mount point of the master's volume; Tree its file
@@ -49,6 +54,16 @@ type MasterConfig struct {
 	// Gate holds writers while the log is full (back-pressure); without
 	// it the capture waits and the kernel queue may overflow (a rescan).
 	Gate bool
+	// RestartAfter: once the log has been full this long with no standby
+	// connected, it is replaced by a new log that describes the volume
+	// afresh (the standby resyncs from it when it comes back), so a
+	// standby away for long does not hold the master's writers (or stall
+	// its capture) until it returns. DefaultRestartAfter if 0; negative:
+	// never (writers wait for the standby).
+	RestartAfter time.Duration
+	// OnNewLog, if set, is called when such a new log has started (the
+	// caller takes a new epoch for it: heartbeat.Renew, then SetEpoch).
+	OnNewLog func()
 	// Ignore drops changes made by these processes (see capture.Config).
 	Ignore func(pid int) bool
 	// Hints, if set, is told by the master's own file server (this
@@ -90,6 +105,7 @@ type Master struct {
 	jlog     *journal.Log
 	capt     *capture.Capture
 	ship     *journal.Shipper
+	termCtx  context.Context // the current log's; its sessions end with it
 	epoch    uint64
 	sessions uint64
 	lastErr  string
@@ -111,6 +127,9 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 	}
 	if cfg.MaxDepth <= 0 {
 		cfg.MaxDepth = journal.DefaultMaxDepth
+	}
+	if cfg.RestartAfter == 0 {
+		cfg.RestartAfter = DefaultRestartAfter
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -231,6 +250,11 @@ func (m *Master) HandOff(ctx context.Context) (uint64, error) {
 // Run captures and ships until ctx ends (nil), the capture fails, or a
 // standby fences this master (an error matching journal.ErrFenced: stop
 // serving, another node was promoted).
+//
+// Each log is a term: its capture, its shipper, the standby sessions it
+// serves. When the log is full and no standby has been connected for
+// RestartAfter, the term ends and a new log starts (see
+// MasterConfig.RestartAfter); the listener stays.
 func (m *Master) Run(ctx context.Context) (err error) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
@@ -246,22 +270,55 @@ func (m *Master) Run(ctx context.Context) (err error) {
 	}
 	defer ln.Close()
 
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel(nil)
+	wg.Go(func() { m.accept(ctx, ln, cancel, &wg) })
+	for {
+		err := m.term(ctx)
+		if errors.Is(err, errNewLog) && ctx.Err() == nil {
+			m.setErr(err)
+			m.log.Warn("replica master: starting a new log; the standby resyncs from it when it comes back", "why", err)
+			if cfg.OnNewLog != nil {
+				cfg.OnNewLog()
+			}
+			continue
+		}
+		if err == nil {
+			err = context.Cause(ctx)
+		}
+		ln.Close()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("replica: master: %w", err)
+		}
+		return nil
+	}
+}
+
+// errNewLog ends a term whose log is full with no standby to drain it.
+var errNewLog = errors.New("the log is full and no standby is connected")
+
+// term runs one log until ctx ends or the log must start anew (errNewLog).
+func (m *Master) term(ctx context.Context) (err error) {
+	cfg := m.cfg
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	// A new log: the capture's model of the standby starts empty, so the
 	// records of an earlier run are of no use (see the package doc). The
 	// old file is kept beside it, never deleted blindly.
 	if err := os.Rename(cfg.LogPath, cfg.LogPath+".prev"); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("replica: master: move the old log aside: %w", err)
+		return fmt.Errorf("move the old log aside: %w", err)
 	}
 	l, err := journal.Open(cfg.LogPath, journal.Options{MaxDepth: cfg.MaxDepth, NoSync: cfg.NoSync, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
-		return fmt.Errorf("replica: master: %w", err)
+		return err
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
 	m.mu.Lock()
 	epoch := m.epoch
 	m.mu.Unlock()
 	if err := l.SetEpoch(epoch); err != nil {
-		return fmt.Errorf("replica: master: %w", err)
+		return err
 	}
 
 	ccfg := capture.Config{
@@ -274,24 +331,24 @@ func (m *Master) Run(ctx context.Context) (err error) {
 	}
 	c, err := capture.New(ccfg)
 	if err != nil {
-		return fmt.Errorf("replica: master: %w", err)
+		return err
 	}
 	defer func() { err = errors.Join(err, c.Close()) }()
 	ship, err := journal.NewShipper(journal.ShipperConfig{
 		Log: l, ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Source: journal.NewFSSource(cfg.Tree), Logger: cfg.Logger,
 	})
 	if err != nil {
-		return fmt.Errorf("replica: master: %w", err)
+		return err
 	}
 	m.mu.Lock()
-	m.jlog, m.capt, m.ship = l, c, ship
+	m.jlog, m.capt, m.ship, m.termCtx = l, c, ship, ctx
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
-		m.jlog, m.capt, m.ship = nil, nil, nil
+		m.jlog, m.capt, m.ship, m.termCtx = nil, nil, nil, nil
 		m.mu.Unlock()
 	}()
-	m.log.Info("replica master running", "volume", cfg.Volume, "listen", ln.Addr().String(), "epoch", epoch, "log", l.ID())
+	m.log.Info("replica master running", "volume", cfg.Volume, "epoch", epoch, "log", l.ID())
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -301,18 +358,56 @@ func (m *Master) Run(ctx context.Context) (err error) {
 			cancel(err)
 		}
 	})
-	wg.Go(func() { m.accept(ctx, ln, ship, cancel, &wg) })
+	if cfg.RestartAfter > 0 {
+		wg.Go(func() { m.watchFull(ctx, l, c, ship, cancel) })
+	}
 	<-ctx.Done()
-	ln.Close()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("replica: master: %w", err)
+		return err
 	}
 	return nil
 }
 
-// accept serves each standby connection (the shipper keeps one session:
-// a new one replaces the one before).
-func (m *Master) accept(ctx context.Context, ln net.Listener, ship *journal.Shipper, cancel context.CancelCauseFunc, wg *sync.WaitGroup) {
+// watchFull ends the term (errNewLog) once the log has been full, with no
+// standby connected, for RestartAfter — provided the log is full of
+// changes made after the volume's description, not of the description
+// itself: a new log would only describe the volume again (a volume with
+// more entries than MaxDepth needs a larger MaxDepth, or its standby).
+func (m *Master) watchFull(ctx context.Context, l *journal.Log, c *capture.Capture, ship *journal.Shipper, cancel context.CancelCauseFunc) {
+	// The first Sync returns once the description is in the log (never,
+	// if the description alone fills it).
+	if err := c.Sync(ctx); err != nil {
+		return
+	}
+	described := l.Last()
+	every := min(m.cfg.RestartAfter/4, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var since time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !c.Stats().Holding || ship.Status().Connected || l.Last()-described < uint64(m.cfg.MaxDepth/2) {
+			since = time.Time{}
+			continue
+		}
+		now := m.cfg.Now()
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(since) >= m.cfg.RestartAfter {
+			cancel(fmt.Errorf("%w for %v", errNewLog, m.cfg.RestartAfter))
+			return
+		}
+	}
+}
+
+// accept serves each standby connection with the current term's shipper
+// (the shipper keeps one session: a new one replaces the one before).
+func (m *Master) accept(ctx context.Context, ln net.Listener, cancel context.CancelCauseFunc, wg *sync.WaitGroup) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -334,9 +429,14 @@ func (m *Master) accept(ctx context.Context, ln net.Listener, ship *journal.Ship
 				return
 			}
 			m.mu.Lock()
+			ship, tctx := m.ship, m.termCtx
 			m.sessions++
 			m.mu.Unlock()
-			err = ship.Serve(ctx, tc)
+			if ship == nil {
+				conn.Close() // between terms: the standby dials again
+				return
+			}
+			err = ship.Serve(tctx, tc)
 			m.setErr(err)
 			if errors.Is(err, journal.ErrFenced) {
 				m.log.Error("replica master fenced: a standby has seen a higher epoch", "err", err)

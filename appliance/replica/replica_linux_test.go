@@ -446,3 +446,67 @@ func TestOverflowRescan(t *testing.T) {
 	}
 	t.Logf("capture %+v", c)
 }
+
+// TestFullLogNoStandbyStartsNewLog: with no standby connected, a log full
+// of changes is replaced by a new one after RestartAfter, so the writers
+// held at the full log go on (instead of waiting for a standby that may be
+// away for days); the standby, when it comes, resyncs from the new log and
+// ends identical, with the changes made while it was away.
+func TestFullLogNoStandbyStartsNewLog(t *testing.T) {
+	p := newPair(t, pairOpts{maxDepth: 64, gate: true, noStandby: true, restartAfter: 300 * time.Millisecond})
+	first := p.master.Stats().LogID
+	dir := filepath.Join(p.shares[0].Root, "spin")
+	must(t, os.Mkdir(dir, 0o755))
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	write(t, a, 0, []byte("spinning"))
+	// Renames fill the log with changes (this process is never held).
+	for i := 0; !p.master.Stats().Capture.Holding; i++ {
+		if i > 20000 {
+			t.Fatal("the log never filled")
+		}
+		from, to := a, b
+		if i%2 == 1 {
+			from, to = b, a
+		}
+		must(t, os.Rename(from, to))
+		if i%16 == 15 {
+			waitFor(t, "the capture to take the changes", 10*time.Second, func() bool {
+				s := p.master.Stats()
+				return s.Capture.Holding || s.Capture.Queued == 0
+			})
+		}
+	}
+	// Another process's write is held at first, then goes on under the
+	// new log.
+	held := filepath.Join(p.shares[0].Root, "after")
+	cmd := exec.Command("sh", "-c", "echo written-meanwhile > "+held)
+	must(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(20 * time.Second): // under the gate's own 30 s limit
+		t.Fatalf("the writer was still held after 20 s: %+v", p.master.Stats())
+	}
+	waitFor(t, "a new log", 10*time.Second, func() bool {
+		s := p.master.Stats()
+		return s.Running && s.LogID != first
+	})
+	if s := p.master.Stats(); !strings.Contains(s.LastError, "no standby") {
+		t.Errorf("the master does not say why it started a new log: %q", s.LastError)
+	}
+	p.waitMasterRunning()
+	p.startStandby()
+	p.sync()
+	p.check()
+	got, err := os.ReadFile(filepath.Join(p.svol, "s1", "after"))
+	if err != nil || string(got) != "written-meanwhile\n" {
+		t.Errorf("the standby's copy of the file written meanwhile: %q, %v", got, err)
+	}
+}

@@ -458,6 +458,11 @@ func (r *replication) position() heartbeat.JournalPosition {
 		// Disconnected (the master died, say): the last position in the
 		// master's log stands.
 		return heartbeat.JournalPosition{Pos: r.followed, Epoch: r.followedEpoch}
+	case r.serving && r.disabled == "":
+		// Serving with no log running (starting, or it failed): no
+		// standby is a copy of it (a 0 here made one count as caught
+		// up).
+		return heartbeat.JournalPosition{Pos: heartbeat.JournalUnknown}
 	}
 	return heartbeat.JournalPosition{}
 }

@@ -127,6 +127,9 @@ type Machine struct {
 	// shows the peer has seen the flag.
 	outdating  bool
 	outdateSeq uint64
+	// journalFed: a journal layer reports positions (JournalPosition was
+	// given at least once); without one, positions stay 0.
+	journalFed bool
 
 	alarms map[Alarm]bool
 }
@@ -222,6 +225,7 @@ func (m *Machine) Step(ev Event) []Action {
 			m.wentBackAt = m.now
 		}
 		m.journal, m.logEpoch = e.Pos, e.Epoch
+		m.journalFed = true
 	case Outdate:
 		if e.On != m.outdating {
 			m.outdating = e.On
@@ -731,6 +735,14 @@ func (m *Machine) promote(out *[]Action, reason string) {
 func (m *Machine) serve(out *[]Action, to State, reason string) {
 	m.serving = true
 	m.servedAt = m.now
+	if m.journalFed {
+		// The journal layer starts this term's log now; until it
+		// reports a position in it, none is known (chaos seed 47 of a
+		// loaded run: a node just promoted still announced its standby
+		// position 0, and a standby with no position counted as caught
+		// up with it, then took over without the writes on it).
+		m.journal, m.logEpoch = JournalUnknown, m.epoch
+	}
 	m.setState(out, to, reason)
 	m.leaseUntil = m.now.Add(m.t.Lease)
 	*out = append(*out, AddVIP{}, GratuitousARP{}, StartServices{}, RenewLease{Until: m.leaseUntil})

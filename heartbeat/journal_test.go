@@ -146,3 +146,39 @@ func TestRenewTakesNewEpoch(t *testing.T) {
 	wantActs(t, s.step(Renew{}))
 	s.wantState(StateSlave, false, 2)
 }
+
+// A node that has just promoted announces no journal position until its
+// journal layer reports one in the new term's log: a standby with no
+// position (0) must not count as caught up with it (chaos seed 47 of a
+// loaded run: it did, and took over when the new master died 300 ms
+// later, without the writes on it).
+func TestPromotedNodeAnnouncesNoPositionYet(t *testing.T) {
+	h := newTM(t, standby)
+	h.witness = ptr(true)
+	h.tick(0)
+	h.step(JournalPosition{}) // a standby with no position yet
+	acts, ok := h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "AddVIP") })
+	if !ok {
+		t.Fatalf("never promoted: %q", descs(acts))
+	}
+	if j := h.lastSent().Journal; j != JournalUnknown {
+		t.Fatalf("just promoted, announces position %d, want JournalUnknown", j)
+	}
+	h.step(JournalPosition{Pos: 7, Epoch: h.m.Epoch()})
+	h.run(300*time.Millisecond, nil)
+	if j := h.lastSent().Journal; j != 7 {
+		t.Fatalf("after the journal reported 7: announces %d", j)
+	}
+
+	// The other side: a standby at position 0 hearing that heartbeat
+	// is not synced.
+	s := newTM(t, nil)
+	s.tick(0)
+	s.step(JournalPosition{})
+	s.peer.State, s.peer.Epoch, s.peer.Journal = StatePrimarySlave, 3, JournalUnknown
+	s.hear()
+	s.run(300*time.Millisecond, both)
+	if s.m.Status().Synced {
+		t.Fatal("a standby at 0 counts as caught up with a master whose position is unknown")
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"ftnas/appliance/api"
 	"ftnas/appliance/fileid"
+	"ftnas/appliance/nfs/nfs3"
 	"ftnas/appliance/replica"
 	"ftnas/appliance/store"
 	"ftnas/heartbeat"
@@ -381,19 +382,29 @@ func (r *replication) commitSync(peer syncPeer) error {
 			case <-changed:
 				continue
 			case <-ctx.Done():
-				return fmt.Errorf("replication: the standby is alive, not receiving the journal, and has not acknowledged that it is no copy: %w", ctx.Err())
+				return pending(runCtx, fmt.Errorf("replication: the standby is alive, not receiving the journal, and has not acknowledged that it is no copy: %w", ctx.Err()))
 			}
 		}
 		break
 	}
 	seq, err := m.Sync(ctx)
 	if err != nil {
-		return fmt.Errorf("replication: sync: %w", err)
+		return pending(runCtx, fmt.Errorf("replication: sync: %w", err))
 	}
 	if err := m.WaitAcked(ctx, seq); err != nil {
-		return fmt.Errorf("replication: wait for the standby to store record %d: %w", seq, err)
+		return pending(runCtx, fmt.Errorf("replication: wait for the standby to store record %d: %w", seq, err))
 	}
 	return nil
+}
+
+// pending marks err, a commit that ran out of time while this node still
+// serves, as nfs3.ErrPending: a namespace change waits on (a COMMIT is
+// retried by its client).
+func pending(runCtx context.Context, err error) error {
+	if runCtx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", nfs3.ErrPending, err)
+	}
+	return err
 }
 
 // alone logs, at most every 10 s, that a sync share's change was

@@ -65,15 +65,27 @@ func (k *call) commitDir(ds ...*dir) error {
 
 // durableNS runs the Durable hook after a namespace change on a Durable
 // share. The change is made and a retried CREATE, REMOVE or RENAME is not
-// idempotent, so unlike COMMIT a failed hook (the standby too slow) does
-// not turn the reply into JUKEBOX: the reply stays OK and the lapse is
-// logged.
+// idempotent, so unlike COMMIT a failed hook does not turn the reply into
+// JUKEBOX: the reply waits while the hook says ErrPending (the standby is
+// slow or being outdated), and on any other failure (this node stopped
+// serving) stays OK and the lapse is logged.
 func (k *call) durableNS() {
 	if k.s.durable == nil || !k.share.Durable {
 		return
 	}
-	if err := k.s.durable(k.share.FSID); err != nil {
+	for tries := 1; ; tries++ {
+		err := k.s.durable(k.share.FSID)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, ErrPending):
+			if tries == 1 {
+				k.s.log.Info("nfs: namespace change waits for the standby", "fsid", k.share.FSID, "err", err)
+			}
+			continue
+		}
 		k.s.log.Warn("nfs: namespace change acknowledged before the standby stored it", "fsid", k.share.FSID, "err", err)
+		return
 	}
 }
 

@@ -3,6 +3,7 @@
 package nfs3
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -97,6 +98,11 @@ type ContentObserver interface {
 }
 
 // Options configure a Server.
+// ErrPending, wrapped by a Durable hook's error, says the change is not
+// yet safe but may be soon (the standby is slow, or being outdated): a
+// namespace change's reply waits and the hook is called again.
+var ErrPending = errors.New("nfs3: the change is not yet durable")
+
 type Options struct {
 	Log      *slog.Logger
 	Exports  Exports
@@ -108,9 +114,12 @@ type Options struct {
 	// stable WRITE or a namespace change reached the disk and before the
 	// reply, with the share's FSID: a sync-replicated share waits there
 	// until its standby has the change. An error answers NFS3ERR_JUKEBOX
-	// to COMMIT and WRITE, so the client retries; a namespace change is
-	// answered as done (a retry of it would not be idempotent) and the
-	// lapse is logged.
+	// to COMMIT and WRITE, so the client retries. A namespace change is
+	// not retried by the client (a retry of it would not be idempotent):
+	// while the hook's error matches ErrPending it is called again (the
+	// reply waits, as a client of a slow server does), and on any other
+	// error (the node stopped serving) the change is answered as done and
+	// the lapse is logged.
 	Durable func(fsid uint64) error
 	// Content, if set, is told of every change to a file's contents.
 	Content ContentObserver

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -600,14 +601,19 @@ func TestWriteVerifierAndStability(t *testing.T) {
 // change answered OK; other shares never run it.
 func TestDurableShareWaitsForNamespaceChanges(t *testing.T) {
 	var (
-		mu    sync.Mutex
-		calls []uint64
-		fail  error
+		mu          sync.Mutex
+		calls       []uint64
+		fail        error
+		pendingLeft int // answer ErrPending this many times first
 	)
 	hook := func(fsid uint64) error {
 		mu.Lock()
 		defer mu.Unlock()
 		calls = append(calls, fsid)
+		if pendingLeft > 0 {
+			pendingLeft--
+			return fmt.Errorf("%w: standby slow", ErrPending)
+		}
 		return fail
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(calls) }
@@ -654,12 +660,29 @@ func TestDurableShareWaitsForNamespaceChanges(t *testing.T) {
 			t.Errorf("hook called with fsid %d, want %d", fsid, synced.FSID)
 		}
 	}
-	fail = errors.New("standby too slow")
+	// The change is pending twice (the standby slow): the CREATE's reply
+	// waits, calling the hook again, until it is safe.
+	pendingLeft = 2
+	mu.Unlock()
+	before := count()
+	f, err := tg.OpenFile("waited", 0o644)
+	if err != nil {
+		t.Fatalf("create with a pending hook: %v", err)
+	}
+	f.Close()
+	mu.Lock()
+	left := pendingLeft
+	mu.Unlock()
+	if c := count() - before; c < 3 || left != 0 {
+		t.Errorf("create with a hook pending twice: %d hook calls (pending left %d), want at least 3", c, left)
+	}
+	mu.Lock()
+	fail = errors.New("this node no longer serves")
 	mu.Unlock()
 
-	// The standby is too slow: a CREATE is still done and answered OK ...
-	before := count()
-	f, err := tg.OpenFile("late", 0o644)
+	// The node stopped serving: a CREATE is still done and answered OK ...
+	before = count()
+	f, err = tg.OpenFile("late", 0o644)
 	if err != nil {
 		t.Fatalf("create with a failing hook: %v", err)
 	}

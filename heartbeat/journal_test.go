@@ -182,3 +182,34 @@ func TestPromotedNodeAnnouncesNoPositionYet(t *testing.T) {
 		t.Fatal("a standby at 0 counts as caught up with a master whose position is unknown")
 	}
 }
+
+// A standby that lost its master for a while (a partition: it could not
+// reach the witness, so it did not promote) is no copy when the master
+// is back: the master may have acknowledged changes alone meanwhile. It
+// counts as synced again once caught up with the master's position.
+func TestStandbyBackFromPartitionIsNotSynced(t *testing.T) {
+	h := newTM(t, standby)
+	h.witness = ptr(false) // partitioned from the witness too
+	asSlaveOf(h, StateMaster, 2)
+	h.step(JournalPosition{Pos: 10, Epoch: 2})
+	h.peer.Journal = 10
+	h.run(300*time.Millisecond, both)
+	if !h.m.Status().Synced {
+		t.Fatal("not synced at the master's position")
+	}
+	// The master goes on; this node hears nothing past the dead interval.
+	acts := h.run(3*time.Second, quiet)
+	wantNot(t, acts, "AddVIP")
+	// Back: the master is at 25 now.
+	h.peer.Journal = 25
+	h.hear()
+	h.run(300*time.Millisecond, both)
+	if h.m.Status().Synced {
+		t.Fatal("synced right after the partition, behind the master's position")
+	}
+	h.step(JournalPosition{Pos: 25, Epoch: 2})
+	h.run(300*time.Millisecond, both)
+	if !h.m.Status().Synced {
+		t.Fatal("not synced again after catching up")
+	}
+}

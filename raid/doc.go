@@ -19,7 +19,11 @@
 //     devices present into actions: fail and remove a member whose device
 //     vanished, re-add a device that returns with the superblock of an
 //     array missing it; blank devices are only reported (adding one is
-//     an operator's replace or adopt, see below). Manager gathers the
+//     an operator's replace or adopt, see below). A member md kicked
+//     for I/O errors while its disk stays (md's "faulty" state, no
+//     uevent: the periodic pass finds it) is reported, not removed,
+//     and the Manager never re-adds that device until it goes away: a
+//     failing disk would only fail again. Manager gathers the
 //     state from sysfs and mdadm --examine, applies the actions with
 //     Mdadm and logs them;
 //     RunUevents drives it from kernel uevents (NETLINK_KOBJECT_UEVENT,

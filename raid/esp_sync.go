@@ -1,7 +1,9 @@
 package raid
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 )
@@ -78,4 +80,11 @@ func CheckESPExtents(src, target DiskTable) (GPTEntry, error) {
 			target.Disk, t.Number, t.FirstLBA, t.LastLBA, target.SectorSize, src.Disk, s.Number, s.FirstLBA, s.LastLBA, src.SectorSize)
 	}
 	return t, nil
+}
+
+// vanished reports whether disk is no longer a block device (ClassBlock):
+// pulled while SyncESP worked on it.
+func (a *Adopter) vanished(disk string) bool {
+	_, err := fs.Stat(a.ClassBlock, disk)
+	return errors.Is(err, fs.ErrNotExist)
 }

@@ -56,6 +56,12 @@ func (a *Adopter) SyncESP(ctx context.Context, from string) ([]ESPSync, error) {
 			return out, err
 		}
 		r, err := a.syncOne(src, d, srcPath, want)
+		if err != nil && a.vanished(d) {
+			// Pulled while being read: nothing to sync on it now, and
+			// no reason to fail the others (an update's bless).
+			a.logger().Warn("raid: ESP sync: disk went away; its ESP is left as it was", "disk", d, "from", from, "err", err)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("raid: ESP sync %s from %s: %w", d, from, err))
 			continue

@@ -57,6 +57,10 @@ type HotplugDevice struct {
 	Superblock Superblock
 	// Partition is set for a partition, clear for a whole disk.
 	Partition bool
+	// Kicked is set for a device md marked faulty while it was present
+	// (I/O errors, not a pull; the Manager remembers it until the device
+	// goes away): it is never re-added, even once out of its array.
+	Kicked bool
 }
 
 // HotplugReport is what Decide concluded.
@@ -68,6 +72,16 @@ type HotplugReport struct {
 	// Foreign are present devices carrying the superblock of an array
 	// that is not running here (or that is not missing them).
 	Foreign []string
+	// Faulty are members md kicked while their device stayed present
+	// (I/O errors), as "ARRAY/DEVICE" (md0/vdb): md no longer uses them
+	// and they stay listed as faulty until the disk is replaced. They
+	// are reported, not removed: a removed one would look like a
+	// returning disk.
+	Faulty []string
+	// Withheld are devices carrying the superblock of an array that
+	// misses them but that md kicked (HotplugDevice.Kicked): not
+	// re-added, a failing disk would only fail again.
+	Withheld []string
 	// Failed are the actions Manager.Evaluate could not apply (Decide
 	// leaves it empty).
 	Failed []Action
@@ -104,6 +118,10 @@ func redundant(level string) bool {
 //   - A present device that is in no array and carries the superblock of
 //     a running redundant array that lacks members is re-added to it.
 //   - An array whose members all seem gone is left alone.
+//   - A member md marked faulty while its device is present (md kicked
+//     it for I/O errors) is reported in Faulty and left as it is; a
+//     kicked device out of its array is reported in Withheld, never
+//     re-added.
 //   - A present device without a superblock is reported as blank; adding
 //     it is an operator's replace, not a reaction to hot-plug.
 //
@@ -135,6 +153,9 @@ func Decide(arrays []HotplugArray, devices []HotplugDevice) HotplugReport {
 		}
 		for _, m := range a.Status.Members {
 			if member[m.Name] {
+				if m.Faulty() {
+					r.Faulty = append(r.Faulty, a.Status.Name+"/"+m.Name)
+				}
 				continue
 			}
 			why := "device vanished"
@@ -178,6 +199,10 @@ func Decide(arrays []HotplugArray, devices []HotplugDevice) HotplugReport {
 			continue
 		}
 		uuid := NormalizeUUID(d.Superblock.UUID)
+		if d.Kicked && missing[uuid] > 0 {
+			r.Withheld = append(r.Withheld, d.Name)
+			continue
+		}
 		if missing[uuid] <= 0 {
 			r.Foreign = append(r.Foreign, d.Name)
 			continue

@@ -43,8 +43,11 @@ type Manager struct {
 	// Block, ClassBlock and DevDir.
 	Adopter DiskAdopter
 
-	lastBlank, lastForeign string
-	adoptSkip              map[string]bool
+	lastBlank, lastForeign, lastFaulty, lastWithheld string
+	adoptSkip                                        map[string]bool
+	// kicked are devices seen faulty in an array while present (see
+	// HotplugDevice.Kicked), until they go away.
+	kicked map[string]bool
 }
 
 func (m *Manager) logger() *slog.Logger {
@@ -140,6 +143,20 @@ func (m *Manager) Evaluate(ctx context.Context) (HotplugReport, error) {
 			log.Info("raid: blank devices present; replacing a member with one is an operator action", "devices", rep.Blank)
 		}
 	}
+	m.noteKicked(arrays, devices, rep)
+	if s := strings.Join(rep.Faulty, ","); s != m.lastFaulty {
+		m.lastFaulty = s
+		if s != "" {
+			log.Warn("raid: md kicked members whose disks are still present (I/O errors); the arrays run without them until the disks are replaced",
+				"members", rep.Faulty)
+		}
+	}
+	if s := strings.Join(rep.Withheld, ","); s != m.lastWithheld {
+		m.lastWithheld = s
+		if s != "" {
+			log.Warn("raid: not re-adding devices md kicked for I/O errors", "devices", rep.Withheld)
+		}
+	}
 	if s := strings.Join(rep.Foreign, ","); s != m.lastForeign {
 		m.lastForeign = s
 		if s != "" {
@@ -147,6 +164,32 @@ func (m *Manager) Evaluate(ctx context.Context) (HotplugReport, error) {
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// noteKicked remembers the devices of rep.Faulty and forgets those no
+// longer present or detached (pulled: a disk plugged in later, even
+// under the same name, is a new chance).
+func (m *Manager) noteKicked(arrays []HotplugArray, devices []HotplugDevice, rep HotplugReport) {
+	if m.kicked == nil {
+		m.kicked = map[string]bool{}
+	}
+	present := map[string]bool{}
+	for _, d := range devices {
+		present[d.Name] = true
+	}
+	for _, a := range arrays {
+		for _, d := range a.Detached {
+			present[d] = false
+		}
+	}
+	for d := range m.kicked {
+		if !present[d] {
+			delete(m.kicked, d)
+		}
+	}
+	for _, f := range rep.Faulty {
+		m.kicked[f[strings.IndexByte(f, '/')+1:]] = true
+	}
 }
 
 // autoAdopt adopts AdoptCandidate's disk, if any.
@@ -261,7 +304,7 @@ func (m *Manager) Gather(ctx context.Context) ([]HotplugArray, []HotplugDevice, 
 			continue
 		}
 		_, perr := fs.Stat(m.ClassBlock, path.Join(name, "partition"))
-		devices = append(devices, HotplugDevice{Name: name, Superblock: sb, Partition: perr == nil})
+		devices = append(devices, HotplugDevice{Name: name, Superblock: sb, Partition: perr == nil, Kicked: m.kicked[name]})
 	}
 	return arrays, devices, errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package raid
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -132,6 +133,9 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Decide(tt.arrays, tt.devices)
+			if len(r.Faulty) > 0 || len(r.Withheld) > 0 {
+				t.Errorf("faulty %q withheld %q, want none", r.Faulty, r.Withheld)
+			}
 			var got []string
 			for _, a := range r.Actions {
 				got = append(got, strings.TrimSuffix(a.String(), " ("+a.Reason+")"))
@@ -342,4 +346,114 @@ func TestManagerRunExamineErrorNoRetry(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestDecideKicked: md kicking a member for I/O errors is no pull: its
+// device stays, so nothing is failed or removed, the member is reported,
+// and once out of its array (an operator's mdadm --remove) the device is
+// not re-added while it is the one md kicked.
+func TestDecideKicked(t *testing.T) {
+	kicked := func(d HotplugDevice) HotplugDevice { d.Kicked = true; return d }
+	r := Decide([]HotplugArray{
+		{Status: raid1("md0", 1, mem("vda1", 0, "in_sync"), mem("vdb1", -1, "faulty", "write_error")), UUID: uuidSys},
+		{Status: raid1("md1", 0, mem("vda2", 0, "in_sync"), mem("vdb2", 1, "in_sync")), UUID: uuidOther},
+	}, []HotplugDevice{dev("vda1", ""), dev("vdb1", ""), dev("vda2", ""), dev("vdb2", "")})
+	if len(r.Actions) != 0 || !reflect.DeepEqual(r.Faulty, []string{"md0/vdb1"}) || r.Withheld != nil {
+		t.Errorf("kicked member present: actions %v faulty %q withheld %q; want none, md0/vdb1, none", r.Actions, r.Faulty, r.Withheld)
+	}
+	// Removed by hand: the kicked device is withheld, a returned one
+	// (not kicked) re-added.
+	arrays := []HotplugArray{{Status: raid1("md0", 1, mem("vda1", 0, "in_sync")), UUID: uuidSys}}
+	r = Decide(arrays, []HotplugDevice{dev("vda1", ""), kicked(dev("vdb1", uuidMdadm))})
+	if len(r.Actions) != 0 || !reflect.DeepEqual(r.Withheld, []string{"vdb1"}) || r.Foreign != nil {
+		t.Errorf("kicked device out of its array: actions %v withheld %q foreign %q; want none, vdb1, none", r.Actions, r.Withheld, r.Foreign)
+	}
+	r = Decide(arrays, []HotplugDevice{dev("vda1", ""), dev("vdb1", uuidMdadm)})
+	if len(r.Actions) != 1 || r.Actions[0].Kind != ActReAdd || r.Withheld != nil {
+		t.Errorf("device not kicked: actions %v withheld %q; want a re-add", r.Actions, r.Withheld)
+	}
+	// A kicked device of an array missing nothing stays foreign.
+	r = Decide([]HotplugArray{{Status: raid1("md0", 0, mem("vda1", 0, "in_sync"), mem("vdc1", 1, "in_sync")), UUID: uuidSys}},
+		[]HotplugDevice{dev("vda1", ""), dev("vdc1", ""), kicked(dev("vdb1", uuidMdadm))})
+	if !reflect.DeepEqual(r.Foreign, []string{"vdb1"}) || r.Withheld != nil {
+		t.Errorf("kicked device, array whole: foreign %q withheld %q", r.Foreign, r.Withheld)
+	}
+}
+
+// TestManagerKicked follows a member md kicked for I/O errors through
+// the Manager: reported (not failed or removed) while in the array, not
+// re-added after an operator removed it, forgotten once its disk is
+// pulled, and re-added when a disk with its superblock comes back.
+func TestManagerKicked(t *testing.T) {
+	block, class := hotplugSys()
+	block["md0/md/dev-vdb/state"] = &fstest.MapFile{Data: []byte("faulty,write_error\n")}
+	block["md0/md/dev-vdb/slot"] = &fstest.MapFile{Data: []byte("none\n")}
+	block["md0/md/dev-vdb/block/dev"] = &fstest.MapFile{Data: []byte("254:16\n")}
+	block["md0/md/degraded"] = &fstest.MapFile{Data: []byte("1\n")}
+	class["vdb/size"] = &fstest.MapFile{Data: []byte("131072\n")}
+	class["vdb/holders/md0"] = &fstest.MapFile{Data: []byte{}}
+	delete(class, "vdc/size")
+	delete(class, "vdd/size")
+	var calls []string
+	run := func(ctx context.Context, name string, args ...string) ([]byte, []byte, error) {
+		calls = append(calls, strings.Join(args, " "))
+		if args[0] == "--examine" {
+			return []byte("MD_LEVEL=raid1\nMD_DEVICES=2\nMD_UUID=" + uuidMdadm + "\n"), nil, nil
+		}
+		return nil, nil, nil
+	}
+	var logs strings.Builder
+	m := &Manager{Mdadm: &Mdadm{Run: run}, Block: block, ClassBlock: class, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	eval := func(what string, wantCalls ...string) HotplugReport {
+		t.Helper()
+		calls = nil
+		rep, err := m.Evaluate(context.Background())
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !reflect.DeepEqual(calls, wantCalls) {
+			t.Errorf("%s: mdadm %q, want %q", what, calls, wantCalls)
+		}
+		return rep
+	}
+	rep := eval("kicked, present")
+	if !reflect.DeepEqual(rep.Faulty, []string{"md0/vdb"}) || !strings.Contains(logs.String(), "md kicked members") || !strings.Contains(logs.String(), "md0/vdb") {
+		t.Errorf("faulty %q, log:\n%s", rep.Faulty, logs.String())
+	}
+	logs.Reset()
+	eval("again")
+	if logs.Len() != 0 {
+		t.Errorf("the same faulty member logged twice:\n%s", logs.String())
+	}
+	// The operator removes it; the disk stays.
+	for _, f := range []string{"state", "slot", "block/dev"} {
+		delete(block, "md0/md/dev-vdb/"+f)
+	}
+	delete(class, "vdb/holders/md0")
+	rep = eval("removed by hand", "--examine --export /dev/vdb")
+	if !reflect.DeepEqual(rep.Withheld, []string{"vdb"}) || !strings.Contains(logs.String(), "not re-adding") {
+		t.Errorf("withheld %q, log:\n%s", rep.Withheld, logs.String())
+	}
+	// Pulled, then a disk with the superblock is back under the name.
+	delete(class, "vdb/size")
+	eval("pulled")
+	class["vdb/size"] = &fstest.MapFile{Data: []byte("131072\n")}
+	eval("back", "--examine --export /dev/vdb", "--manage /dev/md0 --re-add /dev/vdb")
+
+	// Kicked again, then pulled and back between two passes: md's
+	// member is detached (its old device is gone), so the device under
+	// the name is a new disk, re-added once the old member is out (the
+	// next pass examines it).
+	block["md0/md/dev-vdb/state"] = &fstest.MapFile{Data: []byte("faulty\n")}
+	block["md0/md/dev-vdb/slot"] = &fstest.MapFile{Data: []byte("none\n")}
+	block["md0/md/dev-vdb/block/dev"] = &fstest.MapFile{Data: []byte("254:16\n")}
+	class["vdb/holders/md0"] = &fstest.MapFile{Data: []byte{}}
+	eval("kicked again")
+	delete(block, "md0/md/dev-vdb/block/dev")
+	delete(class, "vdb/holders/md0")
+	eval("swapped between passes", "--manage /dev/md0 --remove vdb")
+	for _, f := range []string{"state", "slot"} {
+		delete(block, "md0/md/dev-vdb/"+f)
+	}
+	eval("after the remove", "--examine --export /dev/vdb", "--manage /dev/md0 --re-add /dev/vdb")
 }

@@ -28,6 +28,13 @@ type Options struct {
 	// disk0, ... (for QMP device_del). Files ending in .qcow2 are qcow2,
 	// others raw.
 	Disks []string
+	// Blkdebug attaches the disks it names (by index in Disks) through
+	// qemu's blkdebug driver with that config file (BlkdebugConfig), so
+	// the host can make their I/O fail (VM.BreakDisk). Such a disk's
+	// errors are reported to the guest (werror/rerror=report) and its
+	// device offers no write-zeroes: the zero write that switches
+	// BlkdebugConfig's rules on only ever comes from the host.
+	Blkdebug map[int]string
 	// NICs are attached as virtio-net devices in order.
 	NICs []NIC
 	// Memory in MiB; 0 means 512.
@@ -135,9 +142,21 @@ func Args(o Options, qmpSocket string) ([]string, error) {
 			format = "qcow2"
 		}
 		id := fmt.Sprintf("disk%d", i)
+		file, drive, dev := d, "", ""
+		if cfg, ok := o.Blkdebug[i]; ok {
+			if cfg == "" || strings.ContainsAny(cfg+d, ",:") {
+				return nil, fmt.Errorf("qemu: options: disk %d: blkdebug config %q or image %q empty or with a comma or colon", i, cfg, d)
+			}
+			file, drive, dev = "blkdebug:"+cfg+":"+d, ",werror=report,rerror=report", ",write-zeroes=off"
+		}
 		args = append(args,
-			"-drive", fmt.Sprintf("file=%s,format=%s,if=none,id=drive-%s,cache=unsafe", d, format, id),
-			"-device", fmt.Sprintf("virtio-blk-pci,drive=drive-%s,id=%s,serial=%s", id, id, id))
+			"-drive", fmt.Sprintf("file=%s,format=%s,if=none,id=drive-%s,cache=unsafe%s", file, format, id, drive),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=drive-%s,id=%s,serial=%s%s", id, id, id, dev))
+	}
+	for i := range o.Blkdebug {
+		if i < 0 || i >= len(o.Disks) {
+			return nil, fmt.Errorf("qemu: options: blkdebug for disk %d of %d", i, len(o.Disks))
+		}
 	}
 	for i, n := range o.NICs {
 		if n.Netdev == "" || strings.Contains(n.Netdev, ",id=") || strings.HasPrefix(n.Netdev, "id=") {

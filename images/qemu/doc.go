@@ -8,4 +8,10 @@
 // the test log and kills qemu in Cleanup. Expect waits for console output
 // matching a regexp, Result for the guest's "FTNAS-RESULT:" line, Wait for
 // qemu to exit. Args (the command line) is pure.
+//
+// Disks can go and come back (VM.UnplugDisk, VM.PlugDisk: QMP device_del
+// and device_add) or fail: a disk attached with Options.Blkdebug goes
+// through qemu's blkdebug driver with BlkdebugConfig's rules, and
+// VM.BreakDisk (a zero write through HMP's qemu-io, the rules' trigger)
+// makes every later read and write of it fail with EIO.
 package qemu

@@ -89,3 +89,68 @@ func TestBootFailure(t *testing.T) {
 		t.Errorf("Expect past the timeout = %v", err)
 	}
 }
+
+// TestBreakDisk checks the blkdebug rules with this host's qemu, on a VM
+// held before its first instruction (-S, so no guest touches the disk):
+// the disk reads, BreakDisk's zero write goes through and switches the
+// errors on, and from then on reads and writes through the disk's drive
+// fail with EIO (qemu-io reports on the console), while the image keeps
+// what was written before.
+func TestBreakDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts qemu")
+	}
+	if err := qemu.Available(qemu.Options{}); err != nil {
+		t.Skip(err)
+	}
+	fw, err := qemu.FindOVMF(nil)
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	img, cfg := filepath.Join(dir, "d.raw"), filepath.Join(dir, "d.blkdebug")
+	if err := qemu.CreateRaw(img, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(qemu.BlkdebugConfig(5)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vars, err := fw.TempVars(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := qemu.Boot(t, qemu.Options{Firmware: fw.Code, FirmwareVars: vars, Disks: []string{img}, Blkdebug: map[int]string{0: cfg},
+		QMP: true, Timeout: 60 * time.Second, Extra: []string{"-S"}})
+	io := func(cmd string) {
+		t.Helper()
+		if out, err := vm.HMP(`qemu-io drive-disk0 "` + cmd + `"`); err != nil || out != "" {
+			t.Fatalf("qemu-io %s: %q, %v", cmd, out, err)
+		}
+	}
+	io("write -P 0xab 4096 512")
+	vm.MustExpect(regexp.MustCompile(`(?m)^wrote 512/512 bytes at offset 4096\r?$`))
+	io("read -P 0xab 4096 512")
+	vm.MustExpect(regexp.MustCompile(`(?m)^read 512/512 bytes at offset 4096\r?$`))
+	if err := vm.BreakDisk("disk0", 8192); err != nil {
+		t.Fatal(err)
+	}
+	vm.MustExpect(regexp.MustCompile(`(?m)^wrote 512/512 bytes at offset 8192\r?$`))
+	io("read 4096 512")
+	vm.MustExpect(regexp.MustCompile(`(?m)^read failed: Input/output error\r?$`))
+	io("write -P 0xcd 4096 512")
+	vm.MustExpect(regexp.MustCompile(`(?m)^write failed: Input/output error\r?$`))
+	if err := vm.BreakDisk("disk9", 0); err == nil {
+		t.Error("BreakDisk of a disk that is not there succeeded")
+	}
+	if err := vm.BreakDisk("disk0", 100); err == nil {
+		t.Error("BreakDisk at an unaligned offset succeeded")
+	}
+	vm.Kill()
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b[4096:4608], bytes.Repeat([]byte{0xab}, 512)) {
+		t.Errorf("the write before the break is not on the image: % x", b[4096:4112])
+	}
+}

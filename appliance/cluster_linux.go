@@ -180,7 +180,7 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 		Transport: udp,
 		VIP:       fencedVIP{VIP: heartbeat.VIP{Interface: c.Interface, Prefix: c.VIP}, fence: rt.fence, lease: mc.WithDefaults().Timing.Lease},
 		Services:  clusterServices{rt: rt, b: b},
-		Witness:   witnessAndVIP(c, log),
+		Witness:   witnessAndVIP(c, log, rt.vipHeld),
 		SaveEpoch: b.st.SetClusterEpoch,
 		OnAction:  rt.onAction,
 		Log:       log,
@@ -204,6 +204,16 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 	log.Info("cluster member started", "role", c.Role, "peer", c.Peer.ID, "vip", c.VIP, "interface", c.Interface,
 		"paths", c.Paths(), "witness", c.Witness, "epoch", epoch)
 	return rt, nil
+}
+
+// vipHeld tells the machine that the peer serves unheard (see
+// heartbeat.VIPHeld).
+func (rt *clusterRuntime) vipHeld() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := rt.node.Submit(ctx, heartbeat.VIPHeld{}); err != nil {
+		rt.log.Warn("cluster: report the VIP held by an unheard peer", "err", err)
+	}
 }
 
 func (rt *clusterRuntime) onAction(a heartbeat.Action) {
@@ -376,7 +386,7 @@ const witnessPingRetry = 60 * time.Millisecond
 // VIP; the standby then stays standby instead of serving beside it. A
 // dead, frozen or released master does not answer: its fence drops the
 // VIP's ARP once its lease has run out, before the standby asks.
-func witnessAndVIP(c store.Cluster, log *slog.Logger) func(ctx context.Context) bool {
+func witnessAndVIP(c store.Cluster, log *slog.Logger, held func()) func(ctx context.Context) bool {
 	ping := pingWitness(c.Witness)
 	return func(ctx context.Context) bool {
 		if held, err := heartbeat.HasAddress(c.Interface, c.VIP); err == nil && held {
@@ -398,8 +408,9 @@ func witnessAndVIP(c store.Cluster, log *slog.Logger) func(ctx context.Context) 
 			// Cannot tell: the witness alone decides, as before.
 			log.Warn("cluster: cannot ask who holds the VIP", "err", a.err)
 		case a.holder != nil:
-			log.Warn("cluster: no heartbeat from the peer, but a host answers for the VIP: not taking over (split heartbeat paths?)",
+			log.Warn("cluster: no heartbeat from the peer, but a host answers for the VIP: not taking over, and no copy of its data from now on (split heartbeat paths?)",
 				"vip", c.VIP.Addr(), "holder", a.holder)
+			held()
 			return false
 		}
 		return ok

@@ -67,7 +67,15 @@
 //     acknowledges one of its flagged beats says so; only then may it
 //     acknowledge changes alone (DRBD's outdating of the peer). So a
 //     standby cut off from the journal never takes over without what
-//     the master acknowledged meanwhile.
+//     the master acknowledged meanwhile. For the same reason a standby
+//     stops counting itself synced when its master was dead to it and is
+//     heard again (it may have gone on alone meanwhile), and on VIPHeld
+//     (a host answers for the VIP while no heartbeat is heard: split
+//     heartbeat paths); it is synced again once caught up. A node that
+//     just promoted announces JournalUnknown until its journal layer
+//     reports a position in the new term's log, and a serving node that
+//     starts a new log within its term takes a new epoch for it (Renew),
+//     so positions are only ever compared within one log.
 //
 // Every promotion takes a new epoch (a fencing token), reported as
 // EpochChanged before AddVIP; the caller must persist it before executing

@@ -58,6 +58,13 @@ const JournalUnknown = ^uint64(0)
 // copy. Off: the standby follows the log again.
 type Outdate struct{ On bool }
 
+// VIPHeld: a host answers for the VIP while this node hears no peer on any
+// path (split heartbeat paths: the peer serves, unheard). The peer may
+// acknowledge changes without this node meanwhile, so this node is no
+// copy of its data until it hears the peer again and catches up: it does
+// not take over by itself when the peer then dies (only Promote{Force}).
+type VIPHeld struct{}
+
 // Renew is the journal layer of a serving node that started a new log
 // within its term (the old one was full with no standby to drain it): the
 // node takes a new epoch, so no position in the old log is compared with
@@ -90,6 +97,7 @@ func (ServiceHealth) isEvent()   {}
 func (JournalPosition) isEvent() {}
 func (Outdate) isEvent()         {}
 func (Renew) isEvent()           {}
+func (VIPHeld) isEvent()         {}
 func (Promote) isEvent()         {}
 func (Demote) isEvent()          {}
 func (Failback) isEvent()        {}

@@ -213,3 +213,24 @@ func TestStandbyBackFromPartitionIsNotSynced(t *testing.T) {
 		t.Fatal("not synced again after catching up")
 	}
 }
+
+// VIPHeld: the peer serves but is not heard (split heartbeat paths). This
+// node is no copy from then on, and does not take over when the peer then
+// dies.
+func TestVIPHeldUnsyncs(t *testing.T) {
+	h := newTM(t, standby)
+	h.witness = ptr(false) // the probe found the VIP held: "not reachable"
+	asSlaveOf(h, StateMaster, 2)
+	if !h.m.Status().Synced {
+		t.Fatal("not synced")
+	}
+	h.run(2*time.Second, quiet) // heartbeats lost on both paths
+	h.step(VIPHeld{})
+	if h.m.Status().Synced || h.lastSent().Flags&FlagSynced != 0 {
+		t.Fatal("still synced after VIPHeld")
+	}
+	h.witness = ptr(true) // the peer really died: nobody answers for the VIP
+	acts := h.run(5*time.Second, quiet)
+	wantNot(t, acts, "AddVIP")
+	h.wantState(StateSlave, false, 2)
+}

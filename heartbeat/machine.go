@@ -232,6 +232,12 @@ func (m *Machine) Step(ev Event) []Action {
 			m.outdateSeq = m.seq + 1 // sent at once (forceSend)
 			m.forceSend = true
 		}
+	case VIPHeld:
+		if !m.serving && (m.synced || m.handedOff) {
+			m.synced, m.handedOff = false, false
+			m.wentBackAt = m.now
+			m.forceSend = true
+		}
 	case Renew:
 		if m.serving {
 			m.setEpoch(&out, NextEpoch(max(m.epoch, m.peerMaxEpoch), m.rank))

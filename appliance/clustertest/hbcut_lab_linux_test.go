@@ -43,9 +43,11 @@ func dropHeartbeats(t *testing.T, n labtest.Node, peer string) {
 // dedicated link cut, heartbeats dropped on the public network) while
 // both nodes reach the witness and the public network works. The master
 // keeps serving; the standby, asking who has the VIP before it promotes,
-// hears the master and stays standby: never two servers. When the
-// master then really dies, the standby takes over (its fence silenced the
-// dead master's VIP).
+// hears the master and stays standby: never two servers. It also stops
+// counting itself a copy: the master, hearing no standby, acknowledges
+// sync writes alone. So when the master then really dies, the standby
+// does not take over by itself (it would serve without those writes); the
+// operator's takeover serves (its fence silenced the dead master's VIP).
 func TestPairHeartbeatsLostMasterServes(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("needs nft (scripts/deps installs nftables)")
@@ -74,9 +76,24 @@ func TestPairHeartbeatsLostMasterServes(t *testing.T) {
 		<-tm.C
 	}
 
-	// Now the master really dies, heartbeats still cut: n2 takes over.
+	if s2 := p.status("n2"); s2.Synced {
+		t.Fatalf("n2 still counts itself a copy of a master it cannot hear but that holds the VIP: %+v", s2)
+	}
+
+	// Now the master really dies, heartbeats still cut: n2 does not take
+	// over by itself; the operator's takeover does.
 	lab.Nasd(t, "kill", "n1")
-	p.waitNode("n2", "n2 takes over from the dead master", 20*time.Second, func(s2 api.ClusterStatus) bool {
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+		if s2 := p.status("n2"); s2.Serving {
+			t.Fatalf("n2, no copy of the master's data, took over by itself: %+v", s2)
+		}
+		tm := time.NewTimer(100 * time.Millisecond)
+		<-tm.C
+	}
+	if err := p.api["n2"].ClusterAction(p.ctx(), "takeover"); err != nil {
+		t.Fatalf("takeover: %v", err)
+	}
+	p.waitNode("n2", "n2 takes over on the operator's word", 20*time.Second, func(s2 api.ClusterStatus) bool {
 		return serving(s2, "primaryslave") && s2.Epoch > epoch
 	})
 	if !hasVIP(t, n2, lab.VIP) {

@@ -43,3 +43,15 @@ func (a *Allocator) New() (Stamp, error) {
 	a.next++
 	return Stamp{ID: id, Gen: rand.Uint32()}, nil
 }
+
+// Unused gives back st, just handed out by New and written nowhere (a
+// stamp refused because the file had one), if no later Stamp was handed
+// out since: IDs stay dense, and none is ever handed out twice once
+// written.
+func (a *Allocator) Unused(st Stamp) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st.ID != 0 && st.ID+1 == a.next {
+		a.next--
+	}
+}

@@ -19,5 +19,11 @@
 // mismatch triggers a scan for the ID, and an ID that is nowhere is stale.
 // IDs duplicated by a copy that preserved xattrs are re-issued to the copy.
 //
+// Stamps are read and written relative to a directory descriptor with
+// getxattrat and setxattrat (Linux 6.13); on older kernels through
+// /proc/self/fd/N/name, whose walk through procfs costs more than the
+// read or write itself. StampNew stamps a file the caller believes new
+// without reading it first (XATTR_CREATE), the change-log capture's case.
+//
 // Handle is the NFS handle codec: (share fsid, ID, generation), versioned.
 package fileid

@@ -315,6 +315,28 @@ func (t *Tree) Stamp(dirFD int, dir Stamp, name string) (Stamp, error) {
 	return st, nil
 }
 
+// StampNew is StampAt for a file that is likely new to the volume (one the
+// change log just saw created, or moved in): it stamps the file unless it
+// has a Stamp (XATTR_CREATE) and only then reads the Stamp, as StampAt
+// does. A new file costs one system call instead of StampAt's two; one that
+// has a Stamp costs a failed write more.
+func (t *Tree) StampNew(dirFD int, dir Stamp, name string) (Stamp, error) {
+	st, err := t.alloc.New()
+	if err != nil {
+		return Stamp{}, err
+	}
+	err = writeStamp(dirFD, name, st.MarshalBinary(), unix.XATTR_CREATE)
+	if errors.Is(err, unix.EEXIST) {
+		t.alloc.Unused(st)
+		return t.StampAt(dirFD, dir, name)
+	}
+	if err != nil {
+		return Stamp{}, fmt.Errorf("fileid: set %s on %s: %w", XattrName, name, err)
+	}
+	t.idx.Put(st.ID, Loc{Parent: dir.ID, Name: name})
+	return st, nil
+}
+
 // Moved records a rename done by nasd.
 func (t *Tree) Moved(st Stamp, newDir Stamp, newName string) {
 	t.idx.Put(st.ID, Loc{Parent: newDir.ID, Name: newName})
@@ -342,7 +364,7 @@ func (t *Tree) setStamp(dirFD int, name string, flags int) (Stamp, error) {
 	if err != nil {
 		return Stamp{}, err
 	}
-	err = unix.Lsetxattr(procPath(dirFD, name), XattrName, st.MarshalBinary(), flags)
+	err = writeStamp(dirFD, name, st.MarshalBinary(), flags)
 	if errors.Is(err, unix.EEXIST) {
 		return readStamp(dirFD, name)
 	}

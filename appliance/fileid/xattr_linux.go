@@ -8,9 +8,43 @@ import (
 )
 
 // readStamp reads the Stamp of name in the directory dirFD without following
-// a symlink at name.
+// a symlink at name: with getxattrat, or through /proc where the kernel has
+// none.
 func readStamp(dirFD int, name string) (Stamp, error) {
-	return lreadStamp(procPath(dirFD, name))
+	var buf [64]byte
+	n, there, err := getxattrAt(dirFD, name, XattrName, buf[:])
+	if !there {
+		return lreadStamp(procPath(dirFD, name))
+	}
+	return parseRead(buf[:n], name, err)
+}
+
+// parseRead is the Stamp in a value read from the xattr of file p, or the
+// read's error.
+func parseRead(v []byte, p string, err error) (Stamp, error) {
+	if err == unix.ENODATA || err == unix.ERANGE {
+		return Stamp{}, ErrNoStamp
+	}
+	if err != nil {
+		return Stamp{}, fmt.Errorf("fileid: read %s of %s: %w", XattrName, p, err)
+	}
+	st, perr := ParseStamp(v)
+	if perr != nil {
+		// A damaged or foreign value: treat as unstamped, so it is
+		// replaced rather than trusted.
+		return Stamp{}, errors.Join(ErrNoStamp, perr)
+	}
+	return st, nil
+}
+
+// writeStamp sets the xattr of name in dirFD (not following a final
+// symlink) to v: with setxattrat, or through /proc where the kernel has
+// none.
+func writeStamp(dirFD int, name string, v []byte, flags int) error {
+	if there, err := setxattrAt(dirFD, name, XattrName, v, flags); there {
+		return err
+	}
+	return unix.Lsetxattr(procPath(dirFD, name), XattrName, v, flags)
 }
 
 // lreadStamp reads the Stamp of the file at p, not following a final symlink.
@@ -21,19 +55,10 @@ func lreadStamp(p string) (Stamp, error) {
 		if err == unix.EINTR {
 			continue
 		}
-		if err == unix.ENODATA || err == unix.ERANGE {
-			return Stamp{}, ErrNoStamp
-		}
 		if err != nil {
-			return Stamp{}, fmt.Errorf("fileid: read %s of %s: %w", XattrName, p, err)
+			n = 0
 		}
-		st, perr := ParseStamp(buf[:n])
-		if perr != nil {
-			// A damaged or foreign value: treat as unstamped, so it is
-			// replaced rather than trusted.
-			return Stamp{}, errors.Join(ErrNoStamp, perr)
-		}
-		return st, nil
+		return parseRead(buf[:n], p, err)
 	}
 }
 

@@ -148,6 +148,51 @@ func BenchmarkCapture(b *testing.B) {
 	}
 }
 
+// BenchmarkWriters is BenchmarkCapture's writers alone: the same changes
+// on the same kind of volume, with no capture (no fanotify group, no
+// journal). Its cpu-us/change is the writers' own share of
+// BenchmarkCapture's; what is left there is the capture's, the kernel's
+// queuing of the events the writers make included.
+//
+//	go test -run '^$' -bench '^BenchmarkWriters$' -benchtime 20000x ./journal/capture/
+func BenchmarkWriters(b *testing.B) {
+	vol := benchVolume(b)
+	dirs := make([]string, benchWriters)
+	for w := range dirs {
+		dirs[w] = filepath.Join(vol, "s1", fmt.Sprintf("w%d", w))
+		if err := os.MkdirAll(dirs[w], 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	changes := 0
+	for w := range benchWriters {
+		n := b.N / benchWriters
+		if w < b.N%benchWriters {
+			n++
+		}
+		wg.Go(func() {
+			k, err := benchWriter(dirs[w], n)
+			mu.Lock()
+			changes += k
+			mu.Unlock()
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	cpu := cpuTime(b) - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(changes)/el.Seconds(), "changes/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(changes), "cpu-us/change")
+}
+
 // cpuTime is the CPU time (user and system) the process has used: the
 // writers' and the capture's, in the kernel too (fanotify's events are
 // made in the writers' system calls), less sensitive to other load on the

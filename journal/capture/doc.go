@@ -86,16 +86,16 @@
 // # Cost per change
 //
 // A new file costs a stamp (its Stamp is set as an xattr), a stat and a
-// handle, read by name in its directory: five system calls (a handle
+// handle, read by name in its directory: four system calls (a handle
 // before and after, so a rename racing with the reads is seen; the Stamp
-// of an entry looked up ahead is read with getxattrat, not through
-// /proc/self/fd, on kernels that have it, and a file found without one is
-// stamped at once instead of read again). The directories are opened once per batch, the entries a batch
-// names that are new to the model are looked up ahead several at a time
-// (they wait on the volume's locks more than they compute), and a file
-// read in the batch is not read again to ship it. A file the model does
-// not have is not looked for elsewhere (it has no old place to be moved
-// from; a later move is reported). An attribute change whose file still
+// is written with setxattrat and XATTR_CREATE, not through /proc/self/fd,
+// on kernels that have it, and read only if the file has one already:
+// fileid.Tree.StampNew). The directories are opened once per batch, the
+// entries a batch names that are new to the model are looked up ahead
+// several at a time (they wait on the volume's locks more than they
+// compute), and a file read in the batch is not read again to ship it. A
+// file the model does not have is not looked for elsewhere (it has no old
+// place to be moved from; a later move is reported). An attribute change whose file still
 // has the ctime it was shipped with gives no record: so the event of the
 // capture's own stamping, read after the file was shipped, costs a stat by
 // handle (three calls, read with the batch's others several at a time)

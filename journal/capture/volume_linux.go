@@ -31,8 +31,6 @@ type fsVolume struct {
 	// pre holds what Prefetch read, for every Lookup of each entry in
 	// the rest of the batch.
 	pre map[entryRef]prefetched
-	// stamps reads Stamps without going through /proc.
-	stamps stampReader
 }
 
 // prefetchWorkers is how many lookups Prefetch has in flight: on a busy
@@ -268,25 +266,18 @@ func (v *fsVolume) lookupAt(dfd int, dir DirRef, name string, fresh bool) (Obj, 
 	return Obj{}, false, fmt.Errorf("lookup %s: it keeps changing", name)
 }
 
-// stamp is Tree.StampAt for name in dfd, whose Stamp is dir. For a fresh
+// stamp is Tree.StampAt for name in dfd, whose Stamp is dir. A fresh
 // entry (one Prefetch looks up: created, or moved here, since the model
-// last saw its directory) the Stamp is read first: a file without one,
-// the common case, is stamped at once rather than read again through
-// /proc by StampAt. Other entries (a rescan's, mostly stamped long ago)
-// go to StampAt straight away, which reads the Stamp once.
+// last saw its directory) goes to Tree.StampNew: a file without a Stamp,
+// the common case, is stamped at once without reading first (setxattrat
+// with XATTR_CREATE); one that has a Stamp is read then, as StampAt reads
+// it. Other entries (a rescan's, mostly stamped long ago) go to StampAt
+// straight away, which reads the Stamp once.
 func (v *fsVolume) stamp(dfd int, dir fileid.Stamp, name string, fresh bool) (fileid.Stamp, error) {
 	if !fresh {
 		return v.tree.StampAt(dfd, dir, name)
 	}
-	if _, err := v.stamps.read(dfd, name); err == fileid.ErrNoStamp {
-		// No xattr at all (a damaged one goes to StampAt, as before).
-		// Tree.Stamp is StampAt's own way for a file without a Stamp:
-		// stamp it unless a racing stamper was first, and index it.
-		return v.tree.Stamp(dfd, dir, name)
-	} else if gone(err) {
-		return fileid.Stamp{}, err
-	}
-	return v.tree.StampAt(dfd, dir, name)
+	return v.tree.StampNew(dfd, dir, name)
 }
 
 // List implements Volume.

@@ -1,7 +1,6 @@
 package changelog
 
 import (
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"path"
@@ -129,12 +128,13 @@ func (s shareSet) match(abs string) (Share, string, bool) {
 		if abs == sh.Root {
 			return sh, ".", true
 		}
-		root := sh.Root
-		if root != "/" {
-			root += "/"
+		// abs below root: root, then a slash (root "/" ends in one).
+		n := len(sh.Root)
+		if sh.Root != "/" {
+			n++
 		}
-		if strings.HasPrefix(abs, root) {
-			return sh, abs[len(root):], true
+		if len(abs) >= n && strings.HasPrefix(abs, sh.Root) && abs[n-1] == '/' {
+			return sh, abs[n:], true
 		}
 	}
 	return Share{}, "", false
@@ -227,7 +227,7 @@ func (x *translator) event(ev Event, emit func(Change)) {
 	fid, hasFID := ev.Record(InfoFID)
 	base := Change{IsDir: isDir, Pid: int(ev.Pid), Time: now}
 	if hasFID {
-		base.FID = hex.EncodeToString([]byte(fid.Handle.Key()))
+		base.FID = fid.Handle.hexKey()
 	}
 	ignored := x.ignore != nil && x.ignore(int(ev.Pid))
 	if ev.Mask&fanRename != 0 {
@@ -253,10 +253,10 @@ func (x *translator) event(ev Event, emit func(Change)) {
 	}
 	abs := join(dir, rec.Name)
 	if rec.Name != "." && rec.Name != "" {
-		base.DirFID = hex.EncodeToString([]byte(rec.Handle.Key()))
+		base.DirFID = rec.Handle.hexKey()
 	} else if !hasFID {
 		// An event on the directory itself: it is the object.
-		base.FID = hex.EncodeToString([]byte(rec.Handle.Key()))
+		base.FID = rec.Handle.hexKey()
 	}
 	if isDir && hasFID && rec.Name != "." {
 		if ev.Mask&fanCreate != 0 {
@@ -328,8 +328,8 @@ func (x *translator) rename(ev Event, base Change, fid Record, hasFID, ignored b
 	oldDir, okOld := x.dirPath(oldRec.Handle)
 	newDir, okNew := x.dirPath(newRec.Handle)
 	oldAbs, newAbs := join(oldDir, oldRec.Name), join(newDir, newRec.Name)
-	oldDirFID := hex.EncodeToString([]byte(oldRec.Handle.Key()))
-	newDirFID := hex.EncodeToString([]byte(newRec.Handle.Key()))
+	oldDirFID := oldRec.Handle.hexKey()
+	newDirFID := newRec.Handle.hexKey()
 	if base.IsDir && hasFID {
 		if okNew {
 			x.tree.set(fid.Handle.Key(), newRec.Handle.Key(), newRec.Name)

@@ -2,6 +2,7 @@ package changelog
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -216,4 +217,18 @@ func normal(e Event) Event {
 		}
 	}
 	return e
+}
+
+// hexKey is the hex of Key, also for a handle longer than the kernel's.
+func TestHandleHexKey(t *testing.T) {
+	for _, h := range []Handle{
+		{},
+		{Type: 1, Bytes: []byte{0xde, 0xad}},
+		{Type: -2, Bytes: make([]byte, maxHandleBytes)},
+		{Type: 0x4d, Bytes: make([]byte, maxHandleBytes+5)},
+	} {
+		if got, want := h.hexKey(), hex.EncodeToString([]byte(h.Key())); got != want {
+			t.Errorf("hexKey(%d, %d bytes) = %s, want %s", h.Type, len(h.Bytes), got, want)
+		}
+	}
 }

@@ -25,5 +25,12 @@
 // read or write itself. StampNew stamps a file the caller believes new
 // without reading it first (XATTR_CREATE), the change-log capture's case.
 //
+// An identity handed out in an NFS handle must survive a power cut: the
+// NFS server stamps through StampAtSync (or StampAtFresh and one syncfs
+// for a READDIRPLUS) and fsyncs the files it creates, so a Stamp given
+// just before the cut is on disk and the reconciling scan at the next
+// start does not give the file another. Other stampers (the change-log
+// capture) do not wait for the disk.
+//
 // Handle is the NFS handle codec: (share fsid, ID, generation), versioned.
 package fileid

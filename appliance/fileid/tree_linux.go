@@ -260,25 +260,85 @@ func (t *Tree) walk(fn func(rel string, parent Stamp, name string, st Stamp, d f
 // is dir), stamping the file if it has none yet, re-issuing a Stamp copied
 // from another file, and recording the location in the index.
 func (t *Tree) StampAt(dirFD int, dir Stamp, name string) (Stamp, error) {
+	st, _, err := t.stampAt(dirFD, dir, name)
+	return st, err
+}
+
+// StampAtFresh is StampAt that also says whether the Stamp was given or
+// re-issued just now (not yet on stable storage: see SyncStamp), for a
+// caller that syncs many at once.
+func (t *Tree) StampAtFresh(dirFD int, dir Stamp, name string) (Stamp, bool, error) {
+	return t.stampAt(dirFD, dir, name)
+}
+
+// StampAtSync is StampAt for an identity about to be handed out in an NFS
+// file handle: a Stamp given or re-issued here is on stable storage before
+// it returns, so a power cut cannot give the file another identity at the
+// next start (its handles would go stale). A Stamp the file already had
+// costs nothing more.
+func (t *Tree) StampAtSync(dirFD int, dir Stamp, name string) (Stamp, error) {
+	st, fresh, err := t.stampAt(dirFD, dir, name)
+	if err == nil && fresh {
+		err = SyncStamp(dirFD, name)
+	}
+	if err != nil {
+		return Stamp{}, err
+	}
+	return st, nil
+}
+
+// SyncStamp puts the Stamp just written on name (in dirFD) on stable
+// storage: an fsync of the file or directory itself, or of the whole file
+// system for other types (a symlink cannot be opened to fsync, a device
+// must not be opened).
+func SyncStamp(dirFD int, name string) error {
+	var sb unix.Stat_t
+	if err := unix.Fstatat(dirFD, name, &sb, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("fileid: sync the stamp of %s: %w", name, err)
+	}
+	if t := sb.Mode & unix.S_IFMT; t == unix.S_IFREG || t == unix.S_IFDIR {
+		fd, err := unix.Openat(dirFD, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Fsync(fd)
+			unix.Close(fd)
+		}
+		if err != nil {
+			return fmt.Errorf("fileid: sync the stamp of %s: %w", name, err)
+		}
+		return nil
+	}
+	// dirFD may be O_PATH, which syncfs refuses: open the directory.
+	dfd, err := unix.Openat(dirFD, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Syncfs(dfd)
+		unix.Close(dfd)
+	}
+	if err != nil {
+		return fmt.Errorf("fileid: sync the stamp of %s: %w", name, err)
+	}
+	return nil
+}
+
+func (t *Tree) stampAt(dirFD int, dir Stamp, name string) (Stamp, bool, error) {
 	st, err := readStamp(dirFD, name)
 	if errors.Is(err, ErrNoStamp) {
 		st, err = t.stampNew(dirFD, name)
 		if err != nil {
-			return Stamp{}, err
+			return Stamp{}, false, err
 		}
 		t.idx.Put(st.ID, Loc{Parent: dir.ID, Name: name})
-		return st, nil
+		return st, true, nil
 	}
 	if err != nil {
-		return Stamp{}, err
+		return Stamp{}, false, err
 	}
 	loc, ok, err := t.idx.Get(st.ID)
 	if err != nil {
-		return Stamp{}, err
+		return Stamp{}, false, err
 	}
 	here := Loc{Parent: dir.ID, Name: name}
 	if ok && loc == here {
-		return st, nil
+		return st, false, nil
 	}
 	if ok && st != t.rootSt {
 		// Does the indexed location still carry st? Then this is a hard
@@ -288,21 +348,21 @@ func (t *Tree) StampAt(dirFD int, dir Stamp, name string) (Stamp, error) {
 				same := sameInode(ref.Dir, ref.Name, dirFD, name)
 				ref.Close()
 				if same {
-					return st, nil
+					return st, false, nil
 				}
 				nst, err := t.restamp(dirFD, name)
 				if err != nil {
-					return Stamp{}, err
+					return Stamp{}, false, err
 				}
 				t.log.Info("re-issued a copied file identity", "old", st, "new", nst, "name", name)
 				t.idx.Put(nst.ID, here)
-				return nst, nil
+				return nst, true, nil
 			}
 		}
 	}
 	// Moved outside nasd (or the index lost it): record where it is now.
 	t.idx.Put(st.ID, here)
-	return st, nil
+	return st, false, nil
 }
 
 // Stamp gives a file just created by nasd a new identity and indexes it.

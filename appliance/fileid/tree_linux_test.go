@@ -345,3 +345,52 @@ func TestStampFirstWins(t *testing.T) {
 	}
 	e.mustResolve(first, "new")
 }
+
+// StampAtFresh says when an identity was given or re-issued just now (it
+// must then be synced before it is handed out); StampAtSync syncs those,
+// whatever the file's type.
+func TestStampAtFreshAndSync(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	fd := e.dirFD(".")
+	defer unix.Close(fd)
+	if err := os.WriteFile(filepath.Join(e.vol, "made-by-samba"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, fresh, err := e.tree.StampAtFresh(fd, root, "made-by-samba")
+	if err != nil || !fresh || st.IsZero() {
+		t.Fatalf("first sight: %v fresh %v, %v; want a fresh stamp", st, fresh, err)
+	}
+	again, fresh, err := e.tree.StampAtFresh(fd, root, "made-by-samba")
+	if err != nil || fresh || again != st {
+		t.Fatalf("second sight: %v fresh %v, %v; want %v, not fresh", again, fresh, err, st)
+	}
+	// A copy carrying another file's stamp is re-issued: fresh.
+	if err := os.WriteFile(filepath.Join(e.vol, "copy"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(e.vol, "copy"), XattrName, st.MarshalBinary(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if c, fresh, err := e.tree.StampAtFresh(fd, root, "copy"); err != nil || !fresh || c == st {
+		t.Fatalf("copy: %v fresh %v, %v; want a fresh new stamp", c, fresh, err)
+	}
+	// Every type syncs: a file, a directory, a symlink (the file system),
+	// a FIFO (never opened).
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(e.vol, "f"), nil, 0o644))
+	must(os.Mkdir(filepath.Join(e.vol, "d"), 0o755))
+	must(os.Symlink("f", filepath.Join(e.vol, "l")))
+	must(unix.Mkfifo(filepath.Join(e.vol, "p"), 0o644))
+	for _, name := range []string{"f", "d", "l", "p"} {
+		s, err := e.tree.StampAtSync(fd, root, name)
+		if err != nil || s.IsZero() {
+			t.Errorf("StampAtSync(%s) = %v, %v", name, s, err)
+		}
+	}
+}

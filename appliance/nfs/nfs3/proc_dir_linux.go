@@ -121,6 +121,7 @@ func (k *call) listing(plus bool) Status {
 	used := 0 // dircount accounting for READDIRPLUS
 	entries := 0
 	atRoot := ref.Rel == k.share.Path || (k.share.Path == "." && ref.Rel == ".")
+	fresh := false // an entry got its identity now: synced once, before the reply
 	eof, err := listDir(fd, cookie, func(e dirent) bool {
 		var st fileid.Stamp
 		var err error
@@ -132,7 +133,9 @@ func (k *call) listing(plus bool) Status {
 		case e.name == "..":
 			st, err = fileid.ReadStamp(ref.Dir, ".")
 		default:
-			st, err = k.s.tree.StampAt(fd, ref.Stamp, e.name)
+			var now bool
+			st, now, err = k.s.tree.StampAtFresh(fd, ref.Stamp, e.name)
+			fresh = fresh || now
 		}
 		if err != nil {
 			// Gone between getdents and now, or unreadable: skip it.
@@ -180,6 +183,16 @@ func (k *call) listing(plus bool) Status {
 		k.w.Uint32(uint32(ErrTooSmall))
 		putPostOp(k.w, dirAttrs)
 		return ErrTooSmall
+	}
+	if fresh {
+		// The identities handed out must survive a power cut (see
+		// fileid.StampAtSync); one sync of the file system covers them.
+		if err := unix.Syncfs(fd); err != nil {
+			k.w.Truncate(start)
+			k.w.Uint32(uint32(ErrIO))
+			putPostOp(k.w, dirAttrs)
+			return ErrIO
+		}
 	}
 	k.w.Bool(false)
 	k.w.Bool(eof)

@@ -136,7 +136,7 @@ func (k *call) lookup() Status {
 		}); err != nil {
 			return fail(statusOf(err))
 		}
-		child, err = k.s.tree.StampAt(dfd, ref.Stamp, name)
+		child, err = k.s.tree.StampAtSync(dfd, ref.Stamp, name)
 		if err != nil {
 			return fail(statusOf(err))
 		}
@@ -256,7 +256,7 @@ func (k *call) create() Status {
 		want := verfTimes(verf)
 		if unix.Fstatat(d.fd, name, &sb, unix.AT_SYMLINK_NOFOLLOW) == nil &&
 			sb.Atim.Sec == want[0].Sec && sb.Mtim.Sec == want[1].Sec && sb.Mode&unix.S_IFMT == unix.S_IFREG {
-			stamp, serr := k.s.tree.StampAt(d.fd, d.ref.Stamp, name)
+			stamp, serr := k.s.tree.StampAtSync(d.fd, d.ref.Stamp, name)
 			if serr == nil {
 				return k.created(d, name, stamp)
 			}
@@ -270,10 +270,17 @@ func (k *call) create() Status {
 	}
 	var stamp fileid.Stamp
 	if existed {
-		stamp, err = k.s.tree.StampAt(d.fd, d.ref.Stamp, name)
+		stamp, err = k.s.tree.StampAtSync(d.fd, d.ref.Stamp, name)
 		k.s.files.drop(stamp)
 	} else {
 		stamp, err = k.s.tree.Stamp(d.fd, d.ref.Stamp, name)
+		if err == nil {
+			// The new file's identity is in its handle: on stable
+			// storage before the reply, with the directory entry
+			// (commitDir), or a power cut gives it another at the next
+			// start and the client's handle goes stale.
+			err = unix.Fsync(fd)
+		}
 	}
 	if err != nil {
 		unix.Close(fd)
@@ -319,6 +326,9 @@ func (k *call) makeNode(d *dir, name string, sa sattr, mk func() error) Status {
 		return k.failWcc(statusOf(err), wccOf(d.pre), k.fstat(d.fd, d.ref.Stamp))
 	}
 	stamp, err := k.s.tree.Stamp(d.fd, d.ref.Stamp, name)
+	if err == nil {
+		err = fileid.SyncStamp(d.fd, name) // as in create
+	}
 	if err != nil {
 		return k.failWcc(statusOf(err), wccOf(d.pre), k.fstat(d.fd, d.ref.Stamp))
 	}
@@ -499,7 +509,7 @@ func (k *call) rename() Status {
 		k.w.Uint32(uint32(st))
 		return fail(st, fd, td)
 	}
-	src, err := k.s.tree.StampAt(fd.fd, fd.ref.Stamp, from)
+	src, err := k.s.tree.StampAtSync(fd.fd, fd.ref.Stamp, from)
 	if err != nil {
 		st = statusOf(err)
 		if errors.Is(err, fileid.ErrNoStamp) {

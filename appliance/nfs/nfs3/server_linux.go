@@ -328,7 +328,7 @@ func (s *Server) shareRoot(sh Share) (fileid.Stamp, error) {
 		if err != nil {
 			return fileid.Stamp{}, fmt.Errorf("nfs3: open %s of share %s: %w", dir, sh.Name, err)
 		}
-		st, err = s.tree.StampAt(fd, st, comp)
+		st, err = s.tree.StampAtSync(fd, st, comp)
 		unix.Close(fd)
 		if err != nil {
 			return fileid.Stamp{}, fmt.Errorf("nfs3: stamp %s of share %s: %w", comp, sh.Name, err)

@@ -34,15 +34,16 @@ func (b *backend) Update(ctx context.Context, r io.Reader, req api.UpdateRequest
 	if req.AllowUnsigned {
 		rm.log.Warn("update: the operator allows an unsigned bundle (allow_unsigned): honoured only if this box trusts no update key", "keys_dir", update.DefaultKeysDir)
 	}
-	res, err := u.Update(context.WithoutCancel(ctx), r, update.Options{Tries: req.Tries, AllowUnsigned: req.AllowUnsigned})
+	res, err := u.Update(context.WithoutCancel(ctx), r, update.Options{Tries: req.Tries, AllowUnsigned: req.AllowUnsigned, AllowDowngrade: req.AllowDowngrade})
 	if err != nil {
-		if errors.Is(err, update.ErrFormat) {
+		if errors.Is(err, update.ErrFormat) || errors.Is(err, update.ErrDowngrade) {
 			return api.UpdateResult{}, fmt.Errorf("%w: %w", store.ErrInvalid, err)
 		}
 		return api.UpdateResult{}, err
 	}
 	out := api.UpdateResult{
-		Version: res.Version, SignedBy: res.SignedBy, Unverified: res.Unverified, RunningSlot: res.Running, Slot: res.Slot, Array: res.Array, Bytes: res.Bytes,
+		Version: res.Version, Serial: res.Serial, RunningVersion: res.RunningVersion, RunningSerial: res.RunningSerial, Downgrade: res.Downgrade,
+		SignedBy: res.SignedBy, Unverified: res.Unverified, RunningSlot: res.Running, Slot: res.Slot, Array: res.Array, Bytes: res.Bytes,
 		SHA256: res.SHA256, BootFiles: res.BootFiles, Entry: res.Entry, Tries: res.Tries, ESPFrom: res.ESPFrom,
 		ESPs: []api.RaidESPDisk{},
 	}

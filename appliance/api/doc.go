@@ -37,6 +37,6 @@
 //	POST   /v1/raid/{array}/replace   RaidReplaceRequest -> 202 RaidArray
 //	POST   /v1/raid/adopt             RaidAdoptRequest -> 202 RaidAdoptResult
 //	POST   /v1/raid/esp-sync          RaidESPSyncRequest -> 200 RaidESPSyncResult
-//	POST   /v1/update[?tries=N][&allow_unsigned=1] bundle (application/octet-stream) -> 200 UpdateResult (400: unsigned, unknown key or bad signature)
+//	POST   /v1/update[?tries=N][&allow_unsigned=1][&allow_downgrade=1] bundle (application/octet-stream) -> 200 UpdateResult (400: unsigned, unknown key, bad signature, or older than the running release)
 //	GET    /v1/update                 -> 200 FirmwareStatus (root slots: running, next, trial, rolled back)
 package api

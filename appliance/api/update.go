@@ -12,7 +12,7 @@ import (
 
 // Update route, served when the Backend is also an UpdateBackend:
 //
-//	POST /v1/update[?tries=N][&allow_unsigned=1]  bundle bytes (application/octet-stream) -> 200 UpdateResult
+//	POST /v1/update[?tries=N][&allow_unsigned=1][&allow_downgrade=1]  bundle bytes (application/octet-stream) -> 200 UpdateResult
 //	GET  /v1/update            -> 200 FirmwareStatus
 
 // UpdateResult is a firmware update written to the inactive root slot;
@@ -20,6 +20,14 @@ import (
 type UpdateResult struct {
 	// Version is the bundle's release name.
 	Version string `json:"version"`
+	// Serial is the bundle's build number, which orders releases;
+	// RunningVersion and RunningSerial are the running release's.
+	// Downgrade is set when the bundle is older and was written because
+	// the request allowed it (AllowDowngrade).
+	Serial         uint64 `json:"serial"`
+	RunningVersion string `json:"running_version,omitempty"`
+	RunningSerial  uint64 `json:"running_serial"`
+	Downgrade      bool   `json:"downgrade,omitempty"`
 	// SignedBy is the id of the trusted key whose signature on the
 	// bundle was verified; empty when Unverified.
 	SignedBy string `json:"signed_by,omitempty"`
@@ -57,6 +65,9 @@ type UpdateRequest struct {
 	// update key (a development machine); a box that trusts keys
 	// refuses a bundle none of them signed regardless.
 	AllowUnsigned bool
+	// AllowDowngrade writes a bundle older than the running release (a
+	// lower serial); without it such a bundle is ErrInvalid.
+	AllowDowngrade bool
 }
 
 // FirmwareStatus is the firmware's state: which root slot runs, which
@@ -154,12 +165,23 @@ func updateRoutes(h *handler, b UpdateBackend) map[string]map[string]http.Handle
 				}
 				req.AllowUnsigned = allow
 			}
+			if v := r.URL.Query().Get("allow_downgrade"); v != "" {
+				allow, err := strconv.ParseBool(v)
+				if err != nil {
+					h.fail(w, r, badRequest("allow_downgrade=%q: want 1 or 0", v))
+					return
+				}
+				req.AllowDowngrade = allow
+			}
 			res, err := b.Update(r.Context(), r.Body, req)
 			if err != nil {
 				h.fail(w, r, err)
 				return
 			}
 			res.RebootNeeded = true
+			if res.Downgrade {
+				h.log.Warn("firmware DOWNGRADE written (allow_downgrade)", "version", res.Version, "serial", res.Serial, "running_version", res.RunningVersion, "running_serial", res.RunningSerial)
+			}
 			if res.Unverified {
 				h.log.Warn("firmware update written WITHOUT a signature check (allow_unsigned on a box that trusts no update key)", "version", res.Version, "slot", res.Slot, "entry", res.Entry, "sha256", res.SHA256)
 			} else {
@@ -181,6 +203,9 @@ func (c *Client) Update(ctx context.Context, r io.Reader, req UpdateRequest) (Up
 	}
 	if req.AllowUnsigned {
 		q.Set("allow_unsigned", "1")
+	}
+	if req.AllowDowngrade {
+		q.Set("allow_downgrade", "1")
 	}
 	path := "/v1/update"
 	if len(q) > 0 {

@@ -39,7 +39,7 @@ func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateReques
 		}
 		return api.UpdateResult{Version: "dev", Unverified: true, Slot: "b"}, nil
 	}
-	return api.UpdateResult{Version: "v2", SignedBy: "0123456789abcdef", RunningSlot: "a", Slot: "b", Bytes: int64(len(b)), Entry: "ftnas-1-b+3.conf", Tries: 3}, nil
+	return api.UpdateResult{Version: "v2", Downgrade: req.AllowDowngrade, SignedBy: "0123456789abcdef", RunningSlot: "a", Slot: "b", Bytes: int64(len(b)), Entry: "ftnas-1-b+3.conf", Tries: 3}, nil
 }
 
 func (f *updateFake) Firmware(context.Context) (api.FirmwareStatus, error) {
@@ -104,6 +104,8 @@ func TestUpdateRoute(t *testing.T) {
 		{"/v1/update?tries=x", "application/octet-stream", 400, "tries"},
 		{"/v1/update?allow_unsigned=maybe", "application/octet-stream", 400, "allow_unsigned"},
 		{"/v1/update?allow_unsigned=1", "application/octet-stream", 200, `"version":"v2"`},
+		{"/v1/update?allow_downgrade=perhaps", "application/octet-stream", 400, "allow_downgrade"},
+		{"/v1/update?allow_downgrade=1", "application/octet-stream", 200, `"downgrade":true`},
 	} {
 		req := httptest.NewRequest("POST", tt.path, strings.NewReader("bundle"))
 		req.Header.Set("Content-Type", tt.ct)

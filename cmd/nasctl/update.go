@@ -12,7 +12,7 @@ import (
 
 func newUpdateCmd(a *app) *cobra.Command {
 	var tries int
-	var allowUnsigned bool
+	var allowUnsigned, allowDowngrade bool
 	cmd := &cobra.Command{
 		Use:   "update FILE",
 		Short: "Write a firmware update to the inactive root slot; it runs after a reboot",
@@ -26,7 +26,10 @@ func newUpdateCmd(a *app) *cobra.Command {
 			"unsigned bundle, one signed by an unknown key or one changed after it was signed\n" +
 			"before it writes anything. A box that trusts no key (a development machine)\n" +
 			"refuses every bundle unless --allow-unsigned is given; a box that trusts keys\n" +
-			"ignores --allow-unsigned.",
+			"ignores --allow-unsigned.\n\n" +
+			"A bundle older than the running release (a lower serial, the build number the\n" +
+			"signed manifest carries; a bundle without one counts as 0) is refused, so an old\n" +
+			"signed bundle cannot roll the box back, unless --allow-downgrade is given.",
 		Args: args(1, "FILE"),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if tries < 0 || tries > 9 {
@@ -42,7 +45,7 @@ func newUpdateCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			res, err := c.Update(cmd.Context(), f, api.UpdateRequest{Tries: tries, AllowUnsigned: allowUnsigned})
+			res, err := c.Update(cmd.Context(), f, api.UpdateRequest{Tries: tries, AllowUnsigned: allowUnsigned, AllowDowngrade: allowDowngrade})
 			if err != nil {
 				return fmt.Errorf("update from %s: %w", argv[0], err)
 			}
@@ -55,6 +58,7 @@ func newUpdateCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&tries, "tries", 0, "boots the new slot gets to come up before the box falls back (1-9; default 3)")
 	cmd.Flags().BoolVar(&allowUnsigned, "allow-unsigned", false, "on a box that trusts no update key (a development machine), write the bundle without a signature check")
+	cmd.Flags().BoolVar(&allowDowngrade, "allow-downgrade", false, "write a bundle older than the running release (a lower serial)")
 	return cmd
 }
 
@@ -71,6 +75,9 @@ func updateLine(r api.UpdateResult) string {
 	signed := "signed by key " + r.SignedBy
 	if r.Unverified || r.SignedBy == "" {
 		signed = "UNVERIFIED: no signature checked, this box trusts no update key"
+	}
+	if r.Downgrade {
+		signed += fmt.Sprintf("; DOWNGRADE from %s (serial %d) to serial %d", r.RunningVersion, r.RunningSerial, r.Serial)
 	}
 	return fmt.Sprintf("update %s (%s) written to slot %s (%s, %d bytes, sha256 %s verified; %s); "+
 		"entry %s boots next with %d tries, then slot %s again if it does not come up; ESPs identical on %s; reboot to run it",

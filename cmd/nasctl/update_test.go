@@ -21,6 +21,7 @@ type updateFake struct {
 	got   string
 	tries int
 	allow bool
+	down  bool
 }
 
 func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateRequest) (api.UpdateResult, error) {
@@ -28,7 +29,14 @@ func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateReques
 	if err != nil {
 		return api.UpdateResult{}, err
 	}
-	f.got, f.tries, f.allow = string(b), req.Tries, req.AllowUnsigned
+	f.got, f.tries, f.allow, f.down = string(b), req.Tries, req.AllowUnsigned, req.AllowDowngrade
+	if f.got == "old" && !req.AllowDowngrade {
+		return api.UpdateResult{}, fmt.Errorf("%w: update: bundle 2026.11.3 (serial 41) is older than the running release 2026.12.1 (serial 42): refusing a downgrade (allow it with nasctl update --allow-downgrade)", store.ErrInvalid)
+	}
+	if f.got == "old" {
+		return api.UpdateResult{Version: "2026.11.3", Serial: 41, RunningVersion: "2026.12.1", RunningSerial: 42, Downgrade: true, SignedBy: "0123456789abcdef",
+			RunningSlot: "a", Slot: "b", Entry: "ftnas-1-b+3.conf", Tries: 3}, nil
+	}
 	if f.got == "garbage" {
 		return api.UpdateResult{}, fmt.Errorf("%w: update: bundle: not a valid update bundle: no \"FTNASUPD\" magic", store.ErrInvalid)
 	}
@@ -109,5 +117,13 @@ func TestUpdateCommand(t *testing.T) {
 	out = c.ok("", "update", "--allow-unsigned", unsigned)
 	if !f.allow || !strings.Contains(out, "update 2026.12.1 (UNVERIFIED: no signature checked, this box trusts no update key) written to slot B") {
 		t.Errorf("--allow-unsigned: allow sent %v, output %q", f.allow, out)
+	}
+
+	old := filepath.Join(dir, "old")
+	os.WriteFile(old, []byte("old"), 0o644)
+	c.fails("2026.11.3 (serial 41) is older than the running release 2026.12.1 (serial 42)", "", "update", old)
+	out = c.ok("", "update", "--allow-downgrade", old)
+	if !f.down || !strings.Contains(out, "DOWNGRADE from 2026.12.1 (serial 42) to serial 41") {
+		t.Errorf("--allow-downgrade: sent %v, output %q", f.down, out)
 	}
 }

@@ -85,8 +85,12 @@ func (in Inputs) check() error {
 // its own (the kernel is on the ESP): virtio NICs, overlayfs (its
 // writable /etc and /var), RAID5/6 (the data array of three or more
 // disks) and btrfs (the data volume; ext4, the state's, is built in).
+// NVMe disks: nvme (built into Debian's cloud kernel, so nothing to load
+// there). The watchdog the slot's init feeds: softdog, the only one the
+// cloud kernel has (it has neither i6300esb nor ahci; a kernel flavour
+// with them would list them here).
 func FirmwareModules() []string {
-	return []string{"virtio_pci", "virtio_blk", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay", "raid456", "btrfs"}
+	return []string{"virtio_pci", "virtio_blk", "nvme", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay", "raid456", "btrfs", "softdog"}
 }
 
 // Slots are the root slots; the first is booted by default.

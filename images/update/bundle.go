@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"unicode/utf8"
 )
 
 // Bundle format, version 2. Integers are big-endian.
@@ -21,7 +20,7 @@ import (
 //	0           8     magic "FTNASUPD"
 //	8           4     format version (2)
 //	12          4     manifest length N (1 .. MaxManifest)
-//	16          N     manifest: JSON {"version": "...", "parts": [...]}
+//	16          N     manifest: JSON {"version": "...", "serial": S, "parts": [...]}
 //	16+N        4     signature count K (0 .. MaxSignatures)
 //	20+N        72*K  signatures, each an 8-byte key id (KeyID: the first
 //	                  8 bytes of the SHA-256 of the Ed25519 public key)
@@ -79,7 +78,13 @@ type Part struct {
 type Manifest struct {
 	// Version is the release's name, shown to the user ("2026.12.1").
 	Version string `json:"version"`
-	Parts   []Part `json:"parts"`
+	// Serial is the release's build number, which orders releases
+	// (CheckDowngrade): a later build has a higher one. 0 (left out of
+	// the JSON) is a bundle built before serials, which boxes running
+	// firmware from before serials still read: their manifest parser
+	// refuses unknown fields.
+	Serial uint64 `json:"serial,omitempty"`
+	Parts  []Part `json:"parts"`
 }
 
 // Part returns the part named name.
@@ -107,8 +112,11 @@ func formatErr(format string, args ...any) error {
 
 // Check validates the manifest.
 func (m Manifest) Check() error {
-	if m.Version == "" || len(m.Version) > maxVersion || !utf8.ValidString(m.Version) || strings.ContainsFunc(m.Version, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return formatErr("version %q: want 1-%d printable characters", m.Version, maxVersion)
+	if err := checkVersion(m.Version); err != nil {
+		return formatErr("%v", err)
+	}
+	if m.Serial > MaxSerial {
+		return formatErr("serial %d is above %d", m.Serial, uint64(MaxSerial))
 	}
 	if len(m.Parts) == 0 || m.Parts[0].Name != PartRootfs {
 		return formatErr("the first part must be %q", PartRootfs)
@@ -315,9 +323,12 @@ func Header(m Manifest, keys ...ed25519.PrivateKey) ([]byte, error) {
 // optional (both or neither).
 type Sources struct {
 	Version string
-	Rootfs  string
-	Kernel  string
-	Initrd  string
+	// Serial is the release's build number (Manifest.Serial); 0 leaves
+	// it out.
+	Serial uint64
+	Rootfs string
+	Kernel string
+	Initrd string
 	// Keys sign the bundle (Header); none makes an unsigned bundle.
 	Keys []ed25519.PrivateKey
 }
@@ -325,7 +336,7 @@ type Sources struct {
 // Create writes the bundle of src to the new file path (which must not
 // exist) and returns its manifest. On error the file is removed.
 func Create(path string, src Sources) (m Manifest, err error) {
-	m.Version = src.Version
+	m.Version, m.Serial = src.Version, src.Serial
 	files := []struct{ name, path string }{{PartRootfs, src.Rootfs}, {PartKernel, src.Kernel}, {PartInitrd, src.Initrd}}
 	var paths []string
 	for _, f := range files {

@@ -169,6 +169,8 @@ func FuzzReadHeader(f *testing.F) {
 	f.Add(header(`{"version":"v1","parts":[{"name":"rootfs","size":10,"sha256":"`+h+`"}]}`, 1))
 	f.Add(header(`{"version":"v1","parts":[{"name":"rootfs","size":1,"sha256":"`+h+`"},{"name":"vmlinuz","size":1,"sha256":"`+h+`"},{"name":"initrd","size":1,"sha256":"`+h+`"}]}`, 1))
 	f.Add(header(`{}`, 1))
+	f.Add(header(`{"version":"v1","serial":42,"parts":[{"name":"rootfs","size":10,"sha256":"`+h+`"}]}`, 1))
+	f.Add(header(`{"version":"v1","serial":-1,"parts":[{"name":"rootfs","size":10,"sha256":"`+h+`"}]}`, 2))
 	f.Add([]byte("FTNASUPD"))
 	// Format 2: unsigned, signed by a trusted key, by it and an unknown
 	// one, a bad signature, a cut signature block.

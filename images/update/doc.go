@@ -19,6 +19,19 @@
 //     box that trusts no key (a development machine) refuses every
 //     bundle unless the operator allows an unchecked one
 //     (Options.AllowUnsigned, `nasctl update --allow-unsigned`);
+//  0. refuses a bundle older than the running release (ErrDowngrade,
+//     CheckDowngrade) unless the operator allows a downgrade
+//     (Options.AllowDowngrade, `nasctl update --allow-downgrade`):
+//     releases are ordered by a serial, a build number in the signed
+//     manifest (Manifest.Serial, from images/cmd/build -serial), and the
+//     running slot says its own in /etc/ftnas/release (Release, put into
+//     the slot image by the build). A bundle without a serial (format 2
+//     before serials) is serial 0; a slot without the file (built before
+//     serials, or a development machine) runs serial 0 and takes any
+//     bundle; an unreadable file refuses every bundle unless allowed. The
+//     check runs after the signature's, so the serial compared is the
+//     signed one, and a replayed old bundle fails it like any older one;
+//     the running release itself (the same serial) may be written again;
 //  1. finds the running slot (ftnas.slot= on the kernel command line)
 //     and so the target;
 //  2. marks the target's entry as having no tries left and makes the
@@ -52,8 +65,11 @@
 // older release). The build (images/cmd/build) signs with the keys it is
 // given, or with a development key kept in its cache (DevSigningKey).
 // Format 1 bundles (unsigned) are still read, and refused as "unsigned
-// bundle (format 1)". Nothing stops a downgrade to an older bundle
-// signed by a trusted key.
+// bundle (format 1)". A box whose firmware predates serials refuses a
+// manifest with one (its parser refuses unknown fields): it takes a
+// bundle built with -serial 0 first. The downgrade check compares with
+// the running slot only: a box that fell back from a failed update to an
+// older slot takes that older slot's release again.
 //
 // The pure parts are the bundle format (ReadHeader, ReadBundleHeader,
 // ParseManifest, Header, ReadPart), the signatures (Keyring.Verify,

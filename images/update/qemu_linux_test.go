@@ -34,8 +34,11 @@ const slotSize = 192 * raid.MiB
 //     file added) through `nasctl update` (the init's test hook, reading
 //     the bundle from a third disk), reboots and sees slot B serve and
 //     bless its entry;
-//  2. updates from B to a slot whose squashfs is garbage (the bundle's
-//     hash matches the garbage, so the write-time check passes),
+//  2. on B (release serial 5, /etc/ftnas/release in its image) refuses
+//     an older signed bundle (serial 4, a replay) with a clear
+//     downgrade error, then updates from B to a slot whose squashfs is
+//     garbage (serial 6; the bundle's hash matches the garbage, so the
+//     write-time check passes),
 //     reboots, sees the initramfs fail on A once per try, as
 //     systemd-boot counts the tries down, and then B come back by
 //     itself, with every disk's ESP identical.
@@ -88,17 +91,24 @@ func TestQEMUUpdateRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	filesB := append(append([]rootfs.File(nil), files...), rootfs.File{Path: "/etc/ftnas/update-test", Data: []byte("new image\n")})
+	release, err := update.MarshalRelease(update.Release{Version: "test-new", Serial: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filesB := append(append([]rootfs.File(nil), files...), rootfs.File{Path: "/etc/ftnas/update-test", Data: []byte("new image\n")},
+		rootfs.File{Path: update.DefaultReleaseFile, Data: release})
 	imB, err := userland.SlotImage(ctx, tree, filesB, filepath.Join(dir, "b.squashfs"), userland.CompressionLevel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := bundle(t, filepath.Join(dir, "good.bundle"), update.Sources{Version: "test-new", Rootfs: imB.Path, Keys: []ed25519.PrivateKey{key}})
+	good := bundle(t, filepath.Join(dir, "good.bundle"), update.Sources{Version: "test-new", Serial: 5, Rootfs: imB.Path, Keys: []ed25519.PrivateKey{key}})
+	// A release before B's, signed by the same key: B refuses it.
+	old := bundle(t, filepath.Join(dir, "old.bundle"), update.Sources{Version: "test-old", Serial: 4, Rootfs: imA.Path, Keys: []ed25519.PrivateKey{key}})
 	garbage := filepath.Join(dir, "garbage.squashfs")
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a squashfs ", 300_000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bad := bundle(t, filepath.Join(dir, "bad.bundle"), update.Sources{Version: "test-broken", Rootfs: garbage, Keys: []ed25519.PrivateKey{key}})
+	bad := bundle(t, filepath.Join(dir, "bad.bundle"), update.Sources{Version: "test-broken", Serial: 6, Rootfs: garbage, Keys: []ed25519.PrivateKey{key}})
 
 	res, err := disk.Build(ctx, disk.Inputs{
 		Kernel:     k,
@@ -111,7 +121,7 @@ func TestQEMUUpdateRollback(t *testing.T) {
 	}, disk.Options{
 		Dir: dir, Disks: 2,
 		Layout:  raid.LayoutOptions{ESPSize: 64 * raid.MiB, RootSize: slotSize, StateSize: 8 * raid.MiB, MinData: 8 * raid.MiB},
-		Cmdline: "ftnas.degraded_after=1s no_timer_check " + userland.ParamTestUpdate + "=/dev/vdc",
+		Cmdline: "ftnas.degraded_after=1s no_timer_check " + userland.ParamTestUpdate + "=/dev/vdc,/dev/vdd",
 		Logf:    t.Logf,
 	})
 	if err != nil {
@@ -182,12 +192,18 @@ func TestQEMUUpdateRollback(t *testing.T) {
 
 	// 2. B comes up on its first try (systemd-boot booted
 	// ftnas-1-b+3.conf and counted it down to +2-1 on the ESP), blesses
-	// itself, and writes the broken image to A.
-	vm = start(bad)
+	// itself, refuses the older bundle and writes the broken image to A.
+	vm = start(old, bad)
 	marker(vm, "b")
 	expect(vm, regexp.MustCompile(`(?m)^ftnas: loader ".*" entry=ftnas-1-b\+3\.conf `))
 	expect(vm, userland.ServingRegexp())
 	blessed(vm, "blessed b ftnas-1-b+3.conf ftnas-1-b+2-1.conf ftnas-1-b.conf")
+	refused := expect(vm, userland.UpdateRegexp())
+	for _, want := range []string{"FAILED", "test-old (serial 4) is older than the running release test-new (serial 5)", "--allow-downgrade"} {
+		if !strings.Contains(refused[1], want) {
+			t.Fatalf("boot %d: the older bundle: %q lacks %q", n, refused[0], want)
+		}
+	}
 	updated(vm, "a")
 
 	// 3. A fails once per try; systemd-boot counts down (the entry the

@@ -41,7 +41,10 @@ type Updater struct {
 	// KeysDir holds the public keys whose signature a bundle needs
 	// (LoadKeys); "" means DefaultKeysDir.
 	KeysDir string
-	Logger  *slog.Logger
+	// ReleaseFile is the running slot's release (ReadRelease), whose
+	// serial a bundle must not be below; "" means DefaultReleaseFile.
+	ReleaseFile string
+	Logger      *slog.Logger
 
 	mu sync.Mutex // one update or bless at a time
 }
@@ -54,11 +57,21 @@ type Options struct {
 	// that trusts no key (no KeysDir, or none in it: a development
 	// machine). A box that trusts keys ignores it.
 	AllowUnsigned bool
+	// AllowDowngrade writes a bundle older than the running release (a
+	// lower serial, CheckDowngrade).
+	AllowDowngrade bool
 }
 
 // Result is what Update did.
 type Result struct {
 	Version string
+	// Serial is the bundle's; RunningVersion and RunningSerial the
+	// running release's. Downgrade is set when the bundle is older and
+	// was written because the operator allowed it.
+	Serial         uint64
+	RunningVersion string
+	RunningSerial  uint64
+	Downgrade      bool
 	// SignedBy is the trusted key whose signature was checked; empty
 	// when Unverified.
 	SignedBy string
@@ -265,7 +278,7 @@ func (u *Updater) Update(ctx context.Context, r io.Reader, o Options) (Result, e
 		return Result{}, err
 	}
 	m := h.Manifest
-	res := Result{Version: m.Version, Tries: o.Tries, BootFiles: m.HasBootFiles()}
+	res := Result{Version: m.Version, Serial: m.Serial, Tries: o.Tries, BootFiles: m.HasBootFiles()}
 	// 0. The signature, before anything is touched.
 	dir := or(u.KeysDir, DefaultKeysDir)
 	keys, err := LoadKeysOrNone(dir)
@@ -283,6 +296,10 @@ func (u *Updater) Update(ctx context.Context, r io.Reader, o Options) (Result, e
 		res.Unverified = true
 		u.log().Warn("update: WRITING AN UNVERIFIED BUNDLE: this box trusts no update key and the operator allowed an unsigned bundle",
 			"version", m.Version, "keys_dir", dir, "signatures", len(h.Signatures), "format", h.Format)
+	}
+	// The serial, signed with the manifest: no replayed older bundle.
+	if err := u.checkRelease(&res, m, o.AllowDowngrade); err != nil {
+		return res, err
 	}
 	if res.Running, err = u.running(); err != nil {
 		return res, err
@@ -388,6 +405,35 @@ func (u *Updater) Update(ctx context.Context, r io.Reader, o Options) (Result, e
 	}
 	log.Info("update: slot boots next", "entry", res.Entry, "tries", o.Tries)
 	return res, nil
+}
+
+// checkRelease refuses a bundle older than the running release unless
+// allow (CheckDowngrade). An unreadable release file refuses every
+// bundle unless allow: the box cannot tell what is older.
+func (u *Updater) checkRelease(res *Result, m Manifest, allow bool) error {
+	path := or(u.ReleaseFile, DefaultReleaseFile)
+	running, found, err := ReadRelease(path)
+	if err != nil {
+		if !allow {
+			return fmt.Errorf("update: cannot tell whether bundle %s is %w: %w (allow it with nasctl update --allow-downgrade)", Release{Version: m.Version, Serial: m.Serial}, ErrDowngrade, err)
+		}
+		u.log().Warn("update: the running release is unreadable; writing the bundle as the operator allowed a downgrade", "err", err)
+		res.Downgrade = true
+		return nil
+	}
+	res.RunningVersion, res.RunningSerial = running.Version, running.Serial
+	d, err := CheckDowngrade(running, m, allow)
+	if err != nil {
+		return err
+	}
+	if !found {
+		u.log().Info("update: the running slot has no release file (built before serials): any serial is newer", "file", path)
+	}
+	if d.Older {
+		res.Downgrade = true
+		u.log().Warn("update: DOWNGRADE allowed by the operator", "running", running.String(), "bundle", d.Bundle.String())
+	}
+	return nil
 }
 
 type bootFile struct {

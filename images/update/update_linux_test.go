@@ -74,7 +74,7 @@ func fakeBox(t *testing.T) (*Updater, string, *boot.LoaderVars, *string) {
 	slot := "a"
 	lv := &boot.LoaderVars{Info: "systemd-boot 252", Entry: "ftnas-1-a.conf", ESP: espGUID}
 	u := &Updater{
-		SysBlock: sys, DevDir: dev,
+		SysBlock: sys, DevDir: dev, ReleaseFile: filepath.Join(dir, "etc", "ftnas", "release"),
 		Cmdline:    func() ([]guest.Param, error) { return guest.ParseCmdline("console=ttyS0 ftnas.slot=" + slot) },
 		LoaderVars: func() (boot.LoaderVars, bool, error) { return *lv, true, nil },
 	}
@@ -268,5 +268,135 @@ func TestUpdateAndBless(t *testing.T) {
 	res, err = u.Update(context.Background(), bytes.NewReader(unsigned), Options{AllowUnsigned: true})
 	if err != nil || !res.Unverified || res.SignedBy != "" || res.Slot != "a" || res.Entry != "ftnas-1-a+3.conf" {
 		t.Fatalf("unsigned, allowed on a box without keys: %+v, %v", res, err)
+	}
+}
+
+// TestUpdateDowngrade: a box running serial 42 refuses an older signed
+// bundle (a replayed one too) before it touches anything, unless the
+// operator allows a downgrade; the serial is signed with the manifest.
+func TestUpdateDowngrade(t *testing.T) {
+	u, dir, _, _ := fakeBox(t)
+	vendor, vendorPub, vendorID := testKey(1)
+	u.KeysDir = filepath.Join(dir, "etc", "ftnas", "update-keys")
+	if err := os.MkdirAll(u.KeysDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(u.KeysDir, vendorID.String()+".pub"), MarshalPublicKey(vendorPub), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := MarshalRelease(Release{Version: "2026.12.1", Serial: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(u.ReleaseFile, rel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	rootfs := filepath.Join(src, "rootfs")
+	if err := os.WriteFile(rootfs, bytes.Repeat([]byte("slot "), 10_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(version string, serial uint64) []byte {
+		t.Helper()
+		p := filepath.Join(src, version)
+		if _, err := Create(p, Sources{Version: version, Serial: serial, Rootfs: rootfs, Keys: []ed25519.PrivateKey{vendor}}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	old, noSerial := mk("2026.11.3", 41), mk("2026.10.0", 0)
+	if bytes.Contains(noSerial, []byte(`"serial"`)) {
+		t.Error("a bundle without a serial carries the field: boxes before serials refuse unknown fields")
+	}
+	espBefore, _ := os.ReadFile(filepath.Join(dir, "dev", "vda1"))
+	mdBefore, _ := os.ReadFile(filepath.Join(dir, "dev", "md126"))
+	untouched := func(name string) {
+		t.Helper()
+		espNow, _ := os.ReadFile(filepath.Join(dir, "dev", "vda1"))
+		mdNow, _ := os.ReadFile(filepath.Join(dir, "dev", "md126"))
+		if !bytes.Equal(espNow, espBefore) || !bytes.Equal(mdNow, mdBefore) {
+			t.Fatalf("%s: the refused bundle changed the ESP or the slot's array", name)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		b    []byte
+		want []string
+	}{
+		{"older", old, []string{"2026.11.3 (serial 41)", "2026.12.1 (serial 42)", "--allow-downgrade"}},
+		{"no serial", noSerial, []string{"2026.10.0 (no serial", "2026.12.1 (serial 42)"}},
+	} {
+		_, err := u.Update(context.Background(), bytes.NewReader(tt.b), Options{})
+		if !errors.Is(err, ErrDowngrade) {
+			t.Errorf("%s: %v, want ErrDowngrade", tt.name, err)
+		}
+		for _, w := range tt.want {
+			if err != nil && !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not say %q", tt.name, err, w)
+			}
+		}
+		untouched(tt.name)
+	}
+	// Raising the serial of the old bundle breaks its signature.
+	forged := bytes.Replace(old, []byte(`"serial":41`), []byte(`"serial":49`), 1)
+	if bytes.Equal(forged, old) {
+		t.Fatal("no serial in the manifest")
+	}
+	if _, err := u.Update(context.Background(), bytes.NewReader(forged), Options{}); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("forged serial: %v, want ErrUntrusted", err)
+	}
+	untouched("forged")
+	// An unreadable release file: nothing is known to be newer.
+	if err := os.WriteFile(u.ReleaseFile, []byte("{garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Update(context.Background(), bytes.NewReader(mk("2027.1.0", 50)), Options{}); !errors.Is(err, ErrDowngrade) || !strings.Contains(err.Error(), "cannot tell") {
+		t.Errorf("unreadable release: %v", err)
+	}
+	untouched("unreadable release")
+	if err := os.WriteFile(u.ReleaseFile, rel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Allowed, the older bundle is written and says so.
+	res, err := u.Update(context.Background(), bytes.NewReader(old), Options{AllowDowngrade: true})
+	if err != nil || !res.Downgrade || res.Serial != 41 || res.RunningSerial != 42 || res.RunningVersion != "2026.12.1" || res.Slot != "b" {
+		t.Fatalf("allowed downgrade: %+v, %v", res, err)
+	}
+	// The running release again, and a newer one: no downgrade.
+	for _, b := range [][]byte{mk("2026.12.1", 42), mk("2027.1.1", 43)} {
+		res, err := u.Update(context.Background(), bytes.NewReader(b), Options{})
+		if err != nil || res.Downgrade {
+			t.Fatalf("serial %d: %+v, %v", res.Serial, res, err)
+		}
+	}
+	// A box without a release file (built before serials) takes any.
+	if err := os.Remove(u.ReleaseFile); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := u.Update(context.Background(), bytes.NewReader(noSerial), Options{}); err != nil || res.Downgrade || res.RunningSerial != 0 {
+		t.Fatalf("no release file: %+v, %v", res, err)
+	}
+}
+
+// TestStatusNVMe: an NVMe disk's ESP is its partition with the p suffix
+// (nvme0n1p1).
+func TestStatusNVMe(t *testing.T) {
+	u, dir, _, _ := fakeBox(t)
+	for from, to := range map[string]string{
+		filepath.Join("dev", "vda"): filepath.Join("dev", "nvme0n1"), filepath.Join("dev", "vda1"): filepath.Join("dev", "nvme0n1p1"),
+		filepath.Join("sys", "block", "vda"): filepath.Join("sys", "block", "nvme0n1"),
+	} {
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := u.Status()
+	if err != nil || st.ESP != "nvme0n1" || st.Running != "a" || len(st.Slots) != 2 {
+		t.Fatalf("status: %+v, %v", st, err)
 	}
 }

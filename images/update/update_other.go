@@ -22,19 +22,23 @@ type Updater struct {
 	SysBlock, SysClassBlock, DevDir string
 	Cmdline                         func() ([]guest.Param, error)
 	LoaderVars                      func() (boot.LoaderVars, bool, error)
-	KeysDir                         string
+	KeysDir, ReleaseFile            string
 	Logger                          *slog.Logger
 }
 
 // Options tune an update.
 type Options struct {
-	Tries         int
-	AllowUnsigned bool
+	Tries                         int
+	AllowUnsigned, AllowDowngrade bool
 }
 
 // Result is what Update did.
 type Result struct {
 	Version, SignedBy    string
+	Serial               uint64
+	RunningVersion       string
+	RunningSerial        uint64
+	Downgrade            bool
 	Unverified           bool
 	Running, Slot, Array string
 	Bytes                int64

@@ -13,6 +13,7 @@ import (
 
 	"ftnas/images/guest"
 	"ftnas/images/rootfs"
+	"ftnas/images/watchdog"
 )
 
 // Go main packages the userland holds.
@@ -79,12 +80,40 @@ const (
 	// ParamTestShare, a test hook, makes an NFS share of that name once
 	// nasd serves and writes TestFile into it.
 	ParamTestShare = "ftnas.test_share"
-	// ParamTestUpdate, a test hook, names a block device (/dev/vdc):
-	// once nasd serves and the slot is blessed, the init runs `nasctl
-	// update DEVICE` when the device is there, prints UpdateLinePrefix
-	// and the result, and reboots.
+	// ParamTestUpdate, a test hook, names a block device (/dev/vdc), or
+	// several separated by commas: once nasd serves and the slot is
+	// blessed, the init runs `nasctl update DEVICE` for each device that
+	// is there, in order, prints UpdateLinePrefix and the result (FAILED:
+	// ... for a refused one), and reboots after the first that succeeds.
 	ParamTestUpdate = "ftnas.test_update"
+	// ParamWatchdog is the hardware watchdog's timeout in seconds
+	// (default 30; 0 or off: no watchdog). The init feeds /dev/watchdog
+	// while nasd is healthy (package watchdog).
+	ParamWatchdog = "ftnas.watchdog"
+	// ParamWatchdogGrace is how long, in seconds, nasd may fail its
+	// health probes before the watchdog is no longer fed (default 60).
+	ParamWatchdogGrace = "ftnas.watchdog_grace"
+	// ParamTestHangNasd, a test hook (1), stops nasd with SIGSTOP once it
+	// serves and the slot is blessed, and prints HangLine: the watchdog
+	// should then reset the box.
+	ParamTestHangNasd = "ftnas.test_hang_nasd"
 )
+
+// Console lines about the watchdog.
+const (
+	// WatchdogPrefix starts the line the init prints when it opened the
+	// watchdog: "ftnas: watchdog /dev/watchdog identity=... timeout=30s
+	// grace=1m0s", or "ftnas: watchdog none: ..." / "off".
+	WatchdogPrefix = "ftnas: watchdog "
+	// HangLine is printed by the test hook after it stopped nasd.
+	HangLine = "ftnas: test: nasd frozen with SIGSTOP"
+)
+
+// WatchdogRegexp matches the line of an open watchdog: device, identity,
+// timeout.
+func WatchdogRegexp() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(WatchdogPrefix) + `(/\S+) identity="([^"]*)" timeout=(\S+) grace=(\S+)\r?$`)
+}
 
 // Console lines of the slot's init about updates.
 const (
@@ -118,20 +147,35 @@ const TestFile = "hello.txt"
 // TestContent is TestFile's content on slot s.
 func TestContent(slot string) string { return "hello from ftnas slot " + slot + "\n" }
 
+// TestUpdateDevices are the test hook's devices, in order.
+func (o InitOptions) TestUpdateDevices() []string {
+	if o.TestUpdate == "" {
+		return nil
+	}
+	return strings.Split(o.TestUpdate, ",")
+}
+
 // InitOptions are the slot init's settings.
 type InitOptions struct {
 	Address   netip.Prefix
 	Gateway   netip.Addr // invalid: no default route
 	TestShare string
-	// TestUpdate is the block device the test hook updates from.
+	// TestUpdate is the block device the test hook updates from, or
+	// several separated by commas (TestUpdateDevices).
 	TestUpdate string
+	// Watchdog is the hardware watchdog's timeout (0: none);
+	// WatchdogGrace how long nasd may be unhealthy.
+	Watchdog, WatchdogGrace time.Duration
+	// TestHangNasd freezes nasd once it serves (a test hook).
+	TestHangNasd bool
 }
 
 // DefaultInitOptions suit qemu's user-mode network.
 func DefaultInitOptions() InitOptions {
 	return InitOptions{
-		Address: netip.MustParsePrefix("10.0.2.15/24"),
-		Gateway: netip.MustParseAddr("10.0.2.2"),
+		Address:  netip.MustParsePrefix("10.0.2.15/24"),
+		Gateway:  netip.MustParseAddr("10.0.2.2"),
+		Watchdog: watchdog.DefaultTimeout, WatchdogGrace: watchdog.DefaultGrace,
 	}
 }
 
@@ -167,10 +211,38 @@ func ParseInitOptions(params []guest.Param) (InitOptions, error) {
 		o.TestShare = v
 	}
 	if v, ok := guest.Lookup(params, ParamTestUpdate); ok {
-		if !strings.HasPrefix(v, "/dev/") || strings.Contains(v, "..") {
-			return InitOptions{}, fmt.Errorf("userland: %s=%q: want a device under /dev", ParamTestUpdate, v)
+		for _, d := range strings.Split(v, ",") {
+			if !strings.HasPrefix(d, "/dev/") || strings.Contains(d, "..") {
+				return InitOptions{}, fmt.Errorf("userland: %s=%q: want devices under /dev, separated by commas", ParamTestUpdate, v)
+			}
 		}
 		o.TestUpdate = v
+	}
+	for _, p := range []struct {
+		name     string
+		dst      *time.Duration
+		min, max int
+	}{{ParamWatchdog, &o.Watchdog, 2, 3600}, {ParamWatchdogGrace, &o.WatchdogGrace, 1, 3600}} {
+		v, ok := guest.Lookup(params, p.name)
+		if !ok {
+			continue
+		}
+		if p.name == ParamWatchdog && (v == "off" || v == "0") {
+			*p.dst = 0
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < p.min || n > p.max {
+			return InitOptions{}, fmt.Errorf("userland: %s=%q: want seconds, %d-%d", p.name, v, p.min, p.max)
+		}
+		*p.dst = time.Duration(n) * time.Second
+	}
+	if v, ok := guest.Lookup(params, ParamTestHangNasd); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return InitOptions{}, fmt.Errorf("userland: %s=%q: want 1 or 0", ParamTestHangNasd, v)
+		}
+		o.TestHangNasd = b
 	}
 	return o, nil
 }

@@ -177,13 +177,31 @@ func TestParseInitOptions(t *testing.T) {
 		t.Errorf("no gateway: %+v, %v", o, err)
 	}
 	o, err = parse("ftnas.test_update=/dev/vdc")
-	if err != nil || o.TestUpdate != "/dev/vdc" {
+	if err != nil || o.TestUpdate != "/dev/vdc" || len(o.TestUpdateDevices()) != 1 {
 		t.Errorf("test update: %+v, %v", o, err)
+	}
+	o, err = parse("ftnas.test_update=/dev/vdc,/dev/vdd")
+	if d := o.TestUpdateDevices(); err != nil || len(d) != 2 || d[1] != "/dev/vdd" {
+		t.Errorf("test updates: %+v, %v", o, err)
+	}
+	if d := DefaultInitOptions().TestUpdateDevices(); d != nil {
+		t.Errorf("no test update: %q", d)
+	}
+	o, err = parse("ftnas.watchdog=6 ftnas.watchdog_grace=3 ftnas.test_hang_nasd=1")
+	if err != nil || o.Watchdog != 6*time.Second || o.WatchdogGrace != 3*time.Second || !o.TestHangNasd {
+		t.Errorf("watchdog: %+v, %v", o, err)
+	}
+	if o, err = parse("ftnas.watchdog=off"); err != nil || o.Watchdog != 0 || o.WatchdogGrace != time.Minute {
+		t.Errorf("watchdog off: %+v, %v", o, err)
+	}
+	if m := WatchdogRegexp().FindStringSubmatch(WatchdogPrefix + `/dev/watchdog identity="Software Watchdog" timeout=6s grace=3s` + "\r\n"); m == nil || m[2] != "Software Watchdog" || m[3] != "6s" {
+		t.Errorf("watchdog line: %q", m)
 	}
 	if m := BlessRegexp().FindStringSubmatch(BlessPrefix + "blessed slot=b booted=ftnas-1-b+3.conf found=ftnas-1-b+2-1.conf entry=ftnas-1-b.conf\r\n"); m == nil || m[1] != "blessed" || m[4] != "ftnas-1-b+2-1.conf" || m[5] != "ftnas-1-b.conf" {
 		t.Errorf("bless line: %q", m)
 	}
-	for _, bad := range []string{"ftnas.ip=10.0.2.15", "ftnas.ip=fe80::1/64", "ftnas.gw=x", "ftnas.ip=10.0.3.15/24", "ftnas.test_share=../x", "ftnas.test_share=", "ftnas.test_update=vdc", "ftnas.test_update=/dev/../etc/x"} {
+	for _, bad := range []string{"ftnas.ip=10.0.2.15", "ftnas.ip=fe80::1/64", "ftnas.gw=x", "ftnas.ip=10.0.3.15/24", "ftnas.test_share=../x", "ftnas.test_share=", "ftnas.test_update=vdc", "ftnas.test_update=/dev/../etc/x", "ftnas.test_update=/dev/vdc,", "ftnas.test_update=/dev/vdc,vdd",
+		"ftnas.watchdog=1", "ftnas.watchdog=x", "ftnas.watchdog=3601", "ftnas.watchdog_grace=0", "ftnas.watchdog_grace=off", "ftnas.test_hang_nasd=maybe"} {
 		if _, err := parse(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

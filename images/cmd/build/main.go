@@ -29,6 +29,16 @@
 // keys and of every -trust-key FILE (a PEM "PUBLIC KEY", `openssl pkey
 // -in KEY -pubout`), as /etc/ftnas/update-keys/KEYID.pub.
 //
+// Releases are ordered by a serial, a build number: -serial N, by
+// default the number of commits of HEAD (`git rev-list --count HEAD`,
+// which grows along the main branch). The slot image says which release
+// it is in /etc/ftnas/release ({"version": -release or -bundle's VERSION
+// or "dev", "serial": N}), and the bundle's signed manifest carries the
+// same serial; a box refuses a bundle with a lower serial than the one
+// it runs (package update, CheckDowngrade). -serial 0 leaves the serial
+// out of the bundle: a stepping stone for boxes whose firmware predates
+// serials (their manifest parser refuses the unknown field).
+//
 // Key rotation: build release N trusting the old and the new key
 // (-signing-key old.pem -trust-key new.pub) and sign it with the old key;
 // once boxes run N, sign N+1 with the new key (or with both, for boxes
@@ -42,13 +52,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"ftnas/images/deb"
 	"ftnas/images/disk"
 	"ftnas/images/qemu"
+	"ftnas/images/rootfs"
 	"ftnas/images/update"
 	"ftnas/images/userland"
 	"ftnas/raid"
@@ -78,6 +91,8 @@ func run() error {
 	withUserland := flag.Bool("userland", false, "slots hold the Debian userland with nasd (package userland), not the placeholder init")
 	level := flag.Int("zstd-level", userland.CompressionLevel, "zstd level of the -userland slot squashfs (1-22)")
 	bundleVersion := flag.String("bundle", "", "with -userland, also write DIR/ftnas-VERSION.bundle, an update bundle of the slot image")
+	releaseName := flag.String("release", "", "with -userland, the release's name in the slot's /etc/ftnas/release (default: -bundle's VERSION, else dev)")
+	serialFlag := flag.String("serial", "git", "with -userland, the release's serial (build number ordering releases; a box refuses a bundle below the serial it runs): a number, or git for the commit count of HEAD")
 	var signingKeys, trustKeys []string
 	flag.Func("signing-key", "with -userland, sign bundles with this Ed25519 PEM private key and trust it in the slot (repeatable; default $FTNAS_SIGNING_KEY, else the cache's development key)", func(v string) error {
 		signingKeys = append(signingKeys, v)
@@ -132,6 +147,16 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		serial, err := resolveSerial(ctx, *serialFlag)
+		if err != nil {
+			return err
+		}
+		rel, err := releaseFile(update.Release{Version: firstOf(*releaseName, *bundleVersion, "dev"), Serial: serial})
+		if err != nil {
+			return err
+		}
+		logf("release: %s", rel.Data)
+		kf = append(kf, rel)
 		tree, im, err := userland.BuildImage(ctx, userland.Options{CacheDir: *cache, Logf: logf}, bin, filepath.Join(*dir, "build", "userland.squashfs"), *level, kf...)
 		if err != nil {
 			return err
@@ -142,7 +167,7 @@ func run() error {
 		if *bundleVersion != "" {
 			p := filepath.Join(*dir, "ftnas-"+*bundleVersion+".bundle")
 			os.Remove(p)
-			m, err := update.Create(p, update.Sources{Version: *bundleVersion, Rootfs: im.Path, Keys: keys})
+			m, err := update.Create(p, update.Sources{Version: *bundleVersion, Serial: serial, Rootfs: im.Path, Keys: keys})
 			if err != nil {
 				return err
 			}
@@ -150,7 +175,7 @@ func run() error {
 			for _, k := range keys {
 				ids = append(ids, update.KeyIDOf(k.Public().(ed25519.PublicKey)).String())
 			}
-			fmt.Printf("bundle %s version %s rootfs %d bytes sha256 %s signed by %s\n", p, m.Version, m.Parts[0].Size, m.Parts[0].SHA256, strings.Join(ids, ", "))
+			fmt.Printf("bundle %s version %s serial %d rootfs %d bytes sha256 %s signed by %s\n", p, m.Version, m.Serial, m.Parts[0].Size, m.Parts[0].SHA256, strings.Join(ids, ", "))
 		}
 	}
 	res, err := disk.Build(ctx, in, disk.Options{
@@ -251,4 +276,44 @@ func updateKeys(signing, trust []string, cache string, log *slog.Logger) ([]ed25
 		log.Info("slot trusts update key", "key", update.KeyIDOf(pub).String(), "file", p)
 	}
 	return keys, trusted, nil
+}
+
+// resolveSerial turns the -serial flag into a serial: a number, or "git"
+// for the commit count of HEAD.
+func resolveSerial(ctx context.Context, flagValue string) (uint64, error) {
+	if flagValue != "git" {
+		return parseSerial(flagValue)
+	}
+	out, err := exec.CommandContext(ctx, "git", "rev-list", "--count", "HEAD").Output()
+	if err != nil {
+		return 0, fmt.Errorf("-serial git: git rev-list --count HEAD: %w (give -serial N)", err)
+	}
+	return parseSerial(strings.TrimSpace(string(out)))
+}
+
+// parseSerial parses a serial: a decimal number up to update.MaxSerial.
+func parseSerial(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > update.MaxSerial {
+		return 0, fmt.Errorf("-serial %q: want a number 0-%d or git", s, uint64(update.MaxSerial))
+	}
+	return n, nil
+}
+
+// releaseFile is the slot's /etc/ftnas/release for r.
+func releaseFile(r update.Release) (rootfs.File, error) {
+	b, err := update.MarshalRelease(r)
+	if err != nil {
+		return rootfs.File{}, err
+	}
+	return rootfs.File{Path: update.DefaultReleaseFile, Data: b}, nil
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

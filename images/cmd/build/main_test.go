@@ -67,3 +67,29 @@ func TestUpdateKeys(t *testing.T) {
 		t.Error("a private key as trust key was taken")
 	}
 }
+
+func TestSerialAndRelease(t *testing.T) {
+	for in, want := range map[string]uint64{"0": 0, "42": 42, "9007199254740991": update.MaxSerial} {
+		if got, err := parseSerial(in); err != nil || got != want {
+			t.Errorf("parseSerial(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "x", "1.5", "9007199254740992"} {
+		if _, err := parseSerial(bad); err == nil {
+			t.Errorf("parseSerial(%q) passed", bad)
+		}
+	}
+	if n, err := resolveSerial(t.Context(), "7"); err != nil || n != 7 {
+		t.Errorf("resolveSerial 7: %d, %v", n, err)
+	}
+	f, err := releaseFile(update.Release{Version: firstOf("", "2026.12.1", "dev"), Serial: 42})
+	if err != nil || f.Path != update.DefaultReleaseFile {
+		t.Fatalf("release file %+v, %v", f, err)
+	}
+	if r, err := update.ParseRelease(f.Data); err != nil || r.Version != "2026.12.1" || r.Serial != 42 {
+		t.Errorf("release file reads back %+v, %v", r, err)
+	}
+	if _, err := releaseFile(update.Release{Version: "bad\nname"}); err == nil {
+		t.Error("a release name with a newline passed")
+	}
+}

@@ -37,7 +37,19 @@
 //     with ftnas.test_update=DEVICE and that device present it then runs
 //     `nasctl update DEVICE`, prints the result and reboots;
 //  8. on SIGTERM, SIGINT or SIGPWR stops nasd, unmounts the stores
-//     (or remounts them read-only) and powers off.
+//     (or remounts them read-only), stops the watchdog with its magic
+//     close and powers off.
+//
+// From step 5 on it feeds the hardware watchdog (package watchdog:
+// /dev/watchdog when the kernel has one, ftnas.watchdog= seconds,
+// default 30, 0 or off for none) while nasd is healthy: after nasd first
+// served, a watchdog.Runner probes `nasctl status --json` every third of
+// the timeout and stops feeding once no probe passed for
+// ftnas.watchdog_grace= seconds (default 60), so a hung nasd, init or
+// kernel resets the box. The init, not nasd, holds the watchdog: it
+// outlives a nasd that crashes and is restarted, and owns the clean
+// shutdown. ftnas.test_hang_nasd=1 (a test hook) freezes nasd with
+// SIGSTOP once it serves and the slot is blessed.
 //
 // On a trial boot (the loader booted an entry with a boot counter) a
 // slot that fails to set up, or whose nasd does not serve in time,
@@ -50,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -57,6 +70,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -67,6 +81,7 @@ import (
 	"ftnas/images/guest"
 	"ftnas/images/update"
 	"ftnas/images/userland"
+	"ftnas/images/watchdog"
 	"ftnas/raid"
 )
 
@@ -86,12 +101,14 @@ func main() {
 		halt()
 	}
 	stop := make(chan struct{})
+	var nasdPid atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		superviseNasd(r, stop)
+		superviseNasd(r, stop, &nasdPid)
 	}()
+	wd := startWatchdog(r, opts)
 	go func() {
 		if !waitServing(r, slot, opts) {
 			if trial {
@@ -100,8 +117,17 @@ func main() {
 			return
 		}
 		bless()
+		if opts.TestHangNasd {
+			if pid := int(nasdPid.Load()); pid > 0 {
+				if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+					fmt.Println("ftnas: test: SIGSTOP nasd:", err)
+				} else {
+					fmt.Printf("%s (pid %d)\n", userland.HangLine, pid)
+				}
+			}
+		}
 		if opts.TestUpdate != "" {
-			testUpdate(r, opts.TestUpdate)
+			testUpdate(r, opts.TestUpdateDevices())
 		}
 	}()
 	for s := range sigs {
@@ -111,6 +137,7 @@ func main() {
 		}
 		fmt.Println("ftnas: init: got", s, "- stopping nasd and powering off")
 		close(stop)
+		wd.stopping()
 		go func() {
 			for range sigs {
 				r.reap()
@@ -118,6 +145,7 @@ func main() {
 		}()
 		wg.Wait()
 		unmountStores(mounts)
+		wd.close()
 		halt()
 	}
 }
@@ -162,21 +190,24 @@ func bless() {
 	fmt.Printf("%s%s slot=%s booted=%s found=%s entry=%s\n", userland.BlessPrefix, res.State, res.Slot, res.Booted, res.Found, res.Entry)
 }
 
-// testUpdate is the test hook: update from dev when it is there, then
-// reboot.
-func testUpdate(r *reaper, dev string) {
-	if _, err := os.Stat(dev); err != nil {
+// testUpdate is the test hook: update from each of devs that is there,
+// in order, until one succeeds, then reboot.
+func testUpdate(r *reaper, devs []string) {
+	for _, dev := range devs {
+		if _, err := os.Stat(dev); err != nil {
+			continue
+		}
+		out, err := r.outputWithin(userland.NasctlUpdateArgs(dev), 10*time.Minute)
+		line := strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", " | ")), " ")
+		if err != nil {
+			fmt.Printf("%sFAILED: %v: %s\n", userland.UpdateLinePrefix, err, line)
+			continue
+		}
+		fmt.Println(userland.UpdateLinePrefix + line)
+		if err := guest.Reboot(); err != nil {
+			fmt.Println("ftnas: init:", err)
+		}
 		return
-	}
-	out, err := r.outputWithin(userland.NasctlUpdateArgs(dev), 10*time.Minute)
-	line := strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", " | ")), " ")
-	if err != nil {
-		fmt.Printf("%sFAILED: %v: %s\n", userland.UpdateLinePrefix, err, line)
-		return
-	}
-	fmt.Println(userland.UpdateLinePrefix + line)
-	if err := guest.Reboot(); err != nil {
-		fmt.Println("ftnas: init:", err)
 	}
 }
 
@@ -324,28 +355,32 @@ func network(o userland.InitOptions) error {
 }
 
 // superviseNasd runs nasd until stop is closed, restarting it when it
-// exits.
-func superviseNasd(r *reaper, stop <-chan struct{}) {
+// exits; pid holds the running nasd's (0 while none runs).
+func superviseNasd(r *reaper, stop <-chan struct{}, pid *atomic.Int64) {
 	var b userland.Backoff
 	for {
 		start := time.Now()
-		pid, done, err := r.start(userland.NasdArgs(), os.Stdout)
+		p, done, err := r.start(userland.NasdArgs(), os.Stdout)
 		if err != nil {
 			fmt.Println("ftnas: init: start nasd:", err)
 		} else {
-			fmt.Printf("ftnas: nasd started (pid %d)\n", pid)
+			pid.Store(int64(p))
+			fmt.Printf("ftnas: nasd started (pid %d)\n", p)
 			select {
 			case ws := <-done:
+				pid.Store(0)
 				fmt.Printf("ftnas: nasd exited: %s\n", describe(ws))
 			case <-stop:
-				unix.Kill(pid, unix.SIGTERM)
+				unix.Kill(p, unix.SIGTERM)
+				unix.Kill(p, unix.SIGCONT) // a frozen nasd gets its SIGTERM too
 				select {
 				case ws := <-done:
 					fmt.Printf("ftnas: nasd stopped: %s\n", describe(ws))
 				case <-time.After(20 * time.Second):
-					unix.Kill(pid, unix.SIGKILL)
+					unix.Kill(p, unix.SIGKILL)
 					fmt.Println("ftnas: nasd did not stop within 20s; killed")
 				}
+				pid.Store(0)
 				return
 			}
 		}
@@ -356,6 +391,88 @@ func superviseNasd(r *reaper, stop <-chan struct{}) {
 		case <-stop:
 			return
 		}
+	}
+}
+
+// watchdogRun is the running watchdog loop (nil: none).
+type watchdogRun struct {
+	stop, done, finished chan struct{}
+}
+
+// startWatchdog opens the hardware watchdog and feeds it from a
+// watchdog.Runner that probes nasd's health. No watchdog device (or
+// ftnas.watchdog=0) is no error: it prints why and returns nil.
+func startWatchdog(r *reaper, o userland.InitOptions) *watchdogRun {
+	if o.Watchdog == 0 {
+		fmt.Println(userland.WatchdogPrefix + "off (" + userland.ParamWatchdog + "=0)")
+		return nil
+	}
+	cfg := watchdog.Config{Timeout: o.Watchdog, Grace: o.WatchdogGrace}.WithDefaults()
+	if err := cfg.Check(); err != nil {
+		fmt.Println(userland.WatchdogPrefix+"none:", err)
+		return nil
+	}
+	dev, err := watchdog.Open(cfg.Device, cfg.Timeout)
+	if err != nil {
+		fmt.Println(userland.WatchdogPrefix+"none:", err)
+		return nil
+	}
+	fmt.Printf("%s%s identity=%q timeout=%v grace=%v\n", userland.WatchdogPrefix, cfg.Device, dev.Identity, dev.Timeout, cfg.Grace)
+	every := watchdog.Interval(dev.Timeout)
+	w := &watchdogRun{stop: make(chan struct{}), done: make(chan struct{}), finished: make(chan struct{})}
+	run := &watchdog.Runner{
+		Dev: dev, Policy: watchdog.NewPolicy(cfg.Grace), ProbeTimeout: every,
+		Probe: func(ctx context.Context) error {
+			limit := every
+			if dl, ok := ctx.Deadline(); ok {
+				limit = time.Until(dl)
+			}
+			out, err := r.outputWithin(userland.NasctlStatusArgs(), limit)
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("nasctl status: no answer within %v", limit.Round(time.Millisecond))
+			}
+			if err != nil {
+				return err
+			}
+			line, healthy, err := userland.Served(out)
+			if err != nil {
+				return err
+			}
+			if !healthy {
+				return fmt.Errorf("a service is not healthy: %s", line)
+			}
+			return nil
+		},
+		Logger: slog.New(slog.NewTextHandler(os.Stdout, nil)),
+	}
+	go func() {
+		defer close(w.finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		if err := run.Run(context.Background(), t.C, w.stop, w.done); err != nil {
+			fmt.Println("ftnas: watchdog:", err)
+		}
+	}()
+	return w
+}
+
+// stopping keeps the watchdog fed through a clean shutdown.
+func (w *watchdogRun) stopping() {
+	if w != nil {
+		close(w.stop)
+	}
+}
+
+// close stops the watchdog with the magic close.
+func (w *watchdogRun) close() {
+	if w == nil {
+		return
+	}
+	close(w.done)
+	select {
+	case <-w.finished:
+	case <-time.After(5 * time.Second):
+		fmt.Println("ftnas: watchdog: the loop did not stop within 5s")
 	}
 }
 

@@ -55,8 +55,9 @@
 //
 // It then brings up lo and the first NIC with a static address
 // (ftnas.ip=, ftnas.gw=; qemu user-net's 10.0.2.15/24 via 10.0.2.2 by
-// default) and supervises nasd with --state /var/lib/ftnas and --volume
-// /srv/ftnas. Once `nasctl status --json` reports every service healthy
+// default) and supervises nasd with --state /var/lib/ftnas, --volume
+// /srv/ftnas and --raid-auto-adopt (a blank disk plugged in while an
+// array is degraded is partitioned and rebuilt onto). Once `nasctl status --json` reports every service healthy
 // it prints "ftnas: nasd serving {json}" on the console;
 // ftnas.test_share= (a test hook) then adds an NFS share and writes a
 // file into it (fsynced), or, when both are already there from an

@@ -324,9 +324,12 @@ func (b *Backoff) Next(ran time.Duration) time.Duration {
 	return b.next
 }
 
-// NasdArgs are nasd's arguments in the slot.
+// NasdArgs are nasd's arguments in the slot. A box adopts a blank disk
+// plugged in while an array is degraded (--raid-auto-adopt): that is what
+// swapping a failed disk for a new one means on a NAS, with no console
+// step between.
 func NasdArgs() []string {
-	return []string{NasdPath, "--state", StateDir, "--volume", Volume}
+	return []string{NasdPath, "--state", StateDir, "--volume", Volume, "--raid-auto-adopt"}
 }
 
 // NasctlStatusArgs run `nasctl status --json` against the slot's nasd.

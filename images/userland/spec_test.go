@@ -237,3 +237,10 @@ func TestServed(t *testing.T) {
 		t.Error("non-JSON accepted")
 	}
 }
+
+// The slot's nasd adopts blank replacement disks by itself.
+func TestNasdArgsAutoAdopt(t *testing.T) {
+	if !slices.Contains(NasdArgs(), "--raid-auto-adopt") {
+		t.Fatalf("nasd in the slot runs without --raid-auto-adopt: %q", NasdArgs())
+	}
+}

@@ -101,14 +101,20 @@ type Master struct {
 
 	runMu sync.Mutex // one Run at a time
 
-	mu       sync.Mutex
-	jlog     *journal.Log
-	capt     *capture.Capture
-	ship     *journal.Shipper
-	termCtx  context.Context // the current log's; its sessions end with it
-	epoch    uint64
-	sessions uint64
-	lastErr  string
+	mu      sync.Mutex
+	jlog    *journal.Log
+	capt    *capture.Capture
+	ship    *journal.Shipper
+	termCtx context.Context // the current log's; its sessions end with it
+	// termCancel ends the current log's term with a cause.
+	termCancel context.CancelCauseFunc
+	// applyFails counts sessions in a row that ended with the standby
+	// failing to apply the record after applyFailAt.
+	applyFails  int
+	applyFailAt uint64
+	epoch       uint64
+	sessions    uint64
+	lastErr     string
 }
 
 // NewMaster checks cfg and returns a Master; Run starts it.
@@ -295,8 +301,16 @@ func (m *Master) Run(ctx context.Context) (err error) {
 	}
 }
 
-// errNewLog ends a term whose log is full with no standby to drain it.
-var errNewLog = errors.New("the log is full and no standby is connected")
+// errNewLog ends a term whose log must start anew: it is full with no
+// standby to drain it, or the standby keeps failing to apply a record.
+var errNewLog = errors.New("a new log is needed")
+
+// stuckAfter is how many sessions in a row the standby may fail to apply
+// the same record before the master starts a new log for it to resync
+// from (its copy differs from what the log expects: only a resync, whose
+// description replaces what differs and prunes what is extra, repairs
+// it; a retry never will).
+const stuckAfter = 3
 
 // term runs one log until ctx ends or the log must start anew (errNewLog).
 func (m *Master) term(ctx context.Context) (err error) {
@@ -341,11 +355,12 @@ func (m *Master) term(ctx context.Context) (err error) {
 		return err
 	}
 	m.mu.Lock()
-	m.jlog, m.capt, m.ship, m.termCtx = l, c, ship, ctx
+	m.jlog, m.capt, m.ship, m.termCtx, m.termCancel = l, c, ship, ctx, cancel
+	m.applyFails, m.applyFailAt = 0, 0
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
-		m.jlog, m.capt, m.ship, m.termCtx = nil, nil, nil, nil
+		m.jlog, m.capt, m.ship, m.termCtx, m.termCancel = nil, nil, nil, nil, nil
 		m.mu.Unlock()
 	}()
 	m.log.Info("replica master running", "volume", cfg.Volume, "epoch", epoch, "log", l.ID())
@@ -399,7 +414,7 @@ func (m *Master) watchFull(ctx context.Context, l *journal.Log, c *capture.Captu
 			since = now
 		}
 		if now.Sub(since) >= m.cfg.RestartAfter {
-			cancel(fmt.Errorf("%w for %v", errNewLog, m.cfg.RestartAfter))
+			cancel(fmt.Errorf("%w: the log is full and no standby is connected for %v", errNewLog, m.cfg.RestartAfter))
 			return
 		}
 	}
@@ -429,7 +444,7 @@ func (m *Master) accept(ctx context.Context, ln net.Listener, cancel context.Can
 				return
 			}
 			m.mu.Lock()
-			ship, tctx := m.ship, m.termCtx
+			ship, tctx, tcancel := m.ship, m.termCtx, m.termCancel
 			m.sessions++
 			m.mu.Unlock()
 			if ship == nil {
@@ -438,12 +453,38 @@ func (m *Master) accept(ctx context.Context, ln net.Listener, cancel context.Can
 			}
 			err = ship.Serve(tctx, tc)
 			m.setErr(err)
+			if why := m.stuck(err, ship); why != nil {
+				tcancel(why)
+			}
 			if errors.Is(err, journal.ErrFenced) {
 				m.log.Error("replica master fenced: a standby has seen a higher epoch", "err", err)
 				cancel(err)
 			}
 		})
 	}
+}
+
+// stuck counts a session that ended with the standby failing to apply a
+// record; after stuckAfter in a row at the same position it returns the
+// cause to end the term with (a new log, the standby resyncs from it).
+func (m *Master) stuck(err error, ship *journal.Shipper) error {
+	var pe *journal.PeerError
+	if !errors.As(err, &pe) || pe.Code != journal.CodeApply {
+		return nil
+	}
+	at := ship.Status().Acked
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.applyFails == 0 || at != m.applyFailAt {
+		m.applyFails, m.applyFailAt = 0, at
+	}
+	m.applyFails++
+	if m.applyFails < stuckAfter {
+		return nil
+	}
+	m.log.Error("replica master: the standby keeps failing to apply the log; starting a new log for it to resync from",
+		"record", at+1, "sessions", m.applyFails, "err", pe.Msg)
+	return fmt.Errorf("%w: the standby failed %d times to apply the records after %d: %s", errNewLog, m.applyFails, at, pe.Msg)
 }
 
 func (m *Master) setErr(err error) {

@@ -21,7 +21,8 @@
 //	PUT    /v1/users/{name}/password  PasswordRequest -> 204
 //
 // Optional groups, served when the Backend also implements their
-// interface (ClusterBackend, BondBackend, RaidBackend, UpdateBackend):
+// interface (ClusterBackend, BondBackend, RaidBackend, UpdateBackend,
+// InstallBackend):
 //
 //	GET    /v1/cluster                -> ClusterStatus
 //	DELETE /v1/cluster                -> 204 (leave the pair)
@@ -39,4 +40,5 @@
 //	POST   /v1/raid/esp-sync          RaidESPSyncRequest -> 200 RaidESPSyncResult
 //	POST   /v1/update[?tries=N][&allow_unsigned=1][&allow_downgrade=1] bundle (application/octet-stream) -> 200 UpdateResult (400: unsigned, unknown key, bad signature, or older than the running release)
 //	GET    /v1/update                 -> 200 FirmwareStatus (root slots: running, next, trial, rolled back)
+//	POST   /v1/install?disks=vdb,vdc[&data_level=L][&allow_unsigned=1] bundle (application/octet-stream) -> 200 InstallResult (400: a disk not blank or run from, too few disks, untrusted bundle)
 package api

@@ -49,6 +49,9 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	if ub, ok := b.(UpdateBackend); ok {
 		maps.Copy(routes, updateRoutes(h, ub))
 	}
+	if ib, ok := b.(InstallBackend); ok {
+		maps.Copy(routes, installRoutes(h, ib))
+	}
 	for path, methods := range routes {
 		var allow []string
 		for m, fn := range methods {

@@ -72,6 +72,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(newStatusCmd(a), newShareCmd(a), newUserCmd(a), newClusterCmd(a))
 	root.AddCommand(newBondCmd(a), newRaidCmd(a))
 	root.AddCommand(newUpdateCmd(a), newFirmwareCmd(a))
+	root.AddCommand(newInstallCmd(a))
 	return root
 }
 

@@ -22,6 +22,11 @@ const (
 	// ParamDegradedAfter is how long to wait for the missing members
 	// once one is there before starting the array degraded.
 	ParamDegradedAfter = "ftnas.degraded_after"
+	// ParamInstall is the installation's id: the homehost its arrays'
+	// superblocks carry ("ID:ftnas-root-a"). With it, only those arrays
+	// are assembled; without it (images built before it), any array of
+	// the right name (see Choose).
+	ParamInstall = "ftnas.install"
 )
 
 // Paths of the hand-over.
@@ -37,6 +42,9 @@ type Options struct {
 	Slot          string
 	RootWait      time.Duration
 	DegradedAfter time.Duration
+	// Install is the installation id (ParamInstall); "" takes any array
+	// of the right name.
+	Install string
 }
 
 // DefaultOptions boot slot a, wait 30 s for a disk and 5 s for its
@@ -53,6 +61,12 @@ func ParseOptions(params []guest.Param) (Options, error) {
 			return Options{}, fmt.Errorf("boot: %s=%q: want a slot name of a-z, 0-9", ParamSlot, v)
 		}
 		o.Slot = v
+	}
+	if v, ok := guest.Lookup(params, ParamInstall); ok {
+		if !ValidInstallID(v) {
+			return Options{}, fmt.Errorf("boot: %s=%q: want an installation id of 1-%d of a-z, 0-9", ParamInstall, v, MaxInstallID)
+		}
+		o.Install = v
 	}
 	for _, d := range []struct {
 		key string
@@ -73,6 +87,25 @@ func ParseOptions(params []guest.Param) (Options, error) {
 
 func validSlot(s string) bool {
 	if s == "" || len(s) > 8 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxInstallID is the longest installation id: mdadm keeps
+// "HOMEHOST:NAME" in a 32-byte field, and the longest NAME is
+// ftnas-root-a (12 bytes).
+const MaxInstallID = 16
+
+// ValidInstallID reports whether s can be an installation id: 1 to
+// MaxInstallID lower-case letters and digits.
+func ValidInstallID(s string) bool {
+	if s == "" || len(s) > MaxInstallID {
 		return false
 	}
 	for _, c := range s {
@@ -123,15 +156,36 @@ func superblockName(n string) string {
 	return n
 }
 
+// SuperblockHomehost is the "homehost:" prefix of MD_NAME ("" when it
+// has none).
+func SuperblockHomehost(n string) string {
+	if i := strings.LastIndexByte(n, ':'); i >= 0 {
+		return n[:i]
+	}
+	return ""
+}
+
 // Choose groups the candidates whose superblock names the array name by
 // array UUID and returns the group with the most members, then the
 // highest event count (a disk from another box, or one that left the
 // array, loses to the array the other disks agree on). ok is false when no
-// candidate belongs to the array.
+// candidate belongs to the array. Any homehost is taken: see ChooseIn.
 func Choose(cands []Candidate, name string) (g Group, ok bool) {
+	return ChooseIn(cands, name, "")
+}
+
+// ChooseIn is Choose among the arrays of one installation: with install
+// set, only superblocks named "install:name" count, so the arrays of
+// another ftnas box whose disks are attached (an installer medium left
+// plugged in, a disk moved from another box) are never assembled, even
+// when they have more members.
+func ChooseIn(cands []Candidate, name, install string) (g Group, ok bool) {
 	groups := map[string]*Group{}
 	for _, c := range cands {
 		if !c.SB.Populated || superblockName(c.SB.Name) != name {
+			continue
+		}
+		if install != "" && SuperblockHomehost(c.SB.Name) != install {
 			continue
 		}
 		gr := groups[c.SB.UUID]

@@ -57,6 +57,9 @@ func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Option
 	if dev, err := filepath.EvalSymlinks("/dev/md/" + name); err == nil {
 		st, err := raid.ReadArray(os.DirFS("/sys/block"), filepath.Base(dev))
 		if err == nil && st.State.Running() {
+			if err := checkInstall(ctx, md, st, name, opts.Install); err != nil {
+				return st, "", err
+			}
 			return st, dev, nil
 		}
 	}
@@ -81,7 +84,7 @@ func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Option
 			}
 			cands = append(cands, Candidate{Device: d, SB: sb})
 		}
-		g, found := Choose(cands, name)
+		g, found := ChooseIn(cands, name, opts.Install)
 		if found && len(g.Devices) != seen {
 			seen = len(g.Devices)
 			logf("boot: %s: %d of %d members present: %v", name, len(g.Devices), g.Expected, g.Devices)
@@ -89,7 +92,11 @@ func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Option
 		d := w.Decide(time.Now(), g, found)
 		switch d.Action {
 		case GiveUp:
-			return raid.ArrayStatus{}, "", fmt.Errorf("boot: no member of %s found in %v (partitions named %s: %v)", name, opts.RootWait, name, devs)
+			of := ""
+			if opts.Install != "" {
+				of = " of installation " + opts.Install
+			}
+			return raid.ArrayStatus{}, "", fmt.Errorf("boot: no member of %s%s found in %v (partitions named %s: %v)", name, of, opts.RootWait, name, devs)
 		case Assemble:
 			dev := "/dev/md/" + name
 			if d.Degraded {
@@ -120,6 +127,25 @@ func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Option
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// checkInstall refuses a running array st (/dev/md/NAME) that is not
+// install's: its first member's superblock names another homehost.
+func checkInstall(ctx context.Context, md *raid.Mdadm, st raid.ArrayStatus, name, install string) error {
+	if install == "" {
+		return nil
+	}
+	for _, m := range st.Members {
+		sb, err := md.Examine(ctx, "/dev/"+m.Name)
+		if err != nil || !sb.Populated {
+			continue
+		}
+		if h := SuperblockHomehost(sb.Name); h != install {
+			return fmt.Errorf("boot: /dev/md/%s runs as %s, but it is installation %q's array, not %q's (%s=)", name, st.Name, h, install, ParamInstall)
+		}
+		return nil
+	}
+	return nil
 }
 
 // holder returns the md array that holds the partition dev (/dev/vda2):

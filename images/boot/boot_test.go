@@ -221,3 +221,45 @@ func TestUserlandRegexp(t *testing.T) {
 		t.Error("matched a line that is not the userland line")
 	}
 }
+
+func TestChooseInInstall(t *testing.T) {
+	cands := []Candidate{
+		// The installer medium: any homehost, left plugged in.
+		{"/dev/vda2", sb("um", "any:ftnas-root-a", 1, 500)},
+		// The installed box, one disk missing: fewer members than
+		// another installation's.
+		{"/dev/vdb2", sb("ui", "3f9a2c1b0d4e5f60:ftnas-root-a", 2, 10)},
+		{"/dev/vdc2", sb("uo", "0000000000000001:ftnas-root-a", 3, 900)},
+		{"/dev/vdd2", sb("uo", "0000000000000001:ftnas-root-a", 3, 900)},
+	}
+	g, ok := ChooseIn(cands, "ftnas-root-a", "3f9a2c1b0d4e5f60")
+	if !ok || g.UUID != "ui" || !reflect.DeepEqual(g.Devices, []string{"/dev/vdb2"}) {
+		t.Errorf("ChooseIn = %+v, %v; want the installation's array ui on vdb2", g, ok)
+	}
+	if g, _ := Choose(cands, "ftnas-root-a"); g.UUID != "uo" {
+		t.Errorf("Choose (no installation id) = %s, want the most members (uo)", g.UUID)
+	}
+	if _, ok := ChooseIn(cands, "ftnas-root-a", "ffff"); ok {
+		t.Error("ChooseIn found an array of an installation that has none here")
+	}
+	if _, ok := ChooseIn([]Candidate{{"/dev/vda2", sb("u", "ftnas-root-a", 1, 1)}}, "ftnas-root-a", "abc"); ok {
+		t.Error("ChooseIn took a superblock without a homehost for installation abc")
+	}
+}
+
+func TestParseOptionsInstall(t *testing.T) {
+	params, _ := guest.ParseCmdline("ftnas.slot=a ftnas.install=3f9a2c1b0d4e5f60")
+	o, err := ParseOptions(params)
+	if err != nil || o.Install != "3f9a2c1b0d4e5f60" {
+		t.Errorf("ParseOptions = %+v, %v; want install 3f9a2c1b0d4e5f60", o, err)
+	}
+	for _, bad := range []string{"ftnas.install=", "ftnas.install=ABC", "ftnas.install=a:b", "ftnas.install=0123456789abcdef0"} {
+		params, _ := guest.ParseCmdline(bad)
+		if _, err := ParseOptions(params); err == nil {
+			t.Errorf("ParseOptions(%q) accepted", bad)
+		}
+	}
+	if SuperblockHomehost("any:ftnas-data") != "any" || SuperblockHomehost("ftnas-data") != "" {
+		t.Error("SuperblockHomehost")
+	}
+}

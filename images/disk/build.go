@@ -2,6 +2,7 @@ package disk
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -109,6 +110,12 @@ type Options struct {
 	Layout   raid.LayoutOptions
 	// Cmdline is added to both slots' kernel command lines.
 	Cmdline string
+	// InstallID is the installation's id (boot.ParamInstall): the
+	// homehost of every array and ftnas.install= on both entries, so
+	// the initramfs and the slot's init assemble this installation's
+	// arrays, never another box's whose disks are attached (see package
+	// install). "" makes a random one.
+	InstallID string
 	// Modules are loaded by the firmware initramfs; nil means
 	// FirmwareModules().
 	Modules []string
@@ -132,8 +139,10 @@ type Array struct {
 
 // Result is a finished installation.
 type Result struct {
-	Disks  []string
-	Layout raid.Layout
+	// InstallID is the installation's id (Options.InstallID).
+	InstallID string
+	Disks     []string
+	Layout    raid.Layout
 	// ESPHash is the SHA-256 every disk's ESP has (raid.HashESP).
 	ESPHash string
 	Arrays  []Array
@@ -200,7 +209,18 @@ func Build(ctx context.Context, in Inputs, o Options) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("disk: build: %w", err)
 	}
-	res = Result{Layout: layout, Images: map[string]string{}, Took: map[string]time.Duration{}}
+	id := o.InstallID
+	if id == "" {
+		var b [boot.MaxInstallID / 2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return Result{}, fmt.Errorf("disk: build: installation id: %w", err)
+		}
+		id = hex.EncodeToString(b[:])
+	}
+	if !boot.ValidInstallID(id) {
+		return Result{}, fmt.Errorf("disk: build: installation id %q: want 1-%d of a-z, 0-9", id, boot.MaxInstallID)
+	}
+	res = Result{InstallID: id, Layout: layout, Images: map[string]string{}, Took: map[string]time.Duration{}}
 	step := time.Now()
 	took := func(name string) {
 		res.Took[name] = time.Since(step)
@@ -231,7 +251,7 @@ func Build(ctx context.Context, in Inputs, o Options) (res Result, err error) {
 	for _, s := range Slots() {
 		cfg.Slots = append(cfg.Slots, esp.Slot{
 			Name: s, Kernel: in.Kernel.Vmlinuz, Initrd: initrd,
-			Options: strings.TrimSpace(BaseCmdline + " " + boot.ParamSlot + "=" + s + " " + o.Cmdline),
+			Options: strings.TrimSpace(BaseCmdline + " " + boot.ParamSlot + "=" + s + " " + boot.ParamInstall + "=" + id + " " + o.Cmdline),
 		})
 	}
 	files, err := esp.Files(cfg)
@@ -295,7 +315,7 @@ func Build(ctx context.Context, in Inputs, o Options) (res Result, err error) {
 	}
 	took("disks")
 
-	plan := installplan.Plan{Layout: layout, Images: images, Homehost: "any"}
+	plan := installplan.Plan{Layout: layout, Images: images, Homehost: id}
 	if err := plan.Check(); err != nil {
 		return res, err
 	}

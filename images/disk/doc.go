@@ -8,7 +8,10 @@
 // The host writes the GPTs and ESPs itself (go-diskfs, no root, no loop
 // devices). It has no md, so the arrays are made by a short qemu guest
 // (./internal/installer, direct kernel boot): mdadm --create with
-// metadata 1.2 and internal bitmaps, then the root slot squashfs images
+// metadata 1.2 and internal bitmaps and the installation id as homehost
+// (Options.InstallID, random by default; also ftnas.install= on both
+// loader entries, so the boot assembles this installation's arrays and
+// no other box's: see package install), then the root slot squashfs images
 // (package rootfs's placeholder, or Inputs.SlotImage, the real userland
 // package userland builds) are copied onto their arrays and read back. Build
 // checks afterwards that every disk's ESP hashes the same

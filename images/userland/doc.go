@@ -66,14 +66,16 @@
 // counter, and the ESP it booted from is copied to every disk) and
 // prints "ftnas: boot entry STATE slot=... booted=... entry=...";
 // ftnas.test_update=DEVICE (a test hook) then runs `nasctl update DEVICE`
-// when that device is there and reboots. The init feeds the hardware
-// watchdog (package watchdog; ftnas.watchdog= seconds, default 30,
-// ftnas.watchdog_grace=, default 60) while nasd's health probes pass,
-// and writes its magic close at a clean power-off; ftnas.test_hang_nasd=1
-// (a test hook) freezes nasd once it serves, to see the box reset. The
-// slot image says which release it is in /etc/ftnas/release (written by
-// images/cmd/build; package update refuses an older bundle). On a trial boot the init
-// reboots, rather than powering off, when it fails to set up or nasd
+// when that device is there and reboots; ftnas.test_install=DISKS:BUNDLE
+// (vdb,vdc:/dev/vdd) runs `nasctl install` (package install) onto those
+// disks when the bundle device is there and powers off. The init feeds
+// the hardware watchdog (package watchdog; ftnas.watchdog= seconds,
+// default 30, ftnas.watchdog_grace=, default 60) while nasd's health
+// probes pass, and writes its magic close at a clean power-off;
+// ftnas.test_hang_nasd=1 (a test hook) freezes nasd once it serves, to
+// see the box reset. The slot image says which release it is in
+// /etc/ftnas/release (written by images/cmd/build; package update refuses
+// an older bundle). On a trial boot the init reboots, rather than powering off, when it fails to set up or nasd
 // does not serve within 5 minutes, so the loader counts the try.
 //
 // Spec, Key, the command lines, Files, the init's options, Backoff and

@@ -97,6 +97,13 @@ const (
 	// serves and the slot is blessed, and prints HangLine: the watchdog
 	// should then reset the box.
 	ParamTestHangNasd = "ftnas.test_hang_nasd"
+	// ParamTestInstall, a test hook, is DISK,DISK...:BUNDLE
+	// (vdb,vdc:/dev/vdd): once nasd serves and the slot is blessed, the
+	// init runs `nasctl install --disks /dev/DISK,... --bundle BUNDLE
+	// --yes` when BUNDLE is there, prints InstallLinePrefix and the
+	// result, and powers off. The install does not carry it (nor
+	// ParamTestUpdate) to the new box's entries.
+	ParamTestInstall = "ftnas.test_install"
 )
 
 // Console lines about the watchdog.
@@ -123,6 +130,8 @@ const (
 	BlessPrefix = "ftnas: boot entry "
 	// UpdateLinePrefix starts the test hook's line with nasctl's output.
 	UpdateLinePrefix = "ftnas: test update: "
+	// InstallLinePrefix starts the install test hook's line.
+	InstallLinePrefix = "ftnas: test install: "
 )
 
 // BlessRegexp matches the bless line: state, slot, booted entry, the
@@ -135,6 +144,40 @@ func BlessRegexp() *regexp.Regexp {
 // output (one line).
 func UpdateRegexp() *regexp.Regexp {
 	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(UpdateLinePrefix) + `(.*?)\r?$`)
+}
+
+// InstallRegexp matches the install test hook's line; the submatch is
+// nasctl's output (one line).
+func InstallRegexp() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(InstallLinePrefix) + `(.*?)\r?$`)
+}
+
+// TestInstall is the install test hook's request.
+type TestInstall struct {
+	Disks  []string // /dev/vdb, ...
+	Bundle string
+}
+
+// NasctlInstallArgs is the install test hook's command.
+func NasctlInstallArgs(ti TestInstall) []string {
+	return []string{NasctlPath, "install", "--disks", strings.Join(ti.Disks, ","), "--bundle", ti.Bundle, "--yes"}
+}
+
+// ParseTestInstall reads ParamTestInstall's value.
+func ParseTestInstall(v string) (TestInstall, error) {
+	disks, bundle, ok := strings.Cut(v, ":")
+	var ti TestInstall
+	if !ok || !strings.HasPrefix(bundle, "/dev/") || strings.Contains(bundle, "..") {
+		return ti, fmt.Errorf("userland: %s=%q: want DISK,DISK...:/dev/BUNDLE", ParamTestInstall, v)
+	}
+	for _, d := range strings.Split(disks, ",") {
+		if d == "" || strings.ContainsAny(d, "/.") {
+			return ti, fmt.Errorf("userland: %s=%q: bad disk %q", ParamTestInstall, v, d)
+		}
+		ti.Disks = append(ti.Disks, "/dev/"+d)
+	}
+	ti.Bundle = bundle
+	return ti, nil
 }
 
 // NasctlUpdateArgs is the test hook's update command.
@@ -168,6 +211,9 @@ type InitOptions struct {
 	Watchdog, WatchdogGrace time.Duration
 	// TestHangNasd freezes nasd once it serves (a test hook).
 	TestHangNasd bool
+	// TestInstall is the install test hook's request, checked
+	// (ParseTestInstall reads it).
+	TestInstall string
 }
 
 // DefaultInitOptions suit qemu's user-mode network.
@@ -243,6 +289,12 @@ func ParseInitOptions(params []guest.Param) (InitOptions, error) {
 			return InitOptions{}, fmt.Errorf("userland: %s=%q: want 1 or 0", ParamTestHangNasd, v)
 		}
 		o.TestHangNasd = b
+	}
+	if v, ok := guest.Lookup(params, ParamTestInstall); ok {
+		if _, err := ParseTestInstall(v); err != nil {
+			return InitOptions{}, err
+		}
+		o.TestInstall = v
 	}
 	return o, nil
 }

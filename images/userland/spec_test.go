@@ -197,11 +197,16 @@ func TestParseInitOptions(t *testing.T) {
 	if m := WatchdogRegexp().FindStringSubmatch(WatchdogPrefix + `/dev/watchdog identity="Software Watchdog" timeout=6s grace=3s` + "\r\n"); m == nil || m[2] != "Software Watchdog" || m[3] != "6s" {
 		t.Errorf("watchdog line: %q", m)
 	}
+	o, err = parse("ftnas.test_install=vdb,vdc:/dev/vdd")
+	ti, terr := ParseTestInstall(o.TestInstall)
+	if err != nil || terr != nil || strings.Join(NasctlInstallArgs(ti)[1:], " ") != "install --disks /dev/vdb,/dev/vdc --bundle /dev/vdd --yes" {
+		t.Errorf("test install: %+v, %v, %+v, %v", o, err, ti, terr)
+	}
 	if m := BlessRegexp().FindStringSubmatch(BlessPrefix + "blessed slot=b booted=ftnas-1-b+3.conf found=ftnas-1-b+2-1.conf entry=ftnas-1-b.conf\r\n"); m == nil || m[1] != "blessed" || m[4] != "ftnas-1-b+2-1.conf" || m[5] != "ftnas-1-b.conf" {
 		t.Errorf("bless line: %q", m)
 	}
 	for _, bad := range []string{"ftnas.ip=10.0.2.15", "ftnas.ip=fe80::1/64", "ftnas.gw=x", "ftnas.ip=10.0.3.15/24", "ftnas.test_share=../x", "ftnas.test_share=", "ftnas.test_update=vdc", "ftnas.test_update=/dev/../etc/x", "ftnas.test_update=/dev/vdc,", "ftnas.test_update=/dev/vdc,vdd",
-		"ftnas.watchdog=1", "ftnas.watchdog=x", "ftnas.watchdog=3601", "ftnas.watchdog_grace=0", "ftnas.watchdog_grace=off", "ftnas.test_hang_nasd=maybe"} {
+		"ftnas.watchdog=1", "ftnas.watchdog=x", "ftnas.watchdog=3601", "ftnas.watchdog_grace=0", "ftnas.watchdog_grace=off", "ftnas.test_hang_nasd=maybe", "ftnas.test_install=vdb", "ftnas.test_install=vdb:/tmp/x", "ftnas.test_install=,vdb:/dev/vdd", "ftnas.test_install=../vdb:/dev/vdd"} {
 		if _, err := parse(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -35,7 +35,9 @@
 //     after an update loses its boot counter, and the ESP it booted from
 //     is copied to every disk) and prints "ftnas: boot entry STATE ...";
 //     with ftnas.test_update=DEVICE and that device present it then runs
-//     `nasctl update DEVICE`, prints the result and reboots;
+//     `nasctl update DEVICE`, prints the result and reboots; with
+//     ftnas.test_install=DISKS:BUNDLE it runs `nasctl install` and powers
+//     off (install_linux.go);
 //  8. on SIGTERM, SIGINT or SIGPWR stops nasd, unmounts the stores
 //     (or remounts them read-only), stops the watchdog with its magic
 //     close and powers off.
@@ -128,6 +130,9 @@ func main() {
 		}
 		if opts.TestUpdate != "" {
 			testUpdate(r, opts.TestUpdateDevices())
+		}
+		if opts.TestInstall != "" {
+			testInstall(r, opts.TestInstall)
 		}
 	}()
 	for s := range sigs {

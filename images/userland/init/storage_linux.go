@@ -71,7 +71,7 @@ func mountStores(bo boot.Options) ([]string, error) {
 // mounts it.
 func mountStore(ctx context.Context, md *raid.Mdadm, s userland.Store, bo boot.Options, haveBtrfs bool, logf func(string, ...any)) (userland.StorageReport, error) {
 	rep := userland.StorageReport{Store: s}
-	st, dev, err := boot.AssembleArray(ctx, md, s.Array, boot.Options{RootWait: storeWait, DegradedAfter: bo.DegradedAfter}, logf)
+	st, dev, err := boot.AssembleArray(ctx, md, s.Array, boot.Options{RootWait: storeWait, DegradedAfter: bo.DegradedAfter, Install: bo.Install}, logf)
 	if err != nil {
 		return rep, fmt.Errorf("init: storage %s: %w", s.Role, err)
 	}

@@ -70,6 +70,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		// The installation id is the homehost (boot.ParamInstall): the
+		// boot assembles arrays by it.
+		if want := plan.Homehost + ":" + spec.Name; plan.Homehost != "any" && sb.Name != want {
+			return fmt.Errorf("create %s: superblock name %q, want %q", spec.Name, sb.Name, want)
+		}
 		size, err := deviceSize(spec.Device)
 		if err != nil {
 			return err

@@ -19,7 +19,8 @@ type Plan struct {
 	Layout raid.Layout `json:"layout"`
 	// Images are copied onto arrays after they are created.
 	Images []Image `json:"images"`
-	// Homehost is stored in the arrays' superblocks ("any": no host).
+	// Homehost is stored in the arrays' superblocks: the installation
+	// id (boot.ParamInstall); "any" for no host.
 	Homehost string `json:"homehost"`
 }
 

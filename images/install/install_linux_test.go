@@ -1,0 +1,130 @@
+package install
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ftnas/images/boot"
+	"ftnas/images/guest"
+	"ftnas/images/update"
+	"ftnas/raid"
+)
+
+// loopDisk attaches a 16 MiB image holding marks (offset -> bytes; a
+// negative offset counts from the end) as a loop device and returns its
+// kernel name and the image's path.
+func loopDisk(t *testing.T, marks map[int64][]byte) (string, string) {
+	t.Helper()
+	const size = 16 * raid.MiB
+	p := filepath.Join(t.TempDir(), "disk.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for off, b := range marks {
+		if off < 0 {
+			off += size
+		}
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	out, err := exec.Command("losetup", "--find", "--show", p).CombinedOutput()
+	if err != nil {
+		t.Skipf("losetup: %v: %s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	return filepath.Base(dev), p
+}
+
+func hashFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// bundle is an unsigned bundle with a 4 KiB slot image.
+func bundle(t *testing.T) []byte {
+	t.Helper()
+	img := bytes.Repeat([]byte{0x5a}, 4096)
+	h := sha256.Sum256(img)
+	hdr, err := update.Header(update.Manifest{Version: "t1", Parts: []update.Part{{Name: update.PartRootfs, Size: int64(len(img)), SHA256: hex.EncodeToString(h[:])}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(hdr, img...)
+}
+
+// TestInstallRefusesLoopDisks runs Install on loop devices: disks that
+// are not blank, too few for the level and unknown names are refused,
+// each named, and nothing is written; an unsigned bundle on a box that
+// trusts keys is refused first.
+func TestInstallRefusesLoopDisks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for loop devices")
+	}
+	if _, err := exec.LookPath("losetup"); err != nil {
+		t.Skip("needs losetup:", err)
+	}
+	blankDev, blankImg := loopDisk(t, nil)
+	gptDev, gptImg := loopDisk(t, map[int64][]byte{510: {0x55, 0xaa}, 512: []byte("EFI PART")})
+	mdDev, mdImg := loopDisk(t, map[int64][]byte{-8192: {0xfc, 0x4e, 0x2b, 0xa9}})
+	before := map[string]string{}
+	for _, p := range []string{blankImg, gptImg, mdImg} {
+		before[p] = hashFile(t, p)
+	}
+	in := &Installer{
+		Mdadm:      &raid.Mdadm{},
+		KeysDir:    t.TempDir(), // trusts no key
+		Cmdline:    func() ([]guest.Param, error) { return guest.ParseCmdline("ftnas.slot=a") },
+		LoaderVars: func() (boot.LoaderVars, bool, error) { return boot.LoaderVars{}, false, nil },
+	}
+	_, err := in.Install(t.Context(), bytes.NewReader(bundle(t)), Options{Disks: []string{"/dev/" + blankDev, gptDev, mdDev}, AllowUnsigned: true})
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("not blank: %v, want a refusal", err)
+	}
+	t.Logf("refused: %v", err)
+	for _, want := range []string{gptDev + ": not blank: found an MBR signature, a GPT header", mdDev + ": not blank: found md superblock magic at byte"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), blankDev+":") {
+		t.Errorf("error %q names the blank disk %s", err, blankDev)
+	}
+	_, err = in.Install(t.Context(), bytes.NewReader(bundle(t)), Options{Disks: []string{blankDev}, DataLevel: raid.RAID5, AllowUnsigned: true})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "raid5 needs at least 3 disks, 1 named ("+blankDev+")") {
+		t.Errorf("too few disks: %v", err)
+	}
+	_, err = in.Install(t.Context(), bytes.NewReader(bundle(t)), Options{Disks: []string{blankDev, "nosuchdisk9"}, AllowUnsigned: true})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "nosuchdisk9: no such block device") {
+		t.Errorf("unknown disk: %v", err)
+	}
+	// Unsigned without --allow-unsigned: refused before the disks are
+	// looked at.
+	_, err = in.Install(t.Context(), bytes.NewReader(bundle(t)), Options{Disks: []string{"nosuchdisk9"}})
+	if !errors.Is(err, update.ErrFormat) || errors.Is(err, ErrRefused) {
+		t.Errorf("unsigned bundle: %v, want an untrusted bundle", err)
+	}
+	for p, h := range before {
+		if got := hashFile(t, p); got != h {
+			t.Errorf("%s changed", p)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"ftnas/kernel/netns/labtest"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
+	nfsrpc "github.com/willscott/go-nfs-client/nfs/rpc"
 )
 
 // TestPairOutdatedStandby: the standby stays alive (heartbeats on the
@@ -35,6 +36,15 @@ func TestPairOutdatedStandby(t *testing.T) {
 		sh, err := p.api["n2"].ListShares(p.ctx())
 		return err == nil && s.Synced && slices.ContainsFunc(sh, func(s api.Share) bool { return s.Name == "sync" && s.SyncReplication })
 	})
+	// The commits below wait for the outdating (tens of seconds), longer
+	// than go-nfs-client's 5 s RPC timeout. Its receive loop hands a reply
+	// to the waiting call over an unbuffered channel and blocks for good
+	// when the call timed out just then (the retransmissions' replies make
+	// that likely), so the client would hang with replies unread. Wait as
+	// a kernel client on a hard mount does instead.
+	before := nfsrpc.DefaultReadTimeout
+	nfsrpc.DefaultReadTimeout = 3 * time.Minute
+	t.Cleanup(func() { nfsrpc.DefaultReadTimeout = before })
 	stg := p.nfsMount("/sync")
 
 	lab.Cut(t, "n1", "dedicated")

@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -125,11 +126,24 @@ func (k Kernel) Resolve(names ...string) ([]Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel: resolve modules: %w", err)
 	}
+	aliases, err := readAliases(filepath.Join(k.ModulesDir, "modules.alias"))
+	if err != nil {
+		return nil, fmt.Errorf("kernel: resolve modules: %w", err)
+	}
 	lookup := func(name string) (Modinfo, error) {
 		p, ok := paths[name]
 		if !ok {
 			if builtin[name] {
 				return Modinfo{}, ErrBuiltin
+			}
+			// A soft dependency may name an alias, not a module
+			// (libcrc32c's "crc32c": crc32c_generic in a kernel that
+			// does not build it in), as modprobe resolves it.
+			if m := pickAlias(aliases[name], paths, builtin); m != "" {
+				if builtin[m] {
+					return Modinfo{}, ErrBuiltin
+				}
+				return ReadModinfo(paths[m])
 			}
 			return Modinfo{}, ErrNoModule
 		}
@@ -185,6 +199,59 @@ func readBuiltin(path string) (map[string]bool, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// readAliases reads modules.alias: alias name -> module names, for the
+// plain aliases (no wildcards: device aliases are not asked for by name).
+// A missing file means no aliases.
+func readAliases(path string) (map[string][]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string][]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseAliases(f)
+}
+
+// parseAliases parses modules.alias lines ("alias NAME MODULE").
+func parseAliases(r io.Reader) (map[string][]string, error) {
+	out := map[string][]string{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[0] != "alias" || strings.ContainsAny(f[1], "*?[") {
+			continue
+		}
+		name := NormalizeName(f[1])
+		out[name] = append(out[name], NormalizeName(f[2]))
+	}
+	return out, sc.Err()
+}
+
+// pickAlias chooses the module an alias loads: one built in if any (nothing
+// to load), else a generic implementation (it works on every CPU), else
+// the first the kernel has.
+func pickAlias(mods []string, paths map[string]string, builtin map[string]bool) string {
+	for _, m := range mods {
+		if builtin[m] {
+			return m
+		}
+	}
+	for _, m := range mods {
+		if _, ok := paths[m]; ok && strings.HasSuffix(m, "_generic") {
+			return m
+		}
+	}
+	for _, m := range mods {
+		if _, ok := paths[m]; ok {
+			return m
+		}
+	}
+	return ""
 }
 
 // Names returns the module names of mods, in order.

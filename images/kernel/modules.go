@@ -102,6 +102,15 @@ func Order(want []string, lookup func(name string) (Modinfo, error)) ([]string, 
 			}
 			return fmt.Errorf("kernel: module %s: %w", name, err)
 		}
+		if canon := NormalizeName(mi.Name); canon != name {
+			// An alias (see Kernel.Resolve): the module it names is
+			// what is loaded, once.
+			state[name] = done
+			if state[canon] == done {
+				return nil
+			}
+			name = canon
+		}
 		state[name] = visiting
 		path = append(path, name)
 		for _, d := range mi.SoftPre {

@@ -81,3 +81,58 @@ func TestOrder(t *testing.T) {
 		}
 	}
 }
+
+// A soft dependency on an alias ("crc32c", which the generic kernel builds
+// as the module crc32c_generic): the aliased module loads first, once,
+// under its own name.
+func TestOrderAlias(t *testing.T) {
+	mods := map[string]Modinfo{
+		"libcrc32c":      {Name: "libcrc32c", SoftPre: []string{"crc32c"}},
+		"crc32c":         {Name: "crc32c_generic"}, // the lookup resolved the alias
+		"crc32c_generic": {Name: "crc32c_generic"},
+		"btrfs":          {Name: "btrfs", Depends: []string{"libcrc32c", "crc32c_generic"}},
+	}
+	lookup := func(n string) (Modinfo, error) {
+		if mi, ok := mods[n]; ok {
+			return mi, nil
+		}
+		return Modinfo{}, ErrNoModule
+	}
+	got, err := Order([]string{"btrfs"}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"crc32c_generic", "libcrc32c", "btrfs"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Order = %v, want %v", got, want)
+	}
+}
+
+func TestParseAliasesAndPick(t *testing.T) {
+	a, err := parseAliases(strings.NewReader(`# Aliases extracted from modules themselves.
+alias crypto-crc32c crc32c_intel
+alias crc32c crc32c_intel
+alias crypto-crc32c crc32c_generic
+alias crc32c crc32c_generic
+alias pci:v00008086d00002922sv*sd*bc*sc*i* ahci
+alias fs-btrfs btrfs
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a["crc32c"]; !reflect.DeepEqual(got, []string{"crc32c_intel", "crc32c_generic"}) {
+		t.Errorf("crc32c -> %v", got)
+	}
+	if len(a) != 3 {
+		t.Errorf("device (wildcard) aliases kept: %v", a)
+	}
+	paths := map[string]string{"crc32c_intel": "a.ko", "crc32c_generic": "b.ko"}
+	if m := pickAlias(a["crc32c"], paths, nil); m != "crc32c_generic" {
+		t.Errorf("picked %q, want the generic implementation", m)
+	}
+	if m := pickAlias(a["crc32c"], paths, map[string]bool{"crc32c_intel": true}); m != "crc32c_intel" {
+		t.Errorf("picked %q, want the built-in one", m)
+	}
+	if m := pickAlias([]string{"gone"}, paths, nil); m != "" {
+		t.Errorf("picked %q for a module the kernel lacks", m)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"ftnas/images/deb"
@@ -126,11 +127,30 @@ func (k Kernel) Resolve(names ...string) ([]Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel: resolve modules: %w", err)
 	}
+	// Aliases come from modules.alias when the package has it (depmod
+	// writes it at install time, so a Debian package usually does not),
+	// else from every module's own modinfo, read on the first miss.
 	aliases, err := readAliases(filepath.Join(k.ModulesDir, "modules.alias"))
 	if err != nil {
 		return nil, fmt.Errorf("kernel: resolve modules: %w", err)
 	}
+	scanned := len(aliases) > 0
 	lookup := func(name string) (Modinfo, error) {
+		if _, ok := paths[name]; !ok && !builtin[name] && !scanned {
+			scanned = true
+			for mod, p := range paths {
+				mi, err := ReadModinfo(p)
+				if err != nil {
+					return Modinfo{}, err
+				}
+				for _, a := range mi.Aliases {
+					aliases[a] = append(aliases[a], mod)
+				}
+			}
+			for _, mods := range aliases {
+				slices.Sort(mods) // map order: make the pick repeatable
+			}
+		}
 		p, ok := paths[name]
 		if !ok {
 			if builtin[name] {

@@ -12,6 +12,7 @@ type Modinfo struct {
 	Name    string
 	Depends []string // hard dependencies: must load first
 	SoftPre []string // soft pre-dependencies: load first when they exist
+	Aliases []string // plain aliases (no wildcards), e.g. "crc32c"
 }
 
 // NormalizeName maps a module or file name to the kernel's module name:
@@ -41,6 +42,10 @@ func ParseModinfo(section []byte) (Modinfo, error) {
 				if d = strings.TrimSpace(d); d != "" {
 					mi.Depends = append(mi.Depends, NormalizeName(d))
 				}
+			}
+		case "alias":
+			if !strings.ContainsAny(v, "*?[") {
+				mi.Aliases = append(mi.Aliases, NormalizeName(v))
 			}
 		case "softdep":
 			// "pre: a b post: c"

@@ -7,13 +7,13 @@ import (
 )
 
 func TestParseModinfo(t *testing.T) {
-	raw := "alias=md-personality-4\x00license=GPL\x00depends=md-mod,async_xor,raid6_pq\x00" +
+	raw := "alias=md-personality-4\x00alias=pci:v*d*\x00license=GPL\x00depends=md-mod,async_xor,raid6_pq\x00" +
 		"softdep=pre: crc32c post: foo\x00intree=Y\x00name=raid456\x00vermagic=6.1.0 SMP\x00\x00"
 	mi, err := ParseModinfo([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Modinfo{Name: "raid456", Depends: []string{"md_mod", "async_xor", "raid6_pq"}, SoftPre: []string{"crc32c"}}
+	want := Modinfo{Name: "raid456", Depends: []string{"md_mod", "async_xor", "raid6_pq"}, SoftPre: []string{"crc32c"}, Aliases: []string{"md_personality_4"}}
 	if !reflect.DeepEqual(mi, want) {
 		t.Errorf("ParseModinfo = %+v, want %+v", mi, want)
 	}

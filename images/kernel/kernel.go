@@ -138,6 +138,11 @@ func (k Kernel) Resolve(names ...string) ([]Module, error) {
 	lookup := func(name string) (Modinfo, error) {
 		if _, ok := paths[name]; !ok && !builtin[name] && !scanned {
 			scanned = true
+			// Built-in modules' aliases (sha256: sha256_generic, built
+			// in, before sha256_ssse3, a module needing SSSE3).
+			if err := readBuiltinAliases(filepath.Join(k.ModulesDir, "modules.builtin.modinfo"), aliases); err != nil {
+				return Modinfo{}, err
+			}
 			for mod, p := range paths {
 				mi, err := ReadModinfo(p)
 				if err != nil {
@@ -234,6 +239,30 @@ func readAliases(path string) (map[string][]string, error) {
 	}
 	defer f.Close()
 	return parseAliases(f)
+}
+
+// readBuiltinAliases adds the plain aliases of built-in modules from
+// modules.builtin.modinfo ("module.alias=name" entries, NUL-separated),
+// which the kernel build writes. A missing file adds nothing.
+func readBuiltinAliases(path string, into map[string][]string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range strings.Split(string(b), "\x00") {
+		mod, kv, ok := strings.Cut(e, ".")
+		if !ok {
+			continue
+		}
+		if v, ok := strings.CutPrefix(kv, "alias="); ok && !strings.ContainsAny(v, "*?[") {
+			name := NormalizeName(v)
+			into[name] = append(into[name], NormalizeName(mod))
+		}
+	}
+	return nil
 }
 
 // parseAliases parses modules.alias lines ("alias NAME MODULE").

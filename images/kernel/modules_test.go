@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -134,5 +136,30 @@ alias fs-btrfs btrfs
 	}
 	if m := pickAlias([]string{"gone"}, paths, nil); m != "" {
 		t.Errorf("picked %q for a module the kernel lacks", m)
+	}
+}
+
+func TestReadBuiltinAliases(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "modules.builtin.modinfo")
+	data := "sha256_generic.alias=crypto-sha256\x00sha256_generic.alias=sha256\x00sha256_generic.license=GPL\x00ext4.alias=fs-ext4\x00pci_stub.alias=pci:v*\x00"
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := map[string][]string{"sha256": {"sha256_ssse3"}}
+	if err := readBuiltinAliases(p, a); err != nil {
+		t.Fatal(err)
+	}
+	if got := a["sha256"]; !reflect.DeepEqual(got, []string{"sha256_ssse3", "sha256_generic"}) {
+		t.Errorf("sha256 -> %v", got)
+	}
+	if _, ok := a["pci:v*"]; ok {
+		t.Error("a wildcard alias was kept")
+	}
+	paths := map[string]string{"sha256_ssse3": "x.ko"}
+	if m := pickAlias(a["sha256"], paths, map[string]bool{"sha256_generic": true}); m != "sha256_generic" {
+		t.Errorf("picked %q, want the built-in generic one", m)
+	}
+	if err := readBuiltinAliases(filepath.Join(t.TempDir(), "none"), a); err != nil {
+		t.Errorf("missing file: %v", err)
 	}
 }

@@ -386,7 +386,7 @@ const witnessPingRetry = 60 * time.Millisecond
 // VIP; the standby then stays standby instead of serving beside it. A
 // dead, frozen or released master does not answer: its fence drops the
 // VIP's ARP once its lease has run out, before the standby asks.
-func witnessAndVIP(c store.Cluster, log *slog.Logger, held func()) func(ctx context.Context) bool {
+func witnessAndVIP(c store.Cluster, log *slog.Logger, onHeld func()) func(ctx context.Context) bool {
 	ping := pingWitness(c.Witness)
 	return func(ctx context.Context) bool {
 		if held, err := heartbeat.HasAddress(c.Interface, c.VIP); err == nil && held {
@@ -410,7 +410,7 @@ func witnessAndVIP(c store.Cluster, log *slog.Logger, held func()) func(ctx cont
 		case a.holder != nil:
 			log.Warn("cluster: no heartbeat from the peer, but a host answers for the VIP: not taking over, and no copy of its data from now on (split heartbeat paths?)",
 				"vip", c.VIP.Addr(), "holder", a.holder)
-			held()
+			onHeld()
 			return false
 		}
 		return ok

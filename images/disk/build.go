@@ -85,13 +85,14 @@ func (in Inputs) check() error {
 // variables), and for the slot's userland, which carries no modules of
 // its own (the kernel is on the ESP): virtio NICs, overlayfs (its
 // writable /etc and /var), RAID5/6 (the data array of three or more
-// disks) and btrfs (the data volume; ext4, the state's, is built in).
+// disks), btrfs (the data volume) and ext4 (the state's: built into the
+// cloud kernel, a module in the generic one).
 // NVMe disks: nvme (built into Debian's cloud kernel, so nothing to load
 // there). The watchdog the slot's init feeds: softdog, the only one the
 // cloud kernel has (it has neither i6300esb nor ahci; a kernel flavour
 // with them would list them here).
 func FirmwareModules() []string {
-	return []string{"virtio_pci", "virtio_blk", "nvme", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay", "raid456", "btrfs", "softdog"}
+	return []string{"virtio_pci", "virtio_blk", "nvme", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay", "raid456", "btrfs", "ext4", "softdog"}
 }
 
 // Slots are the root slots; the first is booted by default.

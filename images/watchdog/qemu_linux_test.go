@@ -179,7 +179,7 @@ func TestQEMUAHCIWatchdog(t *testing.T) {
 	}
 	t.Logf("kernel %s", k.Release)
 	dir := t.TempDir()
-	mods := append([]string{"ahci", "i6300esb"}, disk.FirmwareModules()...)
+	mods := append([]string{"ahci", "sd_mod", "i6300esb"}, disk.FirmwareModules()...)
 	res := install(ctx, t, dir, k, mods, "ftnas.degraded_after=1s "+userland.ParamWatchdog+"=10 "+userland.ParamWatchdogGrace+"=10 "+
 		userland.ParamTestHangNasd+"=1")
 	vars, err := fw.TempVars(dir)

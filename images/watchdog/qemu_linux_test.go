@@ -3,7 +3,6 @@ package watchdog_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -153,19 +152,13 @@ func install(ctx context.Context, t *testing.T, dir string, k kernel.Kernel, mod
 // i6300esb too. The watchdog is then the i6300esb; when it fires qemu
 // resets the machine without a console line, so the test checks that
 // qemu ended by itself after nasd froze with no reboot or power-off
-// from the guest. It is opt-in: FTNAS_GENERIC_KERNEL=1 runs it, fetching
-// the generic kernel into the package cache (about 70 MB) when it is not
-// there. Known blocker: the installer's initramfs fails to load
-// libcrc32c with the generic kernel ("no such file or directory": its
-// soft dependency "crc32c" is an alias of the crc32c_generic module,
-// which package kernel's Resolve does not follow; the cloud kernel has
-// crc32c built in).
+// from the guest. It fetches the generic kernel into the package cache
+// (about 70 MB) when it is not there; its initramfs resolves aliases
+// (libcrc32c's crc32c, btrfs's sha256) and loads sd_mod, ext4 and
+// i6300esb, which the cloud kernel builds in or lacks.
 func TestQEMUAHCIWatchdog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots the firmware with its userland from AHCI disks under TCG (about 3 minutes)")
-	}
-	if os.Getenv("FTNAS_GENERIC_KERNEL") != "1" {
-		t.Skip("opt-in (FTNAS_GENERIC_KERNEL=1): needs Debian's generic kernel, and kernel.Resolve does not yet follow libcrc32c's crc32c alias")
 	}
 	fw, err := userland.BootTools()
 	if err != nil {

@@ -95,6 +95,20 @@ func FirmwareModules() []string {
 	return []string{"virtio_pci", "virtio_blk", "nvme", "md_mod", "raid1", "squashfs", "efivarfs", "virtio_net", "overlay", "raid456", "btrfs", "ext4", "softdog"}
 }
 
+// HardwareModules are what a real box's firmware adds to FirmwareModules
+// with Debian's generic kernel (GenericKernel): SATA disks (ahci and the
+// SCSI disk driver), the Intel 6300ESB watchdog (qemu's, and common on
+// Intel boards; softdog stays the fallback), the wired NICs of small
+// office boxes (Intel e1000e/igb/ixgbe, Realtek r8169) and the kernel's
+// bonding driver. The cloud kernel has none of these.
+func HardwareModules() []string {
+	return []string{"ahci", "sd_mod", "i6300esb", "e1000e", "igb", "ixgbe", "r8169", "bonding"}
+}
+
+// GenericKernel is Debian's generic kernel flavour, for real boxes (the
+// cloud flavour, kernel.MetaPackage, boots the qemu tests faster).
+const GenericKernel = "linux-image-amd64"
+
 // Slots are the root slots; the first is booted by default.
 func Slots() []string { return []string{"a", "b"} }
 

@@ -45,8 +45,15 @@ func MdadmBinary(p deb.Package) (string, error) {
 // cache (opts) and builds the Go programs into binDir. It runs the go tool
 // in the current directory, which must be inside the ftnas module.
 func FetchInputs(ctx context.Context, opts deb.Options, binDir string) (Inputs, error) {
+	return FetchInputsKernel(ctx, "", opts, binDir)
+}
+
+// FetchInputsKernel is FetchInputs with the kernel meta-package to use
+// ("" for kernel.MetaPackage, the cloud flavour; GenericKernel for real
+// boxes).
+func FetchInputsKernel(ctx context.Context, kernelMeta string, opts deb.Options, binDir string) (Inputs, error) {
 	var in Inputs
-	k, err := kernel.Fetch(ctx, "", opts)
+	k, err := kernel.Fetch(ctx, kernelMeta, opts)
 	if err != nil {
 		return Inputs{}, err
 	}

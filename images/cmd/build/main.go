@@ -60,6 +60,7 @@ import (
 
 	"ftnas/images/deb"
 	"ftnas/images/disk"
+	"ftnas/images/kernel"
 	"ftnas/images/qemu"
 	"ftnas/images/rootfs"
 	"ftnas/images/update"
@@ -85,6 +86,7 @@ func run() error {
 	small := flag.Bool("small", false, "test sizes: ESP 64, root 32, state 8, data 8 MiB")
 	cmdline := flag.String("cmdline", "", "extra kernel command line for both slots")
 	cache := flag.String("cache", deb.DefaultCacheDir(), "package cache directory")
+	flavour := flag.String("kernel", "generic", "kernel flavour: generic (real boxes: SATA, NICs, hardware watchdogs) or cloud (virtio only; boots faster in qemu)")
 	offline := flag.Bool("offline", false, "use only packages already in the cache")
 	bootEach := flag.Bool("boot", false, "boot each disk alone under OVMF and check root A comes up")
 	verbose := flag.Bool("v", false, "show the guests' consoles")
@@ -133,7 +135,11 @@ func run() error {
 		return err
 	}
 	start := time.Now()
-	in, err := disk.FetchInputs(ctx, deb.Options{CacheDir: *cache, Offline: *offline, Logger: log}, bin)
+	meta, mods, err := kernelChoice(*flavour)
+	if err != nil {
+		return err
+	}
+	in, err := disk.FetchInputsKernel(ctx, meta, deb.Options{CacheDir: *cache, Offline: *offline, Logger: log}, bin)
 	if err != nil {
 		return err
 	}
@@ -179,7 +185,7 @@ func run() error {
 		}
 	}
 	res, err := disk.Build(ctx, in, disk.Options{
-		Dir: *dir, Disks: *n, DiskSize: *diskMiB * raid.MiB, Layout: lo, Cmdline: *cmdline,
+		Dir: *dir, Disks: *n, DiskSize: *diskMiB * raid.MiB, Layout: lo, Cmdline: *cmdline, Modules: mods,
 		Logf: func(format string, args ...any) {
 			if len(format) > 5 && format[:5] == "disk:" {
 				logf(format, args...)
@@ -316,4 +322,18 @@ func firstOf(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// kernelChoice maps -kernel to the meta-package and the firmware
+// initramfs's modules.
+func kernelChoice(flavour string) (meta string, mods []string, err error) {
+	switch flavour {
+	case "generic":
+		// The hardware watchdog loads before softdog (in
+		// FirmwareModules), so /dev/watchdog is the hardware one.
+		return disk.GenericKernel, append(disk.HardwareModules(), disk.FirmwareModules()...), nil
+	case "cloud":
+		return kernel.MetaPackage, disk.FirmwareModules(), nil
+	}
+	return "", nil, fmt.Errorf("build: -kernel %q: want generic or cloud", flavour)
 }

@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"ftnas/images/disk"
+	"ftnas/images/kernel"
 	"ftnas/images/update"
 	"ftnas/images/userland"
 )
@@ -91,5 +94,22 @@ func TestSerialAndRelease(t *testing.T) {
 	}
 	if _, err := releaseFile(update.Release{Version: "bad\nname"}); err == nil {
 		t.Error("a release name with a newline passed")
+	}
+}
+
+func TestKernelChoice(t *testing.T) {
+	meta, mods, err := kernelChoice("generic")
+	if err != nil || meta != disk.GenericKernel {
+		t.Fatalf("generic: %q, %v", meta, err)
+	}
+	if i, j := slices.Index(mods, "i6300esb"), slices.Index(mods, "softdog"); i < 0 || j < 0 || i > j || !slices.Contains(mods, "ahci") {
+		t.Errorf("generic modules %v: want ahci, and i6300esb before softdog", mods)
+	}
+	meta, mods, err = kernelChoice("cloud")
+	if err != nil || meta != kernel.MetaPackage || slices.Contains(mods, "ahci") {
+		t.Errorf("cloud: %q %v, %v", meta, mods, err)
+	}
+	if _, _, err := kernelChoice("rt"); err == nil {
+		t.Error("an unknown flavour was accepted")
 	}
 }

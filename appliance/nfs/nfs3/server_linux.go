@@ -88,6 +88,16 @@ var procs = [numProcs]procFunc{
 	procFsinfo: (*call).fsinfo, procPathconf: (*call).pathconf, procCommit: (*call).commit,
 }
 
+// failedOnState: st is a namespace procedure's failure that describes the
+// namespace (the name is gone, or there already), not the request.
+func failedOnState(proc uint32, st Status) bool {
+	switch proc {
+	case procCreate, procMkdir, procSymlink, procMknod, procRemove, procRmdir, procRename, procLink:
+		return st == ErrNoEnt || st == ErrExist || st == ErrNotEmpty
+	}
+	return false
+}
+
 // errGarbage marks arguments that do not decode.
 type garbage struct{}
 
@@ -103,6 +113,16 @@ func (s *Server) ServeRPC(ctx context.Context, c *rpc.Call, w *xdr.Writer) rpc.A
 	st, bad := k.run(procs[c.Proc])
 	if bad {
 		return rpc.GarbageArgs
+	}
+	if failedOnState(c.Proc, st) {
+		// The failure tells the client about the namespace as it is
+		// now, which may hold a change not yet on the standby: a
+		// retransmitted REMOVE answered NOENT because its first
+		// transmission removed the name, still waiting for the standby
+		// (chaos seed 36: the client took that NOENT as done, the
+		// master restarted, and the standby still had the name). So
+		// the answer waits as a success would.
+		k.durableNS()
 	}
 	if s.observe != nil {
 		s.observe(c.Proc, st, k.rd, k.wr)

@@ -654,6 +654,16 @@ func TestDurableShareWaitsForNamespaceChanges(t *testing.T) {
 			t.Errorf("%s on a Durable share did not wait for the hook", step.name)
 		}
 	}
+	// A REMOVE answered NOENT tells the namespace as it is: it waits
+	// for the hook too (the name may be gone by a change not yet on the
+	// standby).
+	before := count()
+	if err := tg.Remove("never-there"); err == nil {
+		t.Fatal("removing a missing name succeeded")
+	}
+	if count() <= before {
+		t.Error("a REMOVE answered NOENT on a Durable share did not wait for the hook")
+	}
 	mu.Lock()
 	for _, fsid := range calls {
 		if fsid != synced.FSID {
@@ -664,7 +674,7 @@ func TestDurableShareWaitsForNamespaceChanges(t *testing.T) {
 	// waits, calling the hook again, until it is safe.
 	pendingLeft = 2
 	mu.Unlock()
-	before := count()
+	before = count()
 	f, err := tg.OpenFile("waited", 0o644)
 	if err != nil {
 		t.Fatalf("create with a pending hook: %v", err)

@@ -64,11 +64,11 @@ func (k *call) commitDir(ds ...*dir) error {
 }
 
 // durableNS runs the Durable hook after a namespace change on a Durable
-// share. The change is made and a retried CREATE, REMOVE or RENAME is not
-// idempotent, so unlike COMMIT a failed hook does not turn the reply into
-// JUKEBOX: the reply waits while the hook says ErrPending (the standby is
-// slow or being outdated), and on any other failure (this node stopped
-// serving) stays OK and the lapse is logged.
+// share. The reply waits while the hook says ErrPending (the standby is
+// slow or being outdated). On any other failure (this node stopped
+// serving) the change is made here but may be missing where the service
+// goes: the call is answered JUKEBOX (see call.notDurable), and the
+// client's retry there either makes the change or finds it made.
 func (k *call) durableNS() {
 	if k.s.durable == nil || !k.share.Durable {
 		return
@@ -84,7 +84,11 @@ func (k *call) durableNS() {
 			}
 			continue
 		}
-		k.s.log.Warn("nfs: namespace change acknowledged before the standby stored it", "fsid", k.share.FSID, "err", err)
+		// This node stopped serving meanwhile: the client is told to
+		// ask again (JUKEBOX), where the service is now, rather than
+		// that a change the standby may lack is done.
+		k.s.log.Warn("nfs: namespace change not confirmed on the standby; asking the client to retry", "fsid", k.share.FSID, "err", err)
+		k.notDurable = true
 		return
 	}
 }

@@ -117,9 +117,12 @@ type Options struct {
 	// to COMMIT and WRITE, so the client retries. A namespace change is
 	// not retried by the client (a retry of it would not be idempotent):
 	// while the hook's error matches ErrPending it is called again (the
-	// reply waits, as a client of a slow server does), and on any other
-	// error (the node stopped serving) the change is answered as done and
-	// the lapse is logged.
+	// reply waits, as a client of a slow server does); on any other error
+	// (the node stopped serving) it is made here but answered JUKEBOX, so
+	// the client asks again where the service went, which makes the
+	// change or finds it made. A namespace procedure failing on the
+	// namespace's state (NOENT, EXIST, NOTEMPTY) waits the same way: the
+	// state it reports may hold a change the standby lacks.
 	Durable func(fsid uint64) error
 	// Content, if set, is told of every change to a file's contents.
 	Content ContentObserver

@@ -74,6 +74,11 @@ type call struct {
 	rd    int // bytes read, for metrics
 	wr    int // bytes written
 	share Share
+	// notDurable: a namespace change (or a failure reporting the
+	// namespace) of a Durable share whose safety on the standby could
+	// not be confirmed (this node stopped serving meanwhile): answered
+	// JUKEBOX, so the client asks again where the service is now.
+	notDurable bool
 }
 
 type procFunc func(*call) Status
@@ -86,6 +91,23 @@ var procs = [numProcs]procFunc{
 	procRmdir: (*call).rmdir, procRename: (*call).rename, procLink: (*call).link,
 	procReaddir: (*call).readdir, procReaddirplus: (*call).readdirplus, procFsstat: (*call).fsstat,
 	procFsinfo: (*call).fsinfo, procPathconf: (*call).pathconf, procCommit: (*call).commit,
+}
+
+// putNamespaceFailure writes a namespace procedure's failure reply with
+// no attributes: status, then the procedure's wcc_data (RENAME has two,
+// LINK a post_op_attr first).
+func putNamespaceFailure(w *xdr.Writer, proc uint32, st Status) {
+	w.Uint32(uint32(st))
+	switch proc {
+	case procRename:
+		putWcc(w, wcc{}, nil)
+		putWcc(w, wcc{}, nil)
+	case procLink:
+		putPostOp(w, nil)
+		putWcc(w, wcc{}, nil)
+	default:
+		putWcc(w, wcc{}, nil)
+	}
 }
 
 // failedOnState: st is a namespace procedure's failure that describes the
@@ -110,6 +132,7 @@ func (s *Server) ServeRPC(ctx context.Context, c *rpc.Call, w *xdr.Writer) rpc.A
 		return rpc.ProcUnavail
 	}
 	k := &call{s: s, c: c, r: c.Args, w: w, cred: credOf(c)}
+	start := w.Len()
 	st, bad := k.run(procs[c.Proc])
 	if bad {
 		return rpc.GarbageArgs
@@ -123,6 +146,11 @@ func (s *Server) ServeRPC(ctx context.Context, c *rpc.Call, w *xdr.Writer) rpc.A
 		// master restarted, and the standby still had the name). So
 		// the answer waits as a success would.
 		k.durableNS()
+	}
+	if k.notDurable {
+		w.Truncate(start)
+		st = ErrJukebox
+		putNamespaceFailure(w, c.Proc, st)
 	}
 	if s.observe != nil {
 		s.observe(c.Proc, st, k.rd, k.wr)

@@ -233,10 +233,8 @@ func (m *Machine) Step(ev Event) []Action {
 			m.forceSend = true
 		}
 	case VIPHeld:
-		if !m.serving && (m.synced || m.handedOff) {
-			m.synced, m.handedOff = false, false
-			m.wentBackAt = m.now
-			m.forceSend = true
+		if !m.serving {
+			m.noCopy()
 		}
 	case Renew:
 		if m.serving {
@@ -325,7 +323,7 @@ func (m *Machine) onHeartbeat(e Heartbeat, out *[]Action) {
 		m.peerSeen = true
 		m.firstSeen = m.now
 	}
-	if back && !m.serving && (m.synced || m.handedOff) {
+	if back && !m.serving {
 		// The peer was dead to this node (a partition, a stall) and is
 		// back: while it was away it may have gone on alone, with
 		// changes this node has not got (chaos seed 46 of a loaded run:
@@ -333,9 +331,7 @@ func (m *Machine) onHeartbeat(e Heartbeat, out *[]Action) {
 		// partitioned, died 2 s after the partition healed, and this
 		// node, still counting itself synced, took over without it).
 		// It is a copy again once caught up with the peer's position.
-		m.synced, m.handedOff = false, false
-		m.wentBackAt = m.now
-		m.forceSend = true
+		m.noCopy()
 	}
 	if msg.Epoch > m.peerMaxEpoch {
 		m.peerMaxEpoch = msg.Epoch
@@ -619,13 +615,11 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		p := m.peer
 		sameLog := m.logEpoch == 0 && m.journal == 0 || m.logEpoch == p.Epoch
 		outdated := p.State.Serving() && p.Flags&FlagOutdate != 0
-		if outdated && (m.synced || m.handedOff) {
+		if outdated {
 			// The master goes on without this node's journal: what it
 			// acknowledges from now on is on it alone, so this node
 			// must not take over when it dies (only Promote{Force}).
-			m.synced, m.handedOff = false, false
-			m.wentBackAt = m.now
-			m.forceSend = true
+			m.noCopy()
 		}
 		if p.State.Serving() && !outdated && sameLog && m.journal >= p.Journal && !m.awaitReset && m.peerAt.After(m.wentBackAt) && !m.synced {
 			m.synced = true
@@ -825,6 +819,19 @@ func (m *Machine) flags() Flags {
 		f |= FlagOutdate
 	}
 	return f
+}
+
+// noCopy: this node, not serving, may lack changes the serving peer made
+// (outdated, VIPHeld, the peer back from the dead): it is no copy of its
+// data until it has caught up with the peer's position again, and tells
+// the peer at once.
+func (m *Machine) noCopy() {
+	if !m.synced && !m.handedOff {
+		return
+	}
+	m.synced, m.handedOff = false, false
+	m.wentBackAt = m.now
+	m.forceSend = true
 }
 
 // peerOutdated: this node serves and sends FlagOutdate, and the peer's

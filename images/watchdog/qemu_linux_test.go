@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,56 +40,12 @@ func TestQEMUNVMeWatchdog(t *testing.T) {
 		t.Skip(err)
 	}
 	k := lab.Kernel(t)
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
-	res := install(ctx, t, dir, k, nil, "ftnas.degraded_after=1s "+userland.ParamWatchdog+"=10 "+userland.ParamWatchdogGrace+"=10 "+
-		userland.ParamTestHangNasd+"=1")
-	vars, err := fw.TempVars(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var extra []string
-	for i, d := range res.Disks {
-		id := fmt.Sprintf("nvme%d", i)
-		extra = append(extra, "-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=drive-%s,cache=unsafe", d, id),
-			"-device", fmt.Sprintf("nvme,serial=%s,drive=drive-%s", id, id))
-	}
-	vm, err := qemu.Start(qemu.Options{
-		Firmware: fw.Code, FirmwareVars: vars, Extra: extra,
-		NICs: []qemu.NIC{{Netdev: "user"}}, Memory: 1024, Timeout: 10 * time.Minute,
-	}, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Kill()
-	stop := context.AfterFunc(ctx, vm.Kill)
-	defer stop()
-	expect := func(re *regexp.Regexp) []string {
-		t.Helper()
-		m, err := vm.Expect(re)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	expect(regexp.MustCompile(`(?m)^boot: ftnas-root-a: 2 of 2 members present: \[/dev/nvme0n1p2 /dev/nvme1n1p2\]`))
-	m := expect(boot.MarkerRegexp())
-	if mi, _ := boot.ParseMarker(m[0]); mi.Slot != "a" || mi.InSync != 2 || mi.Degraded != 0 {
-		t.Fatalf("root from the NVMe disks: %q", m[0])
-	}
-	w := expect(userland.WatchdogRegexp())
-	if w[1] != "/dev/watchdog" || w[3] != "10s" || w[4] != "10s" {
-		t.Fatalf("watchdog line %q", w[0])
-	}
-	s := expect(userland.ServingRegexp())
-	t.Logf("nasd serving from NVMe after %v: %s", vm.Elapsed().Round(time.Second), s[1])
-	b := expect(userland.BlessRegexp())
-	if b[1] != "good" {
-		t.Errorf("bless line %q", b[0])
-	}
-	expect(regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(userland.HangLine)))
-	frozen := vm.Elapsed()
+	nvme := func(i int) string { return fmt.Sprintf("nvme,serial=nvme%d", i) }
+	vm, expect, frozen := bootAndFreeze(ctx, t, fw, k, nil, nil, nvme, "/dev/nvme0n1p2 /dev/nvme1n1p2", func(w []string) bool {
+		return w[4] == "10s"
+	})
 	expect(regexp.MustCompile(`softdog: Initiating system reboot`))
 	if err := vm.Wait(); err != nil {
 		t.Fatalf("after the watchdog fired: %v", err)
@@ -166,59 +123,19 @@ func TestQEMUAHCIWatchdog(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
-	k, err := kernel.Fetch(ctx, genericKernel, deb.Options{CacheDir: deb.DefaultCacheDir()})
+	k, err := kernel.Fetch(ctx, disk.GenericKernel, deb.Options{CacheDir: deb.DefaultCacheDir()})
 	if err != nil || strings.Contains(k.Release, "cloud") {
-		t.Skipf("needs Debian's generic kernel (%s): %v, found %q", genericKernel, err, k.Release)
+		t.Skipf("needs Debian's generic kernel (%s): %v, found %q", disk.GenericKernel, err, k.Release)
 	}
 	t.Logf("kernel %s", k.Release)
-	dir := t.TempDir()
-	mods := append([]string{"ahci", "sd_mod", "i6300esb"}, disk.FirmwareModules()...)
-	res := install(ctx, t, dir, k, mods, "ftnas.degraded_after=1s "+userland.ParamWatchdog+"=10 "+userland.ParamWatchdogGrace+"=10 "+
-		userland.ParamTestHangNasd+"=1")
-	vars, err := fw.TempVars(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	extra := []string{"-device", "ahci,id=ahci", "-device", "i6300esb"}
-	for i, d := range res.Disks {
-		id := fmt.Sprintf("sata%d", i)
-		extra = append(extra, "-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=drive-%s,cache=unsafe", d, id),
-			"-device", fmt.Sprintf("ide-hd,bus=ahci.%d,drive=drive-%s,serial=%s", i, id, id))
-	}
-	vm, err := qemu.Start(qemu.Options{
-		Firmware: fw.Code, FirmwareVars: vars, Extra: extra,
-		NICs: []qemu.NIC{{Netdev: "user"}}, Memory: 1024, Timeout: 10 * time.Minute,
-	}, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Kill()
-	stop := context.AfterFunc(ctx, vm.Kill)
-	defer stop()
-	expect := func(re *regexp.Regexp) []string {
-		t.Helper()
-		m, err := vm.Expect(re)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	expect(regexp.MustCompile(`(?m)^boot: ftnas-root-a: 2 of 2 members present: \[/dev/sda2 /dev/sdb2\]`))
-	m := expect(boot.MarkerRegexp())
-	if mi, _ := boot.ParseMarker(m[0]); mi.Slot != "a" || mi.InSync != 2 || mi.Degraded != 0 {
-		t.Fatalf("root from the AHCI disks: %q", m[0])
-	}
-	w := expect(userland.WatchdogRegexp())
-	if w[1] != "/dev/watchdog" || !strings.Contains(w[2], "6300ESB") || w[3] != "10s" {
-		t.Fatalf("watchdog line %q: want the i6300esb", w[0])
-	}
-	s := expect(userland.ServingRegexp())
-	t.Logf("nasd serving from AHCI after %v: %s", vm.Elapsed().Round(time.Second), s[1])
-	if b := expect(userland.BlessRegexp()); b[1] != "good" {
-		t.Errorf("bless line %q", b[0])
-	}
-	expect(regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(userland.HangLine)))
-	frozen := vm.Elapsed()
+	// The hardware modules a real box's firmware loads (package
+	// disk), the watchdog's before softdog.
+	mods := append(disk.HardwareModules(), disk.FirmwareModules()...)
+	controllers := []string{"-device", "ahci,id=ahci", "-device", "i6300esb"}
+	sata := func(i int) string { return fmt.Sprintf("ide-hd,bus=ahci.%d,serial=sata%d", i, i) }
+	vm, expect, frozen := bootAndFreeze(ctx, t, fw, k, mods, controllers, sata, "/dev/sda2 /dev/sdb2", func(w []string) bool {
+		return strings.Contains(w[2], "6300ESB")
+	})
 	expect(regexp.MustCompile(`watchdog: nasd unhealthy for longer than the grace`))
 	if err := vm.Wait(); err != nil {
 		t.Fatalf("after nasd froze: %v", err)
@@ -237,6 +154,60 @@ func TestQEMUAHCIWatchdog(t *testing.T) {
 	}
 }
 
-// genericKernel is Debian's generic kernel flavour, which has ahci and
-// i6300esb.
-const genericKernel = "linux-image-amd64"
+// bootAndFreeze installs the userland on 2 disks (kernel k, initramfs
+// modules mods) with a 10 s watchdog, 10 s of grace and the hang hook,
+// and boots them under OVMF with the extra devices, disk i attached as
+// the device attach(i) returns (its drive= is added). It waits for root A
+// from both disks (members, e.g. "/dev/sda2 /dev/sdb2"), the watchdog
+// line (/dev/watchdog, the 10 s timeout, and what isWatchdog checks),
+// nasd serving, a good bless and nasd frozen, and returns the VM, its
+// expect, and when nasd froze.
+func bootAndFreeze(ctx context.Context, t *testing.T, fw qemu.OVMF, k kernel.Kernel, mods, extra []string, attach func(i int) string, members string, isWatchdog func(w []string) bool) (*qemu.VM, func(*regexp.Regexp) []string, time.Duration) {
+	t.Helper()
+	dir := t.TempDir()
+	res := install(ctx, t, dir, k, mods, "ftnas.degraded_after=1s "+userland.ParamWatchdog+"=10 "+userland.ParamWatchdogGrace+"=10 "+
+		userland.ParamTestHangNasd+"=1")
+	vars, err := fw.TempVars(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra = slices.Clone(extra)
+	for i, d := range res.Disks {
+		extra = append(extra, "-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=drive%d,cache=unsafe", d, i),
+			"-device", fmt.Sprintf("%s,drive=drive%d", attach(i), i))
+	}
+	vm, err := qemu.Start(qemu.Options{
+		Firmware: fw.Code, FirmwareVars: vars, Extra: extra,
+		NICs: []qemu.NIC{{Netdev: "user"}}, Memory: 1024, Timeout: 10 * time.Minute,
+	}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Kill)
+	stop := context.AfterFunc(ctx, vm.Kill)
+	t.Cleanup(func() { stop() })
+	expect := func(re *regexp.Regexp) []string {
+		t.Helper()
+		m, err := vm.Expect(re)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	expect(regexp.MustCompile(`(?m)^boot: ftnas-root-a: 2 of 2 members present: \[` + regexp.QuoteMeta(members) + `\]`))
+	m := expect(boot.MarkerRegexp())
+	if mi, _ := boot.ParseMarker(m[0]); mi.Slot != "a" || mi.InSync != 2 || mi.Degraded != 0 {
+		t.Fatalf("root from %s: %q", members, m[0])
+	}
+	w := expect(userland.WatchdogRegexp())
+	if w[1] != "/dev/watchdog" || w[3] != "10s" || !isWatchdog(w) {
+		t.Fatalf("watchdog line %q", w[0])
+	}
+	s := expect(userland.ServingRegexp())
+	t.Logf("nasd serving after %v: %s", vm.Elapsed().Round(time.Second), s[1])
+	if b := expect(userland.BlessRegexp()); b[1] != "good" {
+		t.Errorf("bless line %q", b[0])
+	}
+	expect(regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(userland.HangLine)))
+	return vm, expect, vm.Elapsed()
+}

@@ -57,7 +57,7 @@ func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Option
 	if dev, err := filepath.EvalSymlinks("/dev/md/" + name); err == nil {
 		st, err := raid.ReadArray(os.DirFS("/sys/block"), filepath.Base(dev))
 		if err == nil && st.State.Running() {
-			if err := checkInstall(ctx, md, st, name, opts.Install); err != nil {
+			if err := CheckInstall(ctx, md, "/dev", st, name, opts.Install); err != nil {
 				return st, "", err
 			}
 			return st, dev, nil
@@ -129,14 +129,15 @@ func AssembleArray(ctx context.Context, md *raid.Mdadm, name string, opts Option
 	}
 }
 
-// checkInstall refuses a running array st (/dev/md/NAME) that is not
-// install's: its first member's superblock names another homehost.
-func checkInstall(ctx context.Context, md *raid.Mdadm, st raid.ArrayStatus, name, install string) error {
+// CheckInstall refuses a running array st (/dev/md/NAME) that is not
+// install's: its first member's superblock (read from devDir, /dev) names
+// another homehost. An empty install accepts any array.
+func CheckInstall(ctx context.Context, md *raid.Mdadm, devDir string, st raid.ArrayStatus, name, install string) error {
 	if install == "" {
 		return nil
 	}
 	for _, m := range st.Members {
-		sb, err := md.Examine(ctx, "/dev/"+m.Name)
+		sb, err := md.Examine(ctx, filepath.Join(devDir, m.Name))
 		if err != nil || !sb.Populated {
 			continue
 		}

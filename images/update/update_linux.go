@@ -80,6 +80,9 @@ type Result struct {
 	Unverified bool
 	// Running is the slot the box runs; Slot the one written.
 	Running, Slot string
+	// Install is the installation id the box booted with (ftnas.install=);
+	// only its arrays are written. Empty on a box installed before ids.
+	Install string
 	// Array is the md device written (/dev/md126).
 	Array string
 	Bytes int64
@@ -127,22 +130,29 @@ func or(s, def string) string {
 }
 
 func (u *Updater) running() (string, error) {
+	o, err := u.bootOptions()
+	return o.Slot, err
+}
+
+// bootOptions reads the running slot and installation id from the kernel
+// command line.
+func (u *Updater) bootOptions() (boot.Options, error) {
 	read := u.Cmdline
 	if read == nil {
 		read = guest.Cmdline
 	}
 	params, err := read()
 	if err != nil {
-		return "", fmt.Errorf("update: kernel command line: %w", err)
+		return boot.Options{}, fmt.Errorf("update: kernel command line: %w", err)
 	}
 	if _, ok := guest.Lookup(params, boot.ParamSlot); !ok {
-		return "", fmt.Errorf("update: the kernel command line has no %s=: %w", boot.ParamSlot, ErrNotSlot)
+		return boot.Options{}, fmt.Errorf("update: the kernel command line has no %s=: %w", boot.ParamSlot, ErrNotSlot)
 	}
 	o, err := boot.ParseOptions(params)
 	if err != nil {
-		return "", fmt.Errorf("update: %w", err)
+		return boot.Options{}, fmt.Errorf("update: %w", err)
 	}
-	return o.Slot, nil
+	return o, nil
 }
 
 func (u *Updater) loaderVars() (boot.LoaderVars, bool, error) {
@@ -301,9 +311,11 @@ func (u *Updater) Update(ctx context.Context, r io.Reader, o Options) (Result, e
 	if err := u.checkRelease(&res, m, o.AllowDowngrade); err != nil {
 		return res, err
 	}
-	if res.Running, err = u.running(); err != nil {
+	bo, err := u.bootOptions()
+	if err != nil {
 		return res, err
 	}
+	res.Running, res.Install = bo.Slot, bo.Install
 	if res.Slot, err = Target(res.Running); err != nil {
 		return res, err
 	}
@@ -341,7 +353,7 @@ func (u *Updater) Update(ctx context.Context, r io.Reader, o Options) (Result, e
 	log.Info("update: slot disabled for writing", "esp", d.Disk)
 
 	// 2. The squashfs onto the target's array, read back.
-	dev, err := u.assemble(ctx, res.Slot)
+	dev, err := u.assemble(ctx, res.Slot, res.Install)
 	if err != nil {
 		return res, err
 	}
@@ -459,11 +471,24 @@ func spool(r io.Reader, p Part) (string, error) {
 }
 
 // assemble returns the device of slot's root array, assembling it from
-// the partitions named for it when it is not running.
-func (u *Updater) assemble(ctx context.Context, slot string) (string, error) {
+// the partitions named for it when it is not running. With install set
+// (the box booted with ftnas.install=), only that installation's array
+// counts: another box's disks attached here (a moved disk, an installer
+// medium) carry arrays of the same names, and writing the update onto
+// one of them would leave this box's slot as it was and wreck theirs.
+func (u *Updater) assemble(ctx context.Context, slot, install string) (string, error) {
 	name := boot.ArrayName(slot)
 	link := filepath.Join(u.devDir(), "md", name)
 	if dev, err := filepath.EvalSymlinks(link); err == nil {
+		if install != "" {
+			st, err := raid.ReadArray(os.DirFS(u.sysBlock()), filepath.Base(dev))
+			if err != nil {
+				return "", fmt.Errorf("update: %s (%s): cannot tell whose array it is: %w", name, dev, err)
+			}
+			if err := boot.CheckInstall(ctx, u.Mdadm, u.devDir(), st, name, install); err != nil {
+				return "", fmt.Errorf("update: refusing to write %s: %w", dev, err)
+			}
+		}
 		return dev, nil
 	}
 	devs, err := boot.ScanPartitions(u.sysClassBlock(), name)
@@ -479,9 +504,13 @@ func (u *Updater) assemble(ctx context.Context, slot string) (string, error) {
 		}
 		cands = append(cands, boot.Candidate{Device: d, SB: sb})
 	}
-	g, ok := boot.Choose(cands, name)
+	g, ok := boot.ChooseIn(cands, name, install)
 	if !ok {
-		return "", fmt.Errorf("update: no member of %s found (partitions named %s: %v)", name, name, devs)
+		of := ""
+		if install != "" {
+			of = " of installation " + install
+		}
+		return "", fmt.Errorf("update: no member of %s%s found (partitions named %s: %v)", name, of, name, devs)
 	}
 	if err := u.Mdadm.Assemble(ctx, link, g.Devices, true); err != nil {
 		return "", fmt.Errorf("update: assemble %s from %v: %w", name, g.Devices, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -398,5 +399,77 @@ func TestStatusNVMe(t *testing.T) {
 	st, err := u.Status()
 	if err != nil || st.ESP != "nvme0n1" || st.Running != "a" || len(st.Slots) != 2 {
 		t.Fatalf("status: %+v, %v", st, err)
+	}
+}
+
+// TestUpdateWritesOnlyItsInstallation: a box booted with ftnas.install=
+// writes an update only onto its own installation's array. With another
+// box's disk attached whose slot array runs as /dev/md/ftnas-root-b, the
+// update is refused with the array named, and nothing is written to it.
+func TestUpdateWritesOnlyItsInstallation(t *testing.T) {
+	u, dir, _, _ := fakeBox(t)
+	u.Cmdline = func() ([]guest.Param, error) {
+		return guest.ParseCmdline("console=ttyS0 ftnas.slot=a ftnas.install=box1")
+	}
+	u.KeysDir = filepath.Join(dir, "no-keys")
+	md := filepath.Join(dir, "sys", "block", "md126", "md")
+	for name, v := range map[string]string{
+		"level": "raid1", "array_state": "clean", "metadata_version": "1.2", "raid_disks": "2",
+		"degraded": "1", "sync_action": "idle", "sync_completed": "none",
+		"dev-vdb3/state": "in_sync", "dev-vdb3/slot": "0", "dev-vdb3/errors": "0",
+	} {
+		p := filepath.Join(md, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner := "box2"
+	var examined []string
+	u.Mdadm = &raid.Mdadm{Run: func(_ context.Context, _ string, args ...string) ([]byte, []byte, error) {
+		if len(args) == 3 && args[0] == "--examine" {
+			examined = append(examined, args[2])
+			return []byte("MD_LEVEL=raid1\nMD_DEVICES=2\nMD_NAME=" + owner + ":ftnas-root-b\nMD_UUID=11111111:22222222:33333333:44444444\nMD_EVENTS=9\n"), nil, nil
+		}
+		return nil, nil, fmt.Errorf("unexpected mdadm %v", args)
+	}}
+	src := t.TempDir()
+	rootfs := filepath.Join(src, "rootfs")
+	if err := os.WriteFile(rootfs, bytes.Repeat([]byte("new slot "), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(src, "bundle")
+	if _, err := Create(bundle, Sources{Version: "v2", Rootfs: rootfs}); err != nil {
+		t.Fatal(err)
+	}
+	update := func() (Result, error) {
+		f, err := os.Open(bundle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return u.Update(context.Background(), f, Options{AllowUnsigned: true})
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "dev", "md126"))
+	_, err := update()
+	if err == nil || !strings.Contains(err.Error(), `installation "box2"'s array, not "box1"'s`) || !strings.Contains(err.Error(), "md126") {
+		t.Fatalf("update onto another installation's array: %v, want a refusal naming it", err)
+	}
+	if want := filepath.Join(dir, "dev", "vdb3"); len(examined) != 1 || examined[0] != want {
+		t.Fatalf("examined %v, want the array's member %s", examined, want)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "dev", "md126")); !bytes.Equal(after, before) {
+		t.Fatal("the refused update wrote to the other installation's array")
+	}
+
+	owner = "box1"
+	res, err := update()
+	if err != nil {
+		t.Fatalf("update onto this installation's array: %v", err)
+	}
+	if res.Install != "box1" || res.Slot != "b" || res.Array != filepath.Join(dir, "dev", "md126") {
+		t.Fatalf("result %+v", res)
 	}
 }

@@ -66,7 +66,8 @@ func (b *backend) Firmware(context.Context) (api.FirmwareStatus, error) {
 	if err != nil {
 		return api.FirmwareStatus{}, err
 	}
-	out := api.FirmwareStatus{FromSlot: true, Running: st.Running, Booted: st.Booted, Next: st.Next, State: st.State, ESP: st.ESP}
+	out := api.FirmwareStatus{FromSlot: true, Running: st.Running, Booted: st.Booted, Next: st.Next, State: st.State, ESP: st.ESP,
+		Version: st.Version, Serial: st.Serial, ReleaseError: st.ReleaseErr, Install: st.Install}
 	for _, s := range st.Slots {
 		out.Slots = append(out.Slots, api.FirmwareSlot{
 			Slot: s.Slot, Entry: s.Entry, Preferred: s.Preferred, Trial: s.Trial, TriesLeft: s.TriesLeft,

@@ -89,6 +89,15 @@ type FirmwareStatus struct {
 	Slots []FirmwareSlot `json:"slots"`
 	// ESP is the disk whose ESP was read.
 	ESP string `json:"esp,omitempty"`
+	// Version and Serial are the running slot's release (Version
+	// "unknown", Serial 0: built before serials); ReleaseError says why
+	// it could not be read. Updates with a lower serial are refused
+	// unless allowed. Install is the installation id the box booted
+	// with ("" before ids).
+	Version      string `json:"version,omitempty"`
+	Serial       uint64 `json:"serial,omitempty"`
+	ReleaseError string `json:"release_error,omitempty"`
+	Install      string `json:"install,omitempty"`
 }
 
 // FirmwareSlot is one root slot's loader entry.

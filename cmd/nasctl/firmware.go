@@ -53,6 +53,15 @@ func firmwareText(st api.FirmwareStatus) string {
 	} else {
 		fmt.Fprintf(&b, "firmware: "+say+"\n", strings.ToUpper(st.Running))
 	}
+	switch {
+	case st.ReleaseError != "":
+		fmt.Fprintf(&b, "release: unreadable (%s): every update is refused unless allowed as a downgrade\n", st.ReleaseError)
+	case st.Version != "":
+		fmt.Fprintf(&b, "release: %s, serial %d (updates with a lower serial are refused unless allowed)\n", st.Version, st.Serial)
+	}
+	if st.Install != "" {
+		fmt.Fprintf(&b, "installation: %s\n", st.Install)
+	}
 	fmt.Fprintf(&b, "%-5s %-22s %s\n", "SLOT", "ENTRY", "STATE")
 	for _, s := range st.Slots {
 		var what []string

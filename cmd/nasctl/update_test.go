@@ -58,6 +58,7 @@ func (f *updateFake) Update(_ context.Context, r io.Reader, req api.UpdateReques
 
 func (f *updateFake) Firmware(context.Context) (api.FirmwareStatus, error) {
 	return api.FirmwareStatus{FromSlot: true, Running: "a", Next: "b", State: "update-pending", ESP: "vda", Booted: "ftnas-1-a.conf",
+		Version: "2026.12.1", Serial: 42, Install: "box1",
 		Slots: []api.FirmwareSlot{
 			{Slot: "a", Entry: "ftnas-0-a.conf", Running: true},
 			{Slot: "b", Entry: "ftnas-1-b+3.conf", Preferred: true, Next: true, Trial: true, TriesLeft: 3},
@@ -68,7 +69,7 @@ func TestFirmwareCommand(t *testing.T) {
 	f := &updateFake{Fake: apitest.NewFake("nas1")}
 	c := &cli{t: t, fake: f.Fake, sock: apitest.Serve(t, f, nil), now: time.Now()}
 	out := c.ok("", "firmware")
-	for _, want := range []string{"running slot A; an update in slot B boots next on trial: reboot to run it", "B     ftnas-1-b+3.conf       boots next, preferred, on trial: 3 tries left, 0 made", "ESP of vda"} {
+	for _, want := range []string{"running slot A; an update in slot B boots next on trial: reboot to run it", "B     ftnas-1-b+3.conf       boots next, preferred, on trial: 3 tries left, 0 made", "ESP of vda", "release: 2026.12.1, serial 42", "installation: box1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output %q lacks %q", out, want)
 		}
@@ -79,6 +80,9 @@ func TestFirmwareCommand(t *testing.T) {
 	}
 	if got := firmwareText(api.FirmwareStatus{Why: "not booted from a root slot"}); !strings.Contains(got, "not running from a root slot") {
 		t.Errorf("off a slot: %q", got)
+	}
+	if got := firmwareText(api.FirmwareStatus{FromSlot: true, Running: "a", State: "good", ReleaseError: "bad release line"}); !strings.Contains(got, "release: unreadable (bad release line)") {
+		t.Errorf("unreadable release: %q", got)
 	}
 }
 

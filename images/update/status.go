@@ -49,6 +49,14 @@ type Status struct {
 	Slots []SlotStatus `json:"slots"`
 	// ESP is the disk whose ESP was read.
 	ESP string `json:"esp,omitempty"`
+	// Version and Serial are the running slot's release (ReadRelease;
+	// Version "unknown" and Serial 0 for a slot built before serials),
+	// ReleaseErr why it could not be read. Install is the installation
+	// id the box booted with (ftnas.install=), "" before ids.
+	Version    string `json:"version,omitempty"`
+	Serial     uint64 `json:"serial,omitempty"`
+	ReleaseErr string `json:"release_error,omitempty"`
+	Install    string `json:"install,omitempty"`
 }
 
 // The firmware states of Status.State.

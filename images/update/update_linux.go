@@ -612,10 +612,11 @@ func (u *Updater) Bless(ctx context.Context) (BlessResult, error) {
 func (u *Updater) Status() (Status, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	running, err := u.running()
+	bo, err := u.bootOptions()
 	if err != nil {
 		return Status{}, err
 	}
+	running := bo.Slot
 	lv, efi, err := u.loaderVars()
 	if err != nil {
 		return Status{}, fmt.Errorf("update: status: %w", err)
@@ -641,6 +642,11 @@ func (u *Updater) Status() (Status, error) {
 		return Status{}, fmt.Errorf("update: status: %w", err)
 	}
 	st := SlotStates(es, running, lv.Entry)
-	st.ESP = d.Disk
+	st.ESP, st.Install = d.Disk, bo.Install
+	if rel, _, err := ReadRelease(or(u.ReleaseFile, DefaultReleaseFile)); err != nil {
+		st.ReleaseErr = err.Error()
+	} else {
+		st.Version, st.Serial = rel.Version, rel.Serial
+	}
 	return st, nil
 }

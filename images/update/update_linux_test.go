@@ -170,7 +170,8 @@ func TestUpdateAndBless(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bf.Close()
-	if st, err := u.Status(); err != nil || st.State != StateGood || st.Running != "a" || st.Next != "a" || st.ESP != "vda" || st.Booted != "ftnas-1-a.conf" {
+	if st, err := u.Status(); err != nil || st.State != StateGood || st.Running != "a" || st.Next != "a" || st.ESP != "vda" || st.Booted != "ftnas-1-a.conf" ||
+		st.Version != "unknown" || st.Serial != 0 || st.ReleaseErr != "" {
 		t.Fatalf("status before the update: %+v, %v", st, err)
 	}
 	res, err := u.Update(context.Background(), bf, Options{})
@@ -291,6 +292,9 @@ func TestUpdateDowngrade(t *testing.T) {
 	}
 	if err := os.WriteFile(u.ReleaseFile, rel, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if st, err := u.Status(); err != nil || st.Version != "2026.12.1" || st.Serial != 42 {
+		t.Fatalf("status with release serial 42: %+v, %v", st, err)
 	}
 	src := t.TempDir()
 	rootfs := filepath.Join(src, "rootfs")
@@ -471,5 +475,8 @@ func TestUpdateWritesOnlyItsInstallation(t *testing.T) {
 	}
 	if res.Install != "box1" || res.Slot != "b" || res.Array != filepath.Join(dir, "dev", "md126") {
 		t.Fatalf("result %+v", res)
+	}
+	if st, err := u.Status(); err != nil || st.Install != "box1" {
+		t.Fatalf("status: %+v, %v", st, err)
 	}
 }

@@ -83,6 +83,23 @@ type diskAdopter interface {
 
 var _ diskAdopter = (*raid.Adopter)(nil)
 
+// lockedAdopter is the hot-plug manager's adopter: rm's, under rm's lock,
+// so an automatic adoption never runs beside an install, an update or a
+// replacement (nasctl install onto blank disks attached while an array
+// is degraded: the adoption would take a target disk half-way through
+// its install, or the install one being adopted). The one that waited
+// finds the disk no longer blank and leaves it.
+type lockedAdopter struct{ rm *raidManager }
+
+func (l lockedAdopter) Adopt(ctx context.Context, disk, from string) (raid.AdoptResult, error) {
+	if l.rm.adopter == nil {
+		return raid.AdoptResult{}, errors.New("raid: adopt: no adopter on this machine")
+	}
+	l.rm.mu.Lock()
+	defer l.rm.mu.Unlock()
+	return l.rm.adopter.Adopt(ctx, disk, from)
+}
+
 // newRaidManager serves the arrays of the sysfs mounted at root.
 func newRaidManager(root string, md raidAdmin, log *slog.Logger) *raidManager {
 	if log == nil {
@@ -565,7 +582,7 @@ func (c *raidCollector) Collect(ch chan<- prometheus.Metric) {
 // pass: fail and remove vanished members, re-add returning ones) while
 // ctx lasts, when this machine has md arrays and mdadm. It returns at
 // once otherwise, saying why at debug level.
-func startHotplug(ctx context.Context, log *slog.Logger, autoAdopt bool) {
+func startHotplug(ctx context.Context, log *slog.Logger, autoAdopt bool, rm *raidManager) {
 	log = log.With("service", "raid")
 	arrays, _ := filepath.Glob("/sys/block/md*/md")
 	if len(arrays) == 0 {
@@ -578,7 +595,7 @@ func startHotplug(ctx context.Context, log *slog.Logger, autoAdopt bool) {
 	}
 	m := &raid.Manager{
 		Mdadm: &raid.Mdadm{Logger: log}, Block: os.DirFS("/sys/block"), ClassBlock: os.DirFS("/sys/class/block"), Logger: log,
-		AutoAdopt: autoAdopt,
+		AutoAdopt: autoAdopt, Adopter: lockedAdopter{rm},
 	}
 	go func() {
 		if err := m.RunUevents(ctx); err != nil && ctx.Err() == nil {

@@ -589,3 +589,52 @@ func TestRaidESPSync(t *testing.T) {
 		t.Errorf("failed esp-sync = %v", err)
 	}
 }
+
+// lockCheckAdopter records whether the raid manager's lock was held when
+// an adoption ran.
+type lockCheckAdopter struct {
+	fakeAdopter
+	rm       *raidManager
+	unlocked bool
+}
+
+func (f *lockCheckAdopter) Adopt(ctx context.Context, disk, from string) (raid.AdoptResult, error) {
+	if f.rm.mu.TryLock() {
+		f.unlocked = true
+		f.rm.mu.Unlock()
+	}
+	return f.fakeAdopter.Adopt(ctx, disk, from)
+}
+
+// TestHotplugAdoptHoldsRaidLock: the hot-plug manager's automatic
+// adoption runs under the raid manager's lock, the one an install, an
+// update and a replacement hold, so it never partitions a disk an
+// install is writing; it waits for the lock's holder to finish.
+func TestHotplugAdoptHoldsRaidLock(t *testing.T) {
+	rm := newRaidManager(t.TempDir(), nil, nil)
+	ad := &lockCheckAdopter{rm: rm}
+	rm.adopter = ad
+	la := lockedAdopter{rm}
+	rm.mu.Lock() // an install runs
+	done := make(chan error, 1)
+	go func() {
+		_, err := la.Adopt(context.Background(), "vdc", "")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the adoption ran while an install held the lock: %v", err)
+	default:
+	}
+	rm.mu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ad.unlocked || len(ad.calls) != 1 || ad.calls[0] != "vdc from " {
+		t.Fatalf("adoption without the lock %v, calls %v", ad.unlocked, ad.calls)
+	}
+	rm.adopter = nil
+	if _, err := la.Adopt(context.Background(), "vdc", ""); err == nil {
+		t.Fatal("adopt without an adopter: no error")
+	}
+}

@@ -185,7 +185,7 @@ func runOnce(ctx context.Context, cfg Config, st *store.Store, bond *bondService
 	m.reg.MustRegister(newRaidCollector(b.raidManager()))
 	hotplugCtx, stopHotplug := context.WithCancel(ctx)
 	defer stopHotplug()
-	startHotplug(hotplugCtx, log, cfg.RaidAutoAdopt)
+	startHotplug(hotplugCtx, log, cfg.RaidAutoAdopt, b.raidManager())
 	scrubsDone := make(chan struct{})
 	go func() {
 		defer close(scrubsDone)

@@ -79,6 +79,7 @@ var _ raidAdmin = (*raid.Mdadm)(nil)
 type diskAdopter interface {
 	Adopt(ctx context.Context, disk, from string) (raid.AdoptResult, error)
 	SyncESP(ctx context.Context, from string) ([]raid.ESPSync, error)
+	SyncESPReturned(ctx context.Context, parts []string) ([]raid.ESPSync, error)
 }
 
 var _ diskAdopter = (*raid.Adopter)(nil)
@@ -98,6 +99,17 @@ func (l lockedAdopter) Adopt(ctx context.Context, disk, from string) (raid.Adopt
 	l.rm.mu.Lock()
 	defer l.rm.mu.Unlock()
 	return l.rm.adopter.Adopt(ctx, disk, from)
+}
+
+// SyncESPReturned is the hot-plug manager's ESP sync after a disk came
+// back, under rm's lock like an update's.
+func (l lockedAdopter) SyncESPReturned(ctx context.Context, parts []string) ([]raid.ESPSync, error) {
+	if l.rm.adopter == nil {
+		return nil, errors.New("raid: ESP sync: no adopter on this machine")
+	}
+	l.rm.mu.Lock()
+	defer l.rm.mu.Unlock()
+	return l.rm.adopter.SyncESPReturned(ctx, parts)
 }
 
 // newRaidManager serves the arrays of the sysfs mounted at root.
@@ -595,7 +607,7 @@ func startHotplug(ctx context.Context, log *slog.Logger, autoAdopt bool, rm *rai
 	}
 	m := &raid.Manager{
 		Mdadm: &raid.Mdadm{Logger: log}, Block: os.DirFS("/sys/block"), ClassBlock: os.DirFS("/sys/class/block"), Logger: log,
-		AutoAdopt: autoAdopt, Adopter: lockedAdopter{rm},
+		AutoAdopt: autoAdopt, Adopter: lockedAdopter{rm}, ESPSyncer: lockedAdopter{rm},
 	}
 	go func() {
 		if err := m.RunUevents(ctx); err != nil && ctx.Err() == nil {

@@ -552,6 +552,11 @@ func TestRaidAdopt(t *testing.T) {
 	}
 }
 
+func (f *fakeAdopter) SyncESPReturned(_ context.Context, parts []string) ([]raid.ESPSync, error) {
+	f.calls = append(f.calls, "esp sync after "+strings.Join(parts, ","))
+	return nil, f.err
+}
+
 func (f *fakeAdopter) SyncESP(_ context.Context, from string) ([]raid.ESPSync, error) {
 	f.calls = append(f.calls, "esp-sync from "+from)
 	if f.err != nil {

@@ -274,3 +274,49 @@ func TestSyncESP(t *testing.T) {
 		t.Error("a short ESP was written")
 	}
 }
+
+// TestSyncESPReturned: vda comes back after an update edited vdc's ESP
+// while it was away; its members are in sync again at once (bitmap), so
+// it ties with vdc as a source and wins by name, but the returned disk
+// is never the source: vda gets vdc's new ESP, not the other way round.
+func TestSyncESPReturned(t *testing.T) {
+	r := newAdoptRig(t)
+	if err := raid.WriteDiskTable(r.vdc, smallTable("vdc")); err != nil {
+		t.Fatal(err)
+	}
+	class := r.a.ClassBlock.(fstest.MapFS)
+	for _, p := range []string{"vdc1", "vdc2", "vdc3"} {
+		class["vdc/"+p+"/partition"] = &fstest.MapFile{Data: []byte(p[3:] + "\n")}
+	}
+	block := r.a.Block.(fstest.MapFS)
+	for i, p := range []string{"vdc2", "vdc3"} {
+		md := "md" + string(rune('0'+i))
+		block[md+"/md/dev-"+p+"/state"] = &fstest.MapFile{Data: []byte("in_sync\n")}
+		block[md+"/md/dev-"+p+"/slot"] = &fstest.MapFile{Data: []byte("1\n")}
+	}
+	dir := filepath.Dir(r.vda.Name())
+	updated := bytes.Repeat([]byte("new ESP!"), int(raid.MiB/8))
+	if err := os.WriteFile(filepath.Join(dir, "vdc1"), updated, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vda1"), bytes.Repeat([]byte("old ESP."), int(raid.MiB/8)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.a.SyncESPReturned(context.Background(), []string{"vda2", "vda3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Disk != "vdc" || res[1].Disk != "vda" || !res[1].Copied {
+		t.Errorf("SyncESPReturned = %+v, want vda re-copied from vdc", res)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "vda1")); !bytes.Equal(got, updated) {
+		t.Error("vda1 is not a copy of vdc's updated ESP")
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "vdc1")); !bytes.Equal(got, updated) {
+		t.Error("the returned disk's old ESP overwrote vdc's")
+	}
+	// Every disk returned: no source left, nothing written.
+	if _, err := r.a.SyncESPReturned(context.Background(), []string{"vda2", "vdc2"}); !errors.Is(err, raid.ErrAdoptRefused) {
+		t.Errorf("all disks returned: %v, want a refusal", err)
+	}
+}

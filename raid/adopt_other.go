@@ -16,3 +16,8 @@ func (a *Adopter) Adopt(ctx context.Context, disk, from string) (AdoptResult, er
 func (a *Adopter) SyncESP(ctx context.Context, from string) ([]ESPSync, error) {
 	return nil, errors.New("raid: ESP sync needs Linux")
 }
+
+// SyncESPReturned needs Linux's block devices; elsewhere it fails.
+func (a *Adopter) SyncESPReturned(ctx context.Context, parts []string) ([]ESPSync, error) {
+	return nil, errors.New("raid: ESP sync needs Linux")
+}

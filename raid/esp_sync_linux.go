@@ -74,6 +74,42 @@ func (a *Adopter) SyncESP(ctx context.Context, from string) ([]ESPSync, error) {
 	return out, errors.Join(errs...)
 }
 
+// SyncESPReturned brings the ESPs of member disks that came back (their
+// partitions parts were just re-added) up to date: an update or a bless
+// while they were away edited the other disks' ESPs only. The source is
+// the disk ChooseAdoptSource picks among the others, never a returned
+// one: with a write-intent bitmap its members are in sync again at once,
+// and as the first name it could win a tie and spread its old ESP.
+func (a *Adopter) SyncESPReturned(ctx context.Context, parts []string) ([]ESPSync, error) {
+	arrays, err := a.readArrays()
+	if err != nil {
+		return nil, err
+	}
+	disks, err := a.wholeDisks()
+	if err != nil {
+		return nil, err
+	}
+	back := map[string]bool{}
+	for _, p := range parts {
+		back[p] = true
+	}
+	others := map[string][]string{}
+	for d, ps := range disks {
+		returned := back[d]
+		for _, p := range ps {
+			returned = returned || back[p]
+		}
+		if !returned {
+			others[d] = ps
+		}
+	}
+	from, err := ChooseAdoptSource(arrays, others, "")
+	if err != nil {
+		return nil, fmt.Errorf("raid: ESP sync after %v returned: %w", parts, err)
+	}
+	return a.SyncESP(ctx, from)
+}
+
 func (a *Adopter) syncOne(src DiskTable, disk, srcPath, want string) (ESPSync, error) {
 	r := ESPSync{Disk: disk}
 	t, err := a.readTable(disk)

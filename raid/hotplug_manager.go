@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -42,6 +43,9 @@ type Manager struct {
 	// Adopter adopts for AutoAdopt; nil means an Adopter over Mdadm,
 	// Block, ClassBlock and DevDir.
 	Adopter DiskAdopter
+	// ESPSyncer brings the ESPs of disks whose members were re-added up
+	// to date; nil means an Adopter as for Adopter.
+	ESPSyncer ESPSyncer
 
 	lastBlank, lastForeign, lastFaulty, lastWithheld string
 	adoptSkip                                        map[string]bool
@@ -132,6 +136,7 @@ func (m *Manager) Evaluate(ctx context.Context) (HotplugReport, error) {
 			m.OnAction(a, err)
 		}
 	}
+	m.syncReturned(ctx, rep)
 	if m.AutoAdopt {
 		if err := m.autoAdopt(ctx, arrays, devices, rep); err != nil {
 			errs = append(errs, err)
@@ -189,6 +194,50 @@ func (m *Manager) noteKicked(arrays []HotplugArray, devices []HotplugDevice, rep
 	}
 	for _, f := range rep.Faulty {
 		m.kicked[f[strings.IndexByte(f, '/')+1:]] = true
+	}
+}
+
+// ESPSyncer brings the ESPs of returned member disks up to date (see
+// Adopter.SyncESPReturned).
+type ESPSyncer interface {
+	SyncESPReturned(ctx context.Context, parts []string) ([]ESPSync, error)
+}
+
+var _ ESPSyncer = (*Adopter)(nil)
+
+// syncReturned copies the ESP onto the disks whose members rep re-added
+// (they missed any update or bless made while away). A failure is
+// logged, not retried: the arrays are whole again either way, and the
+// next update's or bless's ESP sync covers the disk.
+func (m *Manager) syncReturned(ctx context.Context, rep HotplugReport) {
+	var parts []string
+	for _, a := range rep.Actions {
+		if a.Kind == ActReAdd && !slices.Contains(rep.Failed, a) && !slices.Contains(parts, a.Device) {
+			parts = append(parts, a.Device)
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	s := m.ESPSyncer
+	if s == nil {
+		s = &Adopter{Mdadm: m.Mdadm, Block: m.Block, ClassBlock: m.ClassBlock, DevDir: m.DevDir, Logger: m.Logger}
+	}
+	log := m.logger()
+	res, err := s.SyncESPReturned(ctx, parts)
+	switch {
+	case errors.Is(err, ErrAdoptRefused):
+		log.Info("raid: members re-added; no ESP to bring up to date", "members", parts, "why", err)
+	case err != nil:
+		log.Warn("raid: members re-added, but their disks' ESPs were not brought up to date", "members", parts, "err", err)
+	default:
+		var copied []string
+		for _, r := range res {
+			if r.Copied {
+				copied = append(copied, r.Disk)
+			}
+		}
+		log.Info("raid: ESPs checked after members returned", "members", parts, "recopied", copied)
 	}
 }
 

@@ -210,13 +210,19 @@ func TestManagerEvaluate(t *testing.T) {
 	}
 	f.fail = map[string]string{"blank": "mdadm: No md superblock detected on /dev/vdd.\n"}
 	var applied []string
+	esps := &fakeESPSyncer{}
 	m := &Manager{
 		Mdadm: &Mdadm{Path: "mdadm", Run: run}, Block: block, ClassBlock: class,
-		OnAction: func(a Action, err error) { applied = append(applied, a.String()) },
+		OnAction:  func(a Action, err error) { applied = append(applied, a.String()) },
+		ESPSyncer: esps,
 	}
 	rep, err := m.Evaluate(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The returned disk's ESP is brought up to date after its re-add.
+	if !reflect.DeepEqual(esps.calls, [][]string{{"vdc"}}) {
+		t.Errorf("ESP syncs %q, want one for the re-added vdc", esps.calls)
 	}
 	var got []string
 	for _, c := range f.calls {
@@ -245,6 +251,22 @@ func TestManagerEvaluateErrors(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || !strings.Contains(err.Error(), "Device or resource busy") {
 		t.Fatalf("Evaluate error = %v, want mdadm's busy remove", err)
+	}
+	// A re-add md refused: the disk is no member again, its ESP is left.
+	f = &fakeRunner{fail: map[string]string{"--re-add": "mdadm: --re-add for /dev/vdc to /dev/md0 is not possible\n"}}
+	run := func(ctx context.Context, name string, args ...string) ([]byte, []byte, error) {
+		if len(args) == 3 && args[0] == "--examine" && args[2] == "/dev/vdc" {
+			return []byte("MD_LEVEL=raid1\nMD_DEVICES=2\nMD_UUID=" + uuidMdadm + "\nMD_EVENTS=40\n"), nil, nil
+		}
+		return f.run(ctx, name, args...)
+	}
+	esps := &fakeESPSyncer{}
+	m = &Manager{Mdadm: &Mdadm{Run: run}, Block: block, ClassBlock: class, ESPSyncer: esps}
+	if _, err := m.Evaluate(context.Background()); err == nil || !strings.Contains(err.Error(), "not possible") {
+		t.Fatalf("Evaluate error = %v, want mdadm's refused re-add", err)
+	}
+	if len(esps.calls) != 0 {
+		t.Errorf("ESP synced after a failed re-add: %q", esps.calls)
 	}
 	if _, err := (&Manager{}).Evaluate(context.Background()); err == nil || !strings.Contains(err.Error(), "needs Mdadm") {
 		t.Errorf("unconfigured Manager: %v", err)
@@ -456,4 +478,12 @@ func TestManagerKicked(t *testing.T) {
 		delete(block, "md0/md/dev-vdb/"+f)
 	}
 	eval("after the remove", "--examine --export /dev/vdb", "--manage /dev/md0 --re-add /dev/vdb")
+}
+
+// fakeESPSyncer records SyncESPReturned calls.
+type fakeESPSyncer struct{ calls [][]string }
+
+func (f *fakeESPSyncer) SyncESPReturned(_ context.Context, parts []string) ([]ESPSync, error) {
+	f.calls = append(f.calls, parts)
+	return nil, nil
 }

@@ -124,9 +124,31 @@ func (in *Installer) Install(ctx context.Context, r io.Reader, o Options) (res R
 	log := in.log().With("install", id, "version", m.Version)
 	log.Info("install: planned", "disks", res.Disks, "data_level", plan.Layout.Arrays[len(plan.Layout.Arrays)-1].Level)
 
-	// Partition every disk (opened exclusively: nothing holds it).
+	// Partition every disk (opened exclusively: nothing holds it). From
+	// the first table written on, a failed install leaves the disks
+	// blank again (after the arrays are stopped, below), so it can be
+	// tried again, or the disks adopted, with no wiping by hand.
+	var touched []int
+	defer func() {
+		if err == nil || len(touched) == 0 {
+			return
+		}
+		var wiped []string
+		for _, i := range touched {
+			if werr := in.wipe(plan.Layout.Disks[i], disks[i]); werr != nil {
+				err = errors.Join(err, werr)
+				continue
+			}
+			wiped = append(wiped, disks[i].Name)
+		}
+		in.log().Warn("install: failed; disks wiped blank again", "install", id, "wiped", wiped, "err", err)
+	}()
 	for i, d := range plan.Layout.Disks {
-		if err := in.partition(ctx, d, disks[i]); err != nil {
+		wrote, err := in.partition(ctx, d, disks[i])
+		if wrote {
+			touched = append(touched, i)
+		}
+		if err != nil {
 			return res, err
 		}
 	}
@@ -497,15 +519,21 @@ func (in *Installer) inspect(name string, runsFrom map[string][]string) (Disk, e
 // partition writes d's GPT onto the disk (opened exclusively), has the
 // kernel re-read it and waits for the partitions. blank is the disk as
 // inspected.
-func (in *Installer) partition(ctx context.Context, d raid.DiskLayout, blank Disk) error {
+// partition writes d's GPT onto the blank disk and waits for the kernel's
+// partitions; wrote says whether the disk may have been written to.
+func (in *Installer) partition(ctx context.Context, d raid.DiskLayout, blank Disk) (wrote bool, err error) {
 	f, err := os.OpenFile(filepath.Join(in.devDir(), d.Disk), os.O_RDWR|unix.O_EXCL|unix.O_CLOEXEC, 0)
 	if errors.Is(err, syscall.EBUSY) {
-		return refuse("%s is in use (mounted, in an array or held open exclusively)", d.Disk)
+		return false, refuse("%s is in use (mounted, in an array or held open exclusively)", d.Disk)
 	}
 	if err != nil {
-		return fmt.Errorf("install: open %s: %w", d.Disk, err)
+		return false, fmt.Errorf("install: open %s: %w", d.Disk, err)
 	}
 	defer f.Close()
+	return true, in.writeTable(ctx, f, d, blank)
+}
+
+func (in *Installer) writeTable(ctx context.Context, f *os.File, d raid.DiskLayout, blank Disk) error {
 	ss := blank.SectorSize
 	t := raid.DiskTable{Disk: d.Disk, SectorSize: ss, Size: blank.Size}
 	for _, p := range d.Partitions {
@@ -579,6 +607,44 @@ func deviceSize(dev string) (int64, error) {
 		return 0, fmt.Errorf("install: size of %s: %w", dev, err)
 	}
 	return n, nil
+}
+
+// WipeBytes is how much of a failed install's disk is zeroed at its start,
+// at its end and at the start of each partition: the protective MBR and
+// both GPTs, the md superblocks (1.2: 4 KiB in) and bitmaps, the ESP's
+// FAT. What inspect and the adopter look at to call a disk blank.
+const WipeBytes = raid.MiB
+
+// wipe makes disk d (blank before the install laid d out on it) blank
+// again: the start of every planned partition, then the disk's first and
+// last WipeBytes are zeroed through the whole disk (opened exclusively:
+// the arrays must be stopped), and the kernel drops the partitions.
+func (in *Installer) wipe(d raid.DiskLayout, blank Disk) error {
+	f, err := os.OpenFile(filepath.Join(in.devDir(), d.Disk), os.O_RDWR|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("install: wipe %s: %w", d.Disk, err)
+	}
+	defer f.Close()
+	size := blank.Size
+	spans := [][2]int64{{0, min(WipeBytes, size)}, {max(size-WipeBytes, 0), size}}
+	for _, p := range d.Partitions {
+		spans = append(spans, [2]int64{p.Start, min(p.Start+min(WipeBytes, p.Size), size)})
+	}
+	zero := make([]byte, WipeBytes)
+	for _, sp := range spans {
+		if _, err := f.WriteAt(zero[:sp[1]-sp[0]], sp[0]); err != nil {
+			return fmt.Errorf("install: wipe %s at %d: %w", d.Disk, sp[0], err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("install: wipe %s: sync: %w", d.Disk, err)
+	}
+	if st, err := f.Stat(); err == nil && st.Mode()&os.ModeDevice != 0 {
+		if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0); err != nil {
+			return fmt.Errorf("install: wipe %s: re-read the partition table (BLKRRPART): %w", d.Disk, err)
+		}
+	}
+	return nil
 }
 
 // zeroStart writes n zero bytes at the start of dev and syncs.

@@ -22,6 +22,12 @@ import (
 // kernel name and the image's path.
 func loopDisk(t *testing.T, marks map[int64][]byte) (string, string) {
 	t.Helper()
+	return attachLoop(t, marks, "--find", "--show")
+}
+
+// attachLoop is loopDisk with losetup's flags.
+func attachLoop(t *testing.T, marks map[int64][]byte, flags ...string) (string, string) {
+	t.Helper()
 	const size = 16 * raid.MiB
 	p := filepath.Join(t.TempDir(), "disk.img")
 	f, err := os.Create(p)
@@ -40,7 +46,7 @@ func loopDisk(t *testing.T, marks map[int64][]byte) (string, string) {
 		}
 	}
 	f.Close()
-	out, err := exec.Command("losetup", "--find", "--show", p).CombinedOutput()
+	out, err := exec.Command("losetup", append(flags, p)...).CombinedOutput()
 	if err != nil {
 		t.Skipf("losetup: %v: %s", err, out)
 	}
@@ -125,6 +131,71 @@ func TestInstallRefusesLoopDisks(t *testing.T) {
 	for p, h := range before {
 		if got := hashFile(t, p); got != h {
 			t.Errorf("%s changed", p)
+		}
+	}
+}
+
+// TestInstallWipeLoopDisk: a disk an install laid out and then failed on
+// is wiped blank again: its GPTs and the md superblock in a partition are
+// gone and inspect finds it blank, so the install can be run again (and
+// the adopter would take it). The kernel here parses no partition tables
+// (no CONFIG_EFI_PARTITION), so the table is written into the image and
+// the disk's partitions are never the kernel's; that they vanish with the
+// wipe's BLKRRPART is for the qemu lab.
+func TestInstallWipeLoopDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for loop devices")
+	}
+	if _, err := exec.LookPath("losetup"); err != nil {
+		t.Skip("needs losetup:", err)
+	}
+	dev, img := attachLoop(t, nil, "--find", "--show", "--partscan")
+	in := &Installer{Mdadm: &raid.Mdadm{}}
+	blank, err := in.inspect(dev, nil)
+	if err != nil {
+		t.Fatalf("inspect the new loop disk: %v", err)
+	}
+	const mib = raid.MiB
+	layout := raid.DiskLayout{Disk: dev, Partitions: []raid.Partition{
+		{Number: 1, Role: raid.RoleESP, Label: "ftnas-esp", Type: raid.TypeESP, Start: 1 * mib, Size: 4 * mib},
+		{Number: 2, Role: raid.RoleRootA, Label: "ftnas-root-a", Type: raid.TypeLinuxRAID, Start: 5 * mib, Size: 5 * mib},
+		{Number: 3, Role: raid.RoleRootB, Label: "ftnas-root-b", Type: raid.TypeLinuxRAID, Start: 10 * mib, Size: 5 * mib},
+	}}
+	// Written through the device: its page cache is what inspect reads.
+	f, err := os.OpenFile("/dev/"+dev, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := raid.DiskTable{Disk: dev, SectorSize: blank.SectorSize, Size: blank.Size}
+	for _, p := range layout.Partitions {
+		tbl.Partitions = append(tbl.Partitions, raid.GPTEntry{Number: p.Number, Name: p.Label, Type: p.Type,
+			FirstLBA: uint64(p.Start / blank.SectorSize), LastLBA: uint64((p.Start+p.Size)/blank.SectorSize - 1)})
+	}
+	if err := raid.WriteDiskTable(f, tbl); err != nil {
+		t.Fatal(err)
+	}
+	// An md superblock in partition 2, as mdadm --create leaves it.
+	if _, err := f.WriteAt([]byte{0xfc, 0x4e, 0x2b, 0xa9}, 5*mib+4096); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if d, err := in.inspect(dev, nil); err != nil || len(d.Signatures) == 0 {
+		t.Fatalf("inspect the laid-out disk: %+v, %v; want its GPT found", d, err)
+	}
+	if err := in.wipe(layout, blank); err != nil {
+		t.Fatalf("wipe: %v", err)
+	}
+	// wipe synced the device: the image holds the zeros.
+	if d, err := in.inspect(dev, nil); err != nil || len(d.Signatures) != 0 {
+		t.Fatalf("inspect the wiped disk: %+v, %v; want it blank", d, err)
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{510, 512, 5*mib + 4096, int64(len(b)) - 512} {
+		if !bytes.Equal(b[off:off+2], make([]byte, 2)) {
+			t.Errorf("byte %d of the wiped disk is not zero: % x", off, b[off:off+2])
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -145,6 +146,12 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 	defer func() { a.cur = nil }()
 	n := 0
 	var applyErr error
+	if a.log.Enabled(ctx, slog.LevelDebug) {
+		for _, r := range recs {
+			a.log.Debug("journal apply: record", "seq", r.Seq, "op", r.Op, "file", r.File, "parent", r.Parent, "name", r.Name,
+				"newparent", r.NewParent, "newname", r.NewName, "flags", r.Flags, "off", r.Off, "len", r.Len, "data", len(r.Data), "mask", r.AttrMask)
+		}
+	}
 	for _, rec := range recs {
 		if rec.Op == OpPrune && len(b.order) > 0 {
 			// The fetches deferred so far are done before a prune:
@@ -295,6 +302,7 @@ func (a *FSApplier) prepare(ctx context.Context, p *pendingFile, f Fetcher) prep
 		r.close()
 		return prepared{work: -1, err: fmt.Errorf("journal: apply %s of %s (record %d): %w", p.op, p.file, p.seq, err)}
 	}
+	a.log.Debug("journal apply: fetched", "seq", p.seq, "file", p.file, "whole", p.whole, "ranges", len(p.ranges), "meta", p.meta, "new_copy", r.work >= 0)
 	return r
 }
 

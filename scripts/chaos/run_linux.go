@@ -39,6 +39,10 @@ type runOptions struct {
 	// environment, passed on to the client).
 	SMBWorkers int
 	SMBUser    string
+	// NasdDebug restarts nasd with --debug (every change captured and
+	// every record applied logged: a failed trial can be traced record
+	// by record).
+	NasdDebug bool
 }
 
 func (o *runOptions) flags(fs *flag.FlagSet) {
@@ -54,6 +58,7 @@ func (o *runOptions) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Keep, "keep", false, "keep every trial's folder, not only the failed ones")
 	fs.StringVar(&o.Self, "self", "", "this program, run as the client in the client namespace (default: this executable)")
 	fs.DurationVar(&o.Settle, "settle", 90*time.Second, "how long the pair may take to converge after a trial")
+	fs.BoolVar(&o.NasdDebug, "nasd-debug", false, "restart nasd with --debug (start it so too)")
 }
 
 // labInfo is what `scripts/lab status --json` tells.
@@ -421,6 +426,9 @@ func (r *runner) startNasd(ctx context.Context, node string) error {
 	args := []string{"nasd", "start", node, "--", "--metrics", ""}
 	if r.o.SMBWorkers == 0 {
 		args = append(args, "--no-smb")
+	}
+	if r.o.NasdDebug {
+		args = append(args, "--debug")
 	}
 	_, err := r.labCmd(ctx, args...)
 	return err

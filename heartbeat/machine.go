@@ -97,6 +97,17 @@ type Machine struct {
 	witnessAsked   time.Time
 	witnessOK      bool
 	witnessAt      time.Time // time of the last result, zero if none
+	// witnessDownAt is the time of the last "unreachable" result, and
+	// witnessBackAt of the first "reachable" one after it. A node whose
+	// witness did not answer after it last heard its peer may have been
+	// cut off from everything, so the peer's silence until the witness
+	// answered again says nothing (chaos seed 51: a master cut off for
+	// 2 s released, got the witness back 100 ms after the cut healed,
+	// before the peer's next heartbeat, and took the service back from
+	// the peer that had taken over, with the peer's writes). A dead-peer
+	// promotion then waits until the peer has been silent for Dead after
+	// the witness came back.
+	witnessDownAt, witnessBackAt time.Time
 
 	adminYield      bool      // Demote: do not promote until the peer serves or Promote
 	yieldUntil      time.Time // handover: do not promote before this
@@ -194,6 +205,12 @@ func (m *Machine) Step(ev Event) []Action {
 			return nil
 		}
 		m.witnessPending = false
+		switch {
+		case !e.Reachable:
+			m.witnessDownAt = m.now
+		case !m.witnessOK && !m.witnessDownAt.IsZero():
+			m.witnessBackAt = m.now
+		}
 		m.witnessOK = e.Reachable
 		m.witnessAt = m.now
 		if m.serving {
@@ -410,17 +427,32 @@ func (m *Machine) deathTime() time.Time {
 	return m.lastHeardAny().Add(m.t.Dead)
 }
 
-// promoteAt is the earliest time a standby may promote with the peer dead.
+// promoteAt is the earliest time a standby may promote with the peer dead:
+// the peer's lease waited out, and, when the witness did not answer after
+// the peer was last heard, the peer silent for Dead since the witness
+// answered again (witnessBackAt).
 func (m *Machine) promoteAt() time.Time {
+	back := m.backFrom()
 	if !m.peerSeen {
-		return m.startedAt.Add(m.t.StartupWait)
+		return later(m.startedAt.Add(m.t.StartupWait), back)
 	}
 	if m.peerLegacy {
 		// A version 1 master renews its lease at every heartbeat it sends
 		// while it hears this node, up to Dead after the last one heard.
-		return PromoteAt(m.lastHeardAny(), m.t.Dead, m.t.Lease)
+		return later(PromoteAt(m.lastHeardAny(), m.t.Dead, m.t.Lease), back)
 	}
-	return AckedPromoteAt(m.lastHeardAny(), m.t)
+	return later(AckedPromoteAt(m.lastHeardAny(), m.t), back)
+}
+
+// backFrom is zero, or, when the witness did not answer after the peer was
+// last heard (this node may have been cut off), Dead after it answered
+// again: the earliest time the peer's silence means anything.
+func (m *Machine) backFrom() time.Time {
+	if m.witnessDownAt.IsZero() || !m.witnessDownAt.After(m.lastHeardAny()) {
+		return time.Time{}
+	}
+	// Not answered since: the promotion waits for an answer anyway.
+	return later(m.witnessBackAt, m.witnessDownAt).Add(m.t.Dead)
 }
 
 // probeFrom is the earliest time a witness result counts for a dead-peer
@@ -450,6 +482,7 @@ func (m *Machine) witnessStep(out *[]Action, since time.Time) {
 		m.witnessPending = false
 		m.witnessOK = false
 		m.witnessAt = m.witnessAsked.Add(m.t.WitnessTimeout)
+		m.witnessDownAt = m.witnessAt
 	}
 	if !m.witnessPending && !m.witnessFresh(since) {
 		m.witnessPending = true
@@ -666,7 +699,13 @@ func (m *Machine) reconcileStandby(out *[]Action) {
 		// Promote{Force} takes over now.
 		return
 	}
-	from := m.probeFrom()
+	// After a cut-off, the result must be one asked for once the peer
+	// has been silent for Dead with the witness answering: its VIP probe
+	// then ran while this node's network worked.
+	from := later(m.probeFrom(), m.backFrom())
+	if m.now.Before(from) {
+		return
+	}
 	m.witnessStep(out, from)
 	if !m.now.Before(m.promoteAt()) && m.witnessOK && m.witnessFresh(from) {
 		reason := "peer dead, lease waited out, witness reachable"

@@ -166,10 +166,15 @@ func TestTransitions(t *testing.T) {
 			if n := countOf[ProbeWitness](acts); n < 8 {
 				t.Fatalf("%d witness probes in 10s, want one per second", n)
 			}
+			// Back: it listens for the peer for Dead first (it may have
+			// been the one cut off).
 			*h.witness = true
-			acts, ok := h.runUntil(dflt.WitnessInterval+tick, quiet, func(a []Action) bool { return has(a, "AddVIP") })
-			if !ok {
-				t.Fatal("no promotion once the witness is back")
+			acts, ok := h.runUntil(dflt.WitnessInterval+tick, quiet, func(a []Action) bool { return has(a, "ProbeWitness") })
+			back := h.now
+			more, promoted := h.runUntil(dflt.Dead+tick, quiet, func(a []Action) bool { return has(a, "AddVIP") })
+			acts = append(acts, more...)
+			if !ok || !promoted || h.now.Before(back.Add(dflt.Dead)) {
+				t.Fatalf("promoted %v (%v after the witness came back, want Dead %v)", promoted, h.now.Sub(back), dflt.Dead)
 			}
 			wantHas(t, acts, "Clear(witness-unreachable)")
 		},
@@ -296,8 +301,11 @@ func TestTransitions(t *testing.T) {
 			wantHas(t, acts, "Alarm(peer-down)", "Alarm(witness-unreachable)")
 			wantNot(t, acts, "AddVIP")
 			*h.witness = true
-			if _, ok := h.runUntil(dflt.WitnessInterval+tick, quiet, func(a []Action) bool { return has(a, "AddVIP") }); !ok {
-				t.Fatal("no promotion once the witness is back")
+			_, ok := h.runUntil(dflt.WitnessInterval+tick, quiet, func(a []Action) bool { return has(a, "ProbeWitness") })
+			back := h.now
+			_, promoted := h.runUntil(dflt.Dead+tick, quiet, func(a []Action) bool { return has(a, "AddVIP") })
+			if !ok || !promoted || h.now.Before(back.Add(dflt.Dead)) {
+				t.Fatalf("promoted %v (%v after the witness came back, want Dead %v)", promoted, h.now.Sub(back), dflt.Dead)
 			}
 		},
 	}, {
@@ -362,6 +370,53 @@ func TestTransitions(t *testing.T) {
 			}
 			wantNot(t, h.run(10*time.Second, quiet), "AddVIP")
 		},
+	}, {
+		// Chaos seed 51: cut off from everything, the master released;
+		// the peer took over. When the cut healed, the witness answered
+		// before the peer's next heartbeat came: the peer's silence while
+		// this node was cut off is no sign that it is dead.
+		name: "released master cut off: the witness back first, then the serving peer",
+		do: func(h *tm) []Action {
+			asMaster(h)
+			h.witness = ptr(false)
+			h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "RemoveVIP") })
+			h.run(2*time.Second, quiet)
+			h.witness = ptr(true)
+			acts, ok := h.runUntil(2*time.Second, quiet, func(a []Action) bool { return has(a, "ProbeWitness") })
+			if !ok || !h.m.witnessBackAt.Equal(h.now) {
+				h.t.Fatalf("witness back at %v, now %v: %q", h.m.witnessBackAt, h.now, descs(acts))
+			}
+			// The peer's next heartbeat comes a heartbeat interval later.
+			acts = append(acts, h.run(150*time.Millisecond, quiet)...)
+			h.peer.State, h.peer.Epoch = StatePrimarySlave, 3
+			return append(acts, h.hear()...)
+		},
+		state: StateSlave,
+		epoch: 3,
+		check: func(t *testing.T, h *tm, acts []Action) {
+			wantNot(t, acts, "AddVIP")
+		},
+	}, {
+		name: "released master cut off: the witness back and the peer silent for Dead: takes the service back",
+		do: func(h *tm) []Action {
+			asMaster(h)
+			h.witness = ptr(false)
+			h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "RemoveVIP") })
+			h.run(2*time.Second, quiet)
+			h.witness = ptr(true)
+			back := h.now
+			acts, ok := h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "AddVIP") })
+			if !ok {
+				h.t.Fatalf("no takeover with the peer silent: %q", descs(acts))
+			}
+			if h.now.Before(back.Add(dflt.Dead)) {
+				h.t.Fatalf("took over %v after the witness came back, before Dead (%v)", h.now.Sub(back), dflt.Dead)
+			}
+			return acts
+		},
+		state:   StateMaster,
+		serving: true,
+		epoch:   4,
 	}, {
 		name: "master -> slave: witness probe unanswered",
 		do: func(h *tm) []Action {
@@ -634,6 +689,7 @@ func TestTransitions(t *testing.T) {
 	}, {
 		name: "master -> slave: demote yields until promoted again",
 		do: func(h *tm) []Action {
+			h.witness = ptr(true)
 			asMaster(h)
 			return h.step(Demote{})
 		},

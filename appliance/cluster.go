@@ -23,8 +23,14 @@ const (
 	DefaultJournalPort   = 7471 // TCP, TLS, on the master
 )
 
-// tokenPrefix marks a join token and its version.
-const tokenPrefix = "ftnas-join-1:"
+// tokenPrefix marks a join token and its version. A token that carries a
+// heartbeat timing other than the default is version 2 (tokenPrefixTiming),
+// so a standby too old to read the timing refuses it rather than run a
+// timing of its own; this version reads both.
+const (
+	tokenPrefix       = "ftnas-join-1:"
+	tokenPrefixTiming = "ftnas-join-2:"
+)
 
 // joinToken is what `cluster init` hands to the standby: the pair's shared
 // configuration, and the standby's own TLS key (made at init so both
@@ -41,6 +47,11 @@ type joinToken struct {
 	Standby       store.ClusterNode `json:"standby"`
 	StandbyKeyPEM string            `json:"standby_key_pem"`
 	RootStamp     []byte            `json:"root_stamp"`
+	// The pair's heartbeat timing (store.Cluster's); absent (0, the
+	// defaults) in a token of an older primary.
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
+	DeadInterval      time.Duration `json:"dead_interval,omitempty"`
+	Lease             time.Duration `json:"lease,omitempty"`
 }
 
 func encodeToken(t joinToken) (string, error) {
@@ -48,12 +59,20 @@ func encodeToken(t joinToken) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("cluster: encode join token: %w", err)
 	}
-	return tokenPrefix + base64.RawURLEncoding.EncodeToString(raw), nil
+	prefix := tokenPrefix
+	if t.HeartbeatInterval != 0 || t.DeadInterval != 0 || t.Lease != 0 {
+		prefix = tokenPrefixTiming
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
 func decodeToken(s string) (joinToken, error) {
 	var t joinToken
-	body, ok := strings.CutPrefix(strings.TrimSpace(s), tokenPrefix)
+	s = strings.TrimSpace(s)
+	body, ok := strings.CutPrefix(s, tokenPrefix)
+	if !ok {
+		body, ok = strings.CutPrefix(s, tokenPrefixTiming)
+	}
 	if !ok {
 		return t, fmt.Errorf("cluster: join token: %w: it does not start with %q; copy the whole line `nasctl cluster init` printed", store.ErrInvalid, tokenPrefix)
 	}
@@ -116,6 +135,15 @@ func planInit(r api.ClusterInitRequest, root []byte, ifaceFor func(netip.Addr) (
 		c.Failback = store.FailbackManual
 	}
 	c.HeartbeatPort, c.JournalPort = orDefault(r.HeartbeatPort, DefaultHeartbeatPort), orDefault(r.JournalPort, DefaultJournalPort)
+	for _, f := range []struct {
+		name string
+		ms   int64
+		d    *time.Duration
+	}{{"heartbeat_interval_ms", r.HeartbeatIntervalMS, &c.HeartbeatInterval}, {"dead_interval_ms", r.DeadIntervalMS, &c.DeadInterval}, {"lease_ms", r.LeaseMS, &c.Lease}} {
+		if *f.d, err = msDuration(f.name, f.ms); err != nil {
+			return fail(err)
+		}
+	}
 	c.Interface = r.Interface
 	if c.Interface == "" {
 		if c.Interface, err = ifaceFor(c.Self.Public); err != nil {
@@ -144,6 +172,7 @@ func planInit(r api.ClusterInitRequest, root []byte, ifaceFor func(netip.Addr) (
 		ClusterID: c.ID, Key: c.Key, VIP: c.VIP, Witness: c.Witness, Failback: c.Failback,
 		HeartbeatPort: c.HeartbeatPort, JournalPort: c.JournalPort,
 		Primary: c.Self, Standby: c.Peer, StandbyKeyPEM: string(peerKey), RootStamp: c.RootStamp,
+		HeartbeatInterval: c.HeartbeatInterval, DeadInterval: c.DeadInterval, Lease: c.Lease,
 	})
 	if err != nil {
 		return fail(err)
@@ -161,6 +190,7 @@ func planJoin(r api.ClusterJoinRequest, ifaceFor func(netip.Addr) (string, error
 		ID: t.ClusterID, Key: t.Key, Role: store.RoleStandby, VIP: t.VIP, Interface: r.Interface,
 		Witness: t.Witness, Failback: t.Failback, HeartbeatPort: t.HeartbeatPort, JournalPort: t.JournalPort,
 		Self: t.Standby, Peer: t.Primary, KeyPEM: t.StandbyKeyPEM, RootStamp: t.RootStamp,
+		HeartbeatInterval: t.HeartbeatInterval, DeadInterval: t.DeadInterval, Lease: t.Lease,
 	}
 	if c.Interface == "" {
 		if c.Interface, err = ifaceFor(c.Self.Public); err != nil {
@@ -171,6 +201,19 @@ func planJoin(r api.ClusterJoinRequest, ifaceFor func(netip.Addr) (string, error
 		return store.Cluster{}, fmt.Errorf("join token: %w", err)
 	}
 	return c, nil
+}
+
+// maxTimingMS bounds the timing fields of an init request before they are
+// converted (far above what store.Cluster.Validate accepts, far below
+// overflow).
+const maxTimingMS = 3_600_000
+
+// msDuration converts a request's millisecond field; 0 stays 0 (default).
+func msDuration(field string, ms int64) (time.Duration, error) {
+	if ms < 0 || ms > maxTimingMS {
+		return 0, fmt.Errorf("cluster: %w: %s %d is out of range (milliseconds, 0 for the default)", store.ErrInvalid, field, ms)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 func orDefault(v, def uint16) uint16 {
@@ -194,7 +237,15 @@ func machineConfig(c store.Cluster, epoch uint64, seed uint64) heartbeat.Config 
 	}
 	return heartbeat.Config{
 		ClusterID: c.ID, NodeID: c.Self.ID, PeerID: c.Peer.ID, Role: role,
-		Paths: c.Paths(), Failback: fb, Epoch: epoch, Seed: seed,
+		Paths: c.Paths(), Failback: fb, Epoch: epoch, Seed: seed, Timing: c.Timing(),
+	}
+}
+
+// apiTiming is a timing as the API shows it.
+func apiTiming(t heartbeat.Timing) api.ClusterTiming {
+	return api.ClusterTiming{
+		IntervalMS: t.Interval.Milliseconds(), JitterMS: t.Jitter.Milliseconds(),
+		DeadMS: t.Dead.Milliseconds(), LeaseMS: t.Lease.Milliseconds(),
 	}
 }
 
@@ -226,7 +277,7 @@ func apiClusterStatus(c store.Cluster, hs heartbeat.Status, now time.Time) api.C
 	s := api.ClusterStatus{
 		Configured: true, ClusterID: c.ID, NodeID: c.Self.ID, PeerID: c.Peer.ID, Role: c.Role,
 		State: hs.State.String(), Serving: hs.Serving, Healthy: hs.Healthy, Epoch: hs.Epoch,
-		VIP: c.VIP.String(), Interface: c.Interface, Failback: c.Failback,
+		VIP: c.VIP.String(), Interface: c.Interface, Failback: c.Failback, Timing: apiTiming(c.Timing()),
 		PeerSeen: hs.PeerSeen, PeerAlive: hs.PeerAlive, Journal: hs.Journal,
 		Synced: hs.Synced, Outdating: hs.Outdating, PeerOutdated: hs.PeerOutdated,
 		Witness: api.ClusterWitness{Addr: c.Witness.String(), Known: hs.WitnessKnown, Reachable: hs.WitnessReachable, AgeMS: api.Age(now, hs.WitnessAt)},

@@ -202,7 +202,8 @@ func startCluster(ctx context.Context, c store.Cluster, b *backend, tree *fileid
 	go func() { rt.done <- node.Run(runCtx) }()
 	go rt.feedHealth(runCtx, b)
 	log.Info("cluster member started", "role", c.Role, "peer", c.Peer.ID, "vip", c.VIP, "interface", c.Interface,
-		"paths", c.Paths(), "witness", c.Witness, "epoch", epoch)
+		"paths", c.Paths(), "witness", c.Witness, "epoch", epoch,
+		"heartbeat_interval", mc.Timing.Interval, "dead_interval", mc.Timing.Dead, "lease", mc.Timing.Lease)
 	return rt, nil
 }
 
@@ -594,6 +595,7 @@ func pendingStatus(c store.Cluster) api.ClusterStatus {
 	return api.ClusterStatus{
 		Configured: true, Protection: api.ProtectionAtRisk, ClusterID: c.ID, NodeID: c.Self.ID, PeerID: c.Peer.ID,
 		Role: c.Role, State: "starting", VIP: c.VIP.String(), Interface: c.Interface, Failback: c.Failback,
+		Timing: apiTiming(c.Timing()),
 	}
 }
 

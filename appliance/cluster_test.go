@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"strings"
@@ -61,6 +63,105 @@ func TestPlanInitAndJoin(t *testing.T) {
 	}
 }
 
+func TestPlanInitCarriesTiming(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	r := initReq()
+	r.HeartbeatIntervalMS, r.DeadIntervalMS, r.LeaseMS = 120, 700, 400
+	prim, tok, err := planInit(r, []byte{1, 2}, fixedIface("pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prim.HeartbeatInterval != ms(120) || prim.DeadInterval != ms(700) || prim.Lease != ms(400) {
+		t.Fatalf("primary timing %v %v %v", prim.HeartbeatInterval, prim.DeadInterval, prim.Lease)
+	}
+	if !strings.HasPrefix(tok, tokenPrefixTiming) {
+		t.Fatalf("a token with a timing is not version 2: %.20s", tok)
+	}
+	stby, err := planJoin(api.ClusterJoinRequest{Token: tok}, fixedIface("pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stby.Timing() != prim.Timing() {
+		t.Fatalf("standby timing %+v, primary %+v", stby.Timing(), prim.Timing())
+	}
+	// The configured timing reaches the heartbeat machine on both nodes.
+	for _, c := range []store.Cluster{prim, stby} {
+		mc := machineConfig(c, 1, 1)
+		want := heartbeat.Timing{Interval: ms(120), Jitter: ms(40), Stall: heartbeat.DefaultStall, Dead: ms(700), Lease: ms(400)}
+		got := mc.Timing
+		if got.Interval != want.Interval || got.Jitter != want.Jitter || got.Stall != want.Stall || got.Dead != want.Dead || got.Lease != want.Lease {
+			t.Fatalf("%s: machine timing %+v, want %+v", c.Role, got, want)
+		}
+		full := mc.WithDefaults()
+		if full.Timing != got || full.Validate() != nil {
+			t.Fatalf("%s: machine config %+v: %v", c.Role, full.Timing, full.Validate())
+		}
+		if s := apiClusterStatus(c, heartbeat.Status{}, time.Unix(1, 0)); s.Timing != (api.ClusterTiming{IntervalMS: 120, JitterMS: 40, DeadMS: 700, LeaseMS: 400}) {
+			t.Fatalf("%s: status timing %+v", c.Role, s.Timing)
+		}
+	}
+
+	// Without a timing the token stays version 1, readable by older
+	// standbys, and both nodes run the defaults.
+	prim, tok, err = planInit(initReq(), []byte{1, 2}, fixedIface("pub"))
+	if err != nil || !strings.HasPrefix(tok, tokenPrefix) {
+		t.Fatalf("default timing: token %.20s, %v", tok, err)
+	}
+	if mc := machineConfig(prim, 1, 1); mc.Timing != heartbeat.DefaultTiming() {
+		t.Fatalf("default machine timing %+v", mc.Timing)
+	}
+	if s := apiClusterStatus(prim, heartbeat.Status{}, time.Unix(1, 0)); s.Timing != (api.ClusterTiming{IntervalMS: 150, JitterMS: 50, DeadMS: 900, LeaseMS: 500}) {
+		t.Fatalf("default status timing %+v", s.Timing)
+	}
+	// A token of an older primary has no timing fields: defaults.
+	jt, err := decodeToken(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]any{}
+	raw, _ := json.Marshal(jt)
+	if err := json.Unmarshal(raw, &old); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"heartbeat_interval", "dead_interval", "lease"} {
+		if _, ok := old[k]; ok {
+			t.Fatalf("default token carries %s", k)
+		}
+	}
+	raw, _ = json.Marshal(old)
+	stby, err = planJoin(api.ClusterJoinRequest{Token: tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)}, fixedIface("pub"))
+	if err != nil || stby.Timing() != heartbeat.DefaultTiming() {
+		t.Fatalf("old token: timing %+v, %v", stby.Timing(), err)
+	}
+
+	// Bad timings are refused, naming the field.
+	for _, tc := range []struct {
+		mod  func(*api.ClusterInitRequest)
+		want string
+	}{
+		{func(r *api.ClusterInitRequest) { r.HeartbeatIntervalMS = 5 }, "heartbeat_interval 5ms is outside"},
+		{func(r *api.ClusterInitRequest) { r.HeartbeatIntervalMS = -150 }, "heartbeat_interval_ms -150 is out of range"},
+		{func(r *api.ClusterInitRequest) { r.DeadIntervalMS = 1 << 62 }, "dead_interval_ms 4611686018427387904 is out of range"},
+		{func(r *api.ClusterInitRequest) { r.DeadIntervalMS = 300 }, "dead_interval 300ms is below 500ms"},
+		{func(r *api.ClusterInitRequest) { r.LeaseMS = 1000 }, "lease 1s is longer than the dead interval 900ms"},
+	} {
+		r := initReq()
+		tc.mod(&r)
+		if _, _, err := planInit(r, []byte{1, 2}, fixedIface("pub")); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want ErrInvalid naming %q", r, err, tc.want)
+		}
+	}
+	// A token whose timing is bad is refused at join.
+	jt.HeartbeatInterval, jt.DeadInterval = ms(150), ms(100)
+	bad, err := encodeToken(jt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planJoin(api.ClusterJoinRequest{Token: bad}, fixedIface("pub")); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "dead_interval 100ms") {
+		t.Fatalf("bad token timing: %v", err)
+	}
+}
+
 func TestPlanInitRefusesBadInput(t *testing.T) {
 	for name, mod := range map[string]func(*api.ClusterInitRequest){
 		"vip without length": func(r *api.ClusterInitRequest) { r.VIP = "10.0.0.100" },
@@ -94,7 +195,16 @@ func FuzzDecodeToken(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(tok)
+	r := initReq()
+	r.HeartbeatIntervalMS, r.DeadIntervalMS, r.LeaseMS = 100, 600, 350
+	_, tok2, err := planInit(r, []byte{1, 2}, fixedIface("pub"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tok2)
 	f.Add(tokenPrefix + "e30")
+	f.Add(tokenPrefixTiming + "e30")
+	f.Add(tokenPrefixTiming + base64.RawURLEncoding.EncodeToString([]byte(`{"heartbeat_interval":-1,"dead_interval":1e30,"lease":"x"}`)))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := planJoin(api.ClusterJoinRequest{Token: s}, fixedIface("pub"))

@@ -9,7 +9,7 @@ import (
 // ClusterInitRequest makes this node the primary of a new pair. Addresses
 // are IPs; VIP has a prefix length. Empty optional fields take defaults:
 // node ids 1 and 2, the interface that holds Public, manual failback, the
-// default ports, no dedicated link.
+// default ports, no dedicated link, heartbeat's default timing.
 type ClusterInitRequest struct {
 	NodeID        uint32 `json:"node_id,omitempty"`
 	PeerID        uint32 `json:"peer_id,omitempty"`
@@ -23,6 +23,23 @@ type ClusterInitRequest struct {
 	Failback      string `json:"failback,omitempty"`
 	HeartbeatPort uint16 `json:"heartbeat_port,omitempty"`
 	JournalPort   uint16 `json:"journal_port,omitempty"`
+	// The pair's heartbeat timing in milliseconds, 0 for the default;
+	// the standby takes the primary's with the join token. "Longest
+	// spacing" below is the interval plus a third of it, the most one
+	// gap between heartbeats may be.
+	//   - HeartbeatIntervalMS: the mean gap between heartbeats, 20..2000
+	//     (default 150, so gaps of 100–200 ms).
+	//   - DeadIntervalMS: how long the peer may be silent on every path
+	//     before it counts as dead: at least 2 heartbeats at the longest
+	//     spacing plus 100 ms, at most 30 s (default 4 of them plus
+	//     100 ms: 900 at the default interval).
+	//   - LeaseMS: how long a master serves past its newest acknowledged
+	//     heartbeat: at least 1 heartbeat at the longest spacing plus
+	//     100 ms, at most the dead interval (default 2 of them plus
+	//     100 ms: 500 at the default interval).
+	HeartbeatIntervalMS int64 `json:"heartbeat_interval_ms,omitempty"`
+	DeadIntervalMS      int64 `json:"dead_interval_ms,omitempty"`
+	LeaseMS             int64 `json:"lease_ms,omitempty"`
 }
 
 // ClusterInitResponse carries the join token for the standby. The token
@@ -52,6 +69,17 @@ type ClusterPath struct {
 	// LastHeardMS is the age of the peer's newest heartbeat on this
 	// path; -1 when none arrived.
 	LastHeardMS int64 `json:"last_heard_ms"`
+}
+
+// ClusterTiming is the heartbeat timing in effect, in milliseconds:
+// heartbeats leave every IntervalMS ± JitterMS; the peer is dead after
+// DeadMS of silence; a master serves LeaseMS past its newest acknowledged
+// heartbeat.
+type ClusterTiming struct {
+	IntervalMS int64 `json:"heartbeat_interval_ms"`
+	JitterMS   int64 `json:"jitter_ms"`
+	DeadMS     int64 `json:"dead_interval_ms"`
+	LeaseMS    int64 `json:"lease_ms"`
 }
 
 // ClusterWitness is the witness as this node last probed it.
@@ -85,6 +113,9 @@ type ClusterStatus struct {
 	VIP        string `json:"vip,omitempty"`
 	Interface  string `json:"interface,omitempty"`
 	Failback   string `json:"failback,omitempty"`
+	// Timing is the heartbeat timing in effect (both nodes run the
+	// same); absent on a stand-alone node.
+	Timing ClusterTiming `json:"timing,omitzero"`
 
 	PeerSeen  bool           `json:"peer_seen"`
 	PeerAlive bool           `json:"peer_alive"`

@@ -35,10 +35,21 @@ func TestHandlerCluster(t *testing.T) {
 	if code, body := call("POST", "/v1/cluster/init", `{"vip":"10.0.0.100"}`); code != 400 {
 		t.Fatalf("bad init: %d %s", code, body)
 	}
-	code, body = call("POST", "/v1/cluster/init", `{"vip":"10.0.0.100/24","public":"10.0.0.11","peer_public":"10.0.0.12","witness":"10.0.0.254"}`)
+	if strings.Contains(body, `"timing"`) {
+		t.Fatalf("stand-alone status shows a timing: %s", body)
+	}
+	code, body = call("POST", "/v1/cluster/init", `{"vip":"10.0.0.100/24","public":"10.0.0.11","peer_public":"10.0.0.12","witness":"10.0.0.254",`+
+		`"heartbeat_interval_ms":120,"dead_interval_ms":800,"lease_ms":450}`)
 	var out api.ClusterInitResponse
 	if code != 201 || json.Unmarshal([]byte(body), &out) != nil || out.Token == "" || out.Status.NodeID != 1 {
 		t.Fatalf("init: %d %s", code, body)
+	}
+	if r := f.InitRequest; r.HeartbeatIntervalMS != 120 || r.DeadIntervalMS != 800 || r.LeaseMS != 450 {
+		t.Fatalf("init request timing %+v", r)
+	}
+	f.Cluster.Timing = api.ClusterTiming{IntervalMS: 120, JitterMS: 40, DeadMS: 800, LeaseMS: 450}
+	if _, body := call("GET", "/v1/cluster", ""); !strings.Contains(body, `"timing":{"heartbeat_interval_ms":120,"jitter_ms":40,"dead_interval_ms":800,"lease_ms":450}`) {
+		t.Fatalf("status timing: %s", body)
 	}
 	if code, _ := call("POST", "/v1/cluster/init", `{"vip":"10.0.0.100/24","public":"10.0.0.11","peer_public":"10.0.0.12","witness":"10.0.0.254"}`); code != http.StatusConflict {
 		t.Fatalf("second init: %d", code)

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"go.etcd.io/bbolt"
+
+	"ftnas/heartbeat"
 )
 
 // Keys of the cluster configuration in the settings bucket.
@@ -17,6 +20,15 @@ const (
 
 // MinClusterKeyLen is the shortest heartbeat HMAC key a cluster accepts.
 const MinClusterKeyLen = 32
+
+// Bounds of the configurable heartbeat timing (Cluster.HeartbeatInterval,
+// DeadInterval, Lease). The lower bounds that depend on the interval
+// (Cluster.Validate) come on top.
+const (
+	MinHeartbeatInterval = 20 * time.Millisecond
+	MaxHeartbeatInterval = 2 * time.Second
+	MaxDeadInterval      = 30 * time.Second
+)
 
 // Cluster roles.
 const (
@@ -58,6 +70,63 @@ type Cluster struct {
 	// RootStamp is the primary's volume root identity (fileid.Stamp,
 	// binary): both volumes' roots carry it, so file handles agree.
 	RootStamp []byte `json:"root_stamp"`
+	// HeartbeatInterval, DeadInterval and Lease are the pair's heartbeat
+	// timing (see heartbeat.Timing); 0 takes heartbeat's default. Both
+	// nodes must run the same: the join token carries the primary's.
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
+	DeadInterval      time.Duration `json:"dead_interval,omitempty"`
+	Lease             time.Duration `json:"lease,omitempty"`
+}
+
+// Timing is the heartbeat timing c configures, every field filled in: a
+// set HeartbeatInterval brings a jitter of a third of it (the default
+// 150 ms ± 50 ms keeps that ratio); the stall tolerance stays the default,
+// and the other intervals derive from these as heartbeat.Timing does.
+func (c Cluster) Timing() heartbeat.Timing {
+	t := heartbeat.Timing{Interval: c.HeartbeatInterval, Dead: c.DeadInterval, Lease: c.Lease}
+	if t.Interval != 0 {
+		t.Jitter = t.Interval / 3
+	}
+	return t.WithDefaults()
+}
+
+// validateTiming checks the heartbeat timing and names the field at fault.
+func (c Cluster) validateTiming() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("cluster: %w: "+format, append([]any{ErrInvalid}, a...)...)
+	}
+	if c.HeartbeatInterval != 0 && (c.HeartbeatInterval < MinHeartbeatInterval || c.HeartbeatInterval > MaxHeartbeatInterval) {
+		return bad("heartbeat_interval %v is outside %v..%v", c.HeartbeatInterval, MinHeartbeatInterval, MaxHeartbeatInterval)
+	}
+	if c.DeadInterval < 0 {
+		return bad("dead_interval %v is negative", c.DeadInterval)
+	}
+	if c.Lease < 0 {
+		return bad("lease %v is negative", c.Lease)
+	}
+	t := c.Timing()
+	longest := t.Interval + t.Jitter // the longest gap between two heartbeats
+	if minDead := heartbeat.MinDead(t.Interval, t.Jitter, t.Stall); t.Dead < minDead {
+		return bad("dead_interval %v is below %v: two heartbeats at the longest spacing (%v with heartbeat interval %v) plus the stall tolerance %v",
+			t.Dead, minDead, longest, t.Interval, t.Stall)
+	}
+	if t.Dead > MaxDeadInterval {
+		return bad("dead_interval %v is above %v", t.Dead, MaxDeadInterval)
+	}
+	// A master renews its lease with every acknowledged heartbeat; a
+	// shorter lease would lapse between two of them on a healthy pair.
+	if minLease := longest + t.Stall; t.Lease < minLease {
+		return bad("lease %v is below %v: a heartbeat at the longest spacing (%v with heartbeat interval %v) plus the stall tolerance %v",
+			t.Lease, minLease, longest, t.Interval, t.Stall)
+	}
+	// A lease that outlasts the dead interval delays every takeover.
+	if t.Lease > t.Dead {
+		return bad("lease %v is longer than the dead interval %v", t.Lease, t.Dead)
+	}
+	if err := t.Validate(); err != nil {
+		return bad("heartbeat_interval %v, dead_interval %v, lease %v: %v", t.Interval, t.Dead, t.Lease, err)
+	}
+	return nil
 }
 
 // IDOffset is where this node's file IDs start: every node allocates from
@@ -114,7 +183,7 @@ func (c Cluster) Validate() error {
 	case len(c.RootStamp) == 0:
 		return bad("no volume root identity")
 	}
-	return nil
+	return c.validateTiming()
 }
 
 // Redacted returns c without its secrets, for logs and the API.

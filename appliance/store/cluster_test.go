@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"ftnas/heartbeat"
 )
 
 func testCluster() Cluster {
@@ -26,6 +29,7 @@ func TestClusterRoundTrip(t *testing.T) {
 		t.Fatalf("new store: cluster ok=%v err=%v", ok, err)
 	}
 	c := testCluster()
+	c.HeartbeatInterval, c.DeadInterval, c.Lease = 120*time.Millisecond, 800*time.Millisecond, 450*time.Millisecond
 	if err := s.PutCluster(c); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +37,8 @@ func TestClusterRoundTrip(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("GetCluster: ok=%v err=%v", ok, err)
 	}
-	if got.VIP != c.VIP || got.Self != c.Self || got.Peer != c.Peer || !bytes.Equal(got.Key, c.Key) || got.Paths() != 2 {
+	if got.VIP != c.VIP || got.Self != c.Self || got.Peer != c.Peer || !bytes.Equal(got.Key, c.Key) || got.Paths() != 2 ||
+		got.Timing() != c.Timing() {
 		t.Fatalf("got %+v, want %+v", got, c)
 	}
 	// Another cluster's configuration is refused until this one is left.
@@ -82,6 +87,61 @@ func TestClusterValidate(t *testing.T) {
 	}
 	if r := c.Redacted(); r.Key != nil || r.KeyPEM != "" {
 		t.Fatal("Redacted keeps secrets")
+	}
+}
+
+func TestClusterTiming(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	// Unset: heartbeat's defaults exactly.
+	if got := testCluster().Timing(); got != heartbeat.DefaultTiming() {
+		t.Fatalf("unset timing %+v, want the defaults %+v", got, heartbeat.DefaultTiming())
+	}
+	for _, tc := range []struct {
+		name                  string
+		interval, dead, lease time.Duration
+		want                  string // "" when valid, else what the error names
+	}{
+		{"defaults", 0, 0, 0, ""},
+		{"issue example", ms(150), ms(900), ms(500), ""},
+		{"fast", ms(20), ms(300), ms(200), ""},
+		{"slow interval only", 2 * time.Second, 0, 0, ""},
+		{"dead only", 0, 5 * time.Second, 0, ""},
+		{"lease only", 0, 0, ms(800), ""},
+		{"interval too short", ms(10), 0, 0, "heartbeat_interval 10ms is outside 20ms..2s"},
+		{"interval too long", 3 * time.Second, 0, 0, "heartbeat_interval 3s is outside 20ms..2s"},
+		{"negative interval", -ms(150), 0, 0, "heartbeat_interval -150ms"},
+		{"negative dead", 0, -time.Second, 0, "dead_interval -1s is negative"},
+		{"negative lease", 0, 0, -time.Second, "lease -1s is negative"},
+		{"dead below two beats", ms(150), ms(400), 0, "dead_interval 400ms is below 500ms"},
+		{"dead below two slow beats", ms(500), ms(900), 0, "dead_interval 900ms is below 1.433333332s"},
+		{"dead too long", 0, time.Minute, 0, "dead_interval 1m0s is above 30s"},
+		{"lease below a beat", ms(150), 0, ms(250), "lease 250ms is below 300ms"},
+		{"lease beyond dead", ms(150), ms(900), ms(1000), "lease 1s is longer than the dead interval 900ms"},
+		{"lease beyond default dead", 0, 0, 2 * time.Second, "lease 2s is longer than the dead interval 900ms"},
+	} {
+		c := testCluster()
+		c.HeartbeatInterval, c.DeadInterval, c.Lease = tc.interval, tc.dead, tc.lease
+		err := c.Validate()
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
+			}
+			tm := c.Timing()
+			if tc.interval != 0 && (tm.Interval != tc.interval || tm.Jitter != tc.interval/3) {
+				t.Errorf("%s: interval %v jitter %v, want %v and a third of it", tc.name, tm.Interval, tm.Jitter, tc.interval)
+			}
+			if (tc.dead != 0 && tm.Dead != tc.dead) || (tc.lease != 0 && tm.Lease != tc.lease) || tm.Stall != heartbeat.DefaultStall {
+				t.Errorf("%s: timing %+v", tc.name, tm)
+			}
+			if err := tm.Validate(); err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrInvalid naming %q", tc.name, err, tc.want)
+		}
 	}
 }
 

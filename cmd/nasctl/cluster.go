@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,7 @@ func newClusterCmd(a *app) *cobra.Command {
 
 func newClusterInitCmd(a *app) *cobra.Command {
 	var req api.ClusterInitRequest
+	var interval, dead, lease time.Duration
 	cmd := &cobra.Command{
 		Use:   "init --vip IP/LEN --public IP --peer-public IP --witness IP [--dedicated IP --peer-dedicated IP]",
 		Short: "Make this node the primary of a new pair and print the standby's join token",
@@ -41,9 +43,24 @@ func newClusterInitCmd(a *app) *cobra.Command {
 			"virtual IP; heartbeats run over the public network and, if given, the dedicated link; a node\n" +
 			"takes over only while it reaches the witness (the gateway, say). Prints a join token for\n" +
 			"`nasctl cluster join` on the standby: it holds the pair's keys, so treat it like a password.\n" +
-			"nasd restarts its services at once to serve on the virtual IP.",
+			"nasd restarts its services at once to serve on the virtual IP.\n\n" +
+			"The heartbeat timing (--heartbeat-interval, --dead-interval, --lease; Go durations such as\n" +
+			"150ms or 1.2s) is the pair's: the standby takes it with the token. Each defaults to\n" +
+			"heartbeat's own: heartbeats every 100–200 ms, the peer dead after 900 ms of silence, a\n" +
+			"500 ms lease; set only the interval and the others scale with it.",
 		Args: args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range []struct {
+				flag string
+				d    time.Duration
+				ms   *int64
+			}{{"heartbeat-interval", interval, &req.HeartbeatIntervalMS}, {"dead-interval", dead, &req.DeadIntervalMS}, {"lease", lease, &req.LeaseMS}} {
+				ms, err := wholeMS(f.flag, f.d)
+				if err != nil {
+					return err
+				}
+				*f.ms = ms
+			}
 			c, err := a.client(cmd)
 			if err != nil {
 				return err
@@ -75,7 +92,22 @@ func newClusterInitCmd(a *app) *cobra.Command {
 	f.Uint32Var(&req.PeerID, "peer-id", 2, "the standby's id")
 	f.Uint16Var(&req.HeartbeatPort, "heartbeat-port", 0, "UDP port of the heartbeats (default 7470)")
 	f.Uint16Var(&req.JournalPort, "journal-port", 0, "TCP port of the journal stream (default 7471)")
+	f.DurationVar(&interval, "heartbeat-interval", 0, "mean gap between heartbeats, 20ms..2s; each gap varies by a third of it (default 150ms)")
+	f.DurationVar(&dead, "dead-interval", 0, "silence on every path after which the peer is dead (default 4 heartbeats at the longest gap + 100ms: 900ms)")
+	f.DurationVar(&lease, "lease", 0, "how long a master serves past its newest acknowledged heartbeat, at most the dead interval (default 2 heartbeats at the longest gap + 100ms: 500ms)")
 	return cmd
+}
+
+// wholeMS converts a timing flag to the API's milliseconds; 0 is the
+// default. The server checks the bounds.
+func wholeMS(flag string, d time.Duration) (int64, error) {
+	switch {
+	case d < 0:
+		return 0, fmt.Errorf("cluster init: --%s %v must not be negative", flag, d)
+	case d%time.Millisecond != 0:
+		return 0, fmt.Errorf("cluster init: --%s %v is not a whole number of milliseconds", flag, d)
+	}
+	return d.Milliseconds(), nil
 }
 
 func newClusterJoinCmd(a *app) *cobra.Command {
@@ -185,6 +217,11 @@ func printClusterStatus(w io.Writer, s api.ClusterStatus) error {
 	}
 	fmt.Fprintf(tw, "witness\t\t%s\t%s\t%s\n", s.Witness.Addr, wst, ageText(s.Witness.AgeMS))
 	tw.Flush()
+	if t := s.Timing; t != (api.ClusterTiming{}) {
+		ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+		fmt.Fprintf(w, "Timing: heartbeat every %v ± %v, peer dead after %v of silence, lease %v\n",
+			ms(t.IntervalMS), ms(t.JitterMS), ms(t.DeadMS), ms(t.LeaseMS))
+	}
 	r := s.Replication
 	switch {
 	case r.Disabled != "":

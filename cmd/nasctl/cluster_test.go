@@ -45,17 +45,19 @@ func TestClusterCommands(t *testing.T) {
 		Witness:     api.ClusterWitness{Addr: "10.0.0.254", Known: true, Reachable: true, AgeMS: 300},
 		Alarms:      []string{"path-down(1)"},
 		Replication: api.ClusterReplication{Role: "master", Connected: true, LastSeq: 12, AckedSeq: 10, Depth: 2, LagMS: 35},
+		Timing:      api.ClusterTiming{IntervalMS: 120, JitterMS: 40, DeadMS: 1500, LeaseMS: 450},
 	}
 	out = c.ok("", "cluster", "status")
 	for _, w := range []string{"Pair DEGRADED: cluster 77, epoch 4", "1 (this)  primary  master", "serving on 10.0.0.100/24, healthy",
 		"2 (peer)  standby  slave", "alive", "public     10.0.0.11", "120 ms ago", "DOWN", "42 s ago", "witness", "reachable", "Alarms: path-down(1)",
-		"Journal: shipping to the standby (connected); last record 12, acknowledged 10, depth 2, lag 35 ms"} {
+		"Journal: shipping to the standby (connected); last record 12, acknowledged 10, depth 2, lag 35 ms",
+		"Timing: heartbeat every 120ms ± 40ms, peer dead after 1.5s of silence, lease 450ms"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("status output lacks %q:\n%s", w, out)
 		}
 	}
 	var js api.ClusterStatus
-	if err := json.Unmarshal([]byte(c.ok("", "--json", "cluster", "status")), &js); err != nil || js.Epoch != 4 || len(js.Paths) != 2 {
+	if err := json.Unmarshal([]byte(c.ok("", "--json", "cluster", "status")), &js); err != nil || js.Epoch != 4 || len(js.Paths) != 2 || js.Timing.DeadMS != 1500 {
 		t.Errorf("--json status: %+v, %v", js, err)
 	}
 	if out := c.ok("", "cluster", "leave"); !strings.Contains(out, "stand-alone") {
@@ -65,5 +67,34 @@ func TestClusterCommands(t *testing.T) {
 	c.fails("not a token", "", "cluster", "join", "nonsense")
 	if out := c.ok("ftnas-join-1:fake\n", "cluster", "join", "--token-stdin"); !strings.Contains(out, "Joined cluster 77 as node 2 (standby of node 1)") {
 		t.Errorf("join output %q", out)
+	}
+}
+
+func TestClusterInitTiming(t *testing.T) {
+	c, f := newClusterCLI(t)
+	base := []string{"cluster", "init", "--vip", "10.0.0.100/24", "--public", "10.0.0.11", "--peer-public", "10.0.0.12", "--witness", "10.0.0.254"}
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--heartbeat-interval=-150ms"}, "--heartbeat-interval -150ms must not be negative"},
+		{[]string{"--dead-interval", "900.5ms"}, "--dead-interval 900.5ms is not a whole number of milliseconds"},
+		{[]string{"--lease", "half a second"}, `invalid argument "half a second" for "--lease"`},
+		{[]string{"--lease", "500"}, "missing unit"},
+	} {
+		c.fails(tc.want, "", append(base, tc.flags...)...)
+	}
+	if f.InitRequest.VIP != "" {
+		t.Fatalf("a refused init reached the server: %+v", f.InitRequest)
+	}
+	// Unset flags send no timing (the server's defaults).
+	c.ok("", base...)
+	if r := f.InitRequest; r.HeartbeatIntervalMS != 0 || r.DeadIntervalMS != 0 || r.LeaseMS != 0 {
+		t.Fatalf("default init sent a timing: %+v", r)
+	}
+	c.ok("", "cluster", "leave")
+	c.ok("", append(base, "--heartbeat-interval", "150ms", "--dead-interval", "1.2s", "--lease", "500ms")...)
+	if r := f.InitRequest; r.HeartbeatIntervalMS != 150 || r.DeadIntervalMS != 1200 || r.LeaseMS != 500 {
+		t.Fatalf("init request timing %+v", r)
 	}
 }

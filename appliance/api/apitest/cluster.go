@@ -16,6 +16,8 @@ type ClusterFake struct {
 	*Fake
 	Cluster api.ClusterStatus // what ClusterStatus answers
 	Actions []string          // promote, demote, failback, leave, in order
+	// InitRequest is the last init request that configured the fake.
+	InitRequest api.ClusterInitRequest
 }
 
 var _ api.ClusterBackend = (*ClusterFake)(nil)
@@ -40,6 +42,7 @@ func (f *ClusterFake) InitCluster(_ context.Context, r api.ClusterInitRequest) (
 	if !strings.Contains(r.VIP, "/") || r.Public == "" || r.PeerPublic == "" || r.Witness == "" {
 		return api.ClusterInitResponse{}, fmt.Errorf("cluster: %w: vip with prefix length, public, peer_public and witness are required", store.ErrInvalid)
 	}
+	f.InitRequest = r
 	f.Cluster = api.ClusterStatus{Configured: true, Protection: api.ProtectionAtRisk, ClusterID: 77, NodeID: 1, PeerID: 2,
 		Role: store.RolePrimary, State: "starting", VIP: r.VIP, Interface: "eth0", Failback: store.FailbackManual}
 	return api.ClusterInitResponse{Token: "ftnas-join-1:fake", Status: f.Cluster}, nil

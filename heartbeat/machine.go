@@ -124,8 +124,8 @@ type Machine struct {
 	logEpoch   uint64    // JournalPosition.Epoch: the log this node's position is in
 	wentBackAt time.Time // when the position last went back: only a newer peer view counts for catching up
 	// handedOff: this node handed the service to a caught-up peer and had
-	// every record then; the reset of its position to the new master's
-	// log that follows is no loss, so it stays synced through it.
+	// every record then: it stays synced until its position moves to the
+	// new master's log (whose first records rewrite this volume).
 	handedOff bool
 	// awaitReset: this node released; its position is still its own
 	// log's until the caller reports the reset (a lower position, or 0)
@@ -233,11 +233,16 @@ func (m *Machine) Step(ev Event) []Action {
 		newLog := e.Epoch != m.logEpoch && (m.logEpoch != 0 || m.awaitReset)
 		if !m.serving && (e.Pos < m.journal || m.awaitReset && e.Pos == 0 || newLog) {
 			// A resync (or, after a release, the switch to the new
-			// master's log): not a copy until caught up again, unless
-			// this node handed over with every record.
-			if !m.handedOff {
-				m.synced = false
-			}
+			// master's log): not a copy until caught up again. Also
+			// after a handover with every record: the new master's log
+			// starts with a description of its volume, and applying it
+			// changes this one before the whole of it is here (chaos
+			// seed 89: the new master renamed a file right after the
+			// handover; its description made the new name here empty,
+			// its content to be fetched, and pruned the old name; the
+			// new master was killed before the fetch, and this node
+			// took over with the file empty).
+			m.synced = false
 			m.handedOff, m.awaitReset = false, false
 			m.wentBackAt = m.now
 		}

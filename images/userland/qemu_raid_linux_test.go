@@ -3,6 +3,8 @@ package userland_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +44,9 @@ import (
 // reads back. The disk is then plugged back (device_add of the same
 // image): the Manager re-adds every member through its bitmap, md
 // reports each recovery done, and all blocks, old and new, read back.
+// While it was out, its ESP was changed (standing for an update or bless
+// it missed): after the re-add the Manager copies the ESP of a disk that
+// stayed onto it, so all four ESPs are identical again.
 func TestQEMUPullDiskUnderNFS(t *testing.T) {
 	ctx, rig := startRaidRig(t, false)
 	arrays := rig.running
@@ -67,6 +72,10 @@ func TestQEMUPullDiskUnderNFS(t *testing.T) {
 	t.Logf("client: %d blocks acknowledged, %d after the pull, no error", w.acked(), w.acked()-before)
 	rig.verify(t, "pull.dat", w.acked())
 
+	// While it is out, its ESP falls behind the others'.
+	if err := scribbleESP(rig.res.Disks[3]); err != nil {
+		t.Fatal(err)
+	}
 	// Plug the same disk back: the bitmaps make the re-adds quick.
 	back := time.Now()
 	if err := rig.vm.PlugDisk("disk3", "disk3-back", rig.res.Disks[3], 30*time.Second); err != nil {
@@ -93,6 +102,14 @@ func TestQEMUPullDiskUnderNFS(t *testing.T) {
 		return true
 	})
 	t.Logf("every array recovered %v after the plug", time.Since(back).Round(100*time.Millisecond))
+	rig.waitConsole(t, "the returned disk's ESP re-copied", 2*time.Minute, espRecopied.MatchString)
+	esp0, err := espHash(rig.res.Disks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if esp3, err := espHash(rig.res.Disks[3]); err != nil || esp3 != esp0 {
+		t.Errorf("disk3's ESP hashes %s (%v) after its return, disk0's %s", esp3, err, esp0)
+	}
 	w2.waitAcked(t, w2.acked()+10, 3*time.Minute)
 	w2.stop(t)
 	rig.verify(t, "pull.dat", w2.acked())
@@ -299,6 +316,62 @@ func startRaidRig(t *testing.T, blkdebug bool) (context.Context, *raidRig) {
 	}
 	t.Logf("nasd serving the test share after %v; %d arrays running", vm.Elapsed().Round(100*time.Millisecond), rig.running)
 	return ctx, rig
+}
+
+// espRecopied is nasd's line for the returned vdd's ESP brought up to date.
+var espRecopied = regexp.MustCompile(`msg="raid: ESPs checked after members returned".*recopied=\[vdd\]`)
+
+// espExtent is the ESP of a disk image.
+func espExtent(image string) (raid.Partition, error) {
+	f, err := os.Open(image)
+	if err != nil {
+		return raid.Partition{}, err
+	}
+	defer f.Close()
+	tb, err := raid.ReadDiskTable(f, filepath.Base(image), 512)
+	if err != nil {
+		return raid.Partition{}, err
+	}
+	e, err := raid.ESPEntry(tb)
+	if err != nil {
+		return raid.Partition{}, err
+	}
+	return e.Extent(512), nil
+}
+
+// scribbleESP overwrites 64 KiB of image's ESP, 1 MiB in.
+func scribbleESP(image string) error {
+	ext, err := espExtent(image)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(image, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xee}, 64<<10), ext.Start+raid.MiB); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// espHash hashes image's ESP.
+func espHash(image string) (string, error) {
+	ext, err := espExtent(image)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(image)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, ext.Start, ext.Size)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // zeroAt checks that image holds n zero bytes at off.

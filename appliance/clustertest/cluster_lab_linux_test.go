@@ -78,6 +78,16 @@ func (p *pair) waitFor(what string, within time.Duration, cond func(n1, n2 api.C
 	return 0
 }
 
+// caughtUp: n1 serves a log it has described, n2 has acknowledged all of
+// it and counts itself a copy (right after a hand-over n2 still counts
+// itself one until its position moves to n1's new log: then it is no
+// copy until caught up).
+func caughtUp(s1, s2 api.ClusterStatus) bool {
+	r := s1.Replication
+	return s1.Serving && r.LastSeq > 0 && r.AckedSeq == r.LastSeq && s1.Journal == r.LastSeq &&
+		s2.Synced && s2.Journal >= s1.Journal
+}
+
 // waitNode is waitFor on one node (the other may be frozen).
 func (p *pair) waitNode(node, what string, within time.Duration, cond func(api.ClusterStatus) bool) {
 	p.t.Helper()
@@ -491,6 +501,10 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	// go on answering ARP and TCP for it; its lease fence (a tcx program)
 	// drops the VIP's traffic once the lease runs out, and the standby
 	// promotes only after that. The client must end up on n2 alone.
+	// The old master follows n1's new log from its start; until it has
+	// caught up it is no copy (the log's first records rewrite its
+	// volume: chaos seed 89) and would not take over by itself.
+	p.waitFor("n2 caught up with n1's new log", 20*time.Second, caughtUp)
 	epochF := p.status("n1").Epoch
 	lab.Nasd(t, "freeze", "n1")
 	p.waitNode("n2", "n2 takes over from a frozen master", 20*time.Second, func(s2 api.ClusterStatus) bool {
@@ -521,6 +535,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	if v := p.writeVerifier(verfFH, "5"); v != verf4 {
 		t.Fatalf("the second failback changed the write verifier %x to %x", verf4, v)
 	}
+	p.waitFor("n2 caught up with n1's new log again", 20*time.Second, caughtUp)
 
 	// A partition of the master from the peer and the witness: it
 	// releases the VIP, the standby (which still reaches the witness)

@@ -356,6 +356,7 @@ func TestPairSMBFailover(t *testing.T) {
 	// A second failover finds n2's smbd still running from the first,
 	// its socket bound to the VIP that left and came back (a Kick does
 	// nothing to a running smbd): it must serve again.
+	p.waitFor("n2 caught up with n1's new log", 20*time.Second, caughtUp)
 	epoch2 := p.status("n1").Epoch
 	lab.Nasd(t, "kill", "n1")
 	removeVIP(t, n1, lab.VIP)

@@ -32,6 +32,12 @@ func (a *Adopter) SyncESP(ctx context.Context, from string) ([]ESPSync, error) {
 			return nil, err
 		}
 	}
+	return a.syncESPFrom(ctx, from, arrays, disks)
+}
+
+// syncESPFrom is SyncESP from a chosen disk, with the arrays and disks
+// already read.
+func (a *Adopter) syncESPFrom(ctx context.Context, from string, arrays []ArrayStatus, disks map[string][]string) ([]ESPSync, error) {
 	if err := a.checkWholeDisk(from); err != nil {
 		return nil, err
 	}
@@ -107,7 +113,7 @@ func (a *Adopter) SyncESPReturned(ctx context.Context, parts []string) ([]ESPSyn
 	if err != nil {
 		return nil, fmt.Errorf("raid: ESP sync after %v returned: %w", parts, err)
 	}
-	return a.SyncESP(ctx, from)
+	return a.syncESPFrom(ctx, from, arrays, disks)
 }
 
 func (a *Adopter) syncOne(src DiskTable, disk, srcPath, want string) (ESPSync, error) {

@@ -37,6 +37,17 @@ func asMaster(h *tm) {
 	h.hear()
 }
 
+// cutOffMasterHealed makes h a Master, cuts it off from the peer and
+// the witness until it released, keeps it cut off 2 s more, then heals
+// the witness (the peer stays silent).
+func cutOffMasterHealed(h *tm) {
+	asMaster(h)
+	h.witness = ptr(false)
+	h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "RemoveVIP") })
+	h.run(2*time.Second, quiet)
+	h.witness = ptr(true)
+}
+
 // asPrimarySlave makes a standby h the PrimarySlave at epoch 1 (primary
 // never seen), then lets the primary rejoin as a caught-up Slave.
 func asPrimarySlave(h *tm) {
@@ -377,11 +388,7 @@ func TestTransitions(t *testing.T) {
 		// this node was cut off is no sign that it is dead.
 		name: "released master cut off: the witness back first, then the serving peer",
 		do: func(h *tm) []Action {
-			asMaster(h)
-			h.witness = ptr(false)
-			h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "RemoveVIP") })
-			h.run(2*time.Second, quiet)
-			h.witness = ptr(true)
+			cutOffMasterHealed(h)
 			acts, ok := h.runUntil(2*time.Second, quiet, func(a []Action) bool { return has(a, "ProbeWitness") })
 			if !ok || !h.m.witnessBackAt.Equal(h.now) {
 				h.t.Fatalf("witness back at %v, now %v: %q", h.m.witnessBackAt, h.now, descs(acts))
@@ -399,11 +406,7 @@ func TestTransitions(t *testing.T) {
 	}, {
 		name: "released master cut off: the witness back and the peer silent for Dead: takes the service back",
 		do: func(h *tm) []Action {
-			asMaster(h)
-			h.witness = ptr(false)
-			h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "RemoveVIP") })
-			h.run(2*time.Second, quiet)
-			h.witness = ptr(true)
+			cutOffMasterHealed(h)
 			back := h.now
 			acts, ok := h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "AddVIP") })
 			if !ok {

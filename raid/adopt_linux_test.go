@@ -226,11 +226,11 @@ func TestAdopterWritesTable(t *testing.T) {
 	}
 }
 
-// TestSyncESP runs SyncESP over image files standing for vda, vdc and
-// their ESP partition devices: vdc's differing ESP is overwritten with
-// vda's, and a second run finds them equal and copies nothing.
-func TestSyncESP(t *testing.T) {
-	r := newAdoptRig(t)
+// vdcMember makes vdc a member disk like vda: its table, its kernel
+// partitions, and vdc(i+2) in sync in slot 1 of array mds[i] (md0, md1:
+// vdc2 and vdc3, as vda2 and vda3).
+func (r *adoptRig) vdcMember(t *testing.T, mds ...string) {
+	t.Helper()
 	if err := raid.WriteDiskTable(r.vdc, smallTable("vdc")); err != nil {
 		t.Fatal(err)
 	}
@@ -239,8 +239,19 @@ func TestSyncESP(t *testing.T) {
 		class["vdc/"+p+"/partition"] = &fstest.MapFile{Data: []byte(p[3:] + "\n")}
 	}
 	block := r.a.Block.(fstest.MapFS)
-	block["md0/md/dev-vdc2/state"] = &fstest.MapFile{Data: []byte("in_sync\n")}
-	block["md0/md/dev-vdc2/slot"] = &fstest.MapFile{Data: []byte("1\n")}
+	for i, md := range mds {
+		p := "vdc" + string(rune('2'+i))
+		block[md+"/md/dev-"+p+"/state"] = &fstest.MapFile{Data: []byte("in_sync\n")}
+		block[md+"/md/dev-"+p+"/slot"] = &fstest.MapFile{Data: []byte("1\n")}
+	}
+}
+
+// TestSyncESP runs SyncESP over image files standing for vda, vdc and
+// their ESP partition devices: vdc's differing ESP is overwritten with
+// vda's, and a second run finds them equal and copies nothing.
+func TestSyncESP(t *testing.T) {
+	r := newAdoptRig(t)
+	r.vdcMember(t, "md0")
 	dir := filepath.Dir(r.vda.Name())
 	esp := bytes.Repeat([]byte("new ESP!"), int(raid.MiB/8))
 	if err := os.WriteFile(filepath.Join(dir, "vda1"), esp, 0o600); err != nil {
@@ -281,19 +292,7 @@ func TestSyncESP(t *testing.T) {
 // is never the source: vda gets vdc's new ESP, not the other way round.
 func TestSyncESPReturned(t *testing.T) {
 	r := newAdoptRig(t)
-	if err := raid.WriteDiskTable(r.vdc, smallTable("vdc")); err != nil {
-		t.Fatal(err)
-	}
-	class := r.a.ClassBlock.(fstest.MapFS)
-	for _, p := range []string{"vdc1", "vdc2", "vdc3"} {
-		class["vdc/"+p+"/partition"] = &fstest.MapFile{Data: []byte(p[3:] + "\n")}
-	}
-	block := r.a.Block.(fstest.MapFS)
-	for i, p := range []string{"vdc2", "vdc3"} {
-		md := "md" + string(rune('0'+i))
-		block[md+"/md/dev-"+p+"/state"] = &fstest.MapFile{Data: []byte("in_sync\n")}
-		block[md+"/md/dev-"+p+"/slot"] = &fstest.MapFile{Data: []byte("1\n")}
-	}
+	r.vdcMember(t, "md0", "md1")
 	dir := filepath.Dir(r.vda.Name())
 	updated := bytes.Repeat([]byte("new ESP!"), int(raid.MiB/8))
 	if err := os.WriteFile(filepath.Join(dir, "vdc1"), updated, 0o600); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"ftnas/scripts/internal/benchcli"
@@ -14,7 +15,7 @@ const usage = `usage: replbench OP [flags]
 
 ops:
   workload --netns NS --server IP [--export /data] [--files N --write-mib M --renames R --deletes D]
-  watch    --src DIR --dst DIR --stop-file F [--done-file F] [--socket NAME=PATH]...
+  watch    --src DIR --dst DIR --stop-file F [--done-file F] [--socket NAME=PATH]... [--trace F [--link-pid PID --link-if IF]]
   converge --a DIR --b DIR --since UNIX_NS [--socket PATH]
   treehash DIR
 `
@@ -75,8 +76,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&o.DoneFile, "done-file", "", "after the stop, time unseen markers until they arrive or this file exists (empty: stop at once)")
 		fs.Var(o.Sockets, "socket", "NAME=PATH of a nasd API socket whose replication.lag_ms to sample (repeatable)")
 		fs.DurationVar(&o.Every, "every", 100*time.Millisecond, "marker and sampling period")
+		trace := fs.String("trace", "", "write a JSON line per status sample, marker and link sample to this file")
+		fs.IntVar(&o.LinkPID, "link-pid", 0, "sample --link-if's bytes in this process's network namespace into the trace")
+		fs.StringVar(&o.LinkIf, "link-if", "", "interface for --link-pid")
 		if err := benchcli.Parse(fs, args); err != nil {
 			return err
+		}
+		if (o.LinkPID > 0) != (o.LinkIf != "") {
+			return errors.New("watch: --link-pid and --link-if go together")
+		}
+		if *trace != "" {
+			f, err := os.Create(*trace)
+			if err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			defer f.Close()
+			o.Trace = f
 		}
 		if o.Src == "" || o.Dst == "" || o.StopFile == "" || o.Every <= 0 {
 			return errors.New("watch: --src, --dst, --stop-file and a positive --every are required")

@@ -94,3 +94,21 @@ func TestWorkloadCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkBytes(t *testing.T) {
+	dev := `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0
+ ded0: 1500 10 0 0 0 0 0 0 2500 20 0 0 0 0 0 0
+`
+	n, err := linkBytes(dev, "ded0")
+	if err != nil || n != 4000 {
+		t.Fatalf("linkBytes(ded0) = %d, %v; want 4000 (rx 1500 + tx 2500)", n, err)
+	}
+	if _, err := linkBytes(dev, "ded1"); err == nil {
+		t.Error("linkBytes(ded1): no error for an interface that is not there")
+	}
+	if _, err := linkBytes(" bad: 1 2\n", "bad"); err == nil {
+		t.Error("linkBytes(bad): no error for a short line")
+	}
+}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +21,73 @@ type watchOptions struct {
 	DoneFile           string // after the stop: give up on unseen markers once this exists
 	Sockets            sockets
 	Every              time.Duration
+	// Trace, when set, gets one JSON line per status sample, marker and
+	// link sample (see traceEvent).
+	Trace io.Writer
+	// LinkPID and LinkIf: sample the rx+tx bytes of interface LinkIf in
+	// the network namespace of process LinkPID (/proc/PID/net/dev) into
+	// the trace every Every.
+	LinkPID int
+	LinkIf  string
+}
+
+// traceEvent is one line of the trace; T is unix ns (for a marker: when it
+// was written).
+type traceEvent struct {
+	T        int64   `json:"t"`
+	Ev       string  `json:"ev"` // "status", "marker" or "link"
+	Node     string  `json:"node,omitempty"`
+	LagMS    float64 `json:"lag_ms"`
+	Depth    int     `json:"depth,omitempty"`
+	LastSeq  uint64  `json:"last_seq,omitempty"`
+	AckedSeq uint64  `json:"acked_seq,omitempty"`
+	Bytes    int64   `json:"bytes,omitempty"`
+}
+
+// tracer writes traceEvents from several goroutines; nil writes nothing.
+type tracer struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+	err error
+}
+
+func newTracer(w io.Writer) *tracer {
+	if w == nil {
+		return nil
+	}
+	return &tracer{enc: json.NewEncoder(w)}
+}
+
+func (t *tracer) add(e traceEvent) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.err = t.enc.Encode(e)
+	}
+}
+
+// linkBytes reads rx+tx bytes of interface name from a /proc/net/dev text.
+func linkBytes(devText, name string) (int64, error) {
+	for line := range strings.Lines(devText) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(k) != name {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) < 9 {
+			return 0, fmt.Errorf("net/dev line of %s: %d fields, want 16", name, len(f))
+		}
+		rx, err1 := strconv.ParseInt(f[0], 10, 64)
+		tx, err2 := strconv.ParseInt(f[8], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, fmt.Errorf("net/dev line of %s: %w", name, err)
+		}
+		return rx + tx, nil
+	}
+	return 0, fmt.Errorf("net/dev: no interface %s", name)
 }
 
 type watchResult struct {
@@ -37,6 +107,25 @@ func watch(ctx context.Context, o watchOptions) (watchResult, error) {
 	defer cancel()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	tr := newTracer(o.Trace)
+	if o.LinkPID > 0 {
+		wg.Go(func() {
+			t := time.NewTicker(o.Every)
+			defer t.Stop()
+			for {
+				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", o.LinkPID)); err == nil {
+					if n, err := linkBytes(string(b), o.LinkIf); err == nil {
+						tr.add(traceEvent{T: time.Now().UnixNano(), Ev: "link", Bytes: n})
+					}
+				}
+				select {
+				case <-sctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		})
+	}
 	for name, sock := range o.Sockets {
 		wg.Go(func() {
 			c := api.NewClient(sock)
@@ -54,7 +143,10 @@ func watch(ctx context.Context, o watchOptions) (watchResult, error) {
 						errs++
 					}
 				} else {
-					lags = append(lags, float64(st.Replication.LagMS))
+					r := st.Replication
+					lags = append(lags, float64(r.LagMS))
+					tr.add(traceEvent{T: time.Now().UnixNano(), Ev: "status", Node: name, LagMS: float64(r.LagMS),
+						Depth: r.Depth, LastSeq: r.LastSeq, AckedSeq: r.AckedSeq})
 				}
 				select {
 				case <-sctx.Done():
@@ -113,7 +205,9 @@ func watch(ctx context.Context, o watchOptions) (watchResult, error) {
 		kept := pending[:0]
 		for _, m := range pending {
 			if _, err := os.Stat(filepath.Join(o.Dst, m.name)); err == nil {
-				lags = append(lags, float64(time.Since(m.written).Microseconds())/1000)
+				lag := float64(time.Since(m.written).Microseconds()) / 1000
+				lags = append(lags, lag)
+				tr.add(traceEvent{T: m.written.UnixNano(), Ev: "marker", LagMS: lag})
 				if err := os.Remove(filepath.Join(o.Src, m.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					werr = fmt.Errorf("remove marker: %w", err)
 				}
@@ -132,5 +226,8 @@ func watch(ctx context.Context, o watchOptions) (watchResult, error) {
 	res.Marker = summarize(lags)
 	cancel()
 	wg.Wait()
+	if tr != nil && werr == nil && tr.err != nil {
+		werr = fmt.Errorf("trace: %w", tr.err)
+	}
 	return res, werr
 }

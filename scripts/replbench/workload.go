@@ -50,6 +50,10 @@ type workloadResult struct {
 	Deletes   int     `json:"deletes"`
 	Mkdirs    int     `json:"mkdirs"`
 	OpsPerSec float64 `json:"ops_s"` // namespace and write operations per second
+	// PhaseEndNS is when each part ended (unix ns): "creates", "writes",
+	// "overwrites", "renames", "deletes"; to line a trace up with the
+	// workload.
+	PhaseEndNS map[string]int64 `json:"phase_end_ns"`
 }
 
 const (
@@ -93,8 +97,9 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 			}
 		}
 	}
-	var r workloadResult
+	r := workloadResult{PhaseEndNS: map[string]int64{}}
 	r.StartNS = time.Now().UnixNano()
+	phase := func(name string) { r.PhaseEndNS[name] = time.Now().UnixNano() }
 	mkdir := func(p string) error {
 		if _, err := tgt.Mkdir(p, 0o755); err != nil {
 			return fmt.Errorf("MKDIR %s: %w", p, err)
@@ -147,6 +152,7 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 		}
 		r.Creates++
 	}
+	phase("creates")
 	fmt.Fprintf(log, "replbench: %d small files created\n", r.Creates)
 
 	// 2. mixed writes: half the bytes as new 16 MiB files written in 1 MiB
@@ -169,6 +175,7 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 			r.Writes++
 		}
 	}
+	phase("writes")
 	for done := int64(0); done < total-seq && len(bigs) > 0; done += overwrite {
 		if ctx.Err() != nil {
 			return r, ctx.Err()
@@ -190,6 +197,7 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 		}
 		r.Writes++
 	}
+	phase("overwrites")
 	fmt.Fprintf(log, "replbench: %d MiB of mixed writes done\n", o.WriteMiB)
 
 	// 3. renames into another folder, 4. deletes: distinct small files.
@@ -201,12 +209,14 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 		}
 		r.Renames++
 	}
+	phase("renames")
 	for _, i := range perm[o.Renames : o.Renames+o.Deletes] {
 		if err := tgt.Remove(small(i)); err != nil {
 			return r, fmt.Errorf("REMOVE %s: %w", small(i), err)
 		}
 		r.Deletes++
 	}
+	phase("deletes")
 	r.EndNS = time.Now().UnixNano()
 	r.Seconds = float64(r.EndNS-r.StartNS) / 1e9
 	if r.Seconds > 0 {

@@ -70,6 +70,7 @@ type FSApplier struct {
 	syncFD int
 	seq    atomic.Uint64 // temporary names
 	cur    *pending      // the batch being applied (ApplyBatch's goroutine)
+	inline *inlineSet    // its open working copies (inline_linux.go)
 	key    SumKey        // keys the delta's checksums; random, never stored
 
 	mu        sync.Mutex
@@ -84,6 +85,7 @@ type FSApplyStats struct {
 	BytesFetched uint64 // content bytes received
 	Clones       uint64 // working copies made by reflink
 	Copies       uint64 // working copies made by copying
+	InlineCopies uint64 // working copies opened for inline writes (one per file and batch)
 	Vanished     uint64 // records skipped because the master's file is gone
 	Pruned       uint64 // entries removed by prunes or cleared out of a new entry's way (each below a directory too)
 }
@@ -465,54 +467,14 @@ func (a *FSApplier) fetch(ctx context.Context, f Fetcher, q *FetchRequest) (*Fet
 }
 
 // write applies a write record carrying its data (FlagInline): the bytes
-// go into a working copy that replaces the file once durable. Writes
+// go into a working copy that replaces the file once durable, kept open
+// for the batch's later writes to the file (inline_linux.go). Writes
 // without data are deferred to the end of the batch (batch_linux.go).
 func (a *FSApplier) write(rec Record) error {
 	if rec.Flags&FlagInline == 0 {
 		return fmt.Errorf("write without data outside a batch")
 	}
-	ref, err := a.cfg.Tree.Resolve(rec.File)
-	if err != nil {
-		return err
-	}
-	defer ref.Close()
-	src, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", ref.Rel, err)
-	}
-	defer unix.Close(src)
-	var sb unix.Stat_t
-	if err := unix.Fstat(src, &sb); err != nil {
-		return fmt.Errorf("stat %s: %w", ref.Rel, err)
-	}
-	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("write to %s: not a regular file", ref.Rel)
-	}
-	if sb.Nlink > 1 {
-		// Other links: patched in place (a rename would split them).
-		if _, err := unix.Pwrite(src, rec.Data, int64(rec.Off)); err != nil {
-			return fmt.Errorf("write %d bytes at %d to %s: %w", len(rec.Data), rec.Off, ref.Rel, err)
-		}
-		return nil
-	}
-	work, err := a.workingCopy(ref.Dir, src, ref.Rel, sb.Size)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(work)
-	if _, err := unix.Pwrite(work, rec.Data, int64(rec.Off)); err != nil {
-		return fmt.Errorf("write %d bytes at %d to %s: %w", len(rec.Data), rec.Off, ref.Rel, err)
-	}
-	if err := copyMeta(src, work, &sb); err != nil {
-		return fmt.Errorf("%s: %w", ref.Rel, err)
-	}
-	if err := unix.Fsetxattr(work, fileid.XattrName, rec.File.MarshalBinary(), 0); err != nil {
-		return fmt.Errorf("stamp the new copy of %s: %w", ref.Rel, err)
-	}
-	if err := unix.Fsync(work); err != nil {
-		return fmt.Errorf("fsync the new copy of %s: %w", ref.Rel, err)
-	}
-	return a.publish(ref.Dir, work, ref.Name)
+	return a.writeInline(rec)
 }
 
 // workingCopy makes an anonymous file in dir holding src's contents (size

@@ -90,14 +90,19 @@ type pending struct {
 	order []*pendingFile
 }
 
+// defers reports whether note defers rec: it only asks for the file's
+// current state.
+func (b *pending) defers(rec Record) bool {
+	return rec.Op == OpWrite && rec.Flags&FlagInline == 0 || rec.Op == OpSetAttr && rec.AttrMask == 0
+}
+
 // note defers rec if it only asks for the file's current state, and reports
 // whether it did.
 func (b *pending) note(rec Record) bool {
-	content := rec.Op == OpWrite && rec.Flags&FlagInline == 0
-	meta := rec.Op == OpSetAttr && rec.AttrMask == 0
-	if !content && !meta {
+	if !b.defers(rec) {
 		return false
 	}
+	meta := rec.Op == OpSetAttr
 	p := b.files[rec.File]
 	if p == nil {
 		p = &pendingFile{share: rec.Share, file: rec.File, seq: rec.Seq, op: rec.Op}
@@ -134,6 +139,9 @@ func (b *pending) drop(st fileid.Stamp) bool {
 // removed tells the index and the running batch that st is gone.
 func (a *FSApplier) removed(st fileid.Stamp) {
 	a.cfg.Tree.Removed(st)
+	if c := a.inline.get(st); c != nil {
+		a.inline.forget([]*inlineCopy{c}) // its writes went with it
+	}
 	if a.cur != nil && a.cur.drop(st) {
 		a.count(func(s *FSApplyStats) { s.Vanished++ })
 	}
@@ -152,7 +160,23 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 				"newparent", r.NewParent, "newname", r.NewName, "flags", r.Flags, "off", r.Off, "len", r.Len, "data", len(r.Data), "mask", r.AttrMask)
 		}
 	}
+	defer func() { a.inline.closeAll() }() // what a failed batch left unpublished
 	for _, rec := range recs {
+		if done, err := a.setAttrInline(rec); done {
+			if err != nil {
+				applyErr = err
+				break
+			}
+			n++
+			continue
+		}
+		inlineWrite := rec.Op == OpWrite && rec.Flags&FlagInline != 0
+		if !inlineWrite && !b.defers(rec) {
+			// A record must not overtake the inline writes before it.
+			if err := a.publishInline(a.inline.touched(rec)); err != nil {
+				return 0, err
+			}
+		}
 		if rec.Op == OpPrune && len(b.order) > 0 {
 			// The fetches deferred so far are done before a prune:
 			// each belongs to a record before it, and its file may be
@@ -173,6 +197,11 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 			}
 		}
 		n++
+	}
+	// The inline copies first: a deferred fetch of ranges patches the
+	// file as the batch's inline writes left it.
+	if err := a.publishInline(a.inline.touched(Record{Op: OpPrune})); err != nil {
+		return 0, err
 	}
 	if err := a.flush(ctx, b.order, f); err != nil {
 		// Nothing of the batch counts as applied: it is applied again.

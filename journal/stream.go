@@ -938,7 +938,9 @@ func (rs *recvSession) applier() error {
 			batch = rs.more(batch)
 		}
 		before := rs.pos
+		tA := time.Now()
 		applied, applyErr := rs.apply(batch)
+		tB := time.Now()
 		var last int64
 		for _, rec := range batch[:applied] {
 			rs.pos.Seq = rec.Seq
@@ -948,6 +950,11 @@ func (rs *recvSession) applier() error {
 		if rs.pos != before {
 			if err := rs.r.cfg.Applier.Commit(rs.pos); err != nil {
 				return fmt.Errorf("commit position %d: %w", rs.pos.Seq, err)
+			}
+			if rs.r.log.Enabled(rs.ctx, slog.LevelDebug) {
+				// Where a standby's lag goes (scripts/bench replicate --debug).
+				rs.r.log.Debug("journal receive: batch committed", "records", applied, "apply_ms", tB.Sub(tA).Milliseconds(),
+					"commit_ms", time.Since(tB).Milliseconds(), "age_ms", time.Since(time.Unix(0, batch[0].Time)).Milliseconds())
 			}
 			rs.r.mu.Lock()
 			rs.r.status.Position = rs.pos

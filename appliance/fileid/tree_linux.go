@@ -28,6 +28,7 @@ type Tree struct {
 	alloc  *Allocator
 	log    *slog.Logger
 	scanMu sync.Mutex
+	gone   goneSet // removed by nasd: resolved without a scan (gone.go)
 }
 
 // Ref is a resolved file: an O_PATH descriptor of its parent directory and
@@ -127,6 +128,8 @@ func (t *Tree) Resolve(st Stamp) (*Ref, error) {
 		}
 	} else if !errors.Is(err, ErrStale) {
 		return nil, err
+	} else if t.gone.has(st) {
+		return nil, ErrStale // its last name was removed: nothing to scan for
 	}
 	// The index is stale (a change made outside nasd, or a crash): scan.
 	rel, err = t.find(st)
@@ -399,11 +402,17 @@ func (t *Tree) StampNew(dirFD int, dir Stamp, name string) (Stamp, error) {
 
 // Moved records a rename done by nasd.
 func (t *Tree) Moved(st Stamp, newDir Stamp, newName string) {
+	t.gone.remove(st)
 	t.idx.Put(st.ID, Loc{Parent: newDir.ID, Name: newName})
 }
 
-// Removed records that the last name of st is gone.
-func (t *Tree) Removed(st Stamp) { t.idx.Delete(st.ID) }
+// Removed records that the last name of st is gone: resolving st answers
+// ErrStale from then on without scanning the volume, until Moved puts it
+// somewhere again.
+func (t *Tree) Removed(st Stamp) {
+	t.gone.add(st)
+	t.idx.Delete(st.ID)
+}
 
 // stampNew gives name a new Stamp unless it has one: two stampers in one
 // process (the NFS server that made the file, and the change-log capture

@@ -394,3 +394,19 @@ func TestStampAtFreshAndSync(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovedResolvesWithoutScan: a stamp nasd saw removed is stale at
+// once; the volume is not scanned for it (here the file is still there, so
+// a scan would find it), until Moved places it again.
+func TestRemovedResolvesWithoutScan(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	d := e.mkdir(".", root, "d")
+	f := e.create("d", d, "f", "x")
+	e.tree.Removed(f)
+	if _, err := e.resolve(f); !errors.Is(err, ErrStale) {
+		t.Fatalf("Resolve(removed) = %v, want ErrStale without a scan", err)
+	}
+	e.tree.Moved(f, d, "f")
+	e.mustResolve(f, "d/f")
+}

@@ -68,9 +68,12 @@ type Config struct {
 	MaxAppend int
 	// Retry is how often parked entries and failed rescans are retried
 	// while no change comes (DefaultRetry).
-	Retry  time.Duration
-	Logger *slog.Logger
-	Now    func() time.Time
+	Retry time.Duration
+	// NoSnapshot has the description walk the live volume even where it
+	// could be read from a snapshot (see describe).
+	NoSnapshot bool
+	Logger     *slog.Logger
+	Now        func() time.Time
 
 	// Hints, if set, is told by the master's own file server what it
 	// writes: such writes are shipped with their data (see hints.go).
@@ -94,6 +97,9 @@ type Stats struct {
 	// initial sync of a fresh log), is committed. Until then the log's
 	// position says nothing of the volume: a standby at it is no copy.
 	Described bool
+	// Description is how the description was made: DescribedSnapshot
+	// or DescribedWalk ("" until it starts).
+	Description string
 }
 
 // flight is a batch whose records are queued in the log: once they are
@@ -114,6 +120,9 @@ type Capture struct {
 	own    string // the capture's own directory
 	// hintsGen is the attachment to cfg.Hints (see attachHints).
 	hintsGen uint64
+	// afterSnapshot, if set (tests), runs once the description's
+	// snapshot is made, before it is read.
+	afterSnapshot func()
 
 	trMu sync.Mutex // the translator, between Run and SetShares
 	tr   *translator
@@ -181,6 +190,7 @@ func New(cfg Config) (*Capture, error) {
 	if err != nil {
 		return fail(err)
 	}
+	c.removeSnapshots()
 	c.filter, err = changelog.New(changelog.Options{
 		Volume: vol.root, Shares: c.filterShares(cfg.Shares), Ignore: cfg.Ignore, Log: cfg.Logger, Now: cfg.Now,
 	})
@@ -217,7 +227,7 @@ func (c *Capture) shares(in []changelog.Share) ([]Share, error) {
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 			return nil, fmt.Errorf("capture: share %d: root %s is not on the volume %s", sh.FSID, sh.Root, c.vol.root)
 		}
-		if rel == OwnDir || strings.HasPrefix(rel, OwnDir+"/") || strings.HasPrefix(rel, ParkPrefix) {
+		if rel == OwnDir || strings.HasPrefix(rel, OwnDir+"/") || strings.HasPrefix(rel, ParkPrefix) || strings.HasPrefix(rel, SnapPrefix) {
 			return nil, fmt.Errorf("capture: share %d: root %s is the capture's own", sh.FSID, sh.Root)
 		}
 		out = append(out, Share{FSID: sh.FSID, Rel: rel})
@@ -323,7 +333,11 @@ func (c *Capture) run(ctx context.Context) error {
 				}
 			}
 		}
-		if err := c.step(ctx, batch); err != nil {
+		step := c.step
+		if first {
+			step = c.describe
+		}
+		if err := step(ctx, batch); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -331,6 +345,55 @@ func (c *Capture) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// describe makes the first batch, the description of every share (their
+// rescans, due since the translator was made). Where the volume is the
+// root of a btrfs subvolume, it is read from a read-only snapshot made
+// now (snapVolume), a consistent view; else, or if the snapshot cannot be
+// made, from the live volume, a view torn by the changes made while it is
+// read. Either way, the changes made since New come after it in the log,
+// from the events, and bring the standby to the live state; the standby
+// fetches contents and attributes from the live volume anyway. The
+// snapshot is destroyed before describe returns, and one a crash left is
+// destroyed by the next New; its creation and removal are events in the
+// volume root under a reserved name, which give no record.
+func (c *Capture) describe(ctx context.Context, batch []changelog.Change) error {
+	start := time.Now()
+	sv, why := c.openSnapshot()
+	how := DescribedWalk
+	if sv != nil {
+		how = DescribedSnapshot
+		c.log.Info("capture: describing the shares from a read-only snapshot", "snapshot", sv.name)
+		c.trMu.Lock()
+		c.tr.vol = sv
+		c.trMu.Unlock()
+		defer func() {
+			c.trMu.Lock()
+			c.tr.vol = c.vol
+			c.trMu.Unlock()
+			if err := sv.Close(); err != nil {
+				c.log.Error("capture: remove the snapshot", "snapshot", sv.name, "err", err)
+			}
+		}()
+		if c.afterSnapshot != nil {
+			c.afterSnapshot()
+		}
+	} else {
+		c.log.Info("capture: describing the shares by walking the live volume", "why", why)
+	}
+	c.mu.Lock()
+	c.stats.Description = how
+	c.mu.Unlock()
+	err := c.step(ctx, batch)
+	attrs := []any{"how", how, "took", time.Since(start).Round(time.Millisecond)}
+	if sv != nil {
+		attrs = append(attrs, "stamped_live", sv.stamped, "nested_subvolumes_read_live", sv.nested)
+	}
+	if err == nil {
+		c.log.Info("capture: shares described", attrs...)
+	}
+	return err
 }
 
 // step translates one batch and queues its records in the log. They are

@@ -30,6 +30,7 @@ type Config struct {
 	MaxBatch     int
 	MaxAppend    int
 	Retry        time.Duration
+	NoSnapshot   bool
 	Hints        *WriteHints
 	HintPid      int
 	Logger       *slog.Logger
@@ -47,7 +48,8 @@ type Stats struct {
 	Queued   int
 	LastTime int64
 	// Described: the description of every share is committed.
-	Described bool
+	Described   bool
+	Description string
 }
 
 // Capture is the capture of one volume (Linux only).

@@ -83,6 +83,31 @@
 // and the log is trimmed below the release depth; changes are never
 // dropped.
 //
+// # The description
+//
+// The first batch of a capture describes every share in full (the model
+// starts empty: see Limits). Where the volume is the root of a btrfs
+// subvolume, it is read from a read-only snapshot of the volume made for
+// it (".ftnas-snap-<log id>" in the volume root, with the btrfs ioctls of
+// package kernel/btrfs): a consistent view, where a walk of the live
+// volume is torn by the changes made while it reads (an entry renamed
+// during the walk described twice, or not at all until its events come).
+// The snapshot's handles are the live ones with another subvolume id, so
+// the model keeps the live handles and every name, type, Stamp and time is
+// read from the snapshot; a file without a Stamp is stamped on the live
+// volume (if it is still there, else its events place it), and a subvolume
+// nested in the volume, which the snapshot shows empty, is read live. The
+// changes made since the capture began come after the description in the
+// log, from the events, exactly as after a walk; contents and attributes
+// are fetched by the standby from the live volume, so it may get them newer
+// than the description, which the records after it account for. The
+// snapshot is destroyed when the description is made, also when it
+// fails, and one a crash left is destroyed by the next New; its creation
+// and removal are events under a reserved name of the volume root, which
+// give no record. Elsewhere (not btrfs, not a subvolume's root, the
+// snapshot refused, or Config.NoSnapshot) the live volume is walked, and
+// an Info line says why. Stats.Description says which way it was made.
+//
 // # Cost per change
 //
 // A new file costs a stamp (its Stamp is set as an xattr), a stat and a

@@ -22,6 +22,9 @@ const (
 	// OwnDir is the capture's own directory in the volume root (Sync
 	// markers).
 	OwnDir = ".ftnas-capture"
+	// SnapPrefix starts the names of the read-only snapshots of the
+	// volume the description is read from, in its volume root.
+	SnapPrefix = ".ftnas-snap-"
 )
 
 // maxParkAge is how many batch ends a parked entry may stay parked before
@@ -349,7 +352,7 @@ func (t *translator) inModel(n *node) bool {
 // reserved reports whether name in d is the capture's own, never
 // replicated.
 func (t *translator) reserved(d *node, name string) bool {
-	return d == t.m.root && (strings.HasPrefix(name, ParkPrefix) || name == OwnDir)
+	return d == t.m.root && (strings.HasPrefix(name, ParkPrefix) || name == OwnDir || strings.HasPrefix(name, SnapPrefix))
 }
 
 // reconcile makes the model's entry name of d what the master has there

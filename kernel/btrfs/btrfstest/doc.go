@@ -1,0 +1,2 @@
+// Package btrfstest makes loop-mounted btrfs volumes for tests.
+package btrfstest

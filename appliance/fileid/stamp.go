@@ -52,3 +52,8 @@ func ParseStamp(b []byte) (Stamp, error) {
 	}
 	return s, nil
 }
+
+// SnapPrefix starts the names of read-only snapshots of the volume in its
+// root (the journal capture reads its description from one): they hold
+// every file's Stamp again, and scans of the volume skip them.
+const SnapPrefix = ".ftnas-snap-"

@@ -243,6 +243,11 @@ func (t *Tree) walk(fn func(rel string, parent Stamp, name string, st Stamp, d f
 		}
 		rel, _ := filepath.Rel(t.root, p)
 		dir, name := filepath.Split(rel)
+		if dir == "" && d.IsDir() && strings.HasPrefix(name, SnapPrefix) {
+			// A snapshot of the volume (the capture's description): every
+			// stamp again, read-only. Never a file's home.
+			return fs.SkipDir
+		}
 		parent := stamps[filepath.Clean(dir)]
 		st, serr := lreadStamp(p)
 		if serr != nil {

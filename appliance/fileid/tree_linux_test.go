@@ -410,3 +410,28 @@ func TestRemovedResolvesWithoutScan(t *testing.T) {
 	e.tree.Moved(f, d, "f")
 	e.mustResolve(f, "d/f")
 }
+
+// TestScanSkipsSnapshots: a directory named like the capture's snapshot in
+// the volume root, holding a copy of a file with its stamp, is never where
+// a scan finds the file.
+func TestScanSkipsSnapshots(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	d := e.mkdir(".", root, "d")
+	f := e.create("d", d, "f", "x")
+	snap := filepath.Join(e.vol, SnapPrefix+"1", "d")
+	if err := os.MkdirAll(snap, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(snap, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lsetxattr(filepath.Join(snap, "f"), XattrName, f.MarshalBinary(), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Renamed outside nasd: the index is stale, so Resolve scans.
+	if err := os.Rename(filepath.Join(e.vol, "d"), filepath.Join(e.vol, "zz")); err != nil {
+		t.Fatal(err)
+	}
+	e.mustResolve(f, "zz/f")
+}

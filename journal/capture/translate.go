@@ -24,7 +24,7 @@ const (
 	OwnDir = ".ftnas-capture"
 	// SnapPrefix starts the names of the read-only snapshots of the
 	// volume the description is read from, in its volume root.
-	SnapPrefix = ".ftnas-snap-"
+	SnapPrefix = fileid.SnapPrefix
 )
 
 // maxParkAge is how many batch ends a parked entry may stay parked before

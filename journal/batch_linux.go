@@ -35,9 +35,10 @@ const (
 	// flushChunk bounds the files prepared before one syncfs (and so the
 	// descriptors held).
 	flushChunk = 512
-	// maxRanges bounds the write ranges noted for a file; beyond it the
-	// whole file is fetched by delta.
-	maxRanges = 16
+	// maxRanges bounds the separate write ranges noted for a file (ranges
+	// that touch or overlap are merged); beyond it the whole file is
+	// fetched by delta, which reads and checksums all of it on both nodes.
+	maxRanges = 64
 	// holdBytes and maxHold: a batch whose whole-file deltas covered
 	// holdBytes or more asks the receiver to let records gather for twice
 	// as long as it took, up to maxHold, before the next batch (Hold).
@@ -117,11 +118,16 @@ func (b *pending) note(rec Record) bool {
 	if p.whole {
 		return true
 	}
-	if rec.Len == 0 || len(p.ranges) >= maxRanges || rec.Off+rec.Len < rec.Off {
+	if rec.Len == 0 || rec.Off+rec.Len < rec.Off {
 		p.whole, p.ranges = true, nil
 		return true
 	}
-	p.ranges = append(p.ranges, span{rec.Off, rec.Off + rec.Len})
+	// Kept merged: a stream of writes that follow each other (a large
+	// file written through NFS) stays one range however long.
+	p.ranges = mergeSpans(append(p.ranges, span{rec.Off, rec.Off + rec.Len}))
+	if len(p.ranges) > maxRanges {
+		p.whole, p.ranges = true, nil
+	}
 	return true
 }
 

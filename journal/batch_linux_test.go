@@ -70,3 +70,28 @@ func TestHoldFor(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingNoteMergesRanges: a file written in a long stream of writes
+// that follow each other stays one range; only more than maxRanges
+// separate ranges make it a whole-file fetch.
+func TestPendingNoteMergesRanges(t *testing.T) {
+	a := fileid.Stamp{ID: 1}
+	p := &pending{files: map[fileid.Stamp]*pendingFile{}}
+	for i := range uint64(100) {
+		p.note(Record{Seq: i + 1, Op: OpWrite, File: a, Off: i << 20, Len: 1 << 20})
+	}
+	pa := p.order[0]
+	if pa.whole || !reflect.DeepEqual(pa.ranges, []span{{0, 100 << 20}}) {
+		t.Fatalf("100 writes that follow each other: whole %v, ranges %v; want one range", pa.whole, pa.ranges)
+	}
+	for i := range uint64(maxRanges - 1) {
+		p.note(Record{Op: OpWrite, File: a, Off: 200<<20 + i*8192, Len: 4096})
+	}
+	if pa.whole || len(pa.ranges) != maxRanges {
+		t.Fatalf("%d separate ranges: whole %v, %d ranges", maxRanges, pa.whole, len(pa.ranges))
+	}
+	p.note(Record{Op: OpWrite, File: a, Off: 300 << 20, Len: 1})
+	if !pa.whole || pa.ranges != nil {
+		t.Fatalf("%d separate ranges: whole %v, ranges %d; want the whole file", maxRanges+1, pa.whole, len(pa.ranges))
+	}
+}

@@ -15,10 +15,15 @@
 //	          --every. Stops writing and sampling when --stop-file exists,
 //	          then keeps timing the markers already written until they
 //	          all arrived or --done-file exists; prints one JSON object
-//	          with p50/p99/max of both.
+//	          with p50/p99/max of both. --trace writes every sample as
+//	          a JSON line, with the dedicated link's bytes (--link-pid,
+//	          --link-if) every --every.
 //	converge  from --since (unix ns): polls until the tree hashes of --a
 //	          and --b are equal and, with --socket, the master's
 //	          acked_seq equals its last_seq. Prints the seconds taken.
+//	phases    splits a watch --trace by the part of the workload each
+//	          sample fell in (the workload's phase_end_ns): status and
+//	          marker lag p50/p99 and the link's mean MB/s per part.
 //	treehash  DIR: the hash of a tree (path, type, size, mode, sha256 of
 //	          the content; .ftnas-* and .replbench-* entries skipped).
 package main

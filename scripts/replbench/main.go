@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ ops:
   workload --netns NS --server IP [--export /data] [--files N --write-mib M --renames R --deletes D]
   watch    --src DIR --dst DIR --stop-file F [--done-file F] [--socket NAME=PATH]... [--trace F [--link-pid PID --link-if IF]]
   converge --a DIR --b DIR --since UNIX_NS [--socket PATH]
+  phases   --trace F --workload F [--json]
   treehash DIR
 `
 
@@ -120,6 +122,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("converge: %w", err)
 		}
 		return benchcli.WriteJSON(stdout, res)
+	case "phases":
+		tracePath := fs.String("trace", "", "a watch --trace file (required)")
+		workPath := fs.String("workload", "", "the workload's JSON result (required)")
+		asJSON := fs.Bool("json", false, "print JSON instead of a table")
+		if err := benchcli.Parse(fs, args); err != nil {
+			return err
+		}
+		if *tracePath == "" || *workPath == "" {
+			return errors.New("phases: --trace and --workload are required")
+		}
+		wb, err := os.ReadFile(*workPath)
+		if err != nil {
+			return fmt.Errorf("phases: %w", err)
+		}
+		var w workloadResult
+		if err := json.Unmarshal(wb, &w); err != nil {
+			return fmt.Errorf("phases: %s: %w", *workPath, err)
+		}
+		f, err := os.Open(*tracePath)
+		if err != nil {
+			return fmt.Errorf("phases: %w", err)
+		}
+		defer f.Close()
+		rows, err := phases(f, w)
+		if err != nil {
+			return fmt.Errorf("phases: %s: %w", *tracePath, err)
+		}
+		if *asJSON {
+			return benchcli.WriteJSON(stdout, rows)
+		}
+		return printPhases(stdout, rows)
 	case "treehash":
 		if err := fs.Parse(args); err != nil {
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -110,5 +111,36 @@ func TestLinkBytes(t *testing.T) {
 	}
 	if _, err := linkBytes(" bad: 1 2\n", "bad"); err == nil {
 		t.Error("linkBytes(bad): no error for a short line")
+	}
+}
+
+func TestPhases(t *testing.T) {
+	w := workloadResult{StartNS: 1000, PhaseEndNS: map[string]int64{"creates": 2000, "writes": 3000}}
+	trace := strings.Join([]string{
+		`{"t":500,"ev":"status","lag_ms":999}`, // before the workload: left out
+		`{"t":1100,"ev":"status","lag_ms":10}`,
+		`{"t":1200,"ev":"marker","lag_ms":5}`,
+		`{"t":1000,"ev":"link","bytes":0}`,
+		`{"t":2000,"ev":"link","bytes":1000}`,
+		`{"t":2500,"ev":"status","lag_ms":300}`,
+		`{"t":2600,"ev":"link","bytes":2000}`,
+		`{"t":2900,"ev":"link","bytes":8000}`,
+		`{"t":3500,"ev":"marker","lag_ms":7}`,
+	}, "\n")
+	rows, err := phases(strings.NewReader(trace), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0].Phase != "creates" || rows[1].Phase != "writes" || rows[2].Phase != "after" {
+		t.Fatalf("rows %+v; want creates, writes, after", rows)
+	}
+	if c := rows[0]; c.Status.N != 1 || c.Status.Max != 10 || c.Marker.Max != 5 || c.Seconds != 1e-6 || c.LinkMBs != 1000 {
+		t.Errorf("creates %+v", c)
+	}
+	if wr := rows[1]; wr.Status.P99 != 300 || wr.Marker.N != 0 || wr.LinkMBs != 20000 {
+		t.Errorf("writes %+v", wr)
+	}
+	if _, err := phases(strings.NewReader("{bad"), w); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("a bad trace line: %v; want an error naming line 1", err)
 	}
 }

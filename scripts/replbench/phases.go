@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// phaseOrder is the workload's parts in the order it runs them; "after"
+// is what a trace holds past its end.
+var phaseOrder = []string{"creates", "writes", "overwrites", "renames", "deletes", "after"}
+
+// phaseRow is the lag of one part of the workload.
+type phaseRow struct {
+	Phase   string  `json:"phase"`
+	Seconds float64 `json:"seconds"`
+	Status  summary `json:"status_lag"`
+	Marker  summary `json:"marker_lag"`
+	LinkMBs float64 `json:"link_mb_s"` // mean rx+tx of the dedicated link over the part, MB/s
+}
+
+// phases splits a watch trace by the part of the workload (w.PhaseEndNS)
+// its samples fall in: markers by when they were written.
+func phases(trace io.Reader, w workloadResult) ([]phaseRow, error) {
+	type bound struct {
+		name string
+		end  int64
+	}
+	var bounds []bound
+	for _, p := range phaseOrder[:len(phaseOrder)-1] {
+		if e, ok := w.PhaseEndNS[p]; ok {
+			bounds = append(bounds, bound{p, e})
+		}
+	}
+	slices.SortFunc(bounds, func(a, b bound) int { return int(a.end - b.end) })
+	which := func(t int64) string {
+		for _, b := range bounds {
+			if t <= b.end {
+				return b.name
+			}
+		}
+		return "after"
+	}
+	status, marker := map[string][]float64{}, map[string][]float64{}
+	type linkSpan struct{ t0, t1, b0, b1 int64 }
+	link := map[string]*linkSpan{}
+	sc := bufio.NewScanner(trace)
+	for n := 1; sc.Scan(); n++ {
+		var e traceEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("trace line %d: %w", n, err)
+		}
+		if e.T < w.StartNS {
+			continue
+		}
+		p := which(e.T)
+		switch e.Ev {
+		case "status":
+			status[p] = append(status[p], e.LagMS)
+		case "marker":
+			marker[p] = append(marker[p], e.LagMS)
+		case "link":
+			if s := link[p]; s == nil {
+				link[p] = &linkSpan{e.T, e.T, e.Bytes, e.Bytes}
+			} else {
+				s.t1, s.b1 = e.T, e.Bytes
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	var rows []phaseRow
+	start := w.StartNS
+	for _, p := range phaseOrder {
+		if len(status[p])+len(marker[p]) == 0 && link[p] == nil {
+			continue
+		}
+		r := phaseRow{Phase: p, Status: summarize(status[p]), Marker: summarize(marker[p])}
+		if e, ok := w.PhaseEndNS[p]; ok {
+			r.Seconds = float64(e-start) / 1e9
+			start = e
+		}
+		if s := link[p]; s != nil && s.t1 > s.t0 {
+			r.LinkMBs = float64(s.b1-s.b0) / (float64(s.t1-s.t0) / 1e9) / 1e6
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// printPhases writes rows as a table.
+func printPhases(out io.Writer, rows []phaseRow) error {
+	if _, err := fmt.Fprintf(out, "%-11s %7s %10s %10s %10s %10s %10s\n", "part", "secs", "status_p50", "status_p99", "marker_p50", "marker_p99", "link_MB/s"); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if _, err := fmt.Fprintf(out, "%-11s %7.2f %10.0f %10.0f %10.0f %10.0f %10.1f\n", r.Phase, r.Seconds,
+			r.Status.P50, r.Status.P99, r.Marker.P50, r.Marker.P99, r.LinkMBs); err != nil {
+			return err
+		}
+	}
+	return nil
+}

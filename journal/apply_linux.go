@@ -60,7 +60,8 @@ type FSApplierConfig struct {
 // the fetches deferred before it are done first.
 //
 // A standby that followed an older log applies a new one from its start
-// over what it has: an entry already carrying the record's Stamp is kept;
+// over what it has: an entry already carrying the record's Stamp is kept,
+// or moved to the record's name if it is elsewhere (move_linux.go);
 // one in the way of a new entry (a directory, or an entry of another type,
 // that the master replaced while the standby was away) is removed; a name
 // holding a copy of a file that a link record names becomes a link to it.
@@ -88,6 +89,7 @@ type FSApplyStats struct {
 	InlineCopies uint64 // working copies opened for inline writes (one per file and batch)
 	Vanished     uint64 // records skipped because the master's file is gone
 	Pruned       uint64 // entries removed by prunes or cleared out of a new entry's way (each below a directory too)
+	Moved        uint64 // entries a create record found under another name and moved to its name (move_linux.go)
 }
 
 // tempPrefix names the short-lived entries of the applier.
@@ -235,7 +237,8 @@ func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 func procAt(dir int, name string) string { return procFD(dir) + "/" + name }
 
 // create makes a new entry under a temporary name, sets its Stamp, owner and
-// mode, and renames it to its name.
+// mode, and renames it to its name; an entry the standby holds with the
+// Stamp under another name is moved there instead (moveHeld).
 func (a *FSApplier) create(rec Record) error {
 	dir, err := a.openDir(rec.Parent)
 	if err != nil {
@@ -247,6 +250,9 @@ func (a *FSApplier) create(rec Record) error {
 	} else if st == rec.File {
 		a.cfg.Tree.Moved(rec.File, rec.Parent, rec.Name)
 		return nil // applied before
+	}
+	if moved, err := a.moveHeld(dir, rec); err != nil || moved {
+		return err // held under another name: moved here (move_linux.go)
 	}
 	tmp := a.tempName()
 	switch {

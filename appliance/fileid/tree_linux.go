@@ -142,6 +142,27 @@ func (t *Tree) Resolve(st Stamp) (*Ref, error) {
 	return nil, ErrStale
 }
 
+// Lookup is Resolve without the scan: it finds st where the index says it
+// is, and returns ErrStale when the index does not lead to a file carrying
+// st. It is for callers that ask about Stamps most of which no file here
+// carries (the standby's applier, asking whether it already holds a file a
+// record creates), where Resolve would read the whole volume for each. The
+// index is right after Reconcile and is kept right by nasd's own changes,
+// so a file nasd knows is found.
+func (t *Tree) Lookup(st Stamp) (*Ref, error) {
+	if st == t.rootSt {
+		return &Ref{Dir: t.rootFD, Name: ".", Rel: ".", Stamp: st}, nil
+	}
+	rel, err := t.indexPath(st.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ref, ok := t.verify(rel, st); ok {
+		return ref, nil
+	}
+	return nil, ErrStale
+}
+
 // verify opens rel's parent and checks the file there carries st.
 func (t *Tree) verify(rel string, st Stamp) (*Ref, bool) {
 	dir, name := path.Split(rel)

@@ -183,6 +183,39 @@ func TestResolveRepairsRenameMadeOutsideNasd(t *testing.T) {
 	}
 }
 
+// Lookup finds what the index leads to and never scans: a file the index
+// does not know (or knows elsewhere) is stale to it, and the index stays as
+// it was.
+func TestLookupDoesNotScan(t *testing.T) {
+	e := newEnv(t)
+	root := e.tree.Root()
+	d := e.mkdir(".", root, "d")
+	f := e.create("d", d, "f", "x")
+	ref, err := e.tree.Lookup(f)
+	if err != nil || ref.Rel != "d/f" {
+		t.Fatalf("Lookup(%v) = %+v, %v; want d/f", f, ref, err)
+	}
+	ref.Close()
+	if ref, err := e.tree.Lookup(root); err != nil || ref.Rel != "." {
+		t.Fatalf("Lookup(root) = %+v, %v", ref, err)
+	}
+	// Renamed behind nasd's back: the index leads to nothing carrying f.
+	if err := os.Rename(filepath.Join(e.vol, "d"), filepath.Join(e.vol, "e")); err != nil {
+		t.Fatal(err)
+	}
+	if ref, err := e.tree.Lookup(f); !errors.Is(err, ErrStale) {
+		t.Fatalf("Lookup after a rename outside nasd = %+v, %v; want ErrStale", ref, err)
+	}
+	if rel, err := e.tree.indexPath(f.ID); err != nil || rel != "d/f" {
+		t.Fatalf("index after Lookup: %q, %v; want the old d/f (no scan)", rel, err)
+	}
+	// Never indexed at all.
+	if _, err := e.tree.Lookup(Stamp{ID: 1 << 60, Gen: 1}); !errors.Is(err, ErrStale) {
+		t.Fatalf("Lookup of an unknown stamp: %v; want ErrStale", err)
+	}
+	e.mustResolve(f, "e/f") // Resolve scans
+}
+
 func TestDeletedFileIsStaleNeverAnotherFile(t *testing.T) {
 	e := newEnv(t)
 	root := e.tree.Root()

@@ -103,11 +103,14 @@ func TestNewLogRemovesStandbyExtras(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "not the standby's" {
 		t.Fatalf("the pruned symlinks' target: %q, %v", b, err)
 	}
-	// Pruned: a, d/x, e (with sub and f), h2, extra, extradir (with sub,
-	// g and out), d/lnout; cleared out of the way of a new entry: the
-	// directory q (with deep and f), the file r. (The file l1 is replaced
-	// by its new one as a file is, by a rename over it.)
-	if st := p.standby.Stats().Apply; st.Pruned != 16 {
-		t.Errorf("standby removed %d entries, want 16 (apply stats %+v)", st.Pruned, st)
+	// Pruned: a, h2, extra, extradir (with sub, g and out), d/lnout;
+	// cleared out of the way of a new entry: the directory q (with deep
+	// and f), the file r. Moved, contents and all, to the names the master
+	// renamed them to while the standby was away: d/x to d/z, e to e2
+	// (with sub and f); and l2 to l1, the name the (sorted) description
+	// makes the file at, over l1's old file as a rename over a file does
+	// (l2 is then linked again).
+	if st := p.standby.Stats().Apply; st.Pruned != 12 || st.Moved != 3 {
+		t.Errorf("standby removed %d entries, moved %d; want 12 and 3 (apply stats %+v)", st.Pruned, st.Moved, st)
 	}
 }

@@ -1,0 +1,393 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+
+	"ftnas/appliance/fileid"
+
+	"golang.org/x/sys/unix"
+)
+
+// moveEnv is a standby volume with an applier and no master (fetches find
+// the master's file gone).
+type moveEnv struct {
+	t   *testing.T
+	s   *volume
+	app *FSApplier
+	f   *countingFetcher
+}
+
+func newMoveEnv(t *testing.T) *moveEnv {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: trusted.* xattrs, chown")
+	}
+	s := openVolume(t, t.TempDir(), 1000, fileid.Stamp{})
+	app, err := NewFSApplier(FSApplierConfig{Tree: s.tree, Position: NewPositionFile(filepath.Join(t.TempDir(), "pos")), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return &moveEnv{t: t, s: s, app: app, f: &countingFetcher{}}
+}
+
+func (e *moveEnv) must(err error) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// write makes rel with data and returns its Stamp.
+func (e *moveEnv) write(rel, data string) fileid.Stamp {
+	e.t.Helper()
+	e.must(os.MkdirAll(filepath.Dir(e.s.path(rel)), 0o755))
+	e.must(os.WriteFile(e.s.path(rel), []byte(data), 0o644))
+	return e.stamp(rel)
+}
+
+func (e *moveEnv) mkdir(rel string) fileid.Stamp {
+	e.t.Helper()
+	e.must(os.MkdirAll(e.s.path(rel), 0o755))
+	return e.stamp(rel)
+}
+
+// stamp stamps rel and the directories above it.
+func (e *moveEnv) stamp(rel string) fileid.Stamp {
+	e.t.Helper()
+	if dir := filepath.Dir(rel); dir != "." {
+		e.stamp(dir)
+	}
+	return e.s.stampAt(e.t, rel)
+}
+
+func (e *moveEnv) apply(recs ...Record) {
+	e.t.Helper()
+	for i := range recs {
+		recs[i].Share = 1
+	}
+	if _, err := e.app.ApplyBatch(context.Background(), recs, e.f); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// carriers lists the entries of the volume carrying st.
+func (e *moveEnv) carriers(st fileid.Stamp) []string {
+	e.t.Helper()
+	var out []string
+	err := filepath.WalkDir(e.s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		v, err := pathXattrs(p).value(fileid.XattrName)
+		if err != nil {
+			return nil
+		}
+		if got, err := fileid.ParseStamp(v); err == nil && got == st {
+			rel, _ := filepath.Rel(e.s.dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	e.must(err)
+	sort.Strings(out)
+	return out
+}
+
+// wantOnly checks st is carried by rel alone, which the index resolves.
+func (e *moveEnv) wantOnly(st fileid.Stamp, rel string) {
+	e.t.Helper()
+	if got := e.carriers(st); !reflect.DeepEqual(got, []string{rel}) {
+		e.t.Errorf("stamp %v carried by %q, want %q alone", st, got, rel)
+	}
+	ref, err := e.s.tree.Lookup(st)
+	if err != nil {
+		e.t.Errorf("the index does not lead to %v (%s): %v", st, rel, err)
+		return
+	}
+	defer ref.Close()
+	if ref.Rel != rel {
+		e.t.Errorf("the index leads %v to %s, want %s", st, ref.Rel, rel)
+	}
+}
+
+func (e *moveEnv) wantData(rel, data string) {
+	e.t.Helper()
+	if b, err := os.ReadFile(e.s.path(rel)); err != nil || string(b) != data {
+		e.t.Errorf("%s: %q, %v; want %q", rel, b, err, data)
+	}
+}
+
+func (e *moveEnv) wantGone(rel string) {
+	e.t.Helper()
+	if _, err := os.Lstat(e.s.path(rel)); !errors.Is(err, os.ErrNotExist) {
+		e.t.Errorf("%s: %v, want it gone", rel, err)
+	}
+}
+
+func (e *moveEnv) lstat(rel string) unix.Stat_t {
+	e.t.Helper()
+	var sb unix.Stat_t
+	e.must(unix.Lstat(e.s.path(rel), &sb))
+	return sb
+}
+
+// Chaos seed 89: the standby holds the file at A; the master renamed it to
+// B and its new log describes B (a create record), then the prune of the
+// directory that does not list A. The create moves A to B: the contents
+// stay, though the fetch of them finds the master gone.
+func TestFSApplierCreateMovesHeldFile(t *testing.T) {
+	e := newMoveEnv(t)
+	d := e.mkdir("d")
+	s := e.write("d/A", "the only copy")
+	before := e.lstat("d/A")
+	e.apply(
+		Record{Op: OpCreate, File: s, Parent: d, Name: "B", Mode: ModeReg | 0o640, UID: 1234, GID: 5678},
+		Record{Op: OpWrite, File: s}, // deferred; the master is gone
+		pruneRec(d, "", "", "B"),
+	)
+	e.wantData("d/B", "the only copy")
+	e.wantGone("d/A")
+	e.wantOnly(s, "d/B")
+	sb := e.lstat("d/B")
+	if sb.Ino != before.Ino || sb.Mode != unix.S_IFREG|0o640 || sb.Uid != 1234 || sb.Gid != 5678 {
+		t.Errorf("d/B: inode %d (was %d), mode %o, owner %d:%d; want the same inode, 100640, 1234:5678", sb.Ino, before.Ino, sb.Mode, sb.Uid, sb.Gid)
+	}
+	if st := e.app.Stats(); st.Moved != 1 || st.Pruned != 0 || st.Records != 3 {
+		t.Errorf("stats %+v, want 1 moved, nothing pruned, 3 records", st)
+	}
+
+	{ // into another directory
+		e2 := e.mkdir("e2")
+		e.apply(Record{Op: OpCreate, File: s, Parent: e2, Name: "C", Mode: ModeReg | 0o600})
+		e.wantData("e2/C", "the only copy")
+		e.wantGone("d/B")
+		e.wantOnly(s, "e2/C")
+	}
+
+	{ // over a file of another stamp
+		x := e.write("d/X", "moved")
+		v := e.write("d/V", "replaced")
+		before := e.app.Stats()
+		e.apply(Record{Op: OpCreate, File: x, Parent: d, Name: "V", Mode: ModeReg | 0o644})
+		e.wantData("d/V", "moved")
+		e.wantGone("d/X")
+		e.wantOnly(x, "d/V")
+		if got := e.carriers(v); len(got) != 0 {
+			t.Errorf("the replaced file's stamp is still on %q", got)
+		}
+		if _, err := e.s.tree.Lookup(v); !errors.Is(err, fileid.ErrStale) {
+			t.Errorf("the index still leads to the replaced file: %v", err)
+		}
+		if st := e.app.Stats(); st.Moved != before.Moved+1 || st.Pruned != before.Pruned {
+			t.Errorf("stats %+v (before %+v)", st, before)
+		}
+	}
+
+	{ // out of the directory in the way
+		// The master removed directory W and moved the file inside it to
+		// W's name: the file goes out of W before W is cleared.
+		f := e.write("d/W/inner/f", "from inside")
+		e.write("d/W/other", "gone")
+		before := e.app.Stats()
+		e.apply(Record{Op: OpCreate, File: f, Parent: d, Name: "W", Mode: ModeReg | 0o644})
+		e.wantData("d/W", "from inside")
+		e.wantOnly(f, "d/W")
+		// W, inner, other.
+		if st := e.app.Stats(); st.Moved != before.Moved+1 || st.Pruned != before.Pruned+3 {
+			t.Errorf("stats %+v (before %+v), want 1 moved, 3 cleared", st, before)
+		}
+		for _, n := range dirNames(t, e.s.path("d")) {
+			if len(n) > len(tempPrefix) && n[:len(tempPrefix)] == tempPrefix {
+				t.Errorf("left a temporary entry %q", n)
+			}
+		}
+	}
+
+	{ // symlink and fifo
+		e.must(os.Symlink("target", e.s.path("d/ln")))
+		ln := e.s.stampAt(t, "d/ln")
+		e.must(unix.Mkfifo(e.s.path("d/fifo"), 0o600))
+		fifo := e.s.stampAt(t, "d/fifo")
+		e.apply(
+			Record{Op: OpSymlink, File: ln, Parent: d, Name: "ln2", Target: "target", UID: 7, GID: 8},
+			Record{Op: OpCreate, File: fifo, Parent: d, Name: "fifo2", Mode: ModeFIFO | 0o620},
+		)
+		e.wantOnly(ln, "d/ln2")
+		e.wantOnly(fifo, "d/fifo2")
+		if sb := e.lstat("d/ln2"); sb.Uid != 7 || sb.Gid != 8 {
+			t.Errorf("moved symlink owned by %d:%d, want 7:8", sb.Uid, sb.Gid)
+		}
+		if sb := e.lstat("d/fifo2"); sb.Mode != unix.S_IFIFO|0o620 {
+			t.Errorf("moved fifo mode %o, want 10620", sb.Mode)
+		}
+	}
+}
+
+// A mkdir record of a directory the standby holds under another name moves
+// it with everything below it; a directory is never moved below itself.
+func TestFSApplierMkdirMovesHeldDirectory(t *testing.T) {
+	e := newMoveEnv(t)
+	p := e.mkdir("p")
+	x := e.mkdir("x")
+	f := e.write("x/f", "f")
+	g := e.write("x/sub/g", "g")
+	sub := e.s.stampAt(t, "x/sub")
+	e.apply(Record{Op: OpMkdir, File: x, Parent: p, Name: "y", Mode: 0o750, UID: 42, GID: 43})
+	e.wantGone("x")
+	e.wantOnly(x, "p/y")
+	e.wantOnly(f, "p/y/f")
+	e.wantOnly(g, "p/y/sub/g")
+	e.wantData("p/y/f", "f")
+	e.wantData("p/y/sub/g", "g")
+	if sb := e.lstat("p/y"); sb.Mode != unix.S_IFDIR|0o750 || sb.Uid != 42 || sb.Gid != 43 {
+		t.Errorf("p/y: mode %o, owner %d:%d; want 40750, 42:43", sb.Mode, sb.Uid, sb.Gid)
+	}
+	if st := e.app.Stats(); st.Moved != 1 {
+		t.Errorf("stats %+v, want 1 moved", st)
+	}
+
+	// Below itself: the rename cannot (EINVAL); a new directory is made,
+	// as before, and the old one keeps its children.
+	e.apply(Record{Op: OpMkdir, File: x, Parent: sub, Name: "z", Mode: 0o755})
+	if got, want := e.carriers(x), []string{"p/y", "p/y/sub/z"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("x carried by %q, want %q (a new directory as before)", got, want)
+	}
+	if got := dirNames(t, e.s.path("p/y/sub/z")); len(got) != 0 {
+		t.Errorf("the new directory holds %q", got)
+	}
+	e.wantData("p/y/f", "f")
+	e.wantData("p/y/sub/g", "g")
+	if st := e.app.Stats(); st.Moved != 1 {
+		t.Errorf("stats %+v, want still 1 moved", st)
+	}
+
+	// Up over the directory that holds it (the master removed q and moved
+	// q/inner to its name): inner goes out of q before q is cleared.
+	inner := e.mkdir("q/inner")
+	k := e.write("q/inner/k", "k")
+	e.write("q/other", "gone")
+	e.apply(Record{Op: OpMkdir, File: inner, Parent: e.s.tree.Root(), Name: "q", Mode: 0o755})
+	e.wantOnly(inner, "q")
+	e.wantOnly(k, "q/k")
+	e.wantData("q/k", "k")
+	e.wantGone("q/other")
+	if st := e.app.Stats(); st.Moved != 2 || st.Pruned != 2 {
+		t.Errorf("stats %+v, want 2 moved, 2 cleared (q, q/other)", st)
+	}
+}
+
+// A standby that crashed before its commit applies records again: a create
+// record whose file a later rename (applied) moved on moves it back, and the
+// rename applied again moves it on; one entry carries the stamp throughout
+// and its contents stay.
+func TestFSApplierCreateReplayMoves(t *testing.T) {
+	e := newMoveEnv(t)
+	d := e.mkdir("d")
+	s := fileid.Stamp{ID: 1 << 50, Gen: 3}
+	create := Record{Op: OpCreate, File: s, Parent: d, Name: "A", Mode: ModeReg | 0o644}
+	rename := Record{Op: OpRename, File: s, Parent: d, Name: "A", NewParent: d, NewName: "B"}
+	e.apply(create)
+	e.must(os.WriteFile(e.s.path("d/A"), []byte("fetched contents"), 0o644)) // as a fetch leaves it
+	e.apply(rename)
+	e.wantOnly(s, "d/B")
+	if st := e.app.Stats(); st.Moved != 0 {
+		t.Fatalf("stats %+v: moved before any replay", st)
+	}
+
+	e.apply(create) // replayed
+	e.wantOnly(s, "d/A")
+	e.wantData("d/A", "fetched contents")
+	e.wantGone("d/B")
+	e.apply(rename) // replayed
+	e.wantOnly(s, "d/B")
+	e.wantData("d/B", "fetched contents")
+	e.wantGone("d/A")
+	// Both again in one batch.
+	e.apply(create, rename)
+	e.wantOnly(s, "d/B")
+	e.wantData("d/B", "fetched contents")
+	if st := e.app.Stats(); st.Moved != 2 {
+		t.Errorf("stats %+v, want 2 moved", st)
+	}
+}
+
+// What the record does not make as it is (another type, a symlink to
+// another target, a device of another number, a hard-linked file) is not
+// moved: the record makes a new entry, as it did before moves, and the old
+// one is left to the prune.
+func TestFSApplierCreateMakesNewWhenHeldDiffers(t *testing.T) {
+	e := newMoveEnv(t)
+	d := e.mkdir("d")
+
+	// A regular file where the record makes a directory.
+	f := e.write("d/f1", "file data")
+	e.apply(Record{Op: OpMkdir, File: f, Parent: d, Name: "g1", Mode: 0o755})
+	if got, want := e.carriers(f), []string{"d/f1", "d/g1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("type mismatch: stamp on %q, want %q", got, want)
+	}
+	if sb := e.lstat("d/g1"); sb.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Errorf("d/g1 mode %o, want a directory", sb.Mode)
+	}
+	e.wantData("d/f1", "file data")
+
+	// A symlink with another target.
+	e.must(os.Symlink("old", e.s.path("d/l1")))
+	l := e.s.stampAt(t, "d/l1")
+	e.apply(Record{Op: OpSymlink, File: l, Parent: d, Name: "l2", Target: "new"})
+	if got, want := e.carriers(l), []string{"d/l1", "d/l2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("symlink target: stamp on %q, want %q", got, want)
+	}
+	if got, _ := os.Readlink(e.s.path("d/l2")); got != "new" {
+		t.Errorf("d/l2 -> %q, want new", got)
+	}
+
+	// A device of another number.
+	e.must(unix.Mknod(e.s.path("d/n1"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	n := e.s.stampAt(t, "d/n1")
+	e.apply(Record{Op: OpCreate, File: n, Parent: d, Name: "n2", Mode: ModeChar | 0o666, Rdev: unix.Mkdev(1, 5)})
+	if got, want := e.carriers(n), []string{"d/n1", "d/n2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("device number: stamp on %q, want %q", got, want)
+	}
+	if sb := e.lstat("d/n2"); sb.Rdev != unix.Mkdev(1, 5) {
+		t.Errorf("d/n2 rdev %#x, want %#x", sb.Rdev, unix.Mkdev(1, 5))
+	}
+
+	// A hard-linked file: a new, empty entry, as before; the links keep
+	// the old one.
+	h := e.write("d/h1", "linked data")
+	e.must(os.Link(e.s.path("d/h1"), e.s.path("d/h2")))
+	old := e.lstat("d/h1")
+	e.apply(Record{Op: OpCreate, File: h, Parent: d, Name: "h3", Mode: ModeReg | 0o644})
+	if got, want := e.carriers(h), []string{"d/h1", "d/h2", "d/h3"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("hard link: stamp on %q, want %q", got, want)
+	}
+	e.wantData("d/h3", "")
+	e.wantData("d/h1", "linked data")
+	if sb := e.lstat("d/h3"); sb.Ino == old.Ino || sb.Nlink != 1 {
+		t.Errorf("d/h3 is inode %d with %d links; want a new inode (h1 is %d)", sb.Ino, sb.Nlink, old.Ino)
+	}
+	if sb := e.lstat("d/h2"); sb.Ino != old.Ino || sb.Nlink != 2 {
+		t.Errorf("d/h2 is inode %d with %d links; want %d with 2", sb.Ino, sb.Nlink, old.Ino)
+	}
+
+	// Not in the index (a file nasd did not see): made anew, no scan.
+	u := fileid.Stamp{ID: 1 << 51, Gen: 1}
+	e.write("d/u1", "unindexed")
+	e.must(unix.Lsetxattr(e.s.path("d/u1"), fileid.XattrName, u.MarshalBinary(), 0))
+	e.apply(Record{Op: OpCreate, File: u, Parent: d, Name: "u2", Mode: ModeReg | 0o644})
+	if got, want := e.carriers(u), []string{"d/u1", "d/u2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("unindexed: stamp on %q, want %q", got, want)
+	}
+
+	if st := e.app.Stats(); st.Moved != 0 {
+		t.Errorf("stats %+v, want nothing moved", st)
+	}
+}

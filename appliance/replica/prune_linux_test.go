@@ -39,6 +39,9 @@ func TestNewLogRemovesStandbyExtras(t *testing.T) {
 	write(t, filepath.Join(s1, "r"), 0, []byte("a file that becomes a directory"))
 	write(t, filepath.Join(s1, "l1"), 0, []byte("a file whose name becomes a link of another"))
 	write(t, filepath.Join(s1, "l2"), 0, []byte("linked"))
+	must(t, os.MkdirAll(filepath.Join(s1, "ma"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(s1, "mb"), 0o755))
+	write(t, filepath.Join(s1, "ma/f"), 0, []byte("moved to a directory walked later"))
 	p.sync()
 	p.check()
 	p.stopStandby()
@@ -57,6 +60,7 @@ func TestNewLogRemovesStandbyExtras(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(s1, "r/in"), 0o755))
 	must(t, os.Remove(filepath.Join(s1, "l1")))
 	must(t, os.Link(filepath.Join(s1, "l2"), filepath.Join(s1, "l1")))
+	must(t, os.Rename(filepath.Join(s1, "ma/f"), filepath.Join(s1, "mb/f")))
 	// Entries only the standby has.
 	outside := t.TempDir()
 	write(t, filepath.Join(outside, "precious"), 0, []byte("not the standby's"))
@@ -107,10 +111,11 @@ func TestNewLogRemovesStandbyExtras(t *testing.T) {
 	// cleared out of the way of a new entry: the directory q (with deep
 	// and f), the file r. Moved, contents and all, to the names the master
 	// renamed them to while the standby was away: d/x to d/z, e to e2
-	// (with sub and f); and l2 to l1, the name the (sorted) description
+	// (with sub and f), ma/f to mb/f (ma is walked first: the prunes come
+	// after the whole description, or ma's would have removed f); and l2 to l1, the name the (sorted) description
 	// makes the file at, over l1's old file as a rename over a file does
 	// (l2 is then linked again).
-	if st := p.standby.Stats().Apply; st.Pruned != 12 || st.Moved != 3 {
-		t.Errorf("standby removed %d entries, moved %d; want 12 and 3 (apply stats %+v)", st.Pruned, st.Moved, st)
+	if st := p.standby.Stats().Apply; st.Pruned != 12 || st.Moved != 4 {
+		t.Errorf("standby removed %d entries, moved %d; want 12 and 4 (apply stats %+v)", st.Pruned, st.Moved, st)
 	}
 }

@@ -85,6 +85,9 @@ type translator struct {
 	at       int64  // capture time of the change being translated
 	share    uint64 // share of the change being translated
 	inRescan bool
+	// toPrune: the directories a rescan walked, pruned at its end (see
+	// flushPrunes).
+	toPrune []*node
 	stats    TranslateStats
 
 	minPrefetch int // fewest entries worth a Prefetch (minPrefetch; tests lower it)
@@ -682,7 +685,7 @@ func (t *translator) walk(d *node) {
 			t.refetchChanged(d, k)
 		}
 	}
-	t.prune(d)
+	t.toPrune = append(t.toPrune, d)
 	for _, k := range sortedKids(d) {
 		if kid := d.kids[k]; kid != nil && kid.isDir() && kid.walked != t.gen && !kid.parked {
 			t.walk(kid)
@@ -711,6 +714,26 @@ func (t *translator) refetchChanged(d *node, name string) {
 	} else {
 		t.markDirty(n, dirtyAttr)
 	}
+}
+
+// flushPrunes prunes the directories the rescan walked, once all of its
+// namespace records are out: a file the master moved from one directory to
+// another while the standby was away (or followed an older log) is then
+// moved on the standby too, by the create that names its Stamp at the new
+// place (the applier moves an entry it holds), before the prune of the
+// directory it left could remove it (and its contents, to be fetched again,
+// with them: chaos seed 89 lost a renamed file's data so when the master
+// died before the fetch).
+func (t *translator) flushPrunes() {
+	done := make(map[*node]bool, len(t.toPrune))
+	for _, d := range t.toPrune {
+		if !done[d] && t.inModel(d) {
+			done[d] = true
+			t.prune(d)
+		}
+	}
+	clear(t.toPrune)
+	t.toPrune = t.toPrune[:0]
 }
 
 // prune tells the standby, in a rescan, that d's entries are exactly the
@@ -770,6 +793,7 @@ func (t *translator) rescanShare(fsid uint64) {
 	t.gen++
 	t.inRescan = true
 	defer func() { t.inRescan = false }()
+	defer t.flushPrunes()
 	t.share = fsid
 	d := t.m.root
 	if sh.Rel != "." {

@@ -88,7 +88,7 @@ type translator struct {
 	// toPrune: the directories a rescan walked, pruned at its end (see
 	// flushPrunes).
 	toPrune []*node
-	stats    TranslateStats
+	stats   TranslateStats
 
 	minPrefetch int // fewest entries worth a Prefetch (minPrefetch; tests lower it)
 	pruneMax    int // most names bytes in one prune record (journal.MaxInline; tests lower it)

@@ -388,70 +388,117 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 // ranges written if all of the file's writes had one, else the whole file
 // by delta. The first fetch brings the attributes and xattrs with the
 // first piece of contents, so a file up to MaxFetchData takes one round
-// trip. The checksums are read from base, which holds what work held
-// before (the file itself, whose pages are more likely cached than a new
-// clone's).
+// trip; the size it tells bounds the rest, which is fetched fetchAhead
+// pieces at a time (a 16 MiB file written through NFS is four round trips,
+// which one after the other left the link idle between them). The
+// checksums are read from base, which holds what work held before (the
+// file itself, whose pages are more likely cached than a new clone's).
 func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile, work, base int) error {
 	spans, delta := []span{{0, math.MaxUint64}}, true
 	if !p.whole {
 		spans, delta = mergeSpans(p.ranges), false
 	}
-	bs := a.cfg.BlockSize
-	var buf []byte
-	var summer *Summer
+	first := span{spans[0].off, spans[0].off + min(uint64(MaxFetchData), spans[0].end-spans[0].off)}
+	rep, err := a.fetchPiece(ctx, f, p, work, base, first, delta, true)
+	if err != nil {
+		return err
+	}
+	if rep.What&FetchAttr == 0 {
+		return errors.New("the master's reply has no attributes")
+	}
+	attr, xattrs := rep.Attr, rep.Xattrs
 	if delta {
-		buf = make([]byte, bs)
-		var err error
-		if summer, err = NewSummer(a.key); err != nil {
-			return err
+		p.delta = attr.Size
+	}
+	if attr.Mode&ModeType != ModeReg {
+		return fmt.Errorf("not a regular file on the master (mode %#o)", attr.Mode)
+	}
+	var rest []span
+	for i, sp := range spans {
+		off := sp.off
+		if i == 0 {
+			off = first.end
+		}
+		for end := min(sp.end, attr.Size); off < end; off += min(uint64(MaxFetchData), sp.end-off) {
+			rest = append(rest, span{off, off + min(uint64(MaxFetchData), sp.end-off)})
 		}
 	}
-	wf := fdReaderAt(base)
-	var attr Attr
-	var xattrs []Xattr
-	first := true
-	for _, sp := range spans {
-		for off := sp.off; first || off < min(sp.end, attr.Size); {
-			n := min(uint64(MaxFetchData), sp.end-off)
-			q := &FetchRequest{Share: p.share, File: p.file, What: FetchData, Off: off, Len: n}
-			if first {
-				q.What |= FetchAttr | FetchXattrs
-			}
-			if delta {
-				q.BlockSize, q.Key = bs, a.key
-				var err error
-				if q.Sums, err = summer.BlockSums(wf, off, n, bs, buf); err != nil {
-					return err
-				}
-			}
-			rep, err := a.fetch(ctx, f, q)
-			if err != nil {
-				return err
-			}
-			if first {
-				if rep.What&FetchAttr == 0 {
-					return errors.New("the master's reply has no attributes")
-				}
-				attr, xattrs, first = rep.Attr, rep.Xattrs, false
-				if delta {
-					p.delta = attr.Size
-				}
-				if attr.Mode&ModeType != ModeReg {
-					return fmt.Errorf("not a regular file on the master (mode %#o)", attr.Mode)
-				}
-			}
-			for _, b := range rep.Blocks {
-				if _, err := unix.Pwrite(work, b.Data, int64(b.Off)); err != nil {
-					return fmt.Errorf("write %d bytes at %d: %w", len(b.Data), b.Off, err)
-				}
-			}
-			off += n
-		}
+	if err := a.fetchPieces(ctx, f, p, work, base, rest, delta); err != nil {
+		return err
 	}
 	if err := unix.Ftruncate(work, int64(attr.Size)); err != nil {
 		return fmt.Errorf("truncate to %d: %w", attr.Size, err)
 	}
 	return setMeta(work, attr, xattrs)
+}
+
+// fetchAhead bounds the pieces of one file fetched at once.
+const fetchAhead = 4
+
+// fetchPieces fetches pcs, fetchAhead at a time; the first error stops
+// the others.
+func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, work, base int, pcs []span, delta bool) error {
+	if len(pcs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range min(fetchAhead, len(pcs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(pcs) || ctx.Err() != nil {
+					return
+				}
+				if _, err := a.fetchPiece(ctx, f, p, work, base, pcs[i], delta, false); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// fetchPiece fetches the piece pc of p's file (with its attributes and
+// xattrs if withAttr) and writes what it brings into work.
+func (a *FSApplier) fetchPiece(ctx context.Context, f Fetcher, p *pendingFile, work, base int, pc span, delta, withAttr bool) (*FetchReply, error) {
+	n := pc.end - pc.off
+	q := &FetchRequest{Share: p.share, File: p.file, What: FetchData, Off: pc.off, Len: n}
+	if withAttr {
+		q.What |= FetchAttr | FetchXattrs
+	}
+	if delta {
+		bs := a.cfg.BlockSize
+		summer, err := NewSummer(a.key)
+		if err != nil {
+			return nil, err
+		}
+		q.BlockSize, q.Key = bs, a.key
+		if q.Sums, err = summer.BlockSums(fdReaderAt(base), pc.off, n, bs, make([]byte, bs)); err != nil {
+			return nil, err
+		}
+	}
+	rep, err := a.fetch(ctx, f, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range rep.Blocks {
+		if _, err := unix.Pwrite(work, b.Data, int64(b.Off)); err != nil {
+			return nil, fmt.Errorf("write %d bytes at %d: %w", len(b.Data), b.Off, err)
+		}
+	}
+	return rep, nil
 }
 
 // mergeSpans sorts spans and merges those that overlap or touch.

@@ -96,9 +96,15 @@ func printPhases(out io.Writer, rows []phaseRow) error {
 	if _, err := fmt.Fprintf(out, "%-11s %7s %10s %10s %10s %10s %10s\n", "part", "secs", "status_p50", "status_p99", "marker_p50", "marker_p99", "link_MB/s"); err != nil {
 		return err
 	}
+	ms := func(s summary, v float64) string {
+		if s.N == 0 {
+			return "-" // no samples (lsyncd has no status lag)
+		}
+		return fmt.Sprintf("%.0f", v)
+	}
 	for _, r := range rows {
-		if _, err := fmt.Fprintf(out, "%-11s %7.2f %10.0f %10.0f %10.0f %10.0f %10.1f\n", r.Phase, r.Seconds,
-			r.Status.P50, r.Status.P99, r.Marker.P50, r.Marker.P99, r.LinkMBs); err != nil {
+		if _, err := fmt.Fprintf(out, "%-11s %7.2f %10s %10s %10s %10s %10.1f\n", r.Phase, r.Seconds,
+			ms(r.Status, r.Status.P50), ms(r.Status, r.Status.P99), ms(r.Marker, r.Marker.P50), ms(r.Marker, r.Marker.P99), r.LinkMBs); err != nil {
 			return err
 		}
 	}

@@ -194,12 +194,17 @@ var (
 	mdLine       = regexp.MustCompile(`(?m)^.*(md/raid|md: |raid: |I/O error).*$`)
 )
 
-// raidRig is a booted 4-disk installation with its NFS port forwarded.
+// raidRig is a booted installation with its NFS port forwarded.
 type raidRig struct {
 	t    *testing.T
+	ctx  context.Context
 	vm   *qemu.VM
 	res  disk.Result
 	addr string
+	// fw, dir and opts boot the same disks again (rebootAfterPowerCut).
+	fw   qemu.OVMF
+	dir  string
+	opts qemu.Options
 	// trigger is BreakDisk's offset on disk3: a zero sector in the gap
 	// between the GPT and the first partition.
 	trigger int64
@@ -214,8 +219,18 @@ const raidShare = "t"
 // blkdebug disk3 is attached through qemu's blkdebug driver.
 func startRaidRig(t *testing.T, blkdebug bool) (context.Context, *raidRig) {
 	t.Helper()
+	return startRig(t, 4, blkdebug)
+}
+
+// startRig builds the installation on that many disks (blkdebug needs 4) and
+// boots it.
+func startRig(t *testing.T, disks int, blkdebug bool) (context.Context, *raidRig) {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("installs the firmware on 4 disks and boots it under TCG (several minutes)")
+		t.Skipf("installs the firmware on %d disks and boots it under TCG (several minutes)", disks)
+	}
+	if blkdebug && disks < 4 {
+		t.Fatalf("blkdebug attaches disk3: %d disks", disks)
 	}
 	fw, err := userland.BootTools()
 	if err != nil {
@@ -255,7 +270,7 @@ func startRaidRig(t *testing.T, blkdebug bool) (context.Context, *raidRig) {
 		Installer:  lab.GoBinary(t, disk.InstallerPackage),
 		SlotImage:  im.Path,
 	}, disk.Options{
-		Dir: dir, Disks: 4,
+		Dir: dir, Disks: disks,
 		Layout: raid.LayoutOptions{ESPSize: 64 * raid.MiB, RootSize: SlotSize, StateSize: 8 * raid.MiB, MinData: userland.BtrfsMinSize + 32*raid.MiB},
 		// loglevel=7: md's recovery lines on the console.
 		Cmdline: "ftnas.degraded_after=1s no_timer_check loglevel=7 " + userland.ParamTestShare + "=" + raidShare,
@@ -264,11 +279,11 @@ func startRaidRig(t *testing.T, blkdebug bool) (context.Context, *raidRig) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Disks) != 4 {
-		t.Fatalf("built %d disks, want 4", len(res.Disks))
+	if len(res.Disks) != disks {
+		t.Fatalf("built %d disks, want %d", len(res.Disks), disks)
 	}
-	t.Logf("4-disk installation built in %v: %v", time.Since(start).Round(time.Millisecond), res.Arrays)
-	rig := &raidRig{t: t, res: res, trigger: 1024 * 512}
+	t.Logf("%d-disk installation built in %v: %v", disks, time.Since(start).Round(time.Millisecond), res.Arrays)
+	rig := &raidRig{t: t, ctx: ctx, res: res, fw: fw, dir: dir, trigger: 1024 * 512}
 	o := qemu.Options{Disks: res.Disks, Memory: 1024, QMP: true, Timeout: 20 * time.Minute}
 	if blkdebug {
 		if err := zeroAt(res.Disks[3], rig.trigger, 512); err != nil {
@@ -288,6 +303,7 @@ func startRaidRig(t *testing.T, blkdebug bool) (context.Context, *raidRig) {
 		t.Fatal(err)
 	}
 	o.Firmware, o.FirmwareVars = fw.Code, vars
+	rig.opts = o
 	vm, err := qemu.Start(o, t.Logf)
 	if err != nil {
 		t.Fatal(err)

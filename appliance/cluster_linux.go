@@ -322,6 +322,9 @@ func (rt *clusterRuntime) health(b *backend, now time.Time) (bool, string) {
 func (rt *clusterRuntime) status(now time.Time) api.ClusterStatus {
 	s := apiClusterStatus(rt.cfg, rt.node.Status(), now)
 	s.Replication = rt.repl.status()
+	if g, err := rt.b.st.WriteGen(); err == nil {
+		s.WriteGenEpoch = g.Epoch
+	}
 	if p := rt.b.peerConns.Load(); p != nil {
 		s.PeerClients = len(*p)
 	}

@@ -135,6 +135,11 @@ type ClusterStatus struct {
 	Synced       bool `json:"synced"`
 	Outdating    bool `json:"outdating,omitempty"`
 	PeerOutdated bool `json:"peer_outdated,omitempty"`
+	// WriteGenEpoch is the epoch of the master whose NFS write generation
+	// this node holds (config sync carries it; 0: none, or its own). A
+	// handover keeps the write verifier only when it is the old master's
+	// epoch; else the new master's clients resend their uncommitted writes.
+	WriteGenEpoch uint64 `json:"write_gen_epoch,omitempty"`
 	// Replication is this node's side of the journal.
 	Replication ClusterReplication `json:"replication"`
 	// Heartbeats counts the datagrams this node received, by what became

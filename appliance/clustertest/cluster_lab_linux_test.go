@@ -482,6 +482,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	// It resynchronises from the acting master's journal.
 	p.onVolume("n1", "after", "written to n2 while n1 was down")
 	p.servedBy("n2", "after", "written to n2 while n1 was down")
+	p.waitFor("n1 holds n2's write generation", 10*time.Second, holdsWriteGen)
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -525,6 +526,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	})
 	p.write("thawed", "written to n2 while n1 was frozen")
 	p.onVolume("n1", "thawed", "written to n2 while n1 was frozen")
+	p.waitFor("n1 holds n2's write generation again", 10*time.Second, holdsWriteGen)
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -674,4 +676,12 @@ func removeVIP(t *testing.T, n labtest.Node, vip string) {
 	if err != nil && !strings.Contains(string(out), "Cannot assign") {
 		t.Fatalf("remove the VIP from %s: %v: %s", n.Name, err, out)
 	}
+}
+
+// holdsWriteGen: config sync (a connection of its own, apart from the
+// journal's) has brought n1 the write generation n2 serves with. A
+// failback before it changes the verifier, rightly: n1 cannot know it
+// keeps n2's (CI once failed back 0.9 s after n1 rejoined, before it came).
+func holdsWriteGen(s1, s2 api.ClusterStatus) bool {
+	return s2.Epoch != 0 && s1.WriteGenEpoch == s2.Epoch
 }

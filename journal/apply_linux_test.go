@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"ftnas/appliance/fileid"
+	"ftnas/appliance/fileid/fileidtest"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,32 +34,7 @@ func openVolume(t *testing.T, dir string, firstID uint64, root fileid.Stamp) *vo
 			t.Fatal(err)
 		}
 	}
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := fileid.OpenIndex(db, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	next := firstID
-	alloc := fileid.NewAllocator(func(n uint64) (uint64, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		f := next
-		next += n
-		return f, nil
-	})
-	tree, err := fileid.OpenTree(dir, idx, alloc, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		tree.Close()
-		idx.Close()
-		db.Close()
-	})
+	tree := fileidtest.OpenTree(t, dir, firstID, quietLogger())
 	return &volume{dir: dir, tree: tree}
 }
 

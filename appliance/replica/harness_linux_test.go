@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"ftnas/appliance/fileid"
+	"ftnas/appliance/fileid/fileidtest"
 	"ftnas/journal"
 	"ftnas/journal/capture"
 	"ftnas/kernel/changelog"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,34 +88,7 @@ func run(t testing.TB, name string, args ...string) string {
 // openTree opens the fileid tree of a volume, with its index in a bbolt
 // file of its own (outside the volume).
 func openTree(t testing.TB, vol string, firstID uint64) *fileid.Tree {
-	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, &bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := fileid.OpenIndex(db, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	next := firstID
-	alloc := fileid.NewAllocator(func(n uint64) (uint64, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		f := next
-		next += n
-		return f, nil
-	})
-	tree, err := fileid.OpenTree(vol, idx, alloc, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		tree.Close()
-		idx.Close()
-		db.Close()
-	})
-	return tree
+	return fileidtest.OpenTree(t, vol, firstID, testLogger(t))
 }
 
 // pair is a master volume and a standby volume with a Master and a Standby

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"ftnas/appliance/fileid"
+	"ftnas/appliance/fileid/fileidtest"
 	"ftnas/journal"
 	"ftnas/kernel/changelog"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
 
@@ -320,34 +320,7 @@ func benchRun(b *testing.B, name string, args ...string) string {
 // benchTree opens the volume's fileid tree with its index in a bbolt file
 // outside the volume.
 func benchTree(b *testing.B, vol string) *fileid.Tree {
-	b.Helper()
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "state.db"), 0o600, &bolt.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	idx, err := fileid.OpenIndex(db, benchLogger())
-	if err != nil {
-		b.Fatal(err)
-	}
-	var mu sync.Mutex
-	next := uint64(1000)
-	alloc := fileid.NewAllocator(func(n uint64) (uint64, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		f := next
-		next += n
-		return f, nil
-	})
-	tree, err := fileid.OpenTree(vol, idx, alloc, benchLogger())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		tree.Close()
-		idx.Close()
-		db.Close()
-	})
-	return tree
+	return fileidtest.OpenTree(b, vol, 1000, benchLogger())
 }
 
 // BenchmarkLookupNew measures one lookup of a file new to the volume's

@@ -8,50 +8,42 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"ftnas/appliance/fileid"
+	"ftnas/appliance/fileid/fileidtest"
 	"ftnas/journal"
 	"ftnas/kernel/btrfs"
 	"ftnas/kernel/btrfs/btrfstest"
 	"ftnas/kernel/changelog"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
 
 // testTree opens the volume's fileid tree, its index in a bbolt file
 // outside the volume.
 func testTree(t *testing.T, vol string) *fileid.Tree {
+	return fileidtest.OpenTree(t, vol, 1000, quiet())
+}
+
+// newTestCapture makes a capture of the share root share (volume-relative,
+// "" for the volume) of vol, with a journal of its own, closed when the
+// test ends.
+func newTestCapture(t *testing.T, vol string, tree *fileid.Tree, share string, noSnap bool) (*Capture, *journal.Log) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, &bolt.Options{NoSync: true})
+	jl, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := fileid.OpenIndex(db, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	next := uint64(1000)
-	alloc := fileid.NewAllocator(func(n uint64) (uint64, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		f := next
-		next += n
-		return f, nil
+	t.Cleanup(func() { jl.Close() })
+	c, err := New(Config{
+		Volume: vol, Tree: tree, Shares: []changelog.Share{{FSID: 1, Root: filepath.Join(vol, share)}},
+		Log: jl, NoSnapshot: noSnap, Logger: quiet(),
 	})
-	tree, err := fileid.OpenTree(vol, idx, alloc, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		tree.Close()
-		idx.Close()
-		db.Close()
-	})
-	return tree
+	return c, jl
 }
 
 // describeRun is one capture term on vol: it makes a capture of the
@@ -64,18 +56,7 @@ func describeRun(t *testing.T, vol string, tree *fileid.Tree, share string, noSn
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: fanotify filesystem marks")
 	}
-	jl, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jl.Close()
-	c, err := New(Config{
-		Volume: vol, Tree: tree, Shares: []changelog.Share{{FSID: 1, Root: filepath.Join(vol, share)}},
-		Log: jl, NoSnapshot: noSnap, Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, jl := newTestCapture(t, vol, tree, share, noSnap)
 	defer c.Close()
 	if hook != nil {
 		c.afterSnapshot = func() { hook(c) }
@@ -359,15 +340,7 @@ func TestDescribeSnapshotRemovedOnError(t *testing.T) {
 	}
 	vol := btrfstest.Volume(t)
 	makeTree(t, vol)
-	tree := testTree(t, vol)
-	jl, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(Config{Volume: vol, Tree: tree, Shares: []changelog.Share{{FSID: 1, Root: vol}}, Log: jl, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, jl := newTestCapture(t, vol, testTree(t, vol), "", false)
 	defer c.Close()
 	var during []string
 	c.afterSnapshot = func() {
@@ -405,16 +378,7 @@ func TestLeftoverSnapshotRemoved(t *testing.T) {
 	if err := os.Mkdir(plain, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tree := testTree(t, vol)
-	jl, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"), journal.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jl.Close()
-	c, err := New(Config{Volume: vol, Tree: tree, Shares: []changelog.Share{{FSID: 1, Root: vol}}, Log: jl, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := newTestCapture(t, vol, testTree(t, vol), "", false)
 	c.Close()
 	if s := snapshotsIn(t, vol); !reflect.DeepEqual(s, []string{SnapPrefix + "plain"}) {
 		t.Fatalf("after New: %v, want only the plain directory", s)

@@ -159,18 +159,11 @@ func (v *snapVolume) toSnap(fid string) (*unix.FileHandle, bool) {
 // open opens the snapshot's copy of the live file fid; ok is false if it
 // has none there.
 func (v *snapVolume) open(h *unix.FileHandle, flags int) (int, bool, error) {
-	for {
-		fd, err := unix.OpenByHandleAt(v.live.mountFD, *h, flags|unix.O_CLOEXEC)
-		switch {
-		case err == nil:
-			return fd, true, nil
-		case err == unix.EINTR:
-			continue
-		case gone(err):
-			return -1, false, nil
-		}
-		return -1, false, fmt.Errorf("open_by_handle_at in the snapshot: %w", err)
+	fd, ok, err := openByHandle(v.live.mountFD, *h, flags)
+	if err != nil {
+		return -1, false, fmt.Errorf("in the snapshot: %w", err)
 	}
+	return fd, ok, nil
 }
 
 func (v *snapVolume) openDir(fid string, h *unix.FileHandle) (int, bool, error) {
@@ -301,11 +294,9 @@ func (v *snapVolume) List(dir DirRef) ([]string, bool, error) {
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	f := os.NewFile(uintptr(fd), "dir")
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	names, err := readNames(fd)
 	if err != nil {
-		return nil, false, fmt.Errorf("readdir in the snapshot: %w", err)
+		return nil, false, fmt.Errorf("in the snapshot: %w", err)
 	}
 	return names, true, nil
 }
@@ -320,17 +311,11 @@ func (v *snapVolume) Inode(fid string) (Obj, bool, error) {
 	if err != nil || !ok {
 		return Obj{}, false, err
 	}
-	defer unix.Close(fd)
-	var sb unix.Stat_t
-	if err := unix.Fstat(fd, &sb); err != nil {
-		return Obj{}, false, fmt.Errorf("fstat in the snapshot: %w", err)
+	o, ok, err := statObj(fd, fid)
+	if err != nil {
+		return Obj{}, false, fmt.Errorf("in the snapshot: %w", err)
 	}
-	if sb.Nlink == 0 {
-		return Obj{}, false, nil
-	}
-	o := objOf(&sb)
-	o.FID = fid
-	return o, true, nil
+	return o, ok, nil
 }
 
 // Locate implements Volume: where the live volume has the file (only

@@ -172,8 +172,14 @@ func (v *fsVolume) open(fid string, flags int) (int, bool, error) {
 	if err != nil {
 		return -1, false, err
 	}
+	return openByHandle(v.mountFD, unix.NewFileHandle(typ, b), flags)
+}
+
+// openByHandle opens the file with handle h on the file system of mountFD;
+// ok is false if it is gone.
+func openByHandle(mountFD int, h unix.FileHandle, flags int) (int, bool, error) {
 	for {
-		fd, err := unix.OpenByHandleAt(v.mountFD, unix.NewFileHandle(typ, b), flags|unix.O_CLOEXEC)
+		fd, err := unix.OpenByHandleAt(mountFD, h, flags|unix.O_CLOEXEC)
 		switch {
 		case err == nil:
 			return fd, true, nil
@@ -286,16 +292,25 @@ func (v *fsVolume) List(dir DirRef) ([]string, bool, error) {
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	f := os.NewFile(uintptr(fd), "dir")
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	names, err := readNames(fd)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, false, nil // removed since it was opened
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("readdir: %w", err)
+		return nil, false, err
 	}
 	return names, true, nil
+}
+
+// readNames lists the open directory fd, and closes it.
+func readNames(fd int) ([]string, error) {
+	f := os.NewFile(uintptr(fd), "dir")
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("readdir: %w", err)
+	}
+	return names, nil
 }
 
 // Inode implements Volume.
@@ -304,6 +319,12 @@ func (v *fsVolume) Inode(fid string) (Obj, bool, error) {
 	if err != nil || !ok {
 		return Obj{}, false, err
 	}
+	return statObj(fd, fid)
+}
+
+// statObj is Inode's answer for fd, the open file fid, and closes fd: ok
+// is false if the file has no name left.
+func statObj(fd int, fid string) (Obj, bool, error) {
 	defer unix.Close(fd)
 	var sb unix.Stat_t
 	if err := unix.Fstat(fd, &sb); err != nil {

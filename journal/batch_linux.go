@@ -206,7 +206,7 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 	}
 	// The inline copies first: a deferred fetch of ranges patches the
 	// file as the batch's inline writes left it.
-	if err := a.publishInline(a.inline.touched(Record{Op: OpPrune})); err != nil {
+	if err := a.publishInline(a.inline.all()); err != nil {
 		return 0, err
 	}
 	if err := a.flush(ctx, b.order, f); err != nil {
@@ -396,7 +396,7 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile, work, base int) error {
 	spans, delta := []span{{0, math.MaxUint64}}, true
 	if !p.whole {
-		spans, delta = mergeSpans(p.ranges), false
+		spans, delta = p.ranges, false // kept merged by note
 	}
 	first := span{spans[0].off, spans[0].off + min(uint64(MaxFetchData), spans[0].end-spans[0].off)}
 	rep, err := a.fetchPiece(ctx, f, p, work, base, first, delta, true)

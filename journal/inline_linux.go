@@ -57,6 +57,14 @@ func (s *inlineSet) add(c *inlineCopy) {
 	s.order = append(s.order, c)
 }
 
+// all lists every open copy.
+func (s *inlineSet) all() []*inlineCopy {
+	if s == nil {
+		return nil
+	}
+	return s.order
+}
+
 // touched lists the open copies rec must not overtake: its file's, and
 // those under a name it makes, removes or renames (any directory: a name
 // match is cheap and errs on the safe side).
@@ -65,7 +73,7 @@ func (s *inlineSet) touched(rec Record) []*inlineCopy {
 		return nil
 	}
 	if rec.Op == OpPrune {
-		return s.order
+		return s.all()
 	}
 	var out []*inlineCopy
 	for _, c := range s.order {
@@ -109,7 +117,7 @@ func (c *inlineCopy) close() {
 // closeAll drops every open copy unpublished (a failed batch).
 func (s *inlineSet) closeAll() {
 	if s != nil {
-		s.forget(append([]*inlineCopy(nil), s.order...))
+		s.forget(append([]*inlineCopy(nil), s.all()...))
 	}
 }
 
@@ -171,8 +179,8 @@ func (a *FSApplier) writeInline(rec Record) error {
 	a.inline.add(c)
 	keep = true
 	a.count(func(s *FSApplyStats) { s.InlineCopies++ })
-	if len(a.inline.order) >= maxInlineCopies {
-		return a.publishInline(a.inline.order)
+	if len(a.inline.all()) >= maxInlineCopies {
+		return a.publishInline(a.inline.all())
 	}
 	return nil
 }

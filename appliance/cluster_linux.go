@@ -81,14 +81,19 @@ type clusterServices struct {
 
 // Start takes over (heartbeat has just added the VIP): if the peer handed
 // the service over, the journal it was shipping is let run until its
-// hand-off, so this node has everything the peer logged; the write
-// verifier is kept or changed (writegen.go); the node becomes the
+// hand-off, so this node has everything the peer logged, and the
+// generation the hand-off carries is kept; the write verifier is kept or
+// changed (writegen.go); the node becomes the
 // journal's master; and NFS answers.
 func (s clusterServices) Start(context.Context) error {
 	rt := s.rt
 	why := servingStart{Handover: rt.handover.Load(), PeerEpoch: rt.node.Status().Peer.Epoch}
 	if why.Handover {
-		why.HandedOff = rt.repl.drain(drainMax)
+		var note []byte
+		why.HandedOff, note = rt.repl.drain(drainMax)
+		if why.HandedOff {
+			s.b.takeHandOffGen(note, rt.log)
+		}
 	}
 	if err := s.b.startServingGen(why, rt.log); err != nil {
 		rt.log.Error("cluster: write generation", "err", err)
@@ -120,6 +125,7 @@ func (s clusterServices) Start(context.Context) error {
 // follows the new master; a clean stop is noted.
 func (s clusterServices) Stop(context.Context) error {
 	rt := s.rt
+	epoch := max(rt.epoch.Load(), rt.node.Status().Epoch) // the one it served at
 	rt.serving.Store(false)
 	nfs := s.b.nfs
 	if nfs != nil && nfs.gate != nil {
@@ -134,7 +140,7 @@ func (s clusterServices) Stop(context.Context) error {
 		if nfs != nil && nfs.gate != nil && !nfs.gate.idle(callsDrain) {
 			rt.log.Warn("cluster: NFS calls still running after the release; handing off without them", "waited", callsDrain)
 		}
-		rt.repl.handOff(handOffMax)
+		rt.repl.handOff(handOffMax, s.b.handOffNote(epoch, rt.log))
 	}
 	rt.repl.standBy()
 	if nfs := s.b.nfs; nfs != nil {

@@ -186,9 +186,10 @@ func (r *replication) standbyConnected() bool {
 
 // handOff, on a master that stops serving, waits (up to timeout) until the
 // connected standby has applied everything logged, and then tells it so
-// (replica.Master.HandOff): the new master keeps the write verifier only
-// with that proof. The caller has stopped the file services' changes.
-func (r *replication) handOff(timeout time.Duration) {
+// (replica.Master.HandOff), with note (the write generation): the new
+// master keeps the write verifier only with that proof. The caller has
+// stopped the file services' changes.
+func (r *replication) handOff(timeout time.Duration, note []byte) {
 	r.mu.Lock()
 	m := r.master
 	r.mu.Unlock()
@@ -198,7 +199,7 @@ func (r *replication) handOff(timeout time.Duration) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	seq, err := m.HandOff(ctx)
+	seq, err := m.HandOff(ctx, note)
 	if err != nil {
 		r.log.Warn("replication: no hand-off to the standby; it may lack the last changes (the new master changes the write verifier)", "err", err, "waited", time.Since(start).Round(time.Millisecond))
 		return
@@ -208,14 +209,14 @@ func (r *replication) handOff(timeout time.Duration) {
 
 // drain, on a standby about to serve, lets its journal session run until
 // the old master ends it (its hand-off, or a broken connection), at most
-// timeout, and reports whether the old master handed off: everything it
-// logged is applied here.
-func (r *replication) drain(timeout time.Duration) bool {
+// timeout, and reports whether the old master handed off (everything it
+// logged is applied here) and the note its hand-off carried.
+func (r *replication) drain(timeout time.Duration) (bool, []byte) {
 	r.mu.Lock()
 	s := r.standby
 	r.mu.Unlock()
 	if s == nil {
-		return false
+		return false, nil
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -223,10 +224,14 @@ func (r *replication) drain(timeout time.Duration) bool {
 	handedOff, err := s.Drain(ctx)
 	if err != nil {
 		r.log.Warn("replication: the old master's journal did not end in time; serving without its hand-off", "timeout", timeout, "err", err)
-		return false
+		return false, nil
 	}
-	r.log.Info("replication: the old master's journal ended", "handed_off", handedOff, "applied_seq", s.Stats().Position.Seq, "took", time.Since(start).Round(time.Millisecond))
-	return handedOff
+	st := s.Stats()
+	r.log.Info("replication: the old master's journal ended", "handed_off", handedOff, "applied_seq", st.Position.Seq, "took", time.Since(start).Round(time.Millisecond))
+	if !handedOff {
+		return false, nil
+	}
+	return true, st.HandOffNote
 }
 
 // both runs a and b until both return; the first error cancels the other.

@@ -3,6 +3,8 @@ package appliance
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 
 	"ftnas/appliance/store"
 )
@@ -27,8 +29,10 @@ import (
 //   - a node that starts serving because its alive peer handed the service
 //     over keeps it, if the old master's journal ended with a hand-off
 //     (everything it had logged was acknowledged by this node) and this
-//     node holds the generation the old master served with (config sync
-//     during the old master's epoch); else it bumps;
+//     node holds the generation the old master served with (the hand-off
+//     carries it in its note, genNote; config sync brings it too, but on a
+//     connection of its own, which may not have delivered it yet when a
+//     failback follows a standby's return); else it bumps;
 //   - nasd that starts with the store's Dirty flag set (it served and did
 //     not stop cleanly: a crash, kill -9, power loss) bumps it before it
 //     serves; a clean stop syncs the volume and clears the flag.
@@ -98,4 +102,37 @@ func writeVerifier(root []byte, gen uint64) [8]byte {
 	var v [8]byte
 	copy(v[:], h.Sum(nil))
 	return v
+}
+
+// genNoteVersion is the first byte of a hand-off's note (genNote).
+const genNoteVersion = 1
+
+// genNoteLen is a note's length: version, generation, epoch.
+const genNoteLen = 1 + 8 + 8
+
+// genNote is the note a master's journal hand-off carries
+// (replica.Master.HandOff): the generation it served with, at epoch.
+func genNote(gen, epoch uint64) []byte {
+	b := append(make([]byte, 0, genNoteLen), genNoteVersion)
+	b = binary.BigEndian.AppendUint64(b, gen)
+	return binary.BigEndian.AppendUint64(b, epoch)
+}
+
+// parseGenNote reads a note made by genNote. It came over the network:
+// anything else is an error naming what is wrong, and the generation is
+// then not taken (the new master bumps it: a resend, never a loss).
+func parseGenNote(b []byte) (gen, epoch uint64, err error) {
+	switch {
+	case len(b) == 0:
+		return 0, 0, errors.New("write generation note: empty")
+	case b[0] != genNoteVersion:
+		return 0, 0, fmt.Errorf("write generation note: unknown version %d", b[0])
+	case len(b) != genNoteLen:
+		return 0, 0, fmt.Errorf("write generation note: %d bytes, want %d", len(b), genNoteLen)
+	}
+	gen, epoch = binary.BigEndian.Uint64(b[1:9]), binary.BigEndian.Uint64(b[9:])
+	if epoch == 0 {
+		return 0, 0, errors.New("write generation note: epoch 0")
+	}
+	return gen, epoch, nil
 }

@@ -121,6 +121,34 @@ func (b *backend) followWriteGen(gen, epoch uint64, log *slog.Logger) {
 	}
 }
 
+// handOffNote is the note this master's journal hand-off carries: the
+// generation it served with at epoch (nil if the store cannot say).
+func (b *backend) handOffNote(epoch uint64, log *slog.Logger) []byte {
+	b.genMu.Lock()
+	cur, err := b.st.WriteGen()
+	b.genMu.Unlock()
+	if err != nil || epoch == 0 {
+		log.Warn("nfs: the hand-off goes without the write generation; the new master changes the verifier", "err", err, "epoch", epoch)
+		return nil
+	}
+	return genNote(cur.Gen, epoch)
+}
+
+// takeHandOffGen keeps the generation the old master's hand-off carried
+// (its note; nil: none), as config sync would have.
+func (b *backend) takeHandOffGen(note []byte, log *slog.Logger) {
+	if note == nil {
+		return
+	}
+	gen, epoch, err := parseGenNote(note)
+	if err != nil {
+		log.Warn("nfs: the old master's hand-off note is not taken; the verifier changes", "err", err)
+		return
+	}
+	log.Info("nfs: the old master's hand-off brought its write generation", "generation", gen, "epoch", epoch)
+	b.followWriteGen(gen, epoch, log)
+}
+
 // servingWriteGen is the generation this serving node uses and its epoch,
 // for config sync's snapshots (epoch 0 while it does not serve).
 func (b *backend) servingWriteGen() (gen, epoch uint64, err error) {

@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
 	"ftnas/appliance/store"
@@ -82,6 +84,64 @@ func TestWriteGenScenarios(t *testing.T) {
 	if a.Gen == b.Gen || a.Gen == n1.Gen || b.Gen == n1.Gen {
 		t.Fatalf("independent takeovers: %d and %d from %d", a.Gen, b.Gen, n1.Gen)
 	}
+}
+
+// TestGenNote: the generation a hand-off carries reads back; what is not
+// a note is refused with the reason; and a standby that missed config
+// sync keeps the old master's generation through the note alone (the
+// failback CI once caught changing the verifier).
+func TestGenNote(t *testing.T) {
+	b := genNote(0xdeadbeef, 9)
+	gen, epoch, err := parseGenNote(b)
+	if err != nil || gen != 0xdeadbeef || epoch != 9 {
+		t.Fatalf("parseGenNote(genNote(0xdeadbeef, 9)) = %#x, %d, %v", gen, epoch, err)
+	}
+	for _, c := range []struct {
+		note []byte
+		want string
+	}{
+		{nil, "empty"},
+		{append([]byte{2}, b[1:]...), "unknown version 2"},
+		{b[:10], "10 bytes, want 17"},
+		{append(bytes.Clone(b), 0), "18 bytes, want 17"},
+		{genNote(5, 0), "epoch 0"},
+	} {
+		if _, _, err := parseGenNote(c.note); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("parseGenNote(%x) = %v, want an error saying %q", c.note, err, c.want)
+		}
+	}
+
+	// n2 rejoined (its own generation after a restart) and config sync
+	// has not brought n1's yet; n1 hands the service back with its note.
+	n2 := store.WriteGen{Gen: 77}
+	if got, _ := startServingGen(n2, servingStart{Handover: true, HandedOff: true, PeerEpoch: 4}, 1); got.Gen == 5 {
+		t.Fatal("without the note, the generation cannot be the old master's")
+	}
+	gen, epoch, err = parseGenNote(genNote(5, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2 = followGen(n2, gen, epoch)
+	if got, why := startServingGen(n2, servingStart{Handover: true, HandedOff: true, PeerEpoch: 4}, 1); got.Gen != 5 {
+		t.Fatalf("with the hand-off's note: generation %d (%s), want the old master's 5", got.Gen, why)
+	}
+}
+
+// FuzzParseGenNote: the note comes over the network; nothing panics, and
+// what parses is exactly a note genNote makes.
+func FuzzParseGenNote(f *testing.F) {
+	f.Add(genNote(1, 2))
+	f.Add([]byte{1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gen, epoch, err := parseGenNote(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(genNote(gen, epoch), b) {
+			t.Fatalf("%x parsed as %d, %d, which is another note", b, gen, epoch)
+		}
+	})
 }
 
 func TestWriteVerifier(t *testing.T) {

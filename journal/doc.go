@@ -34,7 +34,8 @@
 //     master that hands the service over ends the session with
 //     ErrHandedOff once the receiver has acknowledged its whole log
 //     (Shipper.EndSession), which the receiver learns: the new master's
-//     proof that nothing it was shipped is missing.
+//     proof that nothing it was shipped is missing. A HandOff also carries
+//     a note the journal does not read (HandOffMsg).
 //   - Applying (apply_linux.go, batch_linux.go, source_linux.go): the
 //     Applier interface is the standby's side effect; FSApplier applies
 //     records to a volume through fileid's index, never showing a

@@ -21,8 +21,11 @@ import (
 //
 // Message types added since version 1 was first shipped: MsgFetchKeyed (a
 // fetch whose checksums are keyed, see FetchRequest.Key), MsgEpoch (the
-// shipper's log took a higher epoch mid-session). A peer that does
-// not know a type ends the session with a protocol error naming it.
+// shipper's log took a higher epoch mid-session), MsgHandOff (a hand-off
+// with a note). A peer that does not know a type ends the session with a
+// protocol error naming it: a receiver of an older version then takes a
+// hand-off with a note for no hand-off, which costs its owner what a
+// missing hand-off costs, never data.
 const (
 	frameVersion   = 1
 	frameHeaderLen = 6
@@ -38,7 +41,9 @@ const (
 	MaxXattrValue = 64 << 10
 	maxIDLen      = 128  // cluster and node IDs
 	maxMsgLen     = 1024 // error messages
-	maxWindow     = 1024
+	// MaxNoteLen bounds a hand-off's note (HandOffMsg).
+	MaxNoteLen = 1024
+	maxWindow  = 1024
 )
 
 // MsgType is a frame's type.
@@ -54,12 +59,14 @@ const (
 	MsgError
 	MsgFetchKeyed
 	MsgEpoch
+	MsgHandOff
 	msgEnd
 )
 
 var msgNames = [...]string{
 	MsgHello: "hello", MsgRecords: "records", MsgAck: "ack", MsgFetch: "fetch",
 	MsgFetchReply: "fetch reply", MsgError: "error", MsgFetchKeyed: "keyed fetch", MsgEpoch: "epoch",
+	MsgHandOff: "hand-off",
 }
 
 func (t MsgType) String() string {
@@ -70,7 +77,7 @@ func (t MsgType) String() string {
 }
 
 // Message is one of *Hello, *Records, *Ack, *EpochMsg, *FetchRequest,
-// *FetchReply, *ErrorMsg.
+// *FetchReply, *ErrorMsg, *HandOffMsg.
 type Message interface {
 	Type() MsgType
 	appendPayload(b []byte) ([]byte, error)
@@ -129,6 +136,13 @@ type Ack struct{ Seq uint64 }
 // the receiver's position is in a log of that epoch even before the next
 // record comes.
 type EpochMsg struct{ Epoch uint64 }
+
+// HandOffMsg ends a session as an ErrorMsg with CodeHandedOff does (the
+// receiver has acknowledged the shipper's whole log) and carries a note
+// from the shipper's owner to the receiver's, at most MaxNoteLen bytes,
+// which the journal does not read (the appliance's: the NFS write
+// generation the old master served with, which the new one keeps).
+type HandOffMsg struct{ Note []byte }
 
 // What a fetch asks for.
 type FetchWhat uint8
@@ -253,10 +267,11 @@ type ErrorMsg struct {
 	Msg  string
 }
 
-func (*Hello) Type() MsgType    { return MsgHello }
-func (*Records) Type() MsgType  { return MsgRecords }
-func (*Ack) Type() MsgType      { return MsgAck }
-func (*EpochMsg) Type() MsgType { return MsgEpoch }
+func (*Hello) Type() MsgType      { return MsgHello }
+func (*Records) Type() MsgType    { return MsgRecords }
+func (*Ack) Type() MsgType        { return MsgAck }
+func (*EpochMsg) Type() MsgType   { return MsgEpoch }
+func (*HandOffMsg) Type() MsgType { return MsgHandOff }
 func (q *FetchRequest) Type() MsgType {
 	if q.Key != (SumKey{}) {
 		return MsgFetchKeyed
@@ -378,6 +393,8 @@ func DecodePayload(t MsgType, p []byte) (Message, error) {
 		m, err = decodeFetchReply(d)
 	case MsgError:
 		m, err = decodeError(d)
+	case MsgHandOff:
+		m, err = decodeHandOff(d)
 	default:
 		err = fmt.Errorf("unknown type %d", uint8(t))
 	}
@@ -601,6 +618,18 @@ func decodeEpoch(d *decoder) (*EpochMsg, error) {
 	if d.err == nil && m.Epoch == 0 {
 		return nil, errors.New("epoch 0")
 	}
+	return m, d.err
+}
+
+func (m *HandOffMsg) appendPayload(b []byte) ([]byte, error) {
+	if len(m.Note) > MaxNoteLen {
+		return b, fmt.Errorf("hand-off note of %d bytes exceeds %d", len(m.Note), MaxNoteLen)
+	}
+	return appendBytes32(b, m.Note), nil
+}
+
+func decodeHandOff(d *decoder) (*HandOffMsg, error) {
+	m := &HandOffMsg{Note: d.bytes32("hand-off note", MaxNoteLen)}
 	return m, d.err
 }
 

@@ -40,10 +40,23 @@ var (
 	ErrHandedOff = errors.New("journal: the shipper handed off; the receiver has its whole log")
 )
 
-// PeerError is an ErrorMsg the peer sent before ending the session.
+// HandOff, given to Shipper.EndSession, ends the session as ErrHandedOff
+// does and hands the receiver Note (at most MaxNoteLen bytes; see
+// HandOffMsg), which its Serve returns in a PeerError. errors.Is matches
+// it against ErrHandedOff.
+type HandOff struct{ Note []byte }
+
+func (h *HandOff) Error() string { return ErrHandedOff.Error() }
+
+// Is lets errors.Is match a HandOff against ErrHandedOff.
+func (h *HandOff) Is(target error) bool { return target == ErrHandedOff }
+
+// PeerError is an ErrorMsg the peer sent before ending the session, or
+// the shipper's HandOffMsg (Code CodeHandedOff, with its Note).
 type PeerError struct {
 	Code ErrCode
 	Msg  string
+	Note []byte
 }
 
 func (e *PeerError) Error() string { return fmt.Sprintf("journal: peer: %s: %s", e.Code, e.Msg) }
@@ -200,9 +213,14 @@ func (w *wire) tell(err error) {
 	told := w.told
 	w.told = true
 	w.mu.Unlock()
-	if !told {
-		_ = w.send(&ErrorMsg{Code: codeOf(err), Msg: truncMsg(err.Error())})
+	if told {
+		return
 	}
+	if ho, ok := errors.AsType[*HandOff](err); ok {
+		_ = w.send(&HandOffMsg{Note: ho.Note})
+		return
+	}
+	_ = w.send(&ErrorMsg{Code: codeOf(err), Msg: truncMsg(err.Error())})
 }
 
 // asError turns a received ErrorMsg into the error it stands for, or nil.
@@ -332,9 +350,10 @@ func (s *Shipper) Status() ShipperStatus {
 }
 
 // EndSession ends the running session, if any, telling the receiver
-// cause (ErrHandedOff: call it only once WaitAcked returned for the log's
-// last record and nothing was logged since), and reports whether there
-// was one. A new session may start afterwards.
+// cause (ErrHandedOff, or a *HandOff with a note: call it only once
+// WaitAcked returned for the log's last record and nothing was logged
+// since), and reports whether there was one. A new session may start
+// afterwards.
 func (s *Shipper) EndSession(cause error) bool {
 	s.mu.Lock()
 	rn := s.cur
@@ -912,6 +931,8 @@ func (rs *recvSession) reader() error {
 			// Else the reply to a request its caller gave up on.
 		case *ErrorMsg:
 			return asError(m)
+		case *HandOffMsg:
+			return &PeerError{Code: CodeHandedOff, Msg: "handed off, with a note", Note: m.Note}
 		default:
 			return protoErr("unexpected %s from the shipper", m.Type())
 		}

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -756,35 +757,51 @@ func TestStreamTLS(t *testing.T) {
 
 // TestStreamHandOff: a shipper whose receiver acknowledged its whole log
 // ends the session with ErrHandedOff, and the receiver learns it (the new
-// master's proof that it has everything the old one logged).
+// master's proof that it has everything the old one logged); a *HandOff
+// also brings the receiver its note.
 func TestStreamHandOff(t *testing.T) {
-	l := openLog(t, filepath.Join(t.TempDir(), "j.db"), Options{NoSync: true})
-	fillLog(t, l, 1, 40)
-	a := newMemApplier()
-	s := newShipper(t, l, nil)
-	r := newReceiver(t, a, nil)
-	if s.EndSession(ErrHandedOff) {
-		t.Fatal("EndSession without a session reported one")
+	for _, tc := range []struct {
+		name  string
+		cause error
+		note  []byte
+	}{
+		{"plain", ErrHandedOff, nil},
+		{"with a note", &HandOff{Note: []byte("generation 7")}, []byte("generation 7")},
+		{"with an empty note", &HandOff{Note: nil}, []byte{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openLog(t, filepath.Join(t.TempDir(), "j.db"), Options{NoSync: true})
+			fillLog(t, l, 1, 40)
+			a := newMemApplier()
+			s := newShipper(t, l, nil)
+			r := newReceiver(t, a, nil)
+			if s.EndSession(tc.cause) {
+				t.Fatal("EndSession without a session reported one")
+			}
+			ss := startSession(s, r)
+			defer ss.stop(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := s.WaitAcked(ctx, 40); err != nil {
+				t.Fatalf("WaitAcked: %v", err)
+			}
+			if !s.EndSession(tc.cause) {
+				t.Fatal("EndSession found no session")
+			}
+			shipErr, recvErr := ss.wait(t)
+			if !errors.Is(shipErr, ErrHandedOff) {
+				t.Errorf("shipper ended with %v, want ErrHandedOff", shipErr)
+			}
+			var pe *PeerError
+			if !errors.Is(recvErr, ErrHandedOff) || !errors.As(recvErr, &pe) || pe.Code != CodeHandedOff {
+				t.Fatalf("receiver ended with %v, want the shipper's ErrHandedOff", recvErr)
+			}
+			if !bytes.Equal(pe.Note, tc.note) || (pe.Note == nil) != (tc.note == nil) {
+				t.Errorf("receiver got note %q, want %q", pe.Note, tc.note)
+			}
+			a.checkExactlyOnce(t, 40)
+		})
 	}
-	ss := startSession(s, r)
-	defer ss.stop(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := s.WaitAcked(ctx, 40); err != nil {
-		t.Fatalf("WaitAcked: %v", err)
-	}
-	if !s.EndSession(ErrHandedOff) {
-		t.Fatal("EndSession found no session")
-	}
-	shipErr, recvErr := ss.wait(t)
-	if !errors.Is(shipErr, ErrHandedOff) {
-		t.Errorf("shipper ended with %v, want ErrHandedOff", shipErr)
-	}
-	var pe *PeerError
-	if !errors.Is(recvErr, ErrHandedOff) || !errors.As(recvErr, &pe) || pe.Code != CodeHandedOff {
-		t.Errorf("receiver ended with %v, want the shipper's ErrHandedOff", recvErr)
-	}
-	a.checkExactlyOnce(t, 40)
 }
 
 // TestStreamEpochMidSession: a log that takes a higher epoch while a

@@ -206,7 +206,10 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	// It resynchronises from the acting master's journal.
 	p.onVolume("n1", "after", "written to n2 while n1 was down")
 	p.servedBy("n2", "after", "written to n2 while n1 was down")
-	p.waitFor("n1 holds n2's write generation", 10*time.Second, holdsWriteGen)
+	// No wait for config sync (a connection of its own) to bring n1 the
+	// write generation n2 serves with: the journal's hand-off carries it
+	// (CI once failed back 0.9 s after n1 rejoined, before config sync
+	// had brought it, and the verifier changed).
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -250,7 +253,6 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	})
 	p.write("thawed", "written to n2 while n1 was frozen")
 	p.onVolume("n1", "thawed", "written to n2 while n1 was frozen")
-	p.waitFor("n1 holds n2's write generation again", 10*time.Second, holdsWriteGen)
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"ftnas/appliance/api"
 	"ftnas/kernel/netns"
 	"ftnas/kernel/netns/labtest"
 
@@ -100,12 +99,4 @@ func removeVIP(t *testing.T, n labtest.Node, vip string) {
 	if err != nil && !strings.Contains(string(out), "Cannot assign") {
 		t.Fatalf("remove the VIP from %s: %v: %s", n.Name, err, out)
 	}
-}
-
-// holdsWriteGen: config sync (a connection of its own, apart from the
-// journal's) has brought n1 the write generation n2 serves with. A
-// failback before it changes the verifier, rightly: n1 cannot know it
-// keeps n2's (CI once failed back 0.9 s after n1 rejoined, before it came).
-func holdsWriteGen(s1, s2 api.ClusterStatus) bool {
-	return s2.Epoch != 0 && s1.WriteGenEpoch == s2.Epoch
 }

@@ -18,7 +18,9 @@
 // it waits until the standby has applied everything logged so far and
 // ends the session with journal.ErrHandedOff; the standby, about to serve,
 // drains (Standby.Drain: its session runs until the master ends it, no
-// reconnect) and learns whether it got the hand-off (StandbyStats.HandedOff).
+// reconnect) and learns whether it got the hand-off (StandbyStats.HandedOff)
+// and the note the master gave it (StandbyStats.HandOffNote: the
+// appliance's NFS write generation).
 //
 // Both run until their context ends (Run), release everything they opened
 // when Run returns, and may be run again: a node switches role by ending

@@ -220,10 +220,18 @@ func (m *Master) WaitAcked(ctx context.Context, seq uint64) error {
 // serving: it waits until every change made so far is logged and the
 // standby has applied all of the log, then ends the standby's session
 // with journal.ErrHandedOff, which tells it so (its proof, as the next
-// master, that nothing was lost). It gives up when ctx ends or the
-// standby is not connected. Call it once the file services take no more
-// changes; the caller then stops Run.
-func (m *Master) HandOff(ctx context.Context) (uint64, error) {
+// master, that nothing was lost), with note (journal.HandOff; at most
+// journal.MaxNoteLen bytes, nil for none). It gives up when ctx ends or
+// the standby is not connected. Call it once the file services take no
+// more changes; the caller then stops Run.
+func (m *Master) HandOff(ctx context.Context, note []byte) (uint64, error) {
+	if len(note) > journal.MaxNoteLen {
+		return 0, fmt.Errorf("replica: hand off: note of %d bytes exceeds %d", len(note), journal.MaxNoteLen)
+	}
+	var cause error = journal.ErrHandedOff
+	if note != nil {
+		cause = &journal.HandOff{Note: note}
+	}
 	m.mu.Lock()
 	l, s := m.jlog, m.ship
 	m.mu.Unlock()
@@ -244,7 +252,7 @@ func (m *Master) HandOff(ctx context.Context) (uint64, error) {
 		// Anything logged meanwhile (a write in flight) is waited for
 		// too: the hand-off covers the whole log.
 		if l.Last() == seq {
-			if !s.EndSession(journal.ErrHandedOff) {
+			if !s.EndSession(cause) {
 				return 0, errors.New("replica: hand off: the standby's session ended")
 			}
 			m.log.Info("replica master handed off: the standby has the whole log", "seq", seq)

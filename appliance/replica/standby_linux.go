@@ -71,7 +71,10 @@ type StandbyStats struct {
 	// (journal.ErrHandedOff) and nothing was applied since: this node
 	// has everything the master logged.
 	HandedOff bool
-	Apply     journal.FSApplyStats
+	// HandOffNote is the note the master's hand-off carried
+	// (Master.HandOff), or nil.
+	HandOffNote []byte
+	Apply       journal.FSApplyStats
 }
 
 // Standby receives and applies the master's changes.
@@ -89,6 +92,7 @@ type Standby struct {
 	lastErr   string
 	resync    bool
 	handedOff bool
+	note      []byte // the hand-off's note
 	// drain is closed by Drain: Run ends when its session does. runDone
 	// is closed when the running Run returns (nil when none runs).
 	drain   chan struct{}
@@ -167,7 +171,7 @@ func (s *Standby) draining() bool {
 func (s *Standby) Stats() StandbyStats {
 	s.mu.Lock()
 	recv, la, fs := s.recv, s.la, s.fs
-	st := StandbyStats{Sessions: s.sessions, LastError: s.lastErr, NeedResync: s.resync, HandedOff: s.handedOff}
+	st := StandbyStats{Sessions: s.sessions, LastError: s.lastErr, NeedResync: s.resync, HandedOff: s.handedOff, HandOffNote: s.note}
 	s.mu.Unlock()
 	if st.Sessions > 0 {
 		st.Reconnects = st.Sessions - 1
@@ -251,10 +255,13 @@ func (s *Standby) Run(ctx context.Context) (err error) {
 		}
 		switch {
 		case errors.Is(err, journal.ErrHandedOff):
-			s.handedOff = true
+			s.handedOff, s.note = true, nil
+			if pe, ok := errors.AsType[*journal.PeerError](err); ok {
+				s.note = pe.Note
+			}
 			s.log.Info("replica standby: the master handed off; this node has its whole log", "seq", la.stats().Position.Seq)
 		case la.stats().Applied > before:
-			s.handedOff = false
+			s.handedOff, s.note = false, nil
 		}
 		s.mu.Unlock()
 		if s.draining() {

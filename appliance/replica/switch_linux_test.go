@@ -118,7 +118,8 @@ func TestFencedMasterStops(t *testing.T) {
 // TestHandOffAndDrain: a master that hands off waits until the standby has
 // applied everything written so far, then ends the session with
 // journal.ErrHandedOff; the standby's Drain returns once that session
-// ended, reporting the hand-off, and its Run ends without reconnecting.
+// ended, reporting the hand-off and its note, and its Run ends without
+// reconnecting.
 // A standby whose session broke without a hand-off reports none.
 func TestHandOffAndDrain(t *testing.T) {
 	p := newPair(t, pairOpts{})
@@ -129,7 +130,10 @@ func TestHandOffAndDrain(t *testing.T) {
 	// Written just before the hand-off, not waited for: the hand-off
 	// covers it.
 	write(t, filepath.Join(s1, "last"), 0, bytes.Repeat([]byte("last words "), 5000))
-	seq, err := p.master.HandOff(ctx)
+	if _, err := p.master.HandOff(ctx, make([]byte, journal.MaxNoteLen+1)); err == nil {
+		t.Fatal("HandOff took a note over journal.MaxNoteLen")
+	}
+	seq, err := p.master.HandOff(ctx, []byte("the old master's note"))
 	if err != nil {
 		t.Fatalf("HandOff: %v (master %+v, standby %+v)", err, p.master.Stats(), p.standby.Stats())
 	}
@@ -146,8 +150,8 @@ func TestHandOffAndDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the drained standby's Run did not end")
 	}
-	if st := p.standby.Stats(); st.Position.Seq != seq || !st.HandedOff {
-		t.Fatalf("standby at %+v, want seq %d handed off", st, seq)
+	if st := p.standby.Stats(); st.Position.Seq != seq || !st.HandedOff || string(st.HandOffNote) != "the old master's note" {
+		t.Fatalf("standby at %+v, want seq %d handed off with the master's note", st, seq)
 	}
 	p.check()
 	if p.standby.Run(ctx) != nil {
@@ -162,7 +166,10 @@ func TestHandOffAndDrain(t *testing.T) {
 	if err != nil || handedOff {
 		t.Fatalf("Drain after the master vanished = %v, %v; want no hand-off", handedOff, err)
 	}
-	if _, err := q.master.HandOff(ctx); err == nil {
+	if st := q.standby.Stats(); st.HandOffNote != nil {
+		t.Errorf("standby without a hand-off has note %q", st.HandOffNote)
+	}
+	if _, err := q.master.HandOff(ctx, nil); err == nil {
 		t.Fatal("HandOff of a stopped master succeeded")
 	}
 }

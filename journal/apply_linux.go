@@ -90,6 +90,7 @@ type FSApplyStats struct {
 	Vanished     uint64 // records skipped because the master's file is gone
 	Pruned       uint64 // entries removed by prunes or cleared out of a new entry's way (each below a directory too)
 	Moved        uint64 // entries a create record found under another name and moved to its name (move_linux.go)
+	Linked       uint64 // hard-linked files a create record found under another name and linked at its name
 }
 
 // tempPrefix names the short-lived entries of the applier.
@@ -419,6 +420,17 @@ func (a *FSApplier) rename(rec Record) error {
 		return fmt.Errorf("rename: %s is not %s here (it is %q)", rec.Name, rec.File, st)
 	}
 	victim, _, _ := stampOf(to, rec.NewName)
+	if victim == rec.File && (rec.Parent != rec.NewParent || rec.Name != rec.NewName) && sameFile(from, rec.Name, to, rec.NewName) {
+		// Two names of one file: a create applied again linked a
+		// hard-linked file back at the old name (move_linux.go), and
+		// rename(2) of one link over another does nothing. The record
+		// moved the name: the old one goes.
+		if err := unix.Unlinkat(from, rec.Name, 0); err != nil {
+			return fmt.Errorf("rename %s to %s, one file: remove %s: %w", rec.Name, rec.NewName, rec.Name, err)
+		}
+		a.cfg.Tree.Moved(rec.File, rec.NewParent, rec.NewName)
+		return nil
+	}
 	var vsb unix.Stat_t
 	victimLast := victim.ID != 0 && victim != rec.File &&
 		unix.Fstatat(to, rec.NewName, &vsb, unix.AT_SYMLINK_NOFOLLOW) == nil && (vsb.Nlink <= 1 || vsb.Mode&unix.S_IFMT == unix.S_IFDIR)

@@ -30,13 +30,16 @@ import (
 // The entry is found through the index alone (no scan of the volume for a
 // Stamp that is new, as most created ones are). It is moved only when it is
 // what the record makes: of the same type, a symbolic link with the same
-// target, a device with the same number, a regular file with one link (a
-// hard-linked file's other names are the description's link records to
-// place; it is made anew, as before), and a directory not to go below
-// itself. Otherwise the record makes a new entry, as it always did. The
-// record's owner and mode are applied before the move, so the entry shows
-// under its new name as the record says; an entry in the way at the name is
-// replaced or cleared as for a new entry.
+// target, a device with the same number, and a directory not to go below
+// itself. Otherwise the record makes a new entry, as it always did. A
+// regular file with several links is not moved but linked at the record's
+// name: its other names are for the description's link records to keep
+// and its prunes to remove, and until then they hold the same contents
+// (made anew, the file was empty under its new name until the fetch, and
+// for good had the master died first). The record's owner and mode are
+// applied before the move, so the entry shows under its new name as the
+// record says; an entry in the way at the name is replaced or cleared as
+// for a new entry.
 
 // lookuper finds a Stamp through its index alone (*fileid.Tree): Resolve
 // would scan the whole volume for every new Stamp.
@@ -87,6 +90,7 @@ func (a *FSApplier) moveHeld(dir int, rec Record) (bool, error) {
 		return false, nil
 	}
 	from, to := ref.Rel, a.relAt(dir, rec.Name)
+	linked := sb.Mode&unix.S_IFMT == unix.S_IFREG && sb.Nlink > 1
 	// The record's owner and mode, before the entry shows under its new
 	// name (as a new entry gets them before its rename into place).
 	if err := unix.Fchownat(ref.Dir, ref.Name, int(rec.UID), int(rec.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -101,8 +105,12 @@ func (a *FSApplier) moveHeld(dir int, rec Record) (bool, error) {
 	var vsb unix.Stat_t
 	victimLast := victim.ID != 0 && victim != rec.File &&
 		unix.Fstatat(dir, rec.Name, &vsb, unix.AT_SYMLINK_NOFOLLOW) == nil && (vsb.Nlink <= 1 || vsb.Mode&unix.S_IFMT == unix.S_IFDIR)
-	err = unix.Renameat(ref.Dir, ref.Name, dir, rec.Name)
-	if inTheWay(err) {
+	if linked {
+		err = a.linkHeld(ref, dir, rec.Name)
+	} else {
+		err = unix.Renameat(ref.Dir, ref.Name, dir, rec.Name)
+	}
+	if !linked && inTheWay(err) {
 		// A directory, or an entry of another type, kept from an older
 		// log. It may hold the entry being moved: that goes out of it
 		// first, to a temporary name beside it.
@@ -123,9 +131,39 @@ func (a *FSApplier) moveHeld(dir int, rec Record) (bool, error) {
 	if victimLast {
 		a.removed(victim)
 	}
+	if linked {
+		a.count(func(s *FSApplyStats) { s.Linked++ })
+		a.log.Debug("journal apply: linked the hard-linked file holding a created file", "file", rec.File, "from", from, "to", to, "links", sb.Nlink)
+		return true, nil
+	}
 	a.count(func(s *FSApplyStats) { s.Moved++ })
 	a.log.Debug("journal apply: moved the entry holding a created file", "file", rec.File, "from", from, "to", to)
 	return true, nil
+}
+
+// linkHeld gives the regular file ref one more name, name in dir, through a
+// temporary name beside it, replacing what is at name (an entry in the way
+// that a rename cannot replace is cleared first). EXDEV links nothing and
+// is returned as it is.
+func (a *FSApplier) linkHeld(ref *fileid.Ref, dir int, name string) error {
+	tmp := a.tempName()
+	if err := unix.Linkat(ref.Dir, ref.Name, dir, tmp, 0); err != nil {
+		if err == unix.EXDEV {
+			return err
+		}
+		return fmt.Errorf("link to a temporary name: %w", err)
+	}
+	err := unix.Renameat(dir, tmp, dir, name)
+	if inTheWay(err) {
+		if err = a.clearWay(dir, name); err == nil {
+			err = unix.Renameat(dir, tmp, dir, name)
+		}
+	}
+	if err != nil {
+		unix.Unlinkat(dir, tmp, 0)
+		return fmt.Errorf("link from a temporary name: %w", err)
+	}
+	return nil
 }
 
 // moveOverWay moves ref to name in dir, where an entry that a rename cannot
@@ -174,12 +212,6 @@ func unmovable(ref *fileid.Ref, sb *unix.Stat_t, rec Record) string {
 		return fmt.Sprintf("type %o, the record makes %o", typ, recType(rec))
 	}
 	switch typ {
-	case unix.S_IFREG:
-		if sb.Nlink > 1 {
-			// Its other names are the description's link records to
-			// place (a new entry, as before).
-			return fmt.Sprintf("a regular file with %d links", sb.Nlink)
-		}
 	case unix.S_IFCHR, unix.S_IFBLK:
 		if sb.Rdev != rec.Rdev {
 			return fmt.Sprintf("device %#x, the record makes %#x", sb.Rdev, rec.Rdev)

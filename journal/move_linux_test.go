@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"ftnas/appliance/fileid"
@@ -360,24 +361,6 @@ func TestFSApplierCreateMakesNewWhenHeldDiffers(t *testing.T) {
 		t.Errorf("d/n2 rdev %#x, want %#x", sb.Rdev, unix.Mkdev(1, 5))
 	}
 
-	// A hard-linked file: a new, empty entry, as before; the links keep
-	// the old one.
-	h := e.write("d/h1", "linked data")
-	e.must(os.Link(e.s.path("d/h1"), e.s.path("d/h2")))
-	old := e.lstat("d/h1")
-	e.apply(Record{Op: OpCreate, File: h, Parent: d, Name: "h3", Mode: ModeReg | 0o644})
-	if got, want := e.carriers(h), []string{"d/h1", "d/h2", "d/h3"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("hard link: stamp on %q, want %q", got, want)
-	}
-	e.wantData("d/h3", "")
-	e.wantData("d/h1", "linked data")
-	if sb := e.lstat("d/h3"); sb.Ino == old.Ino || sb.Nlink != 1 {
-		t.Errorf("d/h3 is inode %d with %d links; want a new inode (h1 is %d)", sb.Ino, sb.Nlink, old.Ino)
-	}
-	if sb := e.lstat("d/h2"); sb.Ino != old.Ino || sb.Nlink != 2 {
-		t.Errorf("d/h2 is inode %d with %d links; want %d with 2", sb.Ino, sb.Nlink, old.Ino)
-	}
-
 	// Not in the index (a file nasd did not see): made anew, no scan.
 	u := fileid.Stamp{ID: 1 << 51, Gen: 1}
 	e.write("d/u1", "unindexed")
@@ -389,5 +372,94 @@ func TestFSApplierCreateMakesNewWhenHeldDiffers(t *testing.T) {
 
 	if st := e.app.Stats(); st.Moved != 0 {
 		t.Errorf("stats %+v, want nothing moved", st)
+	}
+}
+
+// A create record of a hard-linked file the standby holds under other names
+// links it at the record's name: the contents are there at once (made anew,
+// the file was empty until a fetch, for good with the master gone), and
+// the description's prune then removes the names the master no longer has.
+func TestFSApplierCreateLinksHeldHardLinkedFile(t *testing.T) {
+	e := newMoveEnv(t)
+	d := e.mkdir("d")
+	h := e.write("d/h1", "linked data")
+	e.must(os.Link(e.s.path("d/h1"), e.s.path("d/h2")))
+	old := e.lstat("d/h1")
+	e.apply(
+		Record{Op: OpCreate, File: h, Parent: d, Name: "h3", Mode: ModeReg | 0o640, UID: 1234, GID: 5678},
+		Record{Op: OpWrite, File: h}, // deferred; the master is gone
+	)
+	e.wantData("d/h3", "linked data")
+	sb := e.lstat("d/h3")
+	if sb.Ino != old.Ino || sb.Nlink != 3 || sb.Mode != unix.S_IFREG|0o640 || sb.Uid != 1234 || sb.Gid != 5678 {
+		t.Errorf("d/h3: inode %d with %d links, mode %o, owner %d:%d; want inode %d with 3, 100640, 1234:5678",
+			sb.Ino, sb.Nlink, sb.Mode, sb.Uid, sb.Gid, old.Ino)
+	}
+	ref, err := e.s.tree.Lookup(h)
+	if err != nil || ref.Rel != "d/h3" {
+		t.Fatalf("the index leads %v to %v (%v), want d/h3", h, ref, err)
+	}
+	ref.Close()
+	if st := e.app.Stats(); st.Linked != 1 || st.Moved != 0 {
+		t.Errorf("stats %+v, want 1 linked, none moved", st)
+	}
+
+	// A link record of a name the description keeps, then the prune:
+	// h1 stays, h2 goes, the data with them.
+	e.apply(
+		Record{Op: OpLink, File: h, Parent: d, Name: "h1"},
+		pruneRec(d, "", "", "h1", "h3"),
+	)
+	e.wantGone("d/h2")
+	e.wantData("d/h1", "linked data")
+	e.wantData("d/h3", "linked data")
+	if sb := e.lstat("d/h3"); sb.Ino != old.Ino || sb.Nlink != 2 {
+		t.Errorf("after the prune d/h3 is inode %d with %d links, want %d with 2", sb.Ino, sb.Nlink, old.Ino)
+	}
+
+	// Over an entry in the way that holds one of its names: the directory
+	// in the way goes, the file keeps its other names and its data.
+	w := e.write("d/W/inner", "inside and out")
+	e.must(os.Link(e.s.path("d/W/inner"), e.s.path("d/out")))
+	e.apply(Record{Op: OpCreate, File: w, Parent: d, Name: "W", Mode: ModeReg | 0o644})
+	e.wantData("d/W", "inside and out")
+	e.wantData("d/out", "inside and out")
+	if sb := e.lstat("d/W"); sb.Nlink != 2 {
+		t.Errorf("d/W has %d links, want 2 (W and out)", sb.Nlink)
+	}
+	for _, n := range dirNames(t, e.s.path("d")) {
+		if strings.HasPrefix(n, tempPrefix) {
+			t.Errorf("left a temporary entry %q", n)
+		}
+	}
+}
+
+// A standby that crashed before its commit applies a create of a
+// hard-linked file again after the rename that moved it on: the create
+// links it back at its old name, and the rename applied again removes
+// that name (rename(2) of one link over another would keep both).
+func TestFSApplierCreateReplayLinks(t *testing.T) {
+	e := newMoveEnv(t)
+	d := e.mkdir("d")
+	s := fileid.Stamp{ID: 1 << 50, Gen: 5}
+	create := Record{Op: OpCreate, File: s, Parent: d, Name: "A", Mode: ModeReg | 0o644}
+	link := Record{Op: OpLink, File: s, Parent: d, Name: "L"}
+	rename := Record{Op: OpRename, File: s, Parent: d, Name: "A", NewParent: d, NewName: "B"}
+	e.apply(create)
+	e.must(os.WriteFile(e.s.path("d/A"), []byte("fetched contents"), 0o644)) // as a fetch leaves it
+	e.apply(link, rename)
+
+	e.apply(create, link, rename) // replayed
+	e.wantGone("d/A")
+	e.wantData("d/B", "fetched contents")
+	e.wantData("d/L", "fetched contents")
+	if got, want := e.carriers(s), []string{"d/B", "d/L"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("stamp on %q, want %q", got, want)
+	}
+	if sb, sl := e.lstat("d/B"), e.lstat("d/L"); sb.Ino != sl.Ino || sb.Nlink != 2 {
+		t.Errorf("d/B inode %d with %d links, d/L inode %d; want one file with 2 links", sb.Ino, sb.Nlink, sl.Ino)
+	}
+	if st := e.app.Stats(); st.Linked != 1 {
+		t.Errorf("stats %+v, want 1 linked", st)
 	}
 }

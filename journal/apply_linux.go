@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,7 @@ type FSApplier struct {
 	log    *slog.Logger
 	syncFD int
 	seq    atomic.Uint64 // temporary names
+	tag    string        // temporary names: this applier's, random (tempName)
 	cur    *pending      // the batch being applied (ApplyBatch's goroutine)
 	inline *inlineSet    // its open working copies (inline_linux.go)
 	key    SumKey        // keys the delta's checksums; random, never stored
@@ -115,10 +117,15 @@ func NewFSApplier(cfg FSApplierConfig) (*FSApplier, error) {
 		return nil, fmt.Errorf("journal: fs applier: open volume root: %w", err)
 	}
 	a := &FSApplier{cfg: cfg, log: cfg.Logger, syncFD: fd}
-	if _, err := rand.Read(a.key[:]); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("journal: fs applier: checksum key: %w", err)
+	var tag [8]byte
+	if _, err := rand.Read(a.key[:]); err == nil {
+		_, err = rand.Read(tag[:])
 	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("journal: fs applier: random key and tag: %w", err)
+	}
+	a.tag = strconv.FormatUint(binary.BigEndian.Uint64(tag[:]), 36)
 	return a, nil
 }
 
@@ -229,8 +236,12 @@ func stampOf(dir int, name string) (fileid.Stamp, bool, error) {
 	return fileid.Stamp{}, false, err
 }
 
+// tempName is a new temporary name: this applier's random tag and a
+// counter, so that names a dead applier left (made, not yet renamed into
+// place, when the standby lost power) are never in the way of its
+// successor's.
 func (a *FSApplier) tempName() string {
-	return tempPrefix + strconv.FormatUint(a.seq.Add(1), 36)
+	return tempPrefix + a.tag + "." + strconv.FormatUint(a.seq.Add(1), 36)
 }
 
 func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -461,5 +462,28 @@ func TestFSApplierCreateReplayLinks(t *testing.T) {
 	}
 	if st := e.app.Stats(); st.Linked != 1 {
 		t.Errorf("stats %+v, want 1 linked", st)
+	}
+}
+
+// Temporary names left by an applier that died between making one and
+// renaming it into place (a power cut on the standby) are not in the way
+// of the next applier's: its names are its own, so its records apply.
+func TestFSApplierTempNamesOfADeadApplier(t *testing.T) {
+	e := newMoveEnv(t)
+	d := e.mkdir("d")
+	for i := 1; i <= 64; i++ { // what a dead applier's counter gave
+		e.must(os.WriteFile(e.s.path("d/"+tempPrefix+strconv.FormatUint(uint64(i), 36)), nil, 0o600))
+	}
+	held := e.write("d/H", "held")
+	e.must(os.Link(e.s.path("d/H"), e.s.path("d/H2")))
+	e.apply(
+		Record{Op: OpCreate, File: fileid.Stamp{ID: 1 << 50, Gen: 9}, Parent: d, Name: "new", Mode: ModeReg | 0o644},
+		Record{Op: OpMkdir, File: fileid.Stamp{ID: 1 << 50, Gen: 10}, Parent: d, Name: "sub", Mode: 0o755},
+		Record{Op: OpCreate, File: held, Parent: d, Name: "H3", Mode: ModeReg | 0o644},
+	)
+	e.wantData("d/new", "")
+	e.wantData("d/H3", "held")
+	if sb := e.lstat("d/sub"); sb.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Errorf("d/sub mode %o, want a directory", sb.Mode)
 	}
 }

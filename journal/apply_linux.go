@@ -64,7 +64,8 @@ type FSApplierConfig struct {
 // over what it has: an entry already carrying the record's Stamp is kept,
 // or moved to the record's name if it is elsewhere (move_linux.go);
 // one in the way of a new entry (a directory, or an entry of another type,
-// that the master replaced while the standby was away) is removed; a name
+// that the master replaced while the standby was away) is parked until the
+// prune of its directory, so a record further on may still move it; a name
 // holding a copy of a file that a link record names becomes a link to it.
 type FSApplier struct {
 	cfg    FSApplierConfig
@@ -93,6 +94,7 @@ type FSApplyStats struct {
 	Pruned       uint64 // entries removed by prunes or cleared out of a new entry's way (each below a directory too)
 	Moved        uint64 // entries a create record found under another name and moved to its name (move_linux.go)
 	Linked       uint64 // hard-linked files a create record found under another name and linked at its name
+	Parked       uint64 // entries in a new entry's way renamed aside until their directory's prune (clearWay)
 }
 
 // tempPrefix names the short-lived entries of the applier.

@@ -202,14 +202,13 @@ func TestFSApplierCreateMovesHeldFile(t *testing.T) {
 		e.apply(Record{Op: OpCreate, File: f, Parent: d, Name: "W", Mode: ModeReg | 0o644})
 		e.wantData("d/W", "from inside")
 		e.wantOnly(f, "d/W")
-		// W, inner, other.
-		if st := e.app.Stats(); st.Moved != before.Moved+1 || st.Pruned != before.Pruned+3 {
-			t.Errorf("stats %+v (before %+v), want 1 moved, 3 cleared", st, before)
+		if st := e.app.Stats(); st.Moved != before.Moved+1 || st.Parked != before.Parked+1 || st.Pruned != before.Pruned {
+			t.Errorf("stats %+v (before %+v), want 1 moved, 1 parked", st, before)
 		}
-		for _, n := range dirNames(t, e.s.path("d")) {
-			if len(n) > len(tempPrefix) && n[:len(tempPrefix)] == tempPrefix {
-				t.Errorf("left a temporary entry %q", n)
-			}
+		// The prune of d: W (parked), inner, other.
+		e.pruneParked(d, "d")
+		if st := e.app.Stats(); st.Pruned != before.Pruned+3 {
+			t.Errorf("stats %+v (before %+v), want 3 pruned", st, before)
 		}
 	}
 
@@ -419,19 +418,32 @@ func TestFSApplierCreateLinksHeldHardLinkedFile(t *testing.T) {
 	}
 
 	// Over an entry in the way that holds one of its names: the directory
-	// in the way goes, the file keeps its other names and its data.
+	// in the way is parked, then pruned; the file keeps its other names
+	// and its data.
 	w := e.write("d/W/inner", "inside and out")
 	e.must(os.Link(e.s.path("d/W/inner"), e.s.path("d/out")))
 	e.apply(Record{Op: OpCreate, File: w, Parent: d, Name: "W", Mode: ModeReg | 0o644})
+	e.pruneParked(d, "d")
 	e.wantData("d/W", "inside and out")
 	e.wantData("d/out", "inside and out")
 	if sb := e.lstat("d/W"); sb.Nlink != 2 {
 		t.Errorf("d/W has %d links, want 2 (W and out)", sb.Nlink)
 	}
-	for _, n := range dirNames(t, e.s.path("d")) {
-		if strings.HasPrefix(n, tempPrefix) {
-			t.Errorf("left a temporary entry %q", n)
+}
+
+// pruneParked applies the prune of the directory dir (at rel) that keeps
+// every name but the applier's temporary ones, and checks none is left.
+func (e *moveEnv) pruneParked(dir fileid.Stamp, rel string) {
+	e.t.Helper()
+	var keep []string
+	for _, n := range dirNames(e.t, e.s.path(rel)) {
+		if !strings.HasPrefix(n, tempPrefix) {
+			keep = append(keep, n)
 		}
+	}
+	e.apply(pruneRec(dir, "", "", keep...))
+	if got := dirNames(e.t, e.s.path(rel)); !reflect.DeepEqual(got, keep) {
+		e.t.Errorf("after the prune %s holds %q, want %q", rel, got, keep)
 	}
 }
 
@@ -485,5 +497,32 @@ func TestFSApplierTempNamesOfADeadApplier(t *testing.T) {
 	e.wantData("d/H3", "held")
 	if sb := e.lstat("d/sub"); sb.Mode&unix.S_IFMT != unix.S_IFDIR {
 		t.Errorf("d/sub mode %o, want a directory", sb.Mode)
+	}
+}
+
+// Chaos seed 89's class with a type change: while the standby was away the
+// master renamed directory D to E and made a file at D's name; the new
+// log describes the file D before the directory E. The directory in the
+// way is parked, not removed, and E's mkdir moves it out of its parking,
+// contents and all, though the master is gone before any fetch.
+func TestFSApplierParkedEntryMovedLater(t *testing.T) {
+	e := newMoveEnv(t)
+	p := e.mkdir("p")
+	dst := e.mkdir("p/D")
+	f := e.write("p/D/f", "only on the standby")
+	file := fileid.Stamp{ID: 1 << 50, Gen: 11}
+	e.apply(
+		Record{Op: OpCreate, File: file, Parent: p, Name: "D", Mode: ModeReg | 0o644},
+		Record{Op: OpWrite, File: file}, // deferred; the master is gone
+		Record{Op: OpMkdir, File: dst, Parent: p, Name: "E", Mode: 0o755},
+		Record{Op: OpWrite, File: f}, // deferred; the master is gone
+	)
+	e.pruneParked(p, "p")
+	e.wantOnly(dst, "p/E")
+	e.wantOnly(f, "p/E/f")
+	e.wantData("p/E/f", "only on the standby")
+	e.wantData("p/D", "")
+	if st := e.app.Stats(); st.Parked != 1 || st.Moved != 1 || st.Pruned != 0 {
+		t.Errorf("stats %+v, want 1 parked, 1 moved, none pruned", st)
 	}
 }

@@ -14,8 +14,11 @@ import (
 // the master's rescan did not list. Entries are removed without following
 // symbolic links (a link is removed, never what it points to) and without
 // leaving the directory's file system (a mount point below it is left
-// alone, with a warning). The applier's own temporary names are never
-// pruned. The directory keeps its times, as the master's did.
+// alone, with a warning). The applier's temporary names in the prune's
+// name range go too: between records there are none of its own in use,
+// only entries it parked out of a new entry's way (clearWay) that no
+// record claimed, and names an applier that died left. The directory
+// keeps its times, as the master's did.
 //
 // The index is not told of pruned files: a pruned entry's Stamp may be the
 // one this same rescan just gave a new name (a file renamed on the master
@@ -63,7 +66,7 @@ func (a *FSApplier) prune(rec Record) error {
 	}
 	removed := 0
 	for _, name := range names {
-		if name < rec.Name || rec.NewName != "" && name >= rec.NewName || keep[name] || strings.HasPrefix(name, tempPrefix) {
+		if name < rec.Name || rec.NewName != "" && name >= rec.NewName || keep[name] {
 			continue
 		}
 		n, err := a.removeTree(dir, name, dsb.Dev, 0)
@@ -177,15 +180,26 @@ func inTheWay(err error) bool {
 	return err == unix.EEXIST || err == unix.ENOTEMPTY || err == unix.EISDIR || err == unix.ENOTDIR
 }
 
-// clearWay removes name in dir, a directory with everything below it, so
-// that a record's new entry can take the name. The records name a place
-// only when the master's model of the standby has it free: an entry there
-// is one the standby kept from an older log (the master replaced it while
-// the standby was away), which the rescan's prune would remove anyway. The
-// directories keep (the source of a link or rename) must not lie below it.
+// clearWay clears name in dir, so that a record's new entry can take the
+// name. The records name a place only when the master's model of the
+// standby has it free: an entry there is one the standby kept from an
+// older log (the master replaced it while the standby was away). It may
+// still be needed: the master may have moved it elsewhere, and the
+// description's create record for it there, further on, moves it (or a
+// file below it) into place (move_linux.go) rather than making it anew,
+// empty until a fetch and for good if the master died first. So a stamped
+// entry is parked: renamed to a temporary name in dir, where the index
+// finds it, until the rescan's prune of dir removes what is still parked
+// there (prune: temporary names are the applier's leftovers between
+// records). An entry with no stamp, which nothing can look up, is removed
+// with everything below it; the directories keep (the source of a link or
+// rename) must not lie below it.
 func (a *FSApplier) clearWay(dir int, name string, keep ...int) error {
 	if strings.HasPrefix(name, tempPrefix) {
 		return fmt.Errorf("%s: the applier's own entry is in the way", name)
+	}
+	if parked, err := a.park(dir, name); err != nil || parked {
+		return err
 	}
 	var dsb unix.Stat_t
 	if err := unix.Fstat(dir, &dsb); err != nil {
@@ -212,6 +226,34 @@ func (a *FSApplier) clearWay(dir int, name string, keep ...int) error {
 	}
 	a.log.Info("journal apply: removed an entry of an older log in the way of a new one", "name", name, "entries", n)
 	return nil
+}
+
+// park renames the stamped entry name in dir to a temporary name beside it
+// and tells the index, and reports whether it did: not for an entry with
+// no stamp, nor in a directory with none or in the volume root, which no
+// prune comes to clear (the directories on the way to a share's root are
+// not pruned either: what is parked there stays, hidden, until it is
+// cleared by hand).
+func (a *FSApplier) park(dir int, name string) (bool, error) {
+	st, _, err := stampOf(dir, name)
+	if err != nil {
+		return false, err
+	}
+	if st.ID == 0 {
+		return false, nil
+	}
+	dst, err := fileid.ReadStamp(dir, ".")
+	if err != nil || dst == a.rootStamp() {
+		return false, nil // the volume root is never pruned
+	}
+	tmp := a.tempName()
+	if err := unix.Renameat(dir, name, dir, tmp); err != nil {
+		return false, fmt.Errorf("park %s out of the way: %w", name, err)
+	}
+	a.cfg.Tree.Moved(st, dst, tmp)
+	a.count(func(s *FSApplyStats) { s.Parked++ })
+	a.log.Info("journal apply: parked an entry of an older log in the way of a new one until its directory's prune", "name", name, "as", tmp, "file", st)
+	return true, nil
 }
 
 // readProcLink is the path of the directory open as fd.

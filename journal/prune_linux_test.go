@@ -82,7 +82,7 @@ func TestFSApplierPrune(t *testing.T) {
 	must(os.Link(s.path("share/keep2"), s.path("share/hardextra"))) // another name of a kept file
 	s.stampAt(t, "share/extra")
 	s.stampAt(t, "share/old")
-	write("share/"+tempPrefix+"7", "in flight") // the applier's own
+	write("share/"+tempPrefix+"7", "left") // a dead applier's
 	var before1, before2, dirBefore unix.Stat_t
 	must(unix.Lstat(s.path("share/keep1"), &before1))
 	must(unix.Lstat(s.path("share/keep2"), &before2))
@@ -94,7 +94,7 @@ func TestFSApplierPrune(t *testing.T) {
 	f := &countingFetcher{}
 
 	must(app.Apply(ctx, pruneRec(share, "", "", "keep1", "keep2", "keepdir"), f))
-	if got, want := dirNames(t, s.path("share")), []string{tempPrefix + "7", "keep1", "keep2", "keepdir"}; !reflect.DeepEqual(got, want) {
+	if got, want := dirNames(t, s.path("share")), []string{"keep1", "keep2", "keepdir"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after prune: %q, want %q", got, want)
 	}
 	if b, err := os.ReadFile(filepath.Join(outside, "precious")); err != nil || string(b) != "keep me" {
@@ -131,13 +131,14 @@ func TestFSApplierPrune(t *testing.T) {
 	if dirAfter.Mtim != dirBefore.Mtim {
 		t.Errorf("pruning moved the directory's mtime from %v to %v", dirBefore.Mtim, dirAfter.Mtim)
 	}
-	// extra, .hidden, lnout, hardextra, old, old/g, old/sub, old/sub/f, old/sub/out.
-	if st := app.Stats(); st.Pruned != 9 || st.Records != 1 {
-		t.Errorf("stats %+v, want 9 pruned in 1 record", st)
+	// extra, .hidden, lnout, hardextra, old, old/g, old/sub, old/sub/f,
+	// old/sub/out, the dead applier's name.
+	if st := app.Stats(); st.Pruned != 10 || st.Records != 1 {
+		t.Errorf("stats %+v, want 10 pruned in 1 record", st)
 	}
 	// Applied again: nothing more to do.
 	must(app.Apply(ctx, pruneRec(share, "", "", "keep1", "keep2", "keepdir"), f))
-	if st := app.Stats(); st.Pruned != 9 {
+	if st := app.Stats(); st.Pruned != 10 {
 		t.Errorf("a repeated prune pruned more: %+v", st)
 	}
 
@@ -207,7 +208,7 @@ func TestFSApplierPrune(t *testing.T) {
 
 	t.Run("no temporary name kept by create", func(t *testing.T) {
 		for _, n := range dirNames(t, s.path("share")) {
-			if strings.HasPrefix(n, tempPrefix) && n != tempPrefix+"7" {
+			if strings.HasPrefix(n, tempPrefix) {
 				t.Errorf("left a temporary entry %q", n)
 			}
 		}
@@ -216,9 +217,9 @@ func TestFSApplierPrune(t *testing.T) {
 
 // A new log's entries take names where the standby kept something else
 // from an older log: a directory (with contents), or an entry of another
-// type, is cleared out of the way (a file is replaced by a rename over it,
-// as always); a copy of a hard-linked file becomes a link again. What a
-// record's source lies in is never cleared.
+// type, is cleared out of the way, parked if it has a stamp (a file is
+// replaced by a rename over it, as always); a copy of a hard-linked file
+// becomes a link again. What a record's source lies in is never removed.
 func TestFSApplierClearsWay(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: trusted.* xattrs")
@@ -283,16 +284,55 @@ func TestFSApplierClearsWay(t *testing.T) {
 		t.Errorf("%d entries cleared, want 9", got)
 	}
 
-	// A rename whose source lies in the entry in the way clears nothing.
+	// A stamped entry in the way is parked beside it, where the index
+	// finds it: the record's source may lie in it, and a record further
+	// on may move what it holds. The prune of its directory removes what
+	// is still parked.
 	write("d/w/sub/y", "y")
+	write("d/w/later", "needed further on")
 	s.stampAt(t, "d/w")
 	sub := s.stampAt(t, "d/w/sub")
 	y := s.stampAt(t, "d/w/sub/y")
-	err = app.Apply(ctx, Record{Op: OpRename, Share: 1, File: y, Parent: sub, Name: "y", NewParent: d, NewName: "w"}, f)
-	if err == nil || !strings.Contains(err.Error(), "holds the record's source") {
-		t.Errorf("rename into the directory holding its source: %v", err)
+	later := s.stampAt(t, "d/w/later")
+	must(app.Apply(ctx, Record{Op: OpRename, Share: 1, File: y, Parent: sub, Name: "y", NewParent: d, NewName: "w"}, f))
+	must(app.Apply(ctx, Record{Op: OpCreate, Share: 1, File: later, Parent: d, Name: "later", Mode: ModeReg | 0o644}, f))
+	for rel, want := range map[string]string{"d/w": "y", "d/later": "needed further on"} {
+		if b, err := os.ReadFile(s.path(rel)); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", rel, b, err, want)
+		}
 	}
-	if b, err := os.ReadFile(s.path("d/w/sub/y")); err != nil || string(b) != "y" {
+	if st := app.Stats(); st.Parked != 1 || st.Pruned != 9 || st.Moved != 1 {
+		t.Errorf("stats %+v, want 1 parked, 9 cleared, 1 moved", st)
+	}
+	var kept []string
+	for _, n := range dirNames(t, s.path("d")) {
+		if !strings.HasPrefix(n, tempPrefix) {
+			kept = append(kept, n)
+		}
+	}
+	if len(kept) == len(dirNames(t, s.path("d"))) {
+		t.Fatalf("nothing parked in d: %q", kept)
+	}
+	must(app.Apply(ctx, pruneRec(d, "", "", kept...), f))
+	if got := dirNames(t, s.path("d")); !reflect.DeepEqual(got, kept) {
+		t.Errorf("after the prune d holds %q, want %q", got, kept)
+	}
+	if st := app.Stats(); st.Pruned != 9+2 {
+		t.Errorf("%d entries pruned and cleared, want 11 (the parked w and its sub)", st.Pruned)
+	}
+
+	// An entry in the way with no stamp (nothing could look it up) is
+	// removed, never when a record's source lies in it.
+	write("d/u/sub/z", "z")
+	s.stampAt(t, "d/u")
+	usub := s.stampAt(t, "d/u/sub")
+	z := s.stampAt(t, "d/u/sub/z")
+	must(unix.Removexattr(s.path("d/u"), fileid.XattrName))
+	err = app.Apply(ctx, Record{Op: OpRename, Share: 1, File: z, Parent: usub, Name: "z", NewParent: d, NewName: "u"}, f)
+	if err == nil || !strings.Contains(err.Error(), "holds the record's source") {
+		t.Errorf("rename into the unstamped directory holding its source: %v", err)
+	}
+	if b, err := os.ReadFile(s.path("d/u/sub/z")); err != nil || string(b) != "z" {
 		t.Errorf("the source: %q, %v", b, err)
 	}
 }

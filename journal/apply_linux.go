@@ -120,7 +120,8 @@ func NewFSApplier(cfg FSApplierConfig) (*FSApplier, error) {
 	}
 	a := &FSApplier{cfg: cfg, log: cfg.Logger, syncFD: fd}
 	var tag [8]byte
-	if _, err := rand.Read(a.key[:]); err == nil {
+	_, err = rand.Read(a.key[:])
+	if err == nil {
 		_, err = rand.Read(tag[:])
 	}
 	if err != nil {

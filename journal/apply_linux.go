@@ -307,6 +307,9 @@ func (a *FSApplier) create(rec Record) error {
 			return undo(fmt.Errorf("chmod %s: %w", rec.Name, err))
 		}
 	}
+	if _, err := a.park(dir, rec.Name, rec.File); err != nil {
+		return undo(err)
+	}
 	err = unix.Renameat(dir, tmp, dir, rec.Name)
 	if inTheWay(err) {
 		// A directory, or an entry of another type, that the standby
@@ -445,8 +448,12 @@ func (a *FSApplier) rename(rec Record) error {
 		a.cfg.Tree.Moved(rec.File, rec.NewParent, rec.NewName)
 		return nil
 	}
+	parked, err := a.park(to, rec.NewName, rec.File)
+	if err != nil {
+		return fmt.Errorf("rename %s to %s: %w", rec.Name, rec.NewName, err)
+	}
 	var vsb unix.Stat_t
-	victimLast := victim.ID != 0 && victim != rec.File &&
+	victimLast := !parked && victim.ID != 0 && victim != rec.File &&
 		unix.Fstatat(to, rec.NewName, &vsb, unix.AT_SYMLINK_NOFOLLOW) == nil && (vsb.Nlink <= 1 || vsb.Mode&unix.S_IFMT == unix.S_IFDIR)
 	err = unix.Renameat(from, rec.Name, to, rec.NewName)
 	if inTheWay(err) {

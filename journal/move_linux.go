@@ -102,8 +102,12 @@ func (a *FSApplier) moveHeld(dir int, rec Record) (bool, error) {
 		}
 	}
 	victim, _, _ := stampOf(dir, rec.Name)
+	parked, err := a.park(dir, rec.Name, rec.File)
+	if err != nil {
+		return false, fmt.Errorf("move %s to %s: %w", from, to, err)
+	}
 	var vsb unix.Stat_t
-	victimLast := victim.ID != 0 && victim != rec.File &&
+	victimLast := !parked && victim.ID != 0 && victim != rec.File &&
 		unix.Fstatat(dir, rec.Name, &vsb, unix.AT_SYMLINK_NOFOLLOW) == nil && (vsb.Nlink <= 1 || vsb.Mode&unix.S_IFMT == unix.S_IFDIR)
 	if linked {
 		err = a.linkHeld(ref, dir, rec.Name)

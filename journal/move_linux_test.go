@@ -174,7 +174,7 @@ func TestFSApplierCreateMovesHeldFile(t *testing.T) {
 		e.wantOnly(s, "e2/C")
 	}
 
-	{ // over a file of another stamp
+	{ // over a file of another stamp: that one is parked until the prune
 		x := e.write("d/X", "moved")
 		v := e.write("d/V", "replaced")
 		before := e.app.Stats()
@@ -182,14 +182,23 @@ func TestFSApplierCreateMovesHeldFile(t *testing.T) {
 		e.wantData("d/V", "moved")
 		e.wantGone("d/X")
 		e.wantOnly(x, "d/V")
+		if ref, err := e.s.tree.Lookup(v); err != nil {
+			t.Errorf("the index does not lead to the parked file: %v", err)
+		} else {
+			if b, err := os.ReadFile(e.s.path(ref.Rel)); err != nil || string(b) != "replaced" {
+				t.Errorf("the parked file %s: %q, %v", ref.Rel, b, err)
+			}
+			ref.Close()
+		}
+		if st := e.app.Stats(); st.Moved != before.Moved+1 || st.Parked != before.Parked+1 || st.Pruned != before.Pruned {
+			t.Errorf("stats %+v (before %+v)", st, before)
+		}
+		e.pruneParked(d, "d")
 		if got := e.carriers(v); len(got) != 0 {
-			t.Errorf("the replaced file's stamp is still on %q", got)
+			t.Errorf("the replaced file's stamp is still on %q after the prune", got)
 		}
 		if _, err := e.s.tree.Lookup(v); !errors.Is(err, fileid.ErrStale) {
-			t.Errorf("the index still leads to the replaced file: %v", err)
-		}
-		if st := e.app.Stats(); st.Moved != before.Moved+1 || st.Pruned != before.Pruned {
-			t.Errorf("stats %+v (before %+v)", st, before)
+			t.Errorf("the index still leads to the replaced file after the prune: %v", err)
 		}
 	}
 
@@ -524,5 +533,45 @@ func TestFSApplierParkedEntryMovedLater(t *testing.T) {
 	e.wantData("p/D", "")
 	if st := e.app.Stats(); st.Parked != 1 || st.Moved != 1 || st.Pruned != 0 {
 		t.Errorf("stats %+v, want 1 parked, 1 moved, none pruned", st)
+	}
+}
+
+// An editor's save while the standby was away: the master renamed f to f~
+// and wrote a new f. The new log describes the new f first: the old f it
+// replaces is parked, not removed, and the create of f~ further on moves
+// it there, contents and all, though the master is gone before any fetch.
+// A rename over a stamped file parks it the same way.
+func TestFSApplierReplacedFileParked(t *testing.T) {
+	e := newMoveEnv(t)
+	d := e.mkdir("d")
+	old := e.write("d/f", "the old version")
+	neu := fileid.Stamp{ID: 1 << 50, Gen: 21}
+	e.apply(
+		Record{Op: OpCreate, File: neu, Parent: d, Name: "f", Mode: ModeReg | 0o644},
+		Record{Op: OpWrite, File: neu}, // deferred; the master is gone
+		Record{Op: OpCreate, File: old, Parent: d, Name: "f~", Mode: ModeReg | 0o644},
+		Record{Op: OpWrite, File: old}, // deferred; the master is gone
+	)
+	e.pruneParked(d, "d")
+	e.wantOnly(old, "d/f~")
+	e.wantData("d/f~", "the old version")
+	e.wantOnly(neu, "d/f")
+	if st := e.app.Stats(); st.Parked != 1 || st.Moved != 1 || st.Pruned != 0 {
+		t.Errorf("stats %+v, want 1 parked, 1 moved, none pruned", st)
+	}
+
+	// A rename over a stamped file: parked, then moved by a create.
+	a := e.write("d/a", "a")
+	b := e.write("d/b", "b")
+	e.apply(
+		Record{Op: OpRename, File: a, Parent: d, Name: "a", NewParent: d, NewName: "b"},
+		Record{Op: OpCreate, File: b, Parent: d, Name: "b2", Mode: ModeReg | 0o644},
+	)
+	e.pruneParked(d, "d")
+	e.wantData("d/b", "a")
+	e.wantData("d/b2", "b")
+	e.wantOnly(b, "d/b2")
+	if st := e.app.Stats(); st.Parked != 2 || st.Moved != 2 {
+		t.Errorf("stats %+v, want 2 parked, 2 moved", st)
 	}
 }

@@ -21,8 +21,8 @@ import (
 // longer has, also a directory tree with a symlink pointing out of the
 // volume (the link goes, never its target). Entries that the master
 // replaced by one of another type (a directory by a file, a file by a
-// directory) are cleared out of the new entry's way, where the standby
-// stopped with "is a directory" before.
+// directory) are parked out of the new entry's way until the prune, where
+// the standby stopped with "is a directory" before.
 func TestNewLogRemovesStandbyExtras(t *testing.T) {
 	p := newPair(t, pairOpts{})
 	s1 := p.shares[0].Root
@@ -108,14 +108,15 @@ func TestNewLogRemovesStandbyExtras(t *testing.T) {
 		t.Fatalf("the pruned symlinks' target: %q, %v", b, err)
 	}
 	// Pruned: a, h2, extra, extradir (with sub, g and out), d/lnout;
-	// cleared out of the way of a new entry: the directory q (with deep
-	// and f), the file r. Moved, contents and all, to the names the master
-	// renamed them to while the standby was away: d/x to d/z, e to e2
-	// (with sub and f), ma/f to mb/f (ma is walked first: the prunes come
-	// after the whole description, or ma's would have removed f); and l2 to l1, the name the (sorted) description
-	// makes the file at, over l1's old file as a rename over a file does
-	// (l2 is then linked again).
-	if st := p.standby.Stats().Apply; st.Pruned != 12 || st.Moved != 4 {
-		t.Errorf("standby removed %d entries, moved %d; want 12 and 4 (apply stats %+v)", st.Pruned, st.Moved, st)
+	// parked out of the way of a new entry until then: the directory q
+	// (with deep and f), the file r, and l1's old file (l2 moved over it).
+	// Moved, contents and all, to the names the master renamed them to
+	// while the standby was away: d/x to d/z, e to e2 (with sub and f),
+	// ma/f to mb/f (ma is walked first: the prunes come after the whole
+	// description, or ma's would have removed f); and l2 to l1, the name
+	// the (sorted) description makes the file at (l2 is then linked
+	// again).
+	if st := p.standby.Stats().Apply; st.Pruned != 13 || st.Moved != 4 || st.Parked != 3 {
+		t.Errorf("standby removed %d entries, moved %d, parked %d; want 13, 4 and 3 (apply stats %+v)", st.Pruned, st.Moved, st.Parked, st)
 	}
 }

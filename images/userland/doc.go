@@ -59,8 +59,8 @@
 // /srv/ftnas and --raid-auto-adopt (a blank disk plugged in while an
 // array is degraded is partitioned and rebuilt onto). Once `nasctl status --json` reports every service healthy
 // it prints "ftnas: nasd serving {json}" on the console;
-// ftnas.test_share= (a test hook) then adds an NFS share and writes a
-// file into it (fsynced), or, when both are already there from an
+// ftnas.test_share= (a test hook) then adds an NFS share and writes two
+// files into it (fsynced), or, when both are already there from an
 // earlier boot, prints them (TestShareKeptLine). It then blesses the
 // boot entry (package update: a new slot on trial loses its boot
 // counter, and the ESP it booted from is copied to every disk) and

@@ -78,7 +78,7 @@ const (
 	// ParamGateway is the default route's gateway ("none": no route).
 	ParamGateway = "ftnas.gw"
 	// ParamTestShare, a test hook, makes an NFS share of that name once
-	// nasd serves and writes TestFile into it.
+	// nasd serves and writes TestOutsideFile and TestFile into it.
 	ParamTestShare = "ftnas.test_share"
 	// ParamTestUpdate, a test hook, names a block device (/dev/vdc), or
 	// several separated by commas: once nasd serves and the slot is
@@ -189,6 +189,16 @@ const TestFile = "hello.txt"
 
 // TestContent is TestFile's content on slot s.
 func TestContent(slot string) string { return "hello from ftnas slot " + slot + "\n" }
+
+// TestOutsideFile is a second file the test hook writes into the test
+// share (before TestFile), in a directory of its own so that a listing
+// of the share's root does not meet it: the first NFS call to meet it
+// can be a LOOKUP (the power-cut test's case). TestOutsideContent is
+// what it holds.
+const (
+	TestOutsideFile    = "outside/outside.txt"
+	TestOutsideContent = "written outside nasd by the test hook\n"
+)
 
 // TestUpdateDevices are the test hook's devices, in order.
 func (o InitOptions) TestUpdateDevices() []string {

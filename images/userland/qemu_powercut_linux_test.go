@@ -29,11 +29,14 @@ import (
 // and d/sub, creates d/a.dat and d/b.dat and writes blocks to them
 // (FILE_SYNC), creates d/empty and writes nothing to it (no WRITE's
 // fsync carries its Stamp to disk), renames d/b.dat to d/sub/c.dat
-// (the handle must not change with the name), and lists
-// d with READDIRPLUS. Last it lists the share's root with READDIRPLUS,
-// which is the first NFS call to meet hello.txt: the init's test hook
-// wrote it outside nasd, so it has no Stamp until READDIRPLUS gives it
-// one (StampAtFresh and one syncfs). Every handle and fileid the server
+// (the handle must not change with the name), and lists d with
+// READDIRPLUS. Then it lists the share's root with READDIRPLUS,
+// which is the first NFS call to meet hello.txt and the directory
+// outside: the init's test hook wrote them outside nasd, so they have
+// no Stamp until READDIRPLUS gives them one (StampAtFresh and one
+// syncfs). Last it LOOKUPs outside/outside.txt, which the hook also
+// wrote and no listing has met: that LOOKUP stamps it (StampAtSync,
+// which fsyncs the file). Every handle and fileid the server
 // handed out is recorded (those of CREATE, MKDIR and READDIRPLUS, and a
 // LOOKUP of every name before the cut must agree with them). Right
 // after the last reply qemu is killed: no shutdown, no sync, what the
@@ -46,24 +49,32 @@ import (
 //   - a LOOKUP of every name (c.dat by its new name) returns the very
 //     handle bytes and fileid recorded;
 //   - a GETATTR of every recorded handle answers, with that fileid;
-//   - d/a.dat and d/sub/c.dat hold every block acknowledged, and
-//     d/b.dat is gone.
+//   - d/a.dat and d/sub/c.dat hold every block acknowledged,
+//     outside/outside.txt what the hook wrote, and d/b.dat is gone.
 //
 // Were a Stamp not on disk before its reply, the reconciling scan at
 // the next start would stamp the file anew (its line says stamped=1),
 // its LOOKUP would return a handle with another ID and another fileid,
 // and GETATTR of the old handle would answer NFS3ERR_STALE, what every
 // client holding it would see. With READDIRPLUS's syncfs skipped (in a
-// scratch build) this test failed so for hello.txt: stamp 9 before the
-// cut, 1027 after it, NFS3ERR_STALE for the old handle. Were a CREATE
-// or MKDIR not durable at all, the LOOKUP would answer NFS3ERR_NOENT,
-// and a rename not durable would leave c.dat under its old name. (On
+// scratch build) this test failed so for hello.txt: stamp 10 before the
+// cut, 1027 after it, stamped=1, NFS3ERR_STALE for the old handle (the
+// directory outside kept its Stamp: the fsync of outside.txt that
+// followed carried it too). With StampAtSync's fsync skipped it failed
+// so for outside.txt: stamp 11 before, 1026 after, stamped=1,
+// NFS3ERR_STALE. The LOOKUP comes last, after READDIRPLUS's syncfs,
+// because that syncfs (a btrfs commit) makes every Stamp given before
+// it durable: with the LOOKUP made first, the scratch build without
+// StampAtSync's fsync passed. Were a CREATE or MKDIR not durable at
+// all, the LOOKUP would answer NFS3ERR_NOENT, and a rename not durable
+// would leave c.dat under its old name. (On
 // btrfs the fsync of the directory after CREATE logs the new file with
 // its xattr too: with CREATE's own fsync of the file skipped, this test
 // still passed.)
 //
-// About 2 minutes under TCG on the 2-core host with the Debian tree
-// cached: 45 s to build the disks, two boots of 35 to 40 s and 20 s.
+// 80 to 110 s under TCG on the 2-core host with the Debian tree
+// cached: 30 to 40 s to build the disks, two boots of 30 to 40 s and
+// 15 to 22 s.
 func TestQEMUStampsSurvivePowerCut(t *testing.T) {
 	began := time.Now()
 	_, rig := startRig(t, 2, false)
@@ -158,17 +169,21 @@ func TestQEMUStampsSurvivePowerCut(t *testing.T) {
 		}
 	}
 	readDirPlus("d", 3) // sub, a.dat, empty
-	// The last call before the cut: it stamps hello.txt.
-	readDirPlus(".", 2) // d, hello.txt
-	rig.vm.Kill()
-	cut := time.Now()
-	closeMount()
+	// It stamps hello.txt and outside (StampAtFresh, one syncfs).
+	readDirPlus(".", 3) // d, hello.txt, outside
 	if _, ok := ids[userland.TestFile]; !ok {
 		t.Fatalf("READDIRPLUS of the root did not list %s", userland.TestFile)
 	}
+	// The last call before the cut, after the syncfs of READDIRPLUS that
+	// would otherwise cover it: the first NFS call to meet outside.txt,
+	// its LOOKUP stamps it (StampAtSync).
+	lookup(userland.TestOutsideFile, "LOOKUP")
+	rig.vm.Kill()
+	cut := time.Now()
+	closeMount()
 	t.Logf("power cut %v after nasd served: %d identities handed out (first by):", time.Since(served).Round(10*time.Millisecond), len(ids))
 	for _, name := range slices.Sorted(maps.Keys(ids)) {
-		t.Logf("  %-12s %s (%s)", name, ids[name], ids[name].via)
+		t.Logf("  %-19s %s (%s)", name, ids[name], ids[name].via)
 	}
 
 	rig.rebootAfterPowerCut(t)
@@ -227,6 +242,11 @@ func TestQEMUStampsSurvivePowerCut(t *testing.T) {
 				t.Errorf("%s block %d after the cut: %d bytes, %v, %q", name, i, got, err, firstLine(buf[:got]))
 			}
 		}
+	}
+	if f, err := tgt.Open(userland.TestOutsideFile); err != nil {
+		t.Errorf("open %s after the cut: %v", userland.TestOutsideFile, err)
+	} else if got, err := io.ReadAll(f); err != nil || string(got) != userland.TestOutsideContent {
+		t.Errorf("%s after the cut: %q, %v; want %q", userland.TestOutsideFile, got, err, userland.TestOutsideContent)
 	}
 	if _, _, err := tgt.Lookup("d/b.dat"); err == nil {
 		t.Errorf("d/b.dat is there after the cut: the rename to d/sub/c.dat was lost")

@@ -28,9 +28,9 @@
 //     with a backoff when it exits, and reaps orphans;
 //  6. polls `nasctl status --json` until every service is healthy and
 //     prints "ftnas: nasd serving {json}"; with ftnas.test_share=NAME it
-//     then adds that NFS share and writes userland.TestFile into it
-//     (fsynced), or, when an earlier boot did and they survived, prints
-//     them (userland.TestShareKeptLine);
+//     then adds that NFS share and writes userland.TestOutsideFile and
+//     userland.TestFile into it (fsynced), or, when an earlier boot did
+//     and they survived, prints them (userland.TestShareKeptLine);
 //  7. blesses the boot entry (update.Updater.Bless: a slot on trial
 //     after an update loses its boot counter, and the ESP it booted from
 //     is copied to every disk) and prints "ftnas: boot entry STATE ...";
@@ -517,7 +517,7 @@ func waitServing(r *reaper, slot string, o userland.InitOptions) bool {
 
 // testShare is the test share hook. When an earlier boot made the share
 // and its file it only reports them (TestShareKeptLine); otherwise it
-// adds the share, writes the file durably and returns TestShareLine.
+// adds the share, writes its two files durably and returns TestShareLine.
 func testShare(r *reaper, slot, name string) (string, error) {
 	p := filepath.Join(userland.Volume, name, userland.TestFile)
 	if b, err := os.ReadFile(p); err == nil {
@@ -536,6 +536,15 @@ func testShare(r *reaper, slot, name string) (string, error) {
 	}
 	if out, err := r.output(userland.NasctlShareArgs(name)); err != nil {
 		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	// The second file first: TestFile's sync of the share's root then
+	// makes its directory's entry durable too.
+	o := filepath.Join(userland.Volume, name, userland.TestOutsideFile)
+	if err := os.MkdirAll(filepath.Dir(o), 0o755); err != nil {
+		return "", err
+	}
+	if err := syncFile(o, []byte(userland.TestOutsideContent)); err != nil {
+		return "", err
 	}
 	return userland.TestShareLine(name), syncFile(p, []byte(userland.TestContent(slot)))
 }

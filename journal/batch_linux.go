@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -397,58 +396,76 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 
 // fetchContents patches work to the master's contents and metadata: the
 // ranges written if all of the file's writes had one, else the whole file
-// by delta. The first fetch brings the attributes and xattrs with the
-// first piece of contents, so a file up to MaxFetchData takes one round
-// trip; the size it tells bounds the rest, which is fetched fetchAhead
-// pieces at a time (a 16 MiB file written through NFS is four round trips,
-// which one after the other left the link idle between them). The
-// checksums are read from base, which holds what work held before (the
-// file itself, whose pages are more likely cached than a new clone's).
+// by delta. One fetch brings the attributes and xattrs with a piece of
+// contents, so a file up to MaxFetchData takes one round trip. The ranges
+// are fetched fetchAhead pieces at a time from the start (a 16 MiB file
+// written through NFS is four pieces in flight at once); a delta's first
+// piece tells the size that bounds the rest. The checksums are read from
+// base, which holds what work held before (the file itself, whose pages
+// are more likely cached than a new clone's).
 func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile, work, base int) error {
-	spans, delta := []span{{0, math.MaxUint64}}, true
-	if !p.whole {
-		spans, delta = p.ranges, false // kept merged by note
+	var rep *FetchReply
+	if p.whole {
+		// By delta: the size the first piece tells bounds the rest.
+		first := span{0, uint64(MaxFetchData)}
+		var err error
+		if rep, err = a.fetchPiece(ctx, f, p, work, base, first, true, true); err != nil {
+			return err
+		}
+		if err := checkAttr(rep); err != nil {
+			return err
+		}
+		p.delta = rep.Attr.Size
+		if err := a.fetchPieces(ctx, f, p, work, base, pieces([]span{{first.end, rep.Attr.Size}}), true, nil); err != nil {
+			return err
+		}
+	} else {
+		// The ranges written (kept merged by note) are known: every piece
+		// is fetched at once, the first with the attributes and xattrs;
+		// the master leaves out what lies beyond its file's end.
+		pcs := pieces(p.ranges)
+		if err := a.fetchPieces(ctx, f, p, work, base, pcs, false, &rep); err != nil {
+			return err
+		}
+		if err := checkAttr(rep); err != nil {
+			return err
+		}
 	}
-	first := span{spans[0].off, spans[0].off + min(uint64(MaxFetchData), spans[0].end-spans[0].off)}
-	rep, err := a.fetchPiece(ctx, f, p, work, base, first, delta, true)
-	if err != nil {
-		return err
+	if err := unix.Ftruncate(work, int64(rep.Attr.Size)); err != nil {
+		return fmt.Errorf("truncate to %d: %w", rep.Attr.Size, err)
 	}
-	if rep.What&FetchAttr == 0 {
+	return setMeta(work, rep.Attr, rep.Xattrs)
+}
+
+// checkAttr checks the reply that was to bring a regular file's attributes.
+func checkAttr(rep *FetchReply) error {
+	if rep == nil || rep.What&FetchAttr == 0 {
 		return errors.New("the master's reply has no attributes")
 	}
-	attr, xattrs := rep.Attr, rep.Xattrs
-	if delta {
-		p.delta = attr.Size
+	if rep.Attr.Mode&ModeType != ModeReg {
+		return fmt.Errorf("not a regular file on the master (mode %#o)", rep.Attr.Mode)
 	}
-	if attr.Mode&ModeType != ModeReg {
-		return fmt.Errorf("not a regular file on the master (mode %#o)", attr.Mode)
-	}
-	var rest []span
-	for i, sp := range spans {
-		off := sp.off
-		if i == 0 {
-			off = first.end
-		}
-		for end := min(sp.end, attr.Size); off < end; off += min(uint64(MaxFetchData), sp.end-off) {
-			rest = append(rest, span{off, off + min(uint64(MaxFetchData), sp.end-off)})
+	return nil
+}
+
+// pieces splits spans into pieces of at most MaxFetchData.
+func pieces(spans []span) []span {
+	var out []span
+	for _, sp := range spans {
+		for off := sp.off; off < sp.end; off += min(uint64(MaxFetchData), sp.end-off) {
+			out = append(out, span{off, off + min(uint64(MaxFetchData), sp.end-off)})
 		}
 	}
-	if err := a.fetchPieces(ctx, f, p, work, base, rest, delta); err != nil {
-		return err
-	}
-	if err := unix.Ftruncate(work, int64(attr.Size)); err != nil {
-		return fmt.Errorf("truncate to %d: %w", attr.Size, err)
-	}
-	return setMeta(work, attr, xattrs)
+	return out
 }
 
 // fetchAhead bounds the pieces of one file fetched at once.
 const fetchAhead = 4
 
 // fetchPieces fetches pcs, fetchAhead at a time; the first error stops
-// the others.
-func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, work, base int, pcs []span, delta bool) error {
+// the others. With attr set, the first piece also brings the attributes
+// and xattrs, and *attr is its reply.
+func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, work, base int, pcs []span, delta bool, attr **FetchReply) error {
 	if len(pcs) == 0 {
 		return nil
 	}
@@ -465,7 +482,9 @@ func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, 
 				if i >= len(pcs) || ctx.Err() != nil {
 					return
 				}
-				if _, err := a.fetchPiece(ctx, f, p, work, base, pcs[i], delta, false); err != nil {
+				withAttr := attr != nil && i == 0
+				rep, err := a.fetchPiece(ctx, f, p, work, base, pcs[i], delta, withAttr)
+				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -473,6 +492,9 @@ func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, 
 					mu.Unlock()
 					cancel()
 					return
+				}
+				if withAttr {
+					*attr = rep
 				}
 			}
 		})

@@ -71,10 +71,9 @@ type clusterServices struct {
 
 // Start takes over (heartbeat has just added the VIP): if the peer handed
 // the service over, the journal it was shipping is let run until its
-// hand-off, so this node has everything the peer logged, and the
-// generation the hand-off carries is kept; the write verifier is kept or
-// changed (writegen.go); the node becomes the
-// journal's master; and NFS answers.
+// hand-off, so this node has everything the peer logged and the write
+// generation the hand-off carries; the write verifier is kept or changed
+// (writegen.go); the node becomes the journal's master; and NFS answers.
 func (s clusterServices) Start(context.Context) error {
 	rt := s.rt
 	why := servingStart{Handover: rt.handover.Load(), PeerEpoch: rt.node.Status().Peer.Epoch}

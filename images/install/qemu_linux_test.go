@@ -54,26 +54,12 @@ func TestQEMUInstall(t *testing.T) {
 		t.Skip(err)
 	}
 	k := lab.Kernel(t)
-	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootloader := lab.Bootloader(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Minute)
 	defer cancel()
 
-	tree, err := userland.Bootstrap(ctx, userland.Options{CacheDir: deb.DefaultCacheDir(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := userland.Files(userland.Binaries{
-		Nasd:   lab.GoBinary(t, userland.NasdPackage),
-		Nasctl: lab.GoBinary(t, userland.NasctlPackage),
-		Init:   lab.GoBinary(t, userland.InitPackage),
-	}, tree.Manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree, files := lab.Userland(ctx, t)
 	key, _, _, err := update.DevSigningKey(deb.DefaultCacheDir())
 	if err != nil {
 		t.Fatal(err)

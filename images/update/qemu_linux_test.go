@@ -54,26 +54,12 @@ func TestQEMUUpdateRollback(t *testing.T) {
 		t.Skip(err)
 	}
 	k := lab.Kernel(t)
-	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootloader := lab.Bootloader(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Minute)
 	defer cancel()
 
-	tree, err := userland.Bootstrap(ctx, userland.Options{CacheDir: deb.DefaultCacheDir(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := userland.Files(userland.Binaries{
-		Nasd:   lab.GoBinary(t, userland.NasdPackage),
-		Nasctl: lab.GoBinary(t, userland.NasctlPackage),
-		Init:   lab.GoBinary(t, userland.InitPackage),
-	}, tree.Manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree, files := lab.Userland(ctx, t)
 	// The box trusts the build cache's development key, which signs
 	// both bundles (as images/cmd/build does without -signing-key).
 	key, keyPath, _, err := update.DevSigningKey(deb.DefaultCacheDir())

@@ -15,7 +15,6 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	nfsrpc "github.com/willscott/go-nfs-client/nfs/rpc"
 
-	"ftnas/images/deb"
 	"ftnas/images/disk"
 	"ftnas/images/initramfs"
 	"ftnas/images/lab"
@@ -43,32 +42,18 @@ func TestQEMUServes(t *testing.T) {
 		t.Skip(err)
 	}
 	k := lab.Kernel(t)
-	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootloader := lab.Bootloader(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
 
 	start := time.Now()
-	tree, err := userland.Bootstrap(ctx, userland.Options{CacheDir: deb.DefaultCacheDir(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree, files := lab.Userland(ctx, t)
 	t.Logf("tree %s (cached=%v) in %v: %d packages", tree.Key, tree.Cached, tree.Took.Round(time.Millisecond), strings.Count(string(tree.Manifest), "\n"))
 	for _, p := range []string{"samba=", "mdadm=", "iproute2=", "passwd=", "e2fsprogs=", "btrfs-progs="} {
 		if !strings.Contains("\n"+string(tree.Manifest), "\n"+p) {
 			t.Errorf("tree lacks %s", strings.TrimSuffix(p, "="))
 		}
-	}
-	files, err := userland.Files(userland.Binaries{
-		Nasd:   lab.GoBinary(t, userland.NasdPackage),
-		Nasctl: lab.GoBinary(t, userland.NasctlPackage),
-		Init:   lab.GoBinary(t, userland.InitPackage),
-	}, tree.Manifest)
-	if err != nil {
-		t.Fatal(err)
 	}
 	im, err := userland.SlotImage(ctx, tree, files, dir+"/slot.squashfs", userland.CompressionLevel)
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	nfsrpc "github.com/willscott/go-nfs-client/nfs/rpc"
 
-	"ftnas/images/deb"
 	"ftnas/images/disk"
 	"ftnas/images/initramfs"
 	"ftnas/images/lab"
@@ -237,26 +236,12 @@ func startRig(t *testing.T, disks int, blkdebug bool) (context.Context, *raidRig
 		t.Skip(err)
 	}
 	k := lab.Kernel(t)
-	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootloader := lab.Bootloader(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
 	t.Cleanup(cancel)
 	start := time.Now()
-	tree, err := userland.Bootstrap(ctx, userland.Options{CacheDir: deb.DefaultCacheDir(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := userland.Files(userland.Binaries{
-		Nasd:   lab.GoBinary(t, userland.NasdPackage),
-		Nasctl: lab.GoBinary(t, userland.NasctlPackage),
-		Init:   lab.GoBinary(t, userland.InitPackage),
-	}, tree.Manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree, files := lab.Userland(ctx, t)
 	im, err := userland.SlotImage(ctx, tree, files, dir+"/slot.squashfs", userland.CompressionLevel)
 	if err != nil {
 		t.Fatal(err)

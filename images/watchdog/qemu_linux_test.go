@@ -62,22 +62,8 @@ func TestQEMUNVMeWatchdog(t *testing.T) {
 // disk.FirmwareModules()).
 func install(ctx context.Context, t *testing.T, dir string, k kernel.Kernel, mods []string, cmdline string) disk.Result {
 	t.Helper()
-	bootloader, err := disk.Bootloader(lab.Package(t, disk.BootloaderPackage))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := userland.Bootstrap(ctx, userland.Options{CacheDir: deb.DefaultCacheDir(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := userland.Files(userland.Binaries{
-		Nasd:   lab.GoBinary(t, userland.NasdPackage),
-		Nasctl: lab.GoBinary(t, userland.NasctlPackage),
-		Init:   lab.GoBinary(t, userland.InitPackage),
-	}, tree.Manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootloader := lab.Bootloader(t)
+	tree, files := lab.Userland(ctx, t)
 	im, err := userland.SlotImage(ctx, tree, files, filepath.Join(dir, "slot.squashfs"), userland.CompressionLevel)
 	if err != nil {
 		t.Fatal(err)

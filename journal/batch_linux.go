@@ -76,13 +76,12 @@ type pendingFile struct {
 	file    fileid.Stamp
 	seq     uint64 // the first record that deferred it (for errors)
 	op      Op
-	content bool          // contents changed (write): fetch them with the metadata
-	whole   bool          // a write without a range: the whole file, by delta
-	ranges  []span        // else the ranges written
-	meta    bool          // attributes or xattrs changed (setattr without values)
-	dropped bool          // removed later in the batch
-	delta   uint64        // bytes covered by the whole-file delta (set by the fetch)
-	fetched atomic.Uint64 // bytes of contents the fetches brought
+	content bool   // contents changed (write): fetch them with the metadata
+	whole   bool   // a write without a range: the whole file, by delta
+	ranges  []span // else the ranges written
+	meta    bool   // attributes or xattrs changed (setattr without values)
+	dropped bool   // removed later in the batch
+	delta   uint64 // bytes covered by the whole-file delta (set by the fetch)
 }
 
 // pending is the deferred part of a batch.
@@ -268,7 +267,7 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	}()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start := time.Now() // for the debug log below
+	start, before := time.Now(), a.Stats().BytesFetched // for the debug log below
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(flushWorkers, len(files)) {
@@ -311,11 +310,7 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	}
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		// Where a batch's apply time goes (scripts/bench replicate --debug).
-		var n uint64
-		for _, p := range files {
-			n += p.fetched.Load()
-		}
-		a.log.Debug("journal apply: files fetched", "files", len(files), "bytes", n, "fetch_ms", fetched.Sub(start).Milliseconds(), "syncfs_ms", time.Since(fetched).Milliseconds())
+		a.log.Debug("journal apply: files fetched", "files", len(files), "bytes", a.Stats().BytesFetched-before, "fetch_ms", fetched.Sub(start).Milliseconds(), "syncfs_ms", time.Since(fetched).Milliseconds())
 	}
 	for i, p := range files {
 		r := &res[i]
@@ -530,7 +525,6 @@ func (a *FSApplier) fetchPiece(ctx context.Context, f Fetcher, p *pendingFile, w
 		if _, err := unix.Pwrite(work, b.Data, int64(b.Off)); err != nil {
 			return nil, fmt.Errorf("write %d bytes at %d: %w", len(b.Data), b.Off, err)
 		}
-		p.fetched.Add(uint64(len(b.Data)))
 	}
 	return rep, nil
 }

@@ -307,7 +307,10 @@ func (a *FSApplier) create(rec Record) error {
 			return undo(fmt.Errorf("chmod %s: %w", rec.Name, err))
 		}
 	}
-	if _, err := a.park(dir, rec.Name, rec.File); err != nil {
+	// Read again: moveHeld may have parked what was there.
+	if cur, _, err := stampOf(dir, rec.Name); err != nil {
+		return undo(err)
+	} else if _, err := a.park(dir, rec.Name, cur, rec.File); err != nil {
 		return undo(err)
 	}
 	err = unix.Renameat(dir, tmp, dir, rec.Name)
@@ -436,7 +439,10 @@ func (a *FSApplier) rename(rec Record) error {
 		}
 		return fmt.Errorf("rename: %s is not %s here (it is %q)", rec.Name, rec.File, st)
 	}
-	victim, _, _ := stampOf(to, rec.NewName)
+	victim, _, err := stampOf(to, rec.NewName)
+	if err != nil {
+		return fmt.Errorf("rename %s to %s: %w", rec.Name, rec.NewName, err)
+	}
 	if victim == rec.File && (rec.Parent != rec.NewParent || rec.Name != rec.NewName) && sameFile(from, rec.Name, to, rec.NewName) {
 		// Two names of one file: a create applied again linked a
 		// hard-linked file back at the old name (move_linux.go), and
@@ -448,7 +454,7 @@ func (a *FSApplier) rename(rec Record) error {
 		a.cfg.Tree.Moved(rec.File, rec.NewParent, rec.NewName)
 		return nil
 	}
-	parked, err := a.park(to, rec.NewName, rec.File)
+	parked, err := a.park(to, rec.NewName, victim, rec.File)
 	if err != nil {
 		return fmt.Errorf("rename %s to %s: %w", rec.Name, rec.NewName, err)
 	}

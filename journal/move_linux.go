@@ -101,8 +101,11 @@ func (a *FSApplier) moveHeld(dir int, rec Record) (bool, error) {
 			return false, fmt.Errorf("chmod %s to move it to %s: %w", from, to, err)
 		}
 	}
-	victim, _, _ := stampOf(dir, rec.Name)
-	parked, err := a.park(dir, rec.Name, rec.File)
+	victim, _, err := stampOf(dir, rec.Name)
+	if err != nil {
+		return false, fmt.Errorf("move %s to %s: %w", from, to, err)
+	}
+	parked, err := a.park(dir, rec.Name, victim, rec.File)
 	if err != nil {
 		return false, fmt.Errorf("move %s to %s: %w", from, to, err)
 	}

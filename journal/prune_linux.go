@@ -198,7 +198,11 @@ func (a *FSApplier) clearWay(dir int, name string, keep ...int) error {
 	if strings.HasPrefix(name, tempPrefix) {
 		return fmt.Errorf("%s: the applier's own entry is in the way", name)
 	}
-	if parked, err := a.park(dir, name, fileid.Stamp{}); err != nil || parked {
+	st, _, err := stampOf(dir, name)
+	if err != nil {
+		return err
+	}
+	if parked, err := a.park(dir, name, st, fileid.Stamp{}); err != nil || parked {
 		return err
 	}
 	var dsb unix.Stat_t
@@ -228,9 +232,10 @@ func (a *FSApplier) clearWay(dir int, name string, keep ...int) error {
 	return nil
 }
 
-// park renames the stamped entry name in dir, unless it carries except, to
-// a temporary name beside it and tells the index, and reports whether it
-// did: not for no entry, an entry with no stamp, nor in a directory with
+// park renames the entry name in dir, whose stamp the caller read as st,
+// unless that is except, to a temporary name beside it and tells the
+// index, and reports whether it did: not for no entry or an entry with no
+// stamp (a zero st), nor in a directory with
 // none or in the volume root, which no prune comes to clear (the
 // directories on the way to a share's root are not pruned either: what is
 // parked there stays, hidden, until it is cleared by hand).
@@ -240,11 +245,7 @@ func (a *FSApplier) clearWay(dir int, name string, keep ...int) error {
 // file the master renamed away and replaced while the standby was away
 // ("f" to "f~", then a new "f") is described at its new name further on,
 // and is moved there from its parking instead of made anew.
-func (a *FSApplier) park(dir int, name string, except fileid.Stamp) (bool, error) {
-	st, _, err := stampOf(dir, name)
-	if err != nil {
-		return false, err
-	}
+func (a *FSApplier) park(dir int, name string, st, except fileid.Stamp) (bool, error) {
 	if st.ID == 0 || st == except {
 		return false, nil
 	}

@@ -351,12 +351,7 @@ func (a *FSApplier) link(rec Record) error {
 		// A copy of the file that the standby kept from an older log
 		// (a new log makes the file again at its first name): the
 		// link takes its place, so the names stay one file.
-		tmp := a.tempName()
-		if err := unix.Linkat(ref.Dir, ref.Name, dir, tmp, 0); err != nil {
-			return fmt.Errorf("link %s to %s: %w", ref.Rel, tmp, err)
-		}
-		if err := unix.Renameat(dir, tmp, dir, rec.Name); err != nil {
-			unix.Unlinkat(dir, tmp, 0)
+		if err := a.linkHeld(ref, dir, rec.Name); err != nil {
 			return fmt.Errorf("link %s over the copy at %s: %w", ref.Rel, rec.Name, err)
 		}
 		return nil

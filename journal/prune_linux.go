@@ -235,10 +235,10 @@ func (a *FSApplier) clearWay(dir int, name string, keep ...int) error {
 // park renames the entry name in dir, whose stamp the caller read as st,
 // unless that is except, to a temporary name beside it and tells the
 // index, and reports whether it did: not for no entry or an entry with no
-// stamp (a zero st), nor in a directory with
-// none or in the volume root, which no prune comes to clear (the
-// directories on the way to a share's root are not pruned either: what is
-// parked there stays, hidden, until it is cleared by hand).
+// stamp (a zero st), nor in a directory with none or in the volume root,
+// which no prune comes to clear (the directories on the way to a share's
+// root are not pruned either: what is parked there stays, hidden, until
+// it is cleared by hand).
 //
 // Besides clearWay, the records that put an entry at a name call it for
 // what they would replace there (a rename over a file removes it): a

@@ -87,7 +87,7 @@ func (s clusterServices) Start(context.Context) error {
 	if err := s.b.startServingGen(why, rt.log); err != nil {
 		rt.log.Error("cluster: write generation", "err", err)
 	}
-	rt.repl.serve(max(rt.epoch.Load(), rt.node.Status().Epoch))
+	rt.repl.serve(rt.servingEpoch())
 	rt.serving.Store(true)
 	rt.mu.Lock()
 	rt.servingSince = time.Now()
@@ -114,7 +114,7 @@ func (s clusterServices) Start(context.Context) error {
 // follows the new master; a clean stop is noted.
 func (s clusterServices) Stop(context.Context) error {
 	rt := s.rt
-	epoch := max(rt.epoch.Load(), rt.node.Status().Epoch) // the one it served at
+	epoch := rt.servingEpoch() // the one it served at
 	rt.serving.Store(false)
 	nfs := s.b.nfs
 	if nfs != nil && nfs.gate != nil {
@@ -138,6 +138,12 @@ func (s clusterServices) Stop(context.Context) error {
 	s.b.cleanStop(rt.log)
 	rt.log.Info("file services released the virtual IP", "vip", rt.cfg.VIP)
 	return nil
+}
+
+// servingEpoch is the epoch this node serves (or last served) at: the
+// newest the machine took and its heartbeat node's.
+func (rt *clusterRuntime) servingEpoch() uint64 {
+	return max(rt.epoch.Load(), rt.node.Status().Epoch)
 }
 
 // startCluster starts the heartbeat node for c.

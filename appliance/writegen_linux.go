@@ -162,5 +162,5 @@ func (b *backend) servingWriteGen() (gen, epoch uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	return cur.Gen, max(rt.epoch.Load(), rt.node.Status().Epoch), nil
+	return cur.Gen, rt.servingEpoch(), nil
 }

@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.IntVar(&o.WriteMiB, "write-mib", 256, "MiB of mixed writes")
 		fs.IntVar(&o.Renames, "renames", 200, "renames")
 		fs.IntVar(&o.Deletes, "deletes", 200, "deletes")
+		fs.Float64Var(&o.WriteRate, "write-rate", 0, "pace the mixed writes to this many MiB/s (0: as fast as the server answers)")
 		fs.Uint64Var(&o.Seed, "seed", 1, "seed of the content and the choices")
 		uid := fs.Uint("uid", 1000, "AUTH_SYS uid (root is squashed)")
 		gid := fs.Uint("gid", 1000, "AUTH_SYS gid")
@@ -81,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		trace := fs.String("trace", "", "write a JSON line per status sample, marker and link sample to this file")
 		fs.IntVar(&o.LinkPID, "link-pid", 0, "sample --link-if's bytes in this process's network namespace into the trace")
 		fs.StringVar(&o.LinkIf, "link-if", "", "interface for --link-pid")
+		fs.StringVar(&o.CPU, "cpu", "/proc/stat", "sample the machine's CPU time from this file into the trace (empty: do not)")
 		if err := benchcli.Parse(fs, args); err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +128,8 @@ func TestPhases(t *testing.T) {
 		`{"t":2600,"ev":"link","bytes":2000}`,
 		`{"t":2900,"ev":"link","bytes":8000}`,
 		`{"t":3500,"ev":"marker","lag_ms":7}`,
+		`{"t":2100,"ev":"cpu","busy":100,"total":400}`,
+		`{"t":2900,"ev":"cpu","busy":400,"total":800}`,
 	}, "\n")
 	rows, err := phases(strings.NewReader(trace), w)
 	if err != nil {
@@ -134,13 +138,46 @@ func TestPhases(t *testing.T) {
 	if len(rows) != 3 || rows[0].Phase != "creates" || rows[1].Phase != "writes" || rows[2].Phase != "after" {
 		t.Fatalf("rows %+v; want creates, writes, after", rows)
 	}
-	if c := rows[0]; c.Status.N != 1 || c.Status.Max != 10 || c.Marker.Max != 5 || c.Seconds != 1e-6 || c.LinkMBs != 1000 {
+	if c := rows[0]; c.CPUBusy != -1 || c.Status.N != 1 || c.Status.Max != 10 || c.Marker.Max != 5 || c.Seconds != 1e-6 || c.LinkMBs != 1000 {
 		t.Errorf("creates %+v", c)
 	}
-	if wr := rows[1]; wr.Status.P99 != 300 || wr.Marker.N != 0 || wr.LinkMBs != 20000 {
+	if wr := rows[1]; wr.Status.P99 != 300 || wr.Marker.N != 0 || wr.LinkMBs != 20000 || wr.CPUBusy != 75 {
 		t.Errorf("writes %+v", wr)
 	}
 	if _, err := phases(strings.NewReader("{bad"), w); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("a bad trace line: %v; want an error naming line 1", err)
+	}
+}
+
+func TestCPUJiffies(t *testing.T) {
+	stat := "cpu  100 5 50 1000 20 3 7 0 40 0\ncpu0 50 2 25 500 10 1 3 0 20 0\nintr 1\n"
+	busy, total, err := cpuJiffies(stat)
+	// busy: user, nice, system, irq, softirq, steal; guest is in user.
+	if err != nil || busy != 165 || total != 1185 {
+		t.Fatalf("cpuJiffies = %d, %d, %v; want 165, 1185", busy, total, err)
+	}
+	if _, _, err := cpuJiffies("cpu0 1 2 3 4 5\n"); err == nil {
+		t.Error("no error without the all-CPU line")
+	}
+	if _, _, err := cpuJiffies("cpu 1 2 x 4 5 6\n"); err == nil || !strings.Contains(err.Error(), "field 3") {
+		t.Errorf("a bad field: %v; want an error naming field 3", err)
+	}
+}
+
+func TestPacer(t *testing.T) {
+	p := newPacer(0)
+	if err := p.wait(context.Background(), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	// 1 MiB/s: the second MiB may start 1 s after the first; a cancelled
+	// context ends the wait.
+	p = newPacer(1)
+	if err := p.wait(context.Background(), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.wait(ctx, 1<<20); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait past its rate with a cancelled context: %v", err)
 	}
 }

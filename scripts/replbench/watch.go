@@ -29,19 +29,25 @@ type watchOptions struct {
 	// the trace every Every.
 	LinkPID int
 	LinkIf  string
+	// CPU, when set, is read every Every (/proc/stat: the machine's, which
+	// the lab's namespaces share) into the trace, so the parts of the
+	// workload that leave the machine no idle time show as such.
+	CPU string
 }
 
 // traceEvent is one line of the trace; T is unix ns (for a marker: when it
 // was written).
 type traceEvent struct {
 	T        int64   `json:"t"`
-	Ev       string  `json:"ev"` // "status", "marker" or "link"
+	Ev       string  `json:"ev"` // "status", "marker", "link" or "cpu"
 	Node     string  `json:"node,omitempty"`
 	LagMS    float64 `json:"lag_ms"`
 	Depth    int     `json:"depth,omitempty"`
 	LastSeq  uint64  `json:"last_seq,omitempty"`
 	AckedSeq uint64  `json:"acked_seq,omitempty"`
 	Bytes    int64   `json:"bytes,omitempty"`
+	Busy     int64   `json:"busy,omitempty"`  // cpu: jiffies not idle (nor iowait), all CPUs, since boot
+	Total    int64   `json:"total,omitempty"` // cpu: all jiffies
 }
 
 // tracer writes traceEvents from several goroutines; nil writes nothing.
@@ -67,6 +73,35 @@ func (t *tracer) add(e traceEvent) {
 	if t.err == nil {
 		t.err = t.enc.Encode(e)
 	}
+}
+
+// cpuJiffies reads the busy and total jiffies of all CPUs from a /proc/stat
+// text: idle and iowait count as not busy.
+func cpuJiffies(statText string) (busy, total int64, err error) {
+	for line := range strings.Lines(statText) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "cpu" {
+			continue
+		}
+		if len(f) < 6 {
+			return 0, 0, fmt.Errorf("/proc/stat cpu line: %d fields, want at least 6", len(f))
+		}
+		for i, v := range f[1:] {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("/proc/stat cpu line, field %d: %w", i+1, err)
+			}
+			if i >= 7 {
+				break // guest time is counted in user time already
+			}
+			total += n
+			if i != 3 && i != 4 { // idle, iowait
+				busy += n
+			}
+		}
+		return busy, total, nil
+	}
+	return 0, 0, errors.New("/proc/stat: no cpu line")
 }
 
 // linkBytes reads rx+tx bytes of interface name from a /proc/net/dev text.
@@ -116,6 +151,24 @@ func watch(ctx context.Context, o watchOptions) (watchResult, error) {
 				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", o.LinkPID)); err == nil {
 					if n, err := linkBytes(string(b), o.LinkIf); err == nil {
 						tr.add(traceEvent{T: time.Now().UnixNano(), Ev: "link", Bytes: n})
+					}
+				}
+				select {
+				case <-sctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		})
+	}
+	if o.CPU != "" {
+		wg.Go(func() {
+			t := time.NewTicker(o.Every)
+			defer t.Stop()
+			for {
+				if b, err := os.ReadFile(o.CPU); err == nil {
+					if busy, total, err := cpuJiffies(string(b)); err == nil {
+						tr.add(traceEvent{T: time.Now().UnixNano(), Ev: "cpu", Busy: busy, Total: total})
 					}
 				}
 				select {

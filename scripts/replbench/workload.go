@@ -21,11 +21,18 @@ type workloadOptions struct {
 	Files, WriteMiB, Renames, Deletes int
 	Seed                              uint64
 	UID, GID                          uint32 // root is squashed by the server
+	// WriteRate, if positive, paces the mixed writes to this many MiB/s:
+	// their lag then shows what the standby does while the machine has
+	// room, not only when the writer takes all it can.
+	WriteRate float64
 }
 
 func (o workloadOptions) check() error {
 	if a, err := netip.ParseAddr(o.Server); err != nil || !a.Is4() {
 		return fmt.Errorf("--server %q: want an IPv4 address", o.Server)
+	}
+	if o.WriteRate < 0 {
+		return fmt.Errorf("--write-rate %g: want MiB/s >= 0", o.WriteRate)
 	}
 	if o.Files < 0 || o.WriteMiB < 0 || o.Renames < 0 || o.Deletes < 0 {
 		return errors.New("--files, --write-mib, --renames and --deletes: want counts >= 0")
@@ -160,6 +167,7 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 	total := int64(o.WriteMiB) << 20
 	seq := total / 2
 	var bigs []string
+	paced := newPacer(o.WriteRate)
 	for done := int64(0); done < seq; {
 		p := fmt.Sprintf("%s/big/b%04d", o.Dir, len(bigs))
 		bigs = append(bigs, p)
@@ -168,6 +176,9 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 				return r, ctx.Err()
 			}
 			fill(buf)
+			if err := paced.wait(ctx, chunk); err != nil {
+				return r, err
+			}
 			if err := write(p, off, buf); err != nil {
 				return r, err
 			}
@@ -192,6 +203,9 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 		}
 		b := buf[:overwrite]
 		fill(b)
+		if err := paced.wait(ctx, overwrite); err != nil {
+			return r, err
+		}
 		if err := write(p, off, b); err != nil {
 			return r, err
 		}
@@ -223,4 +237,38 @@ func workload(ctx context.Context, o workloadOptions, log io.Writer) (workloadRe
 		r.OpsPerSec = float64(r.Creates+r.Writes+r.Renames+r.Deletes+r.Mkdirs) / r.Seconds
 	}
 	return r, nil
+}
+
+// pacer holds writes to a rate: the write of the bytes after the first n
+// starts no earlier than n/rate after the first.
+type pacer struct {
+	rate  float64 // bytes per second; 0: no pacing
+	start time.Time
+	n     int64
+}
+
+func newPacer(mibPerSec float64) *pacer { return &pacer{rate: mibPerSec * (1 << 20)} }
+
+// wait waits until n more bytes may be written.
+func (p *pacer) wait(ctx context.Context, n int64) error {
+	if p.rate <= 0 {
+		return nil
+	}
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
+	at := p.start.Add(time.Duration(float64(p.n) / p.rate * float64(time.Second)))
+	p.n += n
+	d := time.Until(at)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -75,6 +75,7 @@ type FSApplier struct {
 	tag    string        // temporary names: this applier's, random (tempName)
 	cur    *pending      // the batch being applied (ApplyBatch's goroutine)
 	inline *inlineSet    // its open working copies (inline_linux.go)
+	pre    prefetches    // ranges fetched ahead of their batch (prefetch_linux.go)
 	key    SumKey        // keys the delta's checksums; random, never stored
 
 	mu        sync.Mutex
@@ -95,6 +96,7 @@ type FSApplyStats struct {
 	Moved        uint64 // entries a create record found under another name and moved to its name (move_linux.go)
 	Linked       uint64 // hard-linked files a create record found under another name and linked at its name
 	Parked       uint64 // entries in a new entry's way renamed aside until their directory's prune (clearWay)
+	Prefetched   uint64 // content bytes a batch took from prefetches (prefetch_linux.go)
 }
 
 // tempPrefix names the short-lived entries of the applier.

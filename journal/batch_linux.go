@@ -76,18 +76,20 @@ type pendingFile struct {
 	file    fileid.Stamp
 	seq     uint64 // the first record that deferred it (for errors)
 	op      Op
-	content bool   // contents changed (write): fetch them with the metadata
-	whole   bool   // a write without a range: the whole file, by delta
-	ranges  []span // else the ranges written
-	meta    bool   // attributes or xattrs changed (setattr without values)
-	dropped bool   // removed later in the batch
-	delta   uint64 // bytes covered by the whole-file delta (set by the fetch)
+	content bool    // contents changed (write): fetch them with the metadata
+	whole   bool    // a write without a range: the whole file, by delta
+	ranges  []span  // else the ranges written
+	meta    bool    // attributes or xattrs changed (setattr without values)
+	dropped bool    // removed later in the batch
+	delta   uint64  // bytes covered by the whole-file delta (set by the fetch)
+	touches []touch // the batch's records that change its contents (set by flush, for prefetches)
 }
 
 // pending is the deferred part of a batch.
 type pending struct {
-	files map[fileid.Stamp]*pendingFile
-	order []*pendingFile
+	files   map[fileid.Stamp]*pendingFile
+	order   []*pendingFile
+	touches map[fileid.Stamp][]touch // the batch's records that change contents, by file
 }
 
 // defers reports whether note defers rec: it only asks for the file's
@@ -154,7 +156,7 @@ func (a *FSApplier) removed(st fileid.Stamp) {
 
 // ApplyBatch implements BatchApplier.
 func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (int, error) {
-	b := &pending{files: make(map[fileid.Stamp]*pendingFile)}
+	b := &pending{files: make(map[fileid.Stamp]*pendingFile), touches: touches(recs)}
 	a.cur = b
 	defer func() { a.cur = nil }()
 	n := 0
@@ -189,10 +191,10 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 			// a directory the prune removes. Rescans, which prune,
 			// emit their fetches after all their namespace records, so
 			// this is rare.
-			if err := a.flush(ctx, b.order, f); err != nil {
+			if err := a.flush(ctx, b, f); err != nil {
 				return 0, err
 			}
-			b = &pending{files: make(map[fileid.Stamp]*pendingFile)}
+			b = &pending{files: make(map[fileid.Stamp]*pendingFile), touches: b.touches}
 			a.cur = b
 		}
 		if !b.note(rec) {
@@ -208,9 +210,12 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 	if err := a.publishInline(a.inline.all()); err != nil {
 		return 0, err
 	}
-	if err := a.flush(ctx, b.order, f); err != nil {
+	if err := a.flush(ctx, b, f); err != nil {
 		// Nothing of the batch counts as applied: it is applied again.
 		return 0, err
+	}
+	if n > 0 {
+		a.forgetPrefetched(recs[n-1].Seq)
 	}
 	a.count(func(s *FSApplyStats) { s.Records += uint64(n) })
 	return n, applyErr
@@ -232,9 +237,12 @@ func (p *prepared) close() {
 	}
 }
 
-// flush fetches and applies the deferred files, in chunks.
-func (a *FSApplier) flush(ctx context.Context, files []*pendingFile, f Fetcher) error {
-	files = slices.DeleteFunc(slices.Clone(files), func(p *pendingFile) bool { return p.dropped })
+// flush fetches and applies the deferred files of b, in chunks.
+func (a *FSApplier) flush(ctx context.Context, b *pending, f Fetcher) error {
+	files := slices.DeleteFunc(slices.Clone(b.order), func(p *pendingFile) bool { return p.dropped })
+	for _, p := range files {
+		p.touches = b.touches[p.file]
+	}
 	start := time.Now()
 	for rest := files; len(rest) > 0; {
 		chunk := rest[:min(len(rest), flushChunk)]
@@ -267,7 +275,7 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	}()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start, before := time.Now(), a.Stats().BytesFetched // for the debug log below
+	start, before := time.Now(), a.Stats() // for the debug log below
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(flushWorkers, len(files)) {
@@ -310,7 +318,11 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	}
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		// Where a batch's apply time goes (scripts/bench replicate --debug).
-		a.log.Debug("journal apply: files fetched", "files", len(files), "bytes", a.Stats().BytesFetched-before, "fetch_ms", fetched.Sub(start).Milliseconds(), "syncfs_ms", time.Since(fetched).Milliseconds())
+		// bytes: fetched meanwhile, prefetches included; prefetched: of
+		// those the batch wrote, the bytes prefetches brought.
+		now := a.Stats()
+		a.log.Debug("journal apply: files fetched", "files", len(files), "bytes", now.BytesFetched-before.BytesFetched, "prefetched", now.Prefetched-before.Prefetched,
+			"fetch_ms", fetched.Sub(start).Milliseconds(), "syncfs_ms", time.Since(fetched).Milliseconds())
 	}
 	for i, p := range files {
 		r := &res[i]
@@ -415,11 +427,21 @@ func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile
 			return err
 		}
 	} else {
-		// The ranges written (kept merged by note) are known: every piece
-		// is fetched at once, the first with the attributes and xattrs;
-		// the master leaves out what lies beyond its file's end.
-		pcs := pieces(p.ranges)
-		if err := a.fetchPieces(ctx, f, p, work, base, pcs, false, &rep); err != nil {
+		// The ranges written (kept merged by note) are known: what was
+		// prefetched is taken (prefetch_linux.go), every piece of the
+		// rest is fetched at once, the first with the attributes and
+		// xattrs; the master leaves out what lies beyond its file's end.
+		rest, pre, err := a.usePrefetched(ctx, f, p, work, p.ranges)
+		switch {
+		case err != nil:
+		case len(rest) > 0:
+			err = a.fetchPieces(ctx, f, p, work, base, pieces(rest), false, &rep)
+		case pre != nil:
+			rep = pre
+		default:
+			rep, err = a.fetch(ctx, f, &FetchRequest{Share: p.share, File: p.file, What: FetchAttr | FetchXattrs})
+		}
+		if err != nil {
 			return err
 		}
 		if err := checkAttr(rep); err != nil {
@@ -522,11 +544,19 @@ func (a *FSApplier) fetchPiece(ctx context.Context, f Fetcher, p *pendingFile, w
 		return nil, err
 	}
 	for _, b := range rep.Blocks {
-		if _, err := unix.Pwrite(work, b.Data, int64(b.Off)); err != nil {
-			return nil, fmt.Errorf("write %d bytes at %d: %w", len(b.Data), b.Off, err)
+		if err := writeAt(work, b.Data, b.Off); err != nil {
+			return nil, err
 		}
 	}
 	return rep, nil
+}
+
+// writeAt writes data at off in fd.
+func writeAt(fd int, data []byte, off uint64) error {
+	if _, err := unix.Pwrite(fd, data, int64(off)); err != nil {
+		return fmt.Errorf("write %d bytes at %d: %w", len(data), off, err)
+	}
+	return nil
 }
 
 // mergeSpans sorts spans and merges those that overlap or touch.

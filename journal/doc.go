@@ -48,5 +48,8 @@
 //     and the first 4 MiB of contents in one round trip, several in flight —
 //     with one syncfs for all new copies before they are renamed into
 //     place; Commit's syncfs then makes the batch and its position durable
-//     before the ack.
+//     before the ack. A Prefetcher (FSApplier is one, prefetch_linux.go) is
+//     shown each Records message as it arrives and starts fetching the
+//     ranges its writes name at once; the batch takes what later records
+//     did not write into again.
 package journal

@@ -737,6 +737,17 @@ type Holder interface {
 	Hold() time.Duration
 }
 
+// Prefetcher is an Applier that wants to see each Records message as it
+// arrives, before its batch is applied: FSApplier starts fetching the
+// ranges the records' writes name at once, so a batch does not wait for
+// the fetches of the batch before it and then for its own
+// (prefetch_linux.go).
+type Prefetcher interface {
+	// Prefetch is told of recs as they arrive; f fetches over their
+	// session, until ctx ends with it. It must not block.
+	Prefetch(ctx context.Context, recs []Record, f Fetcher)
+}
+
 // ReceiverConfig configures a Receiver.
 type ReceiverConfig struct {
 	ClusterID string
@@ -903,6 +914,9 @@ func (rs *recvSession) reader() error {
 		}
 		switch m := m.(type) {
 		case *Records:
+			if pf, ok := rs.r.cfg.Applier.(Prefetcher); ok {
+				pf.Prefetch(rs.ctx, m.Recs, rs)
+			}
 			select {
 			case rs.batches <- m.Recs:
 			default:

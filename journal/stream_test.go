@@ -848,3 +848,51 @@ func TestStreamEpochMidSession(t *testing.T) {
 	fillLog(t, l, 6, 8)
 	a.waitSeq(t, 8)
 }
+
+// prefetchApplier is a memApplier that is also a Prefetcher: it notes the
+// records shown to it and fetches over the session from there.
+type prefetchApplier struct {
+	*memApplier
+	mu      sync.Mutex
+	shown   map[uint64]bool
+	fetched chan error
+}
+
+func (p *prefetchApplier) Prefetch(ctx context.Context, recs []Record, f Fetcher) {
+	p.mu.Lock()
+	for _, r := range recs {
+		p.shown[r.Seq] = true
+	}
+	p.mu.Unlock()
+	go func() {
+		rep, err := f.Fetch(ctx, &FetchRequest{Share: 1, File: fileid.Stamp{ID: 7}, What: FetchAttr | FetchData, Len: 10})
+		if err == nil && (len(rep.Blocks) != 1 || string(rep.Blocks[0].Data) != "0123456789") {
+			err = fmt.Errorf("reply %+v", rep)
+		}
+		p.fetched <- err
+	}()
+}
+
+// TestStreamPrefetch: a Prefetcher applier is shown every record before
+// the record is applied, with a Fetcher that works while the batch waits.
+func TestStreamPrefetch(t *testing.T) {
+	l := openLog(t, filepath.Join(t.TempDir(), "j.db"), Options{NoSync: true})
+	fillLog(t, l, 1, 20)
+	a := &prefetchApplier{memApplier: newMemApplier(), shown: map[uint64]bool{}, fetched: make(chan error, 20)}
+	a.onApply = func(rec Record, f Fetcher) error {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if !a.shown[rec.Seq] {
+			return fmt.Errorf("record %d applied before it was shown to Prefetch", rec.Seq)
+		}
+		return nil
+	}
+	s := newShipper(t, l, func(c *ShipperConfig) { c.BatchRecords = 3; c.Source = &fakeSource{data: []byte("0123456789")} })
+	ss := startSession(s, newReceiver(t, a, nil))
+	defer ss.stop(t)
+	a.waitSeq(t, 20)
+	a.checkExactlyOnce(t, 20)
+	if err := <-a.fetched; err != nil {
+		t.Fatalf("fetch from Prefetch: %v", err)
+	}
+}

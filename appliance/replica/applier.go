@@ -101,6 +101,13 @@ func (a *lagApplier) Hold() time.Duration {
 	return 0
 }
 
+// Prefetch implements journal.Prefetcher for the inner applier.
+func (a *lagApplier) Prefetch(ctx context.Context, recs []journal.Record, f journal.Fetcher) {
+	if pf, ok := a.inner.(journal.Prefetcher); ok {
+		pf.Prefetch(ctx, recs, f)
+	}
+}
+
 func (a *lagApplier) Commit(pos journal.Position) error {
 	if err := a.inner.Commit(pos); err != nil {
 		return err

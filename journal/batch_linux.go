@@ -82,14 +82,14 @@ type pendingFile struct {
 	meta    bool    // attributes or xattrs changed (setattr without values)
 	dropped bool    // removed later in the batch
 	delta   uint64  // bytes covered by the whole-file delta (set by the fetch)
-	touches []touch // the batch's records that change its contents (set by flush, for prefetches)
+	touches []touch // the batch's records that change the file (set by flush, for prefetches)
 }
 
 // pending is the deferred part of a batch.
 type pending struct {
 	files   map[fileid.Stamp]*pendingFile
 	order   []*pendingFile
-	touches map[fileid.Stamp][]touch // the batch's records that change contents, by file
+	touches map[fileid.Stamp][]touch // the batch's records that change a file, by file
 }
 
 // defers reports whether note defers rec: it only asks for the file's

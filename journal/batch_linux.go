@@ -70,6 +70,15 @@ func (a *FSApplier) Hold() time.Duration {
 // span is a range of a file, [off, end).
 type span struct{ off, end uint64 }
 
+// writeSpan returns the range a write record names, and false for a write
+// without a known range (the whole file).
+func writeSpan(rec Record) (span, bool) {
+	if rec.Len == 0 || rec.Off+rec.Len < rec.Off {
+		return span{}, false
+	}
+	return span{rec.Off, rec.Off + rec.Len}, true
+}
+
 // pendingFile is a file a batch fetches at its end.
 type pendingFile struct {
 	share   uint64
@@ -119,13 +128,14 @@ func (b *pending) note(rec Record) bool {
 	if p.whole {
 		return true
 	}
-	if rec.Len == 0 || rec.Off+rec.Len < rec.Off {
+	sp, ok := writeSpan(rec)
+	if !ok {
 		p.whole, p.ranges = true, nil
 		return true
 	}
 	// Kept merged: a stream of writes that follow each other (a large
 	// file written through NFS) stays one range however long.
-	p.ranges = mergeSpans(append(p.ranges, span{rec.Off, rec.Off + rec.Len}))
+	p.ranges = mergeSpans(append(p.ranges, sp))
 	if len(p.ranges) > maxRanges {
 		p.whole, p.ranges = true, nil
 	}

@@ -72,12 +72,13 @@ type touch struct {
 func touches(recs []Record) map[fileid.Stamp][]touch {
 	m := make(map[fileid.Stamp][]touch)
 	for _, r := range recs {
-		switch {
-		case r.Op == OpTruncate, r.Op == OpWrite && (r.Len == 0 || r.Off+r.Len < r.Off):
+		switch r.Op {
+		case OpTruncate:
 			m[r.File] = append(m[r.File], touch{seq: r.Seq, all: true})
-		case r.Op == OpWrite:
-			m[r.File] = append(m[r.File], touch{seq: r.Seq, sp: span{r.Off, r.Off + r.Len}})
-		case r.Op == OpSetAttr, r.Op == OpSetXattr, r.Op == OpRemoveXattr:
+		case OpWrite:
+			sp, ok := writeSpan(r)
+			m[r.File] = append(m[r.File], touch{seq: r.Seq, sp: sp, all: !ok})
+		case OpSetAttr, OpSetXattr, OpRemoveXattr:
 			m[r.File] = append(m[r.File], touch{seq: r.Seq, meta: true})
 		}
 	}
@@ -120,13 +121,17 @@ func (a *FSApplier) Prefetch(ctx context.Context, recs []Record, f Fetcher) {
 	ranges := make(map[fileid.Stamp][]span)
 	var order []Record
 	for _, r := range recs {
-		if r.Op != OpWrite || r.Flags&FlagInline != 0 || r.Len == 0 || r.Off+r.Len < r.Off {
+		if r.Op != OpWrite || r.Flags&FlagInline != 0 {
 			continue
 		}
-		if _, ok := ranges[r.File]; !ok {
+		sp, ok := writeSpan(r)
+		if !ok {
+			continue
+		}
+		if _, seen := ranges[r.File]; !seen {
 			order = append(order, r)
 		}
-		ranges[r.File] = append(ranges[r.File], span{r.Off, r.Off + r.Len})
+		ranges[r.File] = append(ranges[r.File], sp)
 	}
 	p := &a.pre
 	p.mu.Lock()

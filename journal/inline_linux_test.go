@@ -57,8 +57,8 @@ func (r *inlineRig) create(name string) fileid.Stamp {
 	return st
 }
 
-// write writes b at off on the master and records it with its data.
-func (r *inlineRig) write(name string, st fileid.Stamp, off int64, b []byte) {
+// writeMaster writes b at off in the master's name.
+func (r *inlineRig) writeMaster(name string, off int64, b []byte) {
 	r.t.Helper()
 	f, err := os.OpenFile(r.m.path(name), os.O_WRONLY, 0)
 	if err != nil {
@@ -68,6 +68,12 @@ func (r *inlineRig) write(name string, st fileid.Stamp, off int64, b []byte) {
 	if _, err := f.WriteAt(b, off); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+// write writes b at off on the master and records it with its data.
+func (r *inlineRig) write(name string, st fileid.Stamp, off int64, b []byte) {
+	r.t.Helper()
+	r.writeMaster(name, off, b)
 	r.add(Record{Op: OpWrite, File: st, Flags: FlagInline, Off: uint64(off), Len: uint64(len(b)), Data: bytes.Clone(b)})
 	r.attrs(name, st)
 }

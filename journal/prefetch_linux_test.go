@@ -44,14 +44,7 @@ func (c *byteCounter) take() (asked uint64, attrs int) {
 // file.
 func (r *inlineRig) writeRanged(name string, st fileid.Stamp, off int64, b []byte) {
 	r.t.Helper()
-	f, err := os.OpenFile(r.m.path(name), os.O_WRONLY, 0)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, off); err != nil {
-		r.t.Fatal(err)
-	}
+	r.writeMaster(name, off, b)
 	r.add(Record{Op: OpWrite, File: st, Off: uint64(off), Len: uint64(len(b))})
 }
 

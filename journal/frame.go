@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -341,8 +342,12 @@ func ReadFrame(r io.Reader) (Message, error) {
 	return m, nil
 }
 
-// readN reads exactly n bytes, growing its buffer as they arrive, so a
-// length that lies costs no more memory than the bytes actually sent.
+// readN reads exactly n bytes. A payload above one chunk is allocated
+// whole only once its first chunk has come, so a length that lies costs
+// at most a chunk until the peer has sent that much; then it is read in
+// place, not grown (growing it a chunk at a time allocated a 4 MiB fetch
+// reply five times over, zeroed, and copied it four times: the standby's
+// largest cost per byte fetched).
 func readN(r io.Reader, n int) ([]byte, error) {
 	const chunk = 256 << 10
 	if n <= chunk {
@@ -350,13 +355,14 @@ func readN(r io.Reader, n int) ([]byte, error) {
 		_, err := io.ReadFull(r, p)
 		return p, err
 	}
-	p := make([]byte, 0, chunk)
-	for len(p) < n {
-		k := min(n-len(p), max(chunk, len(p)))
-		p = append(p, make([]byte, k)...)
-		if _, err := io.ReadFull(r, p[len(p)-k:]); err != nil {
-			return nil, err
-		}
+	var first [chunk]byte
+	if _, err := io.ReadFull(r, first[:]); err != nil {
+		return nil, err
+	}
+	p := make([]byte, n)
+	copy(p, first[:])
+	if _, err := io.ReadFull(r, p[chunk:]); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -827,10 +833,23 @@ func (p *FetchReply) appendPayload(b []byte) ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return b, err
 	}
+	b = p.appendHead(b)
+	if p.Status == FetchOK && p.What&FetchData != 0 {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p.Blocks)))
+		for _, bl := range p.Blocks {
+			b = binary.BigEndian.AppendUint64(b, bl.Off)
+			b = appendBytes32(b, bl.Data)
+		}
+	}
+	return b, nil
+}
+
+// appendHead appends the payload of p up to its blocks.
+func (p *FetchReply) appendHead(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, p.ID)
 	b = append(b, byte(p.Status))
 	if p.Status != FetchOK {
-		return appendStr(b, p.Msg), nil
+		return appendStr(b, p.Msg)
 	}
 	b = append(b, byte(p.What))
 	if p.What&FetchAttr != 0 {
@@ -851,14 +870,59 @@ func (p *FetchReply) appendPayload(b []byte) ([]byte, error) {
 			b = appendBytes32(b, x.Value)
 		}
 	}
-	if p.What&FetchData != 0 {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(p.Blocks)))
-		for _, bl := range p.Blocks {
-			b = binary.BigEndian.AppendUint64(b, bl.Off)
-			b = appendBytes32(b, bl.Data)
-		}
+	return b
+}
+
+// directData: a fetch reply's block of at least this many bytes is
+// written to the connection from where it lies, not copied into the frame
+// first (appendFramePieces).
+const directData = 64 << 10
+
+// appendFramePieces encodes m as one frame, as AppendFrame does, except
+// that the data of a fetch reply's blocks of directData bytes or more is
+// not copied into b: the frame is pieces, to be written in order, which
+// are parts of b and those blocks' data. It returns b (to be reused) and
+// the pieces.
+func appendFramePieces(b []byte, m Message) ([]byte, [][]byte, error) {
+	p, ok := m.(*FetchReply)
+	if !ok || p.Status != FetchOK || p.What&FetchData == 0 || !slices.ContainsFunc(p.Blocks, func(bl Block) bool { return len(bl.Data) >= directData }) {
+		start := len(b)
+		b, err := AppendFrame(b, m)
+		return b, [][]byte{b[start:]}, err
 	}
-	return b, nil
+	if err := p.Validate(); err != nil {
+		return b, nil, fmt.Errorf("journal: encode %s: %w", m.Type(), err)
+	}
+	start := len(b)
+	b = append(b, frameVersion, byte(m.Type()), 0, 0, 0, 0)
+	b = p.appendHead(b)
+	n := uint64(len(b)-start-frameHeaderLen) + 4
+	for _, bl := range p.Blocks {
+		n += 12 + uint64(len(bl.Data))
+	}
+	if n > MaxFrame {
+		return b[:start], nil, fmt.Errorf("journal: encode %s: payload of %d bytes exceeds %d", m.Type(), n, MaxFrame)
+	}
+	// The length is in place before any piece is cut from b: a piece
+	// keeps the array b had then.
+	binary.BigEndian.PutUint32(b[start+2:], uint32(n))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p.Blocks)))
+	var pieces [][]byte
+	from := start
+	for _, bl := range p.Blocks {
+		b = binary.BigEndian.AppendUint64(b, bl.Off)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(bl.Data)))
+		if len(bl.Data) < directData {
+			b = append(b, bl.Data...)
+			continue
+		}
+		pieces = append(pieces, b[from:len(b):len(b)], bl.Data)
+		from = len(b)
+	}
+	if from < len(b) {
+		pieces = append(pieces, b[from:])
+	}
+	return b, pieces, nil
 }
 
 func decodeFetchReply(d *decoder) (*FetchReply, error) {

@@ -178,15 +178,17 @@ func newWire(c net.Conn) *wire { return &wire{conn: c, r: NewFrameReader(c)} }
 func (w *wire) send(m Message) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	b, err := AppendFrame(w.buf[:0], m)
+	b, pieces, err := appendFramePieces(w.buf[:0], m)
 	if err != nil {
 		return err
 	}
 	if cap(b) <= 1<<20 {
 		w.buf = b
 	}
-	if _, err := w.conn.Write(b); err != nil {
-		return fmt.Errorf("%w: send %s: %w", errIO, m.Type(), err)
+	for _, p := range pieces {
+		if _, err := w.conn.Write(p); err != nil {
+			return fmt.Errorf("%w: send %s: %w", errIO, m.Type(), err)
+		}
 	}
 	return nil
 }

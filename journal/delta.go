@@ -109,6 +109,11 @@ func (s *Summer) BlockSums(r io.ReaderAt, off, n uint64, bs uint32, buf []byte) 
 // them without a block size), adjacent ones merged. Checksums are made with
 // q.Key.
 func DeltaBlocks(r io.ReaderAt, size uint64, q *FetchRequest) ([]Block, error) {
+	return deltaBlocks(r, size, q, nil)
+}
+
+// deltaBlocks is DeltaBlocks reading into buf where it is large enough.
+func deltaBlocks(r io.ReaderAt, size uint64, q *FetchRequest, buf []byte) ([]Block, error) {
 	summer, err := NewSummer(q.Key)
 	if err != nil {
 		return nil, err
@@ -117,7 +122,11 @@ func DeltaBlocks(r io.ReaderAt, size uint64, q *FetchRequest) ([]Block, error) {
 		return nil, nil
 	}
 	end := min(q.Off+q.Len, size)
-	data := make([]byte, end-q.Off)
+	data := buf[:0]
+	if uint64(cap(buf)) < end-q.Off {
+		data = make([]byte, end-q.Off)
+	}
+	data = data[:end-q.Off]
 	k, err := r.ReadAt(data, int64(q.Off))
 	if err != nil && err != io.EOF {
 		return nil, fmt.Errorf("journal: read %d bytes at %d: %w", len(data), q.Off, err)

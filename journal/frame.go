@@ -232,6 +232,9 @@ type FetchReply struct {
 	Attr   Attr
 	Xattrs []Xattr // sorted by name, unique
 	Blocks []Block // ascending, not overlapping
+	// release, if set, gives the buffer Blocks lie in back to the Source
+	// that read them; the shipper calls it once the reply is sent.
+	release func()
 }
 
 // ErrCode classifies an ErrorMsg.
@@ -377,10 +380,12 @@ func noEOF(err error) error {
 // NewFrameReader buffers r for ReadFrame.
 func NewFrameReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 64<<10) }
 
-// DecodePayload decodes the payload of a frame of type t.
+// DecodePayload decodes the payload of a frame of type t. The message's
+// byte strings (a fetch reply's blocks, xattr values, a note) are slices
+// of p, not copies: p must not be reused.
 func DecodePayload(t MsgType, p []byte) (Message, error) {
 	var m Message
-	d := &decoder{b: p}
+	d := &decoder{b: p, keep: true}
 	var err error
 	switch t {
 	case MsgHello:

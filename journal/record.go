@@ -554,6 +554,9 @@ func appendStr(b []byte, s string) []byte {
 type decoder struct {
 	b   []byte
 	err error
+	// keep: b is the decoder's to keep (a frame's payload, read into a
+	// buffer of its own): byte strings are slices of it, not copies.
+	keep bool
 }
 
 func (d *decoder) take(n int, what string) []byte {
@@ -616,6 +619,9 @@ func (d *decoder) bytes(n int, what string) []byte {
 	v := d.take(n, what)
 	if d.err != nil {
 		return nil
+	}
+	if d.keep {
+		return v[:n:n]
 	}
 	return append(make([]byte, 0, n), v...)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"ftnas/appliance/fileid"
 
@@ -20,7 +21,15 @@ type StampResolver interface {
 // Source of a Shipper).
 type FSSource struct {
 	tree StampResolver
+	// bufs holds read buffers of MaxFetchData bytes for large reads: a
+	// reply's blocks are slices of one, which the shipper gives back once
+	// the reply is sent (FetchReply.release), so a stream of 4 MiB pieces
+	// does not allocate (and fault in, and zero) 4 MiB for each.
+	bufs sync.Pool
 }
+
+// pooledRead: a read of at least this many bytes takes a pooled buffer.
+const pooledRead = 256 << 10
 
 // NewFSSource returns a Source reading the volume of tree.
 func NewFSSource(tree StampResolver) *FSSource { return &FSSource{tree: tree} }
@@ -110,8 +119,27 @@ func (s *FSSource) fetchOnce(q *FetchRequest) (*FetchReply, error) {
 		}
 	}
 	if data != nil {
-		if p.Blocks, err = DeltaBlocks(data, uint64(sb.Size), q); err != nil {
+		var buf *[]byte
+		if q.Len >= pooledRead && q.Off < uint64(sb.Size) {
+			if b, ok := s.bufs.Get().(*[]byte); ok {
+				buf = b
+			} else {
+				b := make([]byte, MaxFetchData)
+				buf = &b
+			}
+		}
+		var into []byte
+		if buf != nil {
+			into = *buf
+		}
+		if p.Blocks, err = deltaBlocks(data, uint64(sb.Size), q, into); err != nil {
+			if buf != nil {
+				s.bufs.Put(buf)
+			}
 			return nil, fmt.Errorf("%s: %w", ref.Rel, err)
+		}
+		if buf != nil {
+			p.release = func() { s.bufs.Put(buf) }
 		}
 	}
 	return p, nil

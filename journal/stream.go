@@ -672,6 +672,9 @@ func (ss *shipSession) fetch(q *FetchRequest) {
 		reply.Status, reply.Msg = FetchFailed, "this shipper has no source to fetch from"
 	} else {
 		p, err := ss.s.cfg.Source.Fetch(ss.ctx, q)
+		if p != nil && p.release != nil {
+			defer p.release() // after the send below: the blocks are written by then
+		}
 		switch {
 		case errors.Is(err, ErrNotFound) || errors.Is(err, fileid.ErrStale):
 			reply.Status = FetchNotFound

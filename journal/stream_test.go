@@ -436,6 +436,11 @@ type fakeSource struct {
 	data  []byte
 	calls int
 	mu    sync.Mutex
+	// reuse: each reply's blocks lie in a buffer of their own, which the
+	// reply's release overwrites (as the next read into a pooled buffer
+	// would); released counts the calls.
+	reuse    bool
+	released int
 }
 
 func (f *fakeSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, error) {
@@ -450,19 +455,33 @@ func (f *fakeSource) Fetch(ctx context.Context, q *FetchRequest) (*FetchReply, e
 		p.Xattrs = []Xattr{{Name: "user.a", Value: []byte("1")}}
 	}
 	if q.What&FetchData != 0 {
-		blocks, err := DeltaBlocks(strings.NewReader(string(f.data)), uint64(len(f.data)), q)
+		var buf []byte
+		if f.reuse {
+			buf = make([]byte, MaxFetchData)
+		}
+		blocks, err := deltaBlocks(strings.NewReader(string(f.data)), uint64(len(f.data)), q, buf)
 		if err != nil {
 			return nil, err
 		}
 		p.Blocks = blocks
+		if f.reuse {
+			p.release = func() {
+				for i := range buf {
+					buf[i] = 'x'
+				}
+				f.mu.Lock()
+				f.released++
+				f.mu.Unlock()
+			}
+		}
 	}
 	return p, nil
 }
 
 func TestStreamFetch(t *testing.T) {
 	l := openLog(t, filepath.Join(t.TempDir(), "j.db"), Options{NoSync: true})
-	data := []byte(strings.Repeat("0123456789", 10000))
-	src := &fakeSource{data: data}
+	data := []byte(strings.Repeat("0123456789", 10000)) // more than directData: sent from where it lies
+	src := &fakeSource{data: data, reuse: true}
 	base := Record{Op: OpWrite, Share: 1, Time: 1}
 	w1, w2 := base, base
 	w1.File, w2.File = fileid.Stamp{ID: 7}, fileid.Stamp{ID: 8}
@@ -507,6 +526,14 @@ func TestStreamFetch(t *testing.T) {
 	ss.stop(t)
 	if string(got) != string(data) || attr.Size != uint64(len(data)) || attr.UID != 3 {
 		t.Fatalf("fetched %d bytes, attr %+v", len(got), attr)
+	}
+	// Each reply's buffer was given back, after it was sent (or the
+	// overwritten bytes would have gone out).
+	src.mu.Lock()
+	released := src.released
+	src.mu.Unlock()
+	if released != 2 {
+		t.Fatalf("%d replies' buffers given back, want 2 (the cancelled fetch's and the one read)", released)
 	}
 	if !errors.Is(notFound, ErrNotFound) {
 		t.Fatalf("fetch of a missing file: %v", notFound)

@@ -47,10 +47,13 @@ type FSApplierConfig struct {
 // contents are built in an anonymous copy of the file (a reflink clone where
 // the file system can, else a copy), patched with the master's changed
 // blocks, given the master's mode, owner, times and xattrs, made durable
-// and then renamed over the file. Two exceptions: a file with several hard
-// links is patched in place (a rename would split its links), and truncate
-// and single-attribute changes are applied in place because they are
-// atomic.
+// and then renamed over the file. Three exceptions: a file whose batch
+// wrote a few small ranges of it is patched in place once the patch is in
+// a redo log that a restart replays (patch_linux.go), so a crash leaves it
+// patched, not half-patched; a larger write to a file with several hard
+// links is patched in place (a rename would split its links); and
+// truncate and single-attribute changes are applied in place because they
+// are atomic.
 //
 // A batch (ApplyBatch, batch_linux.go) applies namespace records in order
 // as they come, and defers what needs a fetch (writes without data, setattrs
@@ -77,6 +80,12 @@ type FSApplier struct {
 	inline *inlineSet    // its open working copies (inline_linux.go)
 	pre    prefetches    // ranges fetched ahead of their batch (prefetch_linux.go)
 	key    SumKey        // keys the delta's checksums; random, never stored
+	// redo logs in-place patches (patch_linux.go); committed is the last
+	// position committed, which its segments follow; patched: patches
+	// were applied since.
+	redo      redoLog
+	committed Position
+	patched   bool
 
 	mu        sync.Mutex
 	stats     FSApplyStats
@@ -97,6 +106,7 @@ type FSApplyStats struct {
 	Linked       uint64 // hard-linked files a create record found under another name and linked at its name
 	Parked       uint64 // entries in a new entry's way renamed aside until their directory's prune (clearWay)
 	Prefetched   uint64 // content bytes a batch took from prefetches (prefetch_linux.go)
+	Patched      uint64 // files patched in place through the redo log (patch_linux.go)
 }
 
 // tempPrefix names the short-lived entries of the applier.
@@ -120,7 +130,7 @@ func NewFSApplier(cfg FSApplierConfig) (*FSApplier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: fs applier: open volume root: %w", err)
 	}
-	a := &FSApplier{cfg: cfg, log: cfg.Logger, syncFD: fd}
+	a := &FSApplier{cfg: cfg, log: cfg.Logger, syncFD: fd, redo: redoLog{path: cfg.Position.path + ".redo", fd: -1}}
 	var tag [8]byte
 	_, err = rand.Read(a.key[:])
 	if err == nil {
@@ -131,11 +141,21 @@ func NewFSApplier(cfg FSApplierConfig) (*FSApplier, error) {
 		return nil, fmt.Errorf("journal: fs applier: random key and tag: %w", err)
 	}
 	a.tag = strconv.FormatUint(binary.BigEndian.Uint64(tag[:]), 36)
+	if a.committed, err = cfg.Position.Load(); err == nil {
+		err = a.replayRedo()
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("journal: fs applier: %w", err)
+	}
 	return a, nil
 }
 
-// Close releases the applier's descriptor.
-func (a *FSApplier) Close() error { return unix.Close(a.syncFD) }
+// Close releases the applier's descriptors.
+func (a *FSApplier) Close() error {
+	a.redo.close()
+	return unix.Close(a.syncFD)
+}
 
 // Stats returns the applier's counters.
 func (a *FSApplier) Stats() FSApplyStats {
@@ -159,7 +179,12 @@ func (a *FSApplier) Commit(pos Position) error {
 	if err := unix.Syncfs(a.syncFD); err != nil {
 		return fmt.Errorf("journal: fs applier: syncfs: %w", err)
 	}
-	return a.cfg.Position.Save(pos)
+	if err := a.cfg.Position.Save(pos); err != nil {
+		return err
+	}
+	// The redo log's segments follow the old position: stale now.
+	a.committed, a.redo.off, a.patched = pos, 0, false
+	return nil
 }
 
 // Apply implements Applier: a batch of one record.

@@ -204,6 +204,11 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 			if err := a.flush(ctx, b, f); err != nil {
 				return 0, err
 			}
+			// The prune, and the records after it, change files in
+			// place: a replay of the patches must not undo them.
+			if err := a.settlePatches(); err != nil {
+				return 0, err
+			}
 			b = &pending{files: make(map[fileid.Stamp]*pendingFile), touches: b.touches}
 			a.cur = b
 		}
@@ -233,9 +238,10 @@ func (a *FSApplier) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (i
 
 // prepared is a pending file made ready to publish.
 type prepared struct {
-	ref  *fileid.Ref
-	work int // the new copy to rename over ref, or -1
-	err  error
+	ref   *fileid.Ref
+	work  int    // the new copy to rename over ref, or -1
+	patch *patch // or the patch to write into it (patch_linux.go)
+	err   error
 }
 
 func (p *prepared) close() {
@@ -310,7 +316,7 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 		if err != nil && (firstErr == nil || errors.Is(firstErr, context.Canceled) && !errors.Is(err, context.Canceled)) {
 			firstErr = err // the cause, not a fetch it cut short
 		}
-		publish = publish || res[i].work >= 0
+		publish = publish || res[i].work >= 0 || res[i].patch != nil
 	}
 	if firstErr != nil {
 		return firstErr
@@ -321,10 +327,16 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	if !publish {
 		return nil
 	}
-	// The new copies are durable before any is renamed over its file.
+	// The patches are in the redo log, and the new copies are durable,
+	// before any file is patched or any copy renamed over its file.
 	fetched := time.Now()
-	if err := unix.Syncfs(a.syncFD); err != nil {
-		return fmt.Errorf("journal: fs applier: syncfs: %w", err)
+	if err := a.writePatches(res); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(res, func(r prepared) bool { return r.work >= 0 }) {
+		if err := unix.Syncfs(a.syncFD); err != nil {
+			return fmt.Errorf("journal: fs applier: syncfs: %w", err)
+		}
 	}
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		// Where a batch's apply time goes (scripts/bench replicate --debug).
@@ -336,10 +348,14 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	}
 	for i, p := range files {
 		r := &res[i]
-		if r.work < 0 {
-			continue
+		var err error
+		switch {
+		case r.patch != nil:
+			err = a.applyPatch(r)
+		case r.work >= 0:
+			err = a.publish(r.ref.Dir, r.work, r.ref.Name)
 		}
-		if err := a.publish(r.ref.Dir, r.work, r.ref.Name); err != nil {
+		if err != nil {
 			return fmt.Errorf("journal: apply %s of %s (record %d): %s: %w", p.op, p.file, p.seq, r.ref.Rel, err)
 		}
 	}
@@ -390,9 +406,19 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
 		return r, fmt.Errorf("write to %s: not a regular file", ref.Rel)
 	}
+	if !p.whole && spanBytes(p.ranges) <= patchMax {
+		// A few ranges: patched in place once every fetch is in, through
+		// the redo log (patch_linux.go), rather than in a copy.
+		pt := &patch{file: p.file}
+		if err := a.fetchContents(ctx, f, p, pt, src); err != nil {
+			return r, fmt.Errorf("%s: %w", ref.Rel, err)
+		}
+		r.patch = pt
+		return r, nil
+	}
 	if sb.Nlink > 1 {
 		// Other links: patched in place (a rename would split them).
-		if err := a.fetchContents(ctx, f, p, src, src); err != nil {
+		if err := a.fetchContents(ctx, f, p, fdSink(src), src); err != nil {
 			return r, fmt.Errorf("%s: %w", ref.Rel, err)
 		}
 		return r, nil
@@ -402,7 +428,7 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 		return r, err
 	}
 	r.work = work
-	if err := a.fetchContents(ctx, f, p, work, src); err != nil {
+	if err := a.fetchContents(ctx, f, p, fdSink(work), src); err != nil {
 		return r, fmt.Errorf("%s: %w", ref.Rel, err)
 	}
 	if err := unix.Fsetxattr(work, fileid.XattrName, p.file.MarshalBinary(), 0); err != nil {
@@ -420,7 +446,7 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 // piece tells the size that bounds the rest. The checksums are read from
 // base, which holds what work held before (the file itself, whose pages
 // are more likely cached than a new clone's).
-func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile, work, base int) error {
+func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile, work sink, base int) error {
 	var rep *FetchReply
 	if p.whole {
 		// By delta: the size the first piece tells bounds the rest.
@@ -458,10 +484,16 @@ func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile
 			return err
 		}
 	}
-	if err := unix.Ftruncate(work, int64(rep.Attr.Size)); err != nil {
-		return fmt.Errorf("truncate to %d: %w", rep.Attr.Size, err)
+	return work.finish(rep.Attr, rep.Xattrs)
+}
+
+// spanBytes is the bytes spans cover.
+func spanBytes(spans []span) uint64 {
+	var n uint64
+	for _, sp := range spans {
+		n += sp.end - sp.off
 	}
-	return setMeta(work, rep.Attr, rep.Xattrs)
+	return n
 }
 
 // checkAttr checks the reply that was to bring a regular file's attributes.
@@ -492,7 +524,7 @@ const fetchAhead = 4
 // fetchPieces fetches pcs, fetchAhead at a time; the first error stops
 // the others. With attr set, the first piece also brings the attributes
 // and xattrs, and *attr is its reply.
-func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, work, base int, pcs []span, delta bool, attr **FetchReply) error {
+func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, work sink, base int, pcs []span, delta bool, attr **FetchReply) error {
 	if len(pcs) == 0 {
 		return nil
 	}
@@ -532,7 +564,7 @@ func (a *FSApplier) fetchPieces(ctx context.Context, f Fetcher, p *pendingFile, 
 
 // fetchPiece fetches the piece pc of p's file (with its attributes and
 // xattrs if withAttr) and writes what it brings into work.
-func (a *FSApplier) fetchPiece(ctx context.Context, f Fetcher, p *pendingFile, work, base int, pc span, delta, withAttr bool) (*FetchReply, error) {
+func (a *FSApplier) fetchPiece(ctx context.Context, f Fetcher, p *pendingFile, work sink, base int, pc span, delta, withAttr bool) (*FetchReply, error) {
 	n := pc.end - pc.off
 	q := &FetchRequest{Share: p.share, File: p.file, What: FetchData, Off: pc.off, Len: n}
 	if withAttr {
@@ -554,7 +586,7 @@ func (a *FSApplier) fetchPiece(ctx context.Context, f Fetcher, p *pendingFile, w
 		return nil, err
 	}
 	for _, b := range rep.Blocks {
-		if err := writeAt(work, b.Data, b.Off); err != nil {
+		if err := work.writeAt(b.Data, b.Off); err != nil {
 			return nil, err
 		}
 	}

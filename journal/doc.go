@@ -51,5 +51,8 @@
 //     before the ack. A Prefetcher (FSApplier is one, prefetch_linux.go) is
 //     shown each Records message as it arrives and starts fetching the
 //     ranges its writes name at once; the batch takes what later records
-//     did not write into again.
+//     did not write into again. A file of which the batch wrote only a few
+//     small ranges is patched in place rather than copied: the patch goes
+//     into a redo log first, which a restarted standby replays
+//     (patch_linux.go).
 package journal

@@ -216,7 +216,7 @@ func (a *FSApplier) forgetPrefetched(seq uint64) {
 // hold within want (p's ranges), waiting for those still in flight, and
 // returns the parts of want still to fetch and, if one of those
 // prefetches brought attributes still valid, its reply.
-func (a *FSApplier) usePrefetched(ctx context.Context, f Fetcher, p *pendingFile, work int, want []span) ([]span, *FetchReply, error) {
+func (a *FSApplier) usePrefetched(ctx context.Context, f Fetcher, p *pendingFile, work sink, want []span) ([]span, *FetchReply, error) {
 	var attr *FetchReply
 	pfs := a.prefetched(f, p.file)
 	for i := len(pfs) - 1; i >= 0; i-- { // the latest first
@@ -238,7 +238,7 @@ func (a *FSApplier) usePrefetched(ctx context.Context, f Fetcher, p *pendingFile
 		for _, b := range pf.rep.Blocks {
 			got := span{b.Off, b.Off + uint64(len(b.Data))}
 			for _, sp := range intersect(got, want) {
-				if err := writeAt(work, b.Data[sp.off-b.Off:sp.end-b.Off], sp.off); err != nil {
+				if err := work.writeAt(b.Data[sp.off-b.Off:sp.end-b.Off], sp.off); err != nil {
 					return nil, nil, err
 				}
 				a.count(func(s *FSApplyStats) { s.Prefetched += sp.end - sp.off })

@@ -165,6 +165,10 @@ func (t *Tree) Removed(st Stamp) {
 	t.idx.Delete(st.ID)
 }
 
+// Gone reports whether the last name of st was removed (Removed), and st
+// not put anywhere since.
+func (t *Tree) Gone(st Stamp) bool { return t.gone.has(st) }
+
 // stampNew gives name a new Stamp unless it has one: two stampers in one
 // process (the NFS server that made the file, and the change-log capture
 // that saw it appear) race for a new file, and the first one's Stamp must

@@ -357,7 +357,7 @@ func (m *Master) term(ctx context.Context) (err error) {
 	}
 	defer func() { err = errors.Join(err, c.Close()) }()
 	ship, err := journal.NewShipper(journal.ShipperConfig{
-		Log: l, ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Source: journal.NewFSSource(cfg.Tree), Logger: cfg.Logger,
+		Log: l, ClusterID: cfg.ClusterID, NodeID: cfg.NodeID, Source: journal.NewFSSource(syncedResolver{tree: cfg.Tree, sync: c.Sync, log: m.log}), Logger: cfg.Logger,
 	})
 	if err != nil {
 		return err

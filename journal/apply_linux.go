@@ -86,6 +86,7 @@ type FSApplier struct {
 	redo      redoLog
 	committed Position
 	patched   bool
+	patchHeld atomic.Int64 // bytes of the patches the chunk being prepared holds
 
 	mu        sync.Mutex
 	stats     FSApplyStats

@@ -292,6 +292,7 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start, before := time.Now(), a.Stats() // for the debug log below
+	a.patchHeld.Store(0)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(flushWorkers, len(files)) {
@@ -406,7 +407,7 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
 		return r, fmt.Errorf("write to %s: not a regular file", ref.Rel)
 	}
-	if !p.whole && spanBytes(p.ranges) <= patchMax {
+	if n := spanBytes(p.ranges); !p.whole && n <= patchMax && a.patchHeld.Add(int64(n)) <= patchChunkMax {
 		// A few ranges: patched in place once every fetch is in, through
 		// the redo log (patch_linux.go), rather than in a copy.
 		pt := &patch{file: p.file}

@@ -51,8 +51,13 @@ import (
 // again anyway (refetching those files); replay matters when this node must
 // serve before that, with the master gone.
 
-// patchMax bounds the bytes of a file's ranges patched in place.
-const patchMax = 1 << 20
+// patchMax bounds the bytes of a file's ranges patched in place, and
+// patchChunkMax the bytes of all the patches a chunk of files holds in
+// memory (FSApplier.patchHeld); beyond it, files are copied as before.
+const (
+	patchMax      = 1 << 20
+	patchChunkMax = 64 << 20
+)
 
 // sink is where a file's fetched contents and metadata go: a working
 // copy's descriptor (fdSink), or a patch kept in memory.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"testing"
@@ -108,6 +109,28 @@ func TestPatchInPlace(t *testing.T) {
 	r.writeRanged("big", big, 0, randomBytes(patchMax+1, 4))
 	if st := r.apply(); st.Patched-before.Patched != 1 || st.Clones+st.Copies == before.Clones+before.Copies {
 		t.Errorf("a write of %d bytes: patched %d, clones+copies %d; want a copy", patchMax+1, st.Patched-before.Patched, st.Clones+st.Copies)
+	}
+}
+
+// TestPatchesBounded: the patches of one chunk of files hold at most
+// patchChunkMax bytes in memory; the files beyond it are copied.
+func TestPatchesBounded(t *testing.T) {
+	r := newInlineRig(t)
+	const n = patchChunkMax/patchMax + 2
+	sts := make([]fileid.Stamp, n)
+	for i := range sts {
+		sts[i] = r.create(fmt.Sprintf("f%d", i))
+		r.writeRanged(fmt.Sprintf("f%d", i), sts[i], 0, []byte("not empty: a copy of it is a clone"))
+	}
+	r.apply()
+	for i, st := range sts {
+		r.writeRanged(fmt.Sprintf("f%d", i), st, 0, randomBytes(patchMax, uint64(i)))
+	}
+	before := r.app.Stats()
+	st := r.apply()
+	patched, copied := st.Patched-before.Patched, st.Clones+st.Copies-before.Clones-before.Copies
+	if patched != patchChunkMax/patchMax || copied != 2 {
+		t.Errorf("%d files patched, %d copied; want %d patched (%d MiB) and the other 2 copied", patched, copied, patchChunkMax/patchMax, patchChunkMax>>20)
 	}
 }
 

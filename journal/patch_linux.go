@@ -363,7 +363,17 @@ func (a *FSApplier) replayRedo() error {
 		}
 		a.log.Warn("journal apply: replayed the patches of a batch cut short", "files", len(es), "after", a.committed.Seq)
 	}
-	if err := os.Truncate(a.redo.path, 0); err != nil {
+	// Cleared durably: a segment written at its start next must not be
+	// followed by these, which follow the same position.
+	f, err := os.OpenFile(a.redo.path, os.O_RDWR, 0)
+	if err == nil {
+		err = f.Truncate(0)
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("clear the redo log: %w", err)
 	}
 	return nil

@@ -407,7 +407,7 @@ func (a *FSApplier) prepareFile(ctx context.Context, p *pendingFile, f Fetcher) 
 	if sb.Mode&unix.S_IFMT != unix.S_IFREG {
 		return r, fmt.Errorf("write to %s: not a regular file", ref.Rel)
 	}
-	if n := spanBytes(p.ranges); !p.whole && n <= patchMax && a.patchHeld.Add(int64(n)) <= patchChunkMax {
+	if n := spanBytes(p.ranges); !p.whole && n <= patchMax && !appendsOnly(p.ranges, sb.Size) && a.patchHeld.Add(int64(n)) <= patchChunkMax {
 		// A few ranges: patched in place once every fetch is in, through
 		// the redo log (patch_linux.go), rather than in a copy.
 		pt := &patch{file: p.file}
@@ -486,6 +486,17 @@ func (a *FSApplier) fetchContents(ctx context.Context, f Fetcher, p *pendingFile
 		}
 	}
 	return work.finish(rep.Attr, rep.Xattrs)
+}
+
+// appendsOnly reports whether ranges (merged, sorted) all lie at or beyond
+// size, the standby file's: the batch only appends to it. Such a file is
+// copied, not patched: a clone shares all of it (a file grown by appends
+// has few extents, so the clone is cheap) and a patch would write the
+// appended bytes twice, into the redo log and the file (perf, the
+// replicate benchmark's new 16 MiB files: the redo log took 6 % of the
+// standby's CPU, the clones 0.5 %).
+func appendsOnly(ranges []span, size int64) bool {
+	return len(ranges) > 0 && ranges[0].off >= uint64(size)
 }
 
 // spanBytes is the bytes spans cover.

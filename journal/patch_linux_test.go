@@ -105,6 +105,13 @@ func TestPatchInPlace(t *testing.T) {
 		t.Errorf("redo log holds %d patches %+v; want big's two ranges and its size", len(es), es)
 	}
 
+	// Appended only: a copy (a clone shares all of it, a patch would
+	// write the bytes twice).
+	r.writeRanged("big", big, 4<<20+100, randomBytes(4096, 12))
+	if st := r.apply(); st.Patched-before.Patched != 1 || st.Clones+st.Copies == before.Clones+before.Copies {
+		t.Errorf("an append: patched %d, clones+copies %d; want a copy", st.Patched-before.Patched, st.Clones+st.Copies)
+	}
+
 	// More than patchMax bytes of ranges: a copy again.
 	r.writeRanged("big", big, 0, randomBytes(patchMax+1, 4))
 	if st := r.apply(); st.Patched-before.Patched != 1 || st.Clones+st.Copies == before.Clones+before.Copies {

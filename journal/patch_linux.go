@@ -18,7 +18,8 @@ import (
 )
 
 // In-place patches. A file whose batch wrote at most patchMax bytes, all in
-// known ranges (the 64 KiB overwrites of a database or a VM image), is not
+// known ranges and not only beyond its end here (the 64 KiB overwrites of
+// a database or a VM image; appends are copied, see appendsOnly), is not
 // copied: a reflink clone of a large file costs with every extent it has
 // (random overwrites leave thousands), and dropping the old copy when the
 // new one is renamed over it costs as much again, in the clone, the rename

@@ -308,8 +308,13 @@ func TestNodeEpochPersistFailureMeansNoService(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
+	// Ticks until the node has tried to serve and failed: past the
+	// startup wait, and past the witness's answer, which comes from a
+	// goroutine of its own (a fixed 5 s of ticks could all be taken
+	// before it ran, on a loaded machine). At most a minute of them.
 	now := t0
-	for range 200 { // 5 s: past the startup wait
+	failed := func() bool { return slices.Contains(n.Status().Alarms, Alarm{Kind: AlarmServiceFailed}) }
+	for i := 0; i < 2400 && (i < 200 || !failed()); i++ {
 		now = now.Add(tick)
 		ticks <- now
 	}

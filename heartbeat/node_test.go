@@ -292,13 +292,22 @@ func TestNewNodeErrors(t *testing.T) {
 func TestNodeEpochPersistFailureMeansNoService(t *testing.T) {
 	w := &world{vip: map[uint32]bool{}}
 	ticks := make(chan time.Time)
+	var probes atomic.Int32 // witness probes started and not answered
 	n, err := NewNode(NodeConfig{
 		Machine:   Config{ClusterID: 1, NodeID: 1, PeerID: 2, Role: RolePrimary, Seed: 1},
 		Key:       []byte("0123456789abcdef"),
 		Transport: NewMemNetwork(1).Attach(1, 2, 2),
 		VIP:       fakeVIP{w, 1},
 		Services:  fakeServices{w, 1},
-		Witness:   func(context.Context) bool { return true },
+		Witness: func(context.Context) bool {
+			defer probes.Add(-1)
+			return true
+		},
+		OnAction: func(a Action) {
+			if _, ok := a.(ProbeWitness); ok {
+				probes.Add(1)
+			}
+		},
 		SaveEpoch: func(uint64) error { return fmt.Errorf("disk full") },
 		Ticks:     ticks,
 	})
@@ -310,13 +319,18 @@ func TestNodeEpochPersistFailureMeansNoService(t *testing.T) {
 	go func() { done <- n.Run(ctx) }()
 	// Ticks until the node has tried to serve and failed: past the
 	// startup wait, and past the witness's answer, which comes from a
-	// goroutine of its own (a fixed 5 s of ticks could all be taken
-	// before it ran, on a loaded machine). At most a minute of them.
+	// goroutine of its own: each tick waits (in real time, briefly) for
+	// the probes started to answer, as nodePair does, and the ticks go
+	// on until the failure (a fixed 5 s of them could all be taken
+	// before the answer came, on a loaded machine). At most a minute.
 	now := t0
 	failed := func() bool { return slices.Contains(n.Status().Alarms, Alarm{Kind: AlarmServiceFailed}) }
 	for i := 0; i < 2400 && (i < 200 || !failed()); i++ {
 		now = now.Add(tick)
 		ticks <- now
+		for deadline := time.Now().Add(5 * time.Second); probes.Load() > 0 && time.Now().Before(deadline); {
+			runtime.Gosched()
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

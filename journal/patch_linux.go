@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -88,7 +89,6 @@ type patch struct {
 	blocks []Block    // apart (the ranges are merged), in any order
 	attr   Attr
 	xattrs []Xattr
-	done   bool // finish was called
 }
 
 func (p *patch) writeAt(data []byte, off uint64) error {
@@ -101,7 +101,7 @@ func (p *patch) writeAt(data []byte, off uint64) error {
 func (p *patch) finish(attr Attr, xattrs []Xattr) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.attr, p.xattrs, p.done = attr, xattrs, true
+	p.attr, p.xattrs = attr, xattrs
 	return nil
 }
 
@@ -110,15 +110,7 @@ func (p *patch) reply() *FetchReply {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	bl := slices.Clone(p.blocks)
-	slices.SortFunc(bl, func(x, y Block) int {
-		switch {
-		case x.Off < y.Off:
-			return -1
-		case x.Off > y.Off:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(bl, func(x, y Block) int { return cmp.Compare(x.Off, y.Off) })
 	if len(bl) == 0 {
 		bl = nil
 	}
@@ -136,7 +128,7 @@ func applyTo(fd int, rep *FetchReply) error {
 }
 
 // redoMagic starts every segment of the redo log.
-var redoMagic = [8]byte{'f', 't', 'r', 'e', 'd', 'o', '0', '1'}
+const redoMagic = "ftredo01"
 
 // redoHeaderLen: magic, the position followed (log ID, seq, epoch), the
 // count of patches and the length of their encodings.
@@ -150,7 +142,7 @@ type redoEntry struct {
 
 // encodeRedo encodes one segment: the patches ps, following position after.
 func encodeRedo(after Position, ps []redoEntry) ([]byte, error) {
-	b := append([]byte(nil), redoMagic[:]...)
+	b := []byte(redoMagic)
 	for _, v := range []uint64{after.LogID, after.Seq, after.Epoch} {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
@@ -175,7 +167,7 @@ func encodeRedo(after Position, ps []redoEntry) ([]byte, error) {
 // log's leftovers).
 func decodeRedo(b []byte, at Position) []redoEntry {
 	var out []redoEntry
-	for len(b) >= redoHeaderLen+4 && bytes.Equal(b[:8], redoMagic[:]) {
+	for len(b) >= redoHeaderLen+4 && string(b[:len(redoMagic)]) == redoMagic {
 		after := Position{LogID: binary.BigEndian.Uint64(b[8:]), Seq: binary.BigEndian.Uint64(b[16:]), Epoch: binary.BigEndian.Uint64(b[24:])}
 		count := binary.BigEndian.Uint32(b[32:])
 		n := binary.BigEndian.Uint64(b[36:])

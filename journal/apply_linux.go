@@ -146,6 +146,7 @@ func NewFSApplier(cfg FSApplierConfig) (*FSApplier, error) {
 		err = a.replayRedo()
 	}
 	if err != nil {
+		a.redo.close()
 		unix.Close(fd)
 		return nil, fmt.Errorf("journal: fs applier: %w", err)
 	}

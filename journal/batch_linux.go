@@ -310,14 +310,15 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 		})
 	}
 	wg.Wait()
-	publish := false
+	copies, patches := false, false
 	var firstErr error
 	for i := range res {
 		err := res[i].err
 		if err != nil && (firstErr == nil || errors.Is(firstErr, context.Canceled) && !errors.Is(err, context.Canceled)) {
 			firstErr = err // the cause, not a fetch it cut short
 		}
-		publish = publish || res[i].work >= 0 || res[i].patch != nil
+		copies = copies || res[i].work >= 0
+		patches = patches || res[i].patch != nil
 	}
 	if firstErr != nil {
 		return firstErr
@@ -325,7 +326,7 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !publish {
+	if !copies && !patches {
 		return nil
 	}
 	// The patches are in the redo log, and the new copies are durable,
@@ -334,7 +335,7 @@ func (a *FSApplier) flushChunk(ctx context.Context, files []*pendingFile, f Fetc
 	if err := a.writePatches(res); err != nil {
 		return err
 	}
-	if slices.ContainsFunc(res, func(r prepared) bool { return r.work >= 0 }) {
+	if copies {
 		if err := unix.Syncfs(a.syncFD); err != nil {
 			return fmt.Errorf("journal: fs applier: syncfs: %w", err)
 		}

@@ -226,16 +226,8 @@ func (r *redoLog) write(after Position, ps []redoEntry) error {
 	if err != nil {
 		return err
 	}
-	if r.fd < 0 {
-		fd, err := unix.Open(r.path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return fmt.Errorf("open the redo log: %w", err)
-		}
-		r.fd = fd
-		// Its name is durable before the first segment counts on it.
-		if err := syncDir(filepath.Dir(r.path)); err != nil {
-			return fmt.Errorf("sync the redo log's directory: %w", err)
-		}
+	if err := r.open(); err != nil {
+		return err
 	}
 	if _, err := unix.Pwrite(r.fd, b, r.off); err != nil {
 		return fmt.Errorf("write the redo log: %w", err)
@@ -248,12 +240,30 @@ func (r *redoLog) write(after Position, ps []redoEntry) error {
 	return nil
 }
 
-// clear makes the log empty (its patches are durable): the next segment
-// goes at its start.
+// open opens the log, creating it, unless it is open.
+func (r *redoLog) open() error {
+	if r.fd >= 0 {
+		return nil
+	}
+	fd, err := unix.Open(r.path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the redo log: %w", err)
+	}
+	r.fd = fd
+	// Its name is durable before the first segment counts on it.
+	if err := syncDir(filepath.Dir(r.path)); err != nil {
+		return fmt.Errorf("sync the redo log's directory: %w", err)
+	}
+	return nil
+}
+
+// clear makes the log empty (its patches are durable), durably: the next
+// segment goes at its start, and must not be followed by older ones that
+// follow the same position.
 func (r *redoLog) clear() error {
 	r.off = 0
-	if r.fd < 0 {
-		return nil
+	if err := r.open(); err != nil {
+		return err
 	}
 	if err := unix.Ftruncate(r.fd, 0); err != nil {
 		return fmt.Errorf("clear the redo log: %w", err)
@@ -292,15 +302,23 @@ func (a *FSApplier) writePatches(res []prepared) error {
 
 // applyPatch writes r's patch into its file.
 func (a *FSApplier) applyPatch(r *prepared) error {
-	fd, err := unix.Openat(r.ref.Dir, r.ref.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", r.ref.Rel, err)
-	}
-	defer unix.Close(fd)
-	if err := applyTo(fd, r.patch.reply()); err != nil {
-		return fmt.Errorf("patch %s: %w", r.ref.Rel, err)
+	if err := patchAt(r.ref, r.patch.reply()); err != nil {
+		return err
 	}
 	a.count(func(s *FSApplyStats) { s.Patched++ })
+	return nil
+}
+
+// patchAt writes rep (a patch) into the file ref names.
+func patchAt(ref *fileid.Ref, rep *FetchReply) error {
+	fd, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", ref.Rel, err)
+	}
+	defer unix.Close(fd)
+	if err := applyTo(fd, rep); err != nil {
+		return fmt.Errorf("patch %s: %w", ref.Rel, err)
+	}
 	return nil
 }
 
@@ -340,14 +358,10 @@ func (a *FSApplier) replayRedo() error {
 		if err != nil {
 			return fmt.Errorf("redo: find %s: %w", e.file, err)
 		}
-		fd, err := unix.Openat(ref.Dir, ref.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err == nil {
-			err = applyTo(fd, e.rep)
-			unix.Close(fd)
-		}
+		err = patchAt(ref, e.rep)
 		ref.Close()
 		if err != nil {
-			return fmt.Errorf("redo: patch %s (%s): %w", e.file, ref.Rel, err)
+			return fmt.Errorf("redo: %s: %w", e.file, err)
 		}
 	}
 	if len(es) > 0 {
@@ -356,28 +370,5 @@ func (a *FSApplier) replayRedo() error {
 		}
 		a.log.Warn("journal apply: replayed the patches of a batch cut short", "files", len(es), "after", a.committed.Seq)
 	}
-	// Cleared durably: a segment written at its start next must not be
-	// followed by these, which follow the same position.
-	f, err := os.OpenFile(a.redo.path, os.O_RDWR, 0)
-	if err == nil {
-		err = f.Truncate(0)
-		if err == nil {
-			err = f.Sync()
-		}
-		f.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("clear the redo log: %w", err)
-	}
-	return nil
-}
-
-// syncDir makes the entries of directory dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return a.redo.clear()
 }

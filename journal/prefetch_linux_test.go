@@ -76,16 +76,24 @@ func (r *inlineRig) applyWith(f Fetcher) {
 	compareTrees(r.t, r.m.dir, r.s.dir)
 }
 
-// TestPrefetchTaken: the ranges a Records message's writes name are
-// fetched as it arrives, the first with the file's attributes; its batch
-// takes them and asks the master for nothing, and forgets them once
-// applied.
-func TestPrefetchTaken(t *testing.T) {
+// bigRig is an inlineRig with an empty file "big" on both sides, and a
+// byteCounter fetching from the master, its counts cleared.
+func bigRig(t *testing.T) (*inlineRig, *byteCounter, fileid.Stamp) {
+	t.Helper()
 	r := newInlineRig(t)
 	f := &byteCounter{inner: directFetcher{NewFSSource(r.m.tree)}}
 	big := r.create("big")
 	r.applyWith(f)
 	f.take()
+	return r, f, big
+}
+
+// TestPrefetchTaken: the ranges a Records message's writes name are
+// fetched as it arrives, the first with the file's attributes; its batch
+// takes them and asks the master for nothing, and forgets them once
+// applied.
+func TestPrefetchTaken(t *testing.T) {
+	r, f, big := bigRig(t)
 
 	r.writeRanged("big", big, 0, randomBytes(3<<20, 1))
 	r.writeRanged("big", big, 5<<20, randomBytes(1<<20, 2)) // a hole between
@@ -159,11 +167,7 @@ func TestPrefetchInvalidated(t *testing.T) {
 // rest fetched by its batch; a new session does not take what an old one
 // prefetched.
 func TestPrefetchBounded(t *testing.T) {
-	r := newInlineRig(t)
-	f := &byteCounter{inner: directFetcher{NewFSSource(r.m.tree)}}
-	big := r.create("big")
-	r.applyWith(f)
-	f.take()
+	r, f, big := bigRig(t)
 	const size = prefetchBytes + 8<<20
 	r.writeRanged("big", big, 0, randomBytes(size, 4))
 	r.prefetchAll(f)

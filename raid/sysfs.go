@@ -3,6 +3,7 @@ package raid
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
@@ -200,17 +201,34 @@ func parseCount(attr, s string) (int64, error) {
 	return n, nil
 }
 
-// readAttr reads one sysfs attribute; a missing attribute is "" (md
-// creates some only for some levels or states).
+// attrMax is the most a sysfs attribute's show() may return: one page.
+const attrMax = 4096
+
+// readAttr reads one sysfs attribute with a single read at offset 0; a
+// missing attribute is "" (md creates some only for some levels or
+// states).
+//
+// One read, not a read to EOF: sysfs calls the attribute's show() again
+// for a read at a later offset and returns that output's tail, so a value
+// that changed between the two reads comes back spliced. CI saw
+// sync_completed read as "0 / 129024\n24\n": the first show() whole,
+// then the tail past byte 11 of a later one with a four-digit count
+// ("4096 / 129024\n").
 func readAttr(fsys fs.FS, name string) (string, error) {
-	b, err := fs.ReadFile(fsys, name)
+	f, err := fsys.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(string(b)), nil
+	defer f.Close()
+	buf := make([]byte, attrMax)
+	n, err := f.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(buf[:n])), nil
 }
 
 // ReadArray reads array name (md0) from fsys, which is rooted at

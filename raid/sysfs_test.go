@@ -1,6 +1,8 @@
 package raid
 
 import (
+	"io"
+	"io/fs"
 	"reflect"
 	"strings"
 	"testing"
@@ -223,4 +225,60 @@ func FuzzParseSyncCompleted(f *testing.F) {
 			t.Fatalf("ParseSyncCompleted(%q) = %+v", s, p)
 		}
 	})
+}
+
+// showFS is a file system whose files act as sysfs attributes do: each
+// read calls show() again and returns its output from the file's offset.
+// Successive show() calls return successive values of shows.
+type showFS struct {
+	fs.FS
+	name  string
+	shows []string
+}
+
+type showFile struct {
+	fs.File
+	fsys  *showFS
+	calls int
+	off   int
+}
+
+func (s *showFS) Open(name string) (fs.File, error) {
+	if name != s.name {
+		return s.FS.Open(name)
+	}
+	f, err := s.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &showFile{File: f, fsys: s}, nil
+}
+
+func (f *showFile) Read(p []byte) (int, error) {
+	out := f.fsys.shows[min(f.calls, len(f.fsys.shows)-1)]
+	f.calls++
+	if f.off >= len(out) {
+		return 0, io.EOF
+	}
+	n := copy(p, out[f.off:])
+	f.off += n
+	return n, nil
+}
+
+// TestReadArraySyncCompletedChanging reads sync_completed while it
+// changes between reads: the status is the first value, not two spliced
+// (read to EOF, the second read returned "24\n" after "0 / 129024\n").
+func TestReadArraySyncCompletedChanging(t *testing.T) {
+	fsys := &showFS{
+		FS:    recoveringFS(),
+		name:  "md0/md/sync_completed",
+		shows: []string{"0 / 129024\n", "4096 / 129024\n"},
+	}
+	a, err := ReadArray(fsys, "md0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SyncCompleted.Done != 0 || a.SyncCompleted.Total != 129024 {
+		t.Errorf("sync_completed = %+v, want 0 of 129024", a.SyncCompleted)
+	}
 }

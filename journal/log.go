@@ -59,8 +59,20 @@ type Options struct {
 	Now func() time.Time
 	// Logger; slog.Default() if nil.
 	Logger *slog.Logger
+	// Continue, if its ID is set, makes a new file continue another log:
+	// it takes that log's ID, and its first record is After+1. A reader
+	// at seq After of that log reads on here without noticing a switch
+	// (the master that takes over from one that handed off to it: see
+	// replica). An existing file of another ID is refused.
+	Continue Continuation
 
 	commitHook func(requests int) // tests: called before each commit
+}
+
+// Continuation names the log, and the last record of it, that a new Log
+// continues (Options.Continue).
+type Continuation struct {
+	ID, After uint64
 }
 
 // Log is the journal's bbolt file. All writes go through one writer
@@ -158,15 +170,17 @@ func (l *Log) load(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
+	cont := l.opts.Continue
 	if v := meta.Get(keyFormat); v == nil {
 		var id [8]byte
+		binary.BigEndian.PutUint64(id[:], cont.ID)
 		for binary.BigEndian.Uint64(id[:]) == 0 {
 			if _, err := rand.Read(id[:]); err != nil {
 				return err
 			}
 		}
 		for _, kv := range [][2][]byte{
-			{keyFormat, u64(logFormat)}, {keyID, id[:]}, {keyEpoch, u64(0)}, {keyLast, u64(0)},
+			{keyFormat, u64(logFormat)}, {keyID, id[:]}, {keyEpoch, u64(0)}, {keyLast, u64(cont.After)},
 		} {
 			if err := meta.Put(kv[0], kv[1]); err != nil {
 				return err
@@ -184,6 +198,9 @@ func (l *Log) load(tx *bolt.Tx) error {
 	}
 	if l.id, err = get(keyID); err != nil {
 		return err
+	}
+	if cont.ID != 0 && l.id != cont.ID {
+		return fmt.Errorf("continue log %016x: the file is log %016x", cont.ID, l.id)
 	}
 	if l.epoch, err = get(keyEpoch); err != nil {
 		return err

@@ -527,3 +527,30 @@ func BenchmarkAppendSerial(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestLogContinue: a new file that continues another log has its ID and
+// numbers on from its last record; reopened, it stays that log; an
+// existing file of another log is refused.
+func TestLogContinue(t *testing.T) {
+	dir := t.TempDir()
+	cont := Continuation{ID: 0xfeedface, After: 41}
+	l := openLog(t, filepath.Join(dir, "j.db"), Options{Continue: cont})
+	if l.ID() != cont.ID || l.First() != 42 || l.Last() != 41 || l.Depth() != 0 {
+		t.Fatalf("continued log: id %x first %d last %d depth %d", l.ID(), l.First(), l.Last(), l.Depth())
+	}
+	if last, err := l.Append(context.Background(), rec(1, 0)); err != nil || last != 42 {
+		t.Fatalf("first Append = %d, %v; want 42", last, err)
+	}
+	if _, err := l.Read(41, 1); !errors.Is(err, ErrTrimmed) {
+		t.Fatalf("Read of the continued log's record: %v", err)
+	}
+	l.Close()
+	l = openLog(t, filepath.Join(dir, "j.db"), Options{Continue: cont})
+	if l.ID() != cont.ID || l.First() != 42 || l.Last() != 42 {
+		t.Fatalf("reopened: id %x first %d last %d", l.ID(), l.First(), l.Last())
+	}
+	l.Close()
+	if _, err := Open(filepath.Join(dir, "j.db"), Options{Continue: Continuation{ID: 7, After: 41}, Logger: quietLogger()}); err == nil || !strings.Contains(err.Error(), "continue log 0000000000000007") {
+		t.Fatalf("Open of another log's file to continue log 7: %v", err)
+	}
+}

@@ -923,3 +923,37 @@ func TestStreamPrefetch(t *testing.T) {
 		t.Fatalf("fetch from Prefetch: %v", err)
 	}
 }
+
+// TestStreamContinuedLog: a receiver that has the whole of log L reads on
+// from the log that continues it (another node's, at a higher epoch) with
+// no resync; one a record short of it, or past it, is told to resync.
+func TestStreamContinuedLog(t *testing.T) {
+	old := openLog(t, filepath.Join(t.TempDir(), "old.db"), Options{NoSync: true})
+	fillLog(t, old, 1, 10)
+	cont := openLog(t, filepath.Join(t.TempDir(), "new.db"), Options{NoSync: true, Continue: Continuation{ID: old.ID(), After: 10}})
+	if err := cont.SetEpoch(5); err != nil {
+		t.Fatal(err)
+	}
+	fillLog(t, cont, 11, 15)
+
+	a := newMemApplier()
+	a.pos = Position{LogID: old.ID(), Seq: 10, Epoch: 3}
+	ss := startSession(newShipper(t, cont, nil), newReceiver(t, a, nil))
+	a.waitSeq(t, 15)
+	ss.stop(t)
+	a.mu.Lock()
+	applied, pos := a.applied, a.pos
+	a.mu.Unlock()
+	if len(applied) != 5 || applied[0].Seq != 11 || applied[0].Size != 11 || pos != (Position{LogID: old.ID(), Seq: 15, Epoch: 5}) {
+		t.Fatalf("applied %d records from seq %d, position %+v; want 11..15 in log %x at epoch 5", len(applied), applied[0].Seq, pos, old.ID())
+	}
+
+	for _, seq := range []uint64{9, 16} {
+		b := newMemApplier()
+		b.pos = Position{LogID: old.ID(), Seq: seq, Epoch: 3}
+		ss := startSession(newShipper(t, cont, func(c *ShipperConfig) { c.NoTrim = true }), newReceiver(t, b, nil))
+		if shipErr, _ := ss.wait(t); !errors.Is(shipErr, ErrResync) {
+			t.Errorf("receiver at seq %d of the continued log: shipper ended with %v, want ErrResync", seq, shipErr)
+		}
+	}
+}

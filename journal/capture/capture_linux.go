@@ -72,8 +72,16 @@ type Config struct {
 	// NoSnapshot has the description walk the live volume even where it
 	// could be read from a snapshot (see describe).
 	NoSnapshot bool
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Continue: the volume is, as it stands, exactly what the standby
+	// holds (the log continues one the standby has whole: the master
+	// took over from one that handed off to it). The description then
+	// builds the model and logs nothing, so the standby reads on without
+	// a resync; the changes made after it are logged as ever. The volume
+	// must not change until Fixed is closed. Run fails with ErrNotCopy
+	// if the description finds the volume is no such copy.
+	Continue bool
+	Logger   *slog.Logger
+	Now      func() time.Time
 
 	// Hints, if set, is told by the master's own file server what it
 	// writes: such writes are shipped with their data (see hints.go).
@@ -100,6 +108,9 @@ type Stats struct {
 	// Description is how the description was made: DescribedSnapshot
 	// or DescribedWalk ("" until it starts).
 	Description string
+	// Silent counts the records of a description not logged because the
+	// log continues the standby's (Config.Continue).
+	Silent uint64
 }
 
 // flight is a batch whose records are queued in the log: once they are
@@ -123,6 +134,16 @@ type Capture struct {
 	// afterSnapshot, if set (tests), runs once the description's
 	// snapshot is made, before it is read.
 	afterSnapshot func()
+	// fixed is closed once the description's view of the volume is
+	// fixed (Fixed); fixOnce closes it.
+	fixed   chan struct{}
+	fixOnce sync.Once
+	// stopped is closed when Run returns: a Sync waits no more.
+	stopped chan struct{}
+	// silent: the batch being translated is the description of a log
+	// that continues the standby's (Config.Continue): its records are
+	// checked and dropped. Only Run's goroutine uses it.
+	silent bool
 
 	trMu sync.Mutex // the translator, between Run and SetShares
 	tr   *translator
@@ -172,7 +193,7 @@ func New(cfg Config) (*Capture, error) {
 		return nil, err
 	}
 	c := &Capture{cfg: cfg, log: cfg.Logger, vol: vol, own: filepath.Join(vol.root, OwnDir),
-		changes: make(chan changelog.Change, cfg.QueueLen), syncWait: map[string]chan struct{}{}}
+		changes: make(chan changelog.Change, cfg.QueueLen), syncWait: map[string]chan struct{}{}, fixed: make(chan struct{}), stopped: make(chan struct{})}
 	fail := func(err error) (*Capture, error) {
 		c.Close()
 		return nil, err
@@ -282,6 +303,7 @@ func (c *Capture) Run(ctx context.Context) error {
 }
 
 func (c *Capture) run(ctx context.Context) error {
+	defer close(c.stopped)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	filterErr := make(chan error, 1)
@@ -360,9 +382,12 @@ func (c *Capture) run(ctx context.Context) error {
 // volume root under a reserved name, which give no record.
 func (c *Capture) describe(ctx context.Context, batch []changelog.Change) error {
 	start := time.Now()
+	fix := func() { c.fixOnce.Do(func() { close(c.fixed) }) }
+	defer fix()
 	sv, why := c.openSnapshot()
 	how := DescribedWalk
 	if sv != nil {
+		fix()
 		how = DescribedSnapshot
 		c.log.Info("capture: describing the shares from a read-only snapshot", "snapshot", sv.name)
 		c.trMu.Lock()
@@ -385,7 +410,13 @@ func (c *Capture) describe(ctx context.Context, batch []changelog.Change) error 
 	c.mu.Lock()
 	c.stats.Description = how
 	c.mu.Unlock()
+	issued := c.cfg.Tree.Issued()
+	c.silent = c.cfg.Continue
 	err := c.step(ctx, batch)
+	c.silent = false
+	if err == nil && c.cfg.Continue {
+		err = c.continued(issued)
+	}
 	attrs := []any{"how", how, "took", time.Since(start).Round(time.Millisecond)}
 	if sv != nil {
 		attrs = append(attrs, "stamped_live", sv.stamped, "nested_subvolumes_read_live", sv.nested)
@@ -395,6 +426,28 @@ func (c *Capture) describe(ctx context.Context, batch []changelog.Change) error 
 	}
 	return err
 }
+
+// continued checks, after the description of a log that continues the
+// standby's, that the volume was the standby's copy: describing it issued
+// no Stamp (issued is Tree.Issued before it), parked nothing, and met no
+// conflict and no error.
+func (c *Capture) continued(issued uint64) error {
+	c.mu.Lock()
+	ts := c.stats.TranslateStats
+	c.mu.Unlock()
+	stamped := c.cfg.Tree.Issued() - issued
+	if stamped == 0 && ts.Parked == 0 && ts.Conflicts == 0 && ts.Errors == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: describing it stamped %d files, parked %d entries, met %d conflicts and %d errors",
+		ErrNotCopy, stamped, ts.Parked, ts.Conflicts, ts.Errors)
+}
+
+// Fixed is closed once the description's view of the volume is fixed: its
+// snapshot is made, or its walk of the live volume is done (or failed). A
+// capture that continues the standby's log (Config.Continue) needs the
+// volume unchanged until then.
+func (c *Capture) Fixed() <-chan struct{} { return c.fixed }
 
 // step translates one batch and queues its records in the log. They are
 // committed while the next batch is translated: the batch before is
@@ -439,6 +492,14 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	c.vol.endBatch()
 	ts := c.tr.stats
 	c.trMu.Unlock()
+	if c.silent {
+		// The standby has all of it (Config.Continue; continued checks
+		// that the walk found the volume so).
+		c.mu.Lock()
+		c.stats.Silent = uint64(len(recs))
+		c.mu.Unlock()
+		recs = nil
+	}
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		for _, ch := range real {
 			c.log.Debug("capture: change", "change", ch.String(), "fid", ch.FID, "dir", ch.DirFID)
@@ -575,7 +636,7 @@ func (c *Capture) releaseGate() {
 // Sync waits until every change made to the volume before it was called
 // is translated and its records are in the log. It writes a marker into
 // the capture's own directory and waits for the filter to report it, so
-// Run must be running.
+// Run must be running: once it has returned, Sync fails.
 func (c *Capture) Sync(ctx context.Context) error {
 	c.mu.Lock()
 	c.syncNext++
@@ -602,6 +663,14 @@ func (c *Capture) Sync(ctx context.Context) error {
 	case <-ctx.Done():
 		forget()
 		return fmt.Errorf("capture: sync: %w", ctx.Err())
+	case <-c.stopped:
+		select {
+		case <-done: // answered as Run returned
+			return nil
+		default:
+		}
+		forget()
+		return errors.New("capture: sync: the capture has stopped")
 	}
 }
 

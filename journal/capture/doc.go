@@ -108,6 +108,18 @@
 // snapshot refused, or Config.NoSnapshot) the live volume is walked, and
 // an Info line says why. Stats.Description says which way it was made.
 //
+// A log that continues the standby's (Config.Continue: this master took
+// over from one that handed off to it, so its volume is exactly the
+// standby's) is described silently: the description builds the model and
+// logs nothing (Stats.Silent counts what it left out), and the standby
+// reads on without a resync, a copy of the master all along. The volume
+// must not change until the description's view is fixed (Fixed: its
+// snapshot made, or its walk done), since a change before then is in the
+// model but in no record. A volume the description must change (a file
+// to stamp, a copied Stamp to re-issue) or that parks an entry, or meets
+// a conflict or an error, is no such copy: Run fails with ErrNotCopy and
+// the caller starts a log with a description.
+//
 // # Cost per change
 //
 // A new file costs a stamp (its Stamp is set as an xattr), a stat and a

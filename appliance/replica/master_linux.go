@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,17 @@ type MasterConfig struct {
 	// Hints, if set, is told by the master's own file server (this
 	// process) what it writes (see capture.Config).
 	Hints *capture.WriteHints
+	// Continue, if its LogID is set, is the standby position this node
+	// reached when the master before it handed off to it (its Standby's
+	// Position after a Drain that reported the hand-off): the volume is
+	// exactly that log up to that record. The first log then continues
+	// that one (journal.Options.Continue) and describes the volume
+	// silently (capture.Config.Continue), so the old master, whose
+	// volume is the same, reads on as a copy without a resync. The
+	// volume must not change until Ready is closed. A volume that turns
+	// out not to be that copy, or one with parked entries, gets a log
+	// with a description instead.
+	Continue journal.Position
 	// Tune adjusts the capture's configuration (tests, benchmarks).
 	Tune   func(*capture.Config)
 	Logger *slog.Logger
@@ -88,8 +100,10 @@ type MasterStats struct {
 	Peer      string
 	// Lag is the age of the oldest record the standby has not
 	// acknowledged (0 when it has them all).
-	Lag       time.Duration
-	Sessions  uint64 // standby sessions served
+	Lag      time.Duration
+	Sessions uint64 // standby sessions served
+	// Continued: the log continues the standby's (MasterConfig.Continue).
+	Continued bool
 	Capture   capture.Stats
 	LastError string // why the last session ended
 }
@@ -115,6 +129,19 @@ type Master struct {
 	epoch       uint64
 	sessions    uint64
 	lastErr     string
+	// cont is the continuation the next term starts with (taken by the
+	// first term); ready is closed once the volume may change (Ready);
+	// contFixed is the continuing term's capture's Fixed, nil when the
+	// current term does not continue a log.
+	cont      journal.Position
+	ready     chan struct{}
+	readyOnce sync.Once
+	contFixed <-chan struct{}
+	// handed is the position the standby had when this master handed
+	// off, kept once the term ended with nothing logged after it
+	// (HandedOff).
+	handed     journal.Position
+	handedSeen bool
 }
 
 // NewMaster checks cfg and returns a Master; Run starts it.
@@ -143,7 +170,51 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Master{cfg: cfg, log: cfg.Logger, epoch: cfg.Epoch}, nil
+	return &Master{cfg: cfg, log: cfg.Logger, epoch: cfg.Epoch, cont: cfg.Continue, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once the volume may change: at once for a master that
+// does not continue a log (MasterConfig.Continue); for one that does,
+// once its description's view of the volume is fixed, or the
+// continuation was given up (GiveUpContinue, or the volume was no copy).
+func (m *Master) Ready() <-chan struct{} { return m.ready }
+
+// Continues reports whether the master was configured to continue its
+// standby's log (MasterConfig.Continue): Ready is then worth waiting for.
+func (m *Master) Continues() bool { return m.cfg.Continue.LogID != 0 }
+
+func (m *Master) setReady() { m.readyOnce.Do(func() { close(m.ready) }) }
+
+// GiveUpContinue ends a term that continues a log before its
+// description's view of the volume is fixed: the caller cannot keep the
+// volume unchanged any longer. The next term starts a log with a
+// description (the standby resyncs from it). Ready is closed.
+func (m *Master) GiveUpContinue() {
+	m.mu.Lock()
+	fixed, cancel := m.contFixed, m.termCancel
+	m.cont = journal.Position{}
+	m.mu.Unlock()
+	if fixed != nil && cancel != nil {
+		select {
+		case <-fixed:
+		default:
+			m.log.Warn("replica master: giving up continuing the standby's log: the volume may change before its view is fixed")
+			cancel(fmt.Errorf("%w: the continuation was given up", errNewLog))
+		}
+	}
+	m.setReady()
+}
+
+// HandedOff reports, once Run has returned, the position of the standby
+// when this master handed off to it (HandOff), if nothing was logged
+// after it until the capture stopped: the volume is then exactly that
+// log up to that record, the position from which this node, following
+// the new master, reads on as a copy (the new master's
+// MasterConfig.Continue is the same position).
+func (m *Master) HandedOff() (journal.Position, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.handed, m.handedSeen
 }
 
 // SetEpoch raises the fencing epoch of the records appended from now on
@@ -167,7 +238,7 @@ func (m *Master) SetEpoch(epoch uint64) error {
 func (m *Master) Stats() MasterStats {
 	m.mu.Lock()
 	l, c, s := m.jlog, m.capt, m.ship
-	st := MasterStats{Epoch: m.epoch, Sessions: m.sessions, LastError: m.lastErr}
+	st := MasterStats{Epoch: m.epoch, Sessions: m.sessions, LastError: m.lastErr, Continued: m.contFixed != nil}
 	m.mu.Unlock()
 	if l == nil {
 		return st
@@ -255,6 +326,9 @@ func (m *Master) HandOff(ctx context.Context, note []byte) (uint64, error) {
 			if !s.EndSession(cause) {
 				return 0, errors.New("replica: hand off: the standby's session ended")
 			}
+			m.mu.Lock()
+			m.handed, m.handedSeen = journal.Position{LogID: l.ID(), Seq: seq, Epoch: l.Epoch()}, false
+			m.mu.Unlock()
 			m.log.Info("replica master handed off: the standby has the whole log", "seq", seq)
 			return seq, nil
 		}
@@ -272,6 +346,7 @@ func (m *Master) HandOff(ctx context.Context, note []byte) (uint64, error) {
 func (m *Master) Run(ctx context.Context) (err error) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
+	defer m.setReady() // nothing left to keep the volume unchanged for
 	cfg := m.cfg
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -331,7 +406,12 @@ func (m *Master) term(ctx context.Context) (err error) {
 	if err := os.Rename(cfg.LogPath, cfg.LogPath+".prev"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("move the old log aside: %w", err)
 	}
-	l, err := journal.Open(cfg.LogPath, journal.Options{MaxDepth: cfg.MaxDepth, NoSync: cfg.NoSync, Logger: cfg.Logger, Now: cfg.Now})
+	cont := m.takeContinue()
+	if cont.LogID == 0 {
+		m.setReady()
+	}
+	l, err := journal.Open(cfg.LogPath, journal.Options{MaxDepth: cfg.MaxDepth, NoSync: cfg.NoSync, Logger: cfg.Logger, Now: cfg.Now,
+		Continue: journal.Continuation{ID: cont.LogID, After: cont.Seq}})
 	if err != nil {
 		return err
 	}
@@ -347,6 +427,7 @@ func (m *Master) term(ctx context.Context) (err error) {
 		Volume: cfg.Volume, Tree: cfg.Tree, Shares: cfg.Shares, Log: l,
 		Gate: cfg.Gate, ReleaseDepth: cfg.MaxDepth / 2, Ignore: cfg.Ignore, Logger: cfg.Logger, Now: cfg.Now,
 		Hints: cfg.Hints, MaxAppend: min(capture.DefaultMaxAppend, max(cfg.MaxDepth/2, 1)),
+		Continue: cont.LogID != 0,
 	}
 	if cfg.Tune != nil {
 		cfg.Tune(&ccfg)
@@ -365,31 +446,107 @@ func (m *Master) term(ctx context.Context) (err error) {
 	m.mu.Lock()
 	m.jlog, m.capt, m.ship, m.termCtx, m.termCancel = l, c, ship, ctx, cancel
 	m.applyFails, m.applyFailAt = 0, 0
+	if cont.LogID != 0 {
+		m.contFixed = c.Fixed()
+	}
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
-		m.jlog, m.capt, m.ship, m.termCtx, m.termCancel = nil, nil, nil, nil, nil
+		m.jlog, m.capt, m.ship, m.termCtx, m.termCancel, m.contFixed = nil, nil, nil, nil, nil, nil
 		m.mu.Unlock()
 	}()
-	m.log.Info("replica master running", "volume", cfg.Volume, "epoch", epoch, "log", l.ID())
+	m.log.Info("replica master running", "volume", cfg.Volume, "epoch", epoch, "log", l.ID(), "continues_standby_log", cont.LogID != 0)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The capture outlives the term's context by a last Sync when this
+	// master handed off (settleHandOff).
+	capCtx, capCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer capCancel()
 	defer cancel(nil)
 	wg.Go(func() {
-		if err := c.Run(ctx); err != nil {
+		err := c.Run(capCtx)
+		if errors.Is(err, capture.ErrNotCopy) {
+			m.log.Warn("replica master: the volume is not the standby's copy; starting a log that describes it", "err", err)
+			err = fmt.Errorf("%w: %w", errNewLog, err)
+		}
+		if err != nil {
 			cancel(err)
 		}
 	})
+	if cont.LogID != 0 {
+		wg.Go(func() {
+			select {
+			case <-c.Fixed():
+			case <-ctx.Done():
+			}
+			m.setReady()
+		})
+	}
 	if cfg.RestartAfter > 0 {
 		wg.Go(func() { m.watchFull(ctx, l, c, ship, cancel) })
 	}
 	<-ctx.Done()
+	m.settleHandOff(c, l)
+	capCancel()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
 }
+
+// takeContinue returns the continuation the first term starts with
+// (MasterConfig.Continue), once; none where the volume root holds parked
+// entries (the capture that parked them knew where they belong, a new
+// one does not: only a description puts them right).
+func (m *Master) takeContinue() journal.Position {
+	m.mu.Lock()
+	cont := m.cont
+	m.cont = journal.Position{}
+	m.mu.Unlock()
+	if cont.LogID == 0 {
+		return cont
+	}
+	ents, err := os.ReadDir(m.cfg.Volume)
+	if err != nil {
+		m.log.Warn("replica master: not continuing the standby's log", "err", err)
+		return journal.Position{}
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), capture.ParkPrefix) {
+			m.log.Warn("replica master: not continuing the standby's log: the volume has parked entries", "entry", e.Name())
+			return journal.Position{}
+		}
+	}
+	return cont
+}
+
+// settleHandOff, at the end of a term in which this master handed off,
+// lets the capture log what was changed until now and keeps the hand-off
+// position for HandedOff only if nothing was (a write that came after
+// the hand-off is on this volume alone: only a resync undoes it).
+func (m *Master) settleHandOff(c *capture.Capture, l *journal.Log) {
+	m.mu.Lock()
+	h := m.handed
+	m.mu.Unlock()
+	if h.LogID != l.ID() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleMax)
+	err := c.Sync(ctx)
+	cancel()
+	last := l.Last()
+	ok := err == nil && last == h.Seq
+	if !ok {
+		m.log.Warn("replica master: changes after the hand-off, or none known; following the new master with a resync", "handed_off_at", h.Seq, "last", last, "err", err)
+	}
+	m.mu.Lock()
+	m.handedSeen = ok
+	m.mu.Unlock()
+}
+
+// settleMax bounds settleHandOff's wait for the capture.
+const settleMax = 2 * time.Second
 
 // watchFull ends the term (errNewLog) once the log has been full, with no
 // standby connected, for RestartAfter — provided the log is full of

@@ -173,3 +173,108 @@ func TestHandOffAndDrain(t *testing.T) {
 		t.Fatal("HandOff of a stopped master succeeded")
 	}
 }
+
+// TestHandOffThenContinue: after a hand-off the new master's log
+// continues the one it had whole (MasterConfig.Continue), and the old
+// master, whose volume is that log up to the hand-off (Master.HandedOff),
+// reads on from there: no resync, no description, only the changes made
+// after the switch. A master with a write after its hand-off has no
+// such position.
+func TestHandOffThenContinue(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	s1 := p.shares[0].Root
+	must(t, os.MkdirAll(filepath.Join(s1, "d/e"), 0o755))
+	for i := range 50 {
+		write(t, filepath.Join(s1, "d", "f"+string(rune('a'+i%26))+string(rune('a'+i/26))), 0, bytes.Repeat([]byte{byte(i)}, 3000))
+	}
+	p.sync()
+	write(t, filepath.Join(s1, "d/e/small"), 0, []byte("small")) // covered by the hand-off
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	seq, err := p.master.HandOff(ctx, nil)
+	must(t, err)
+	if handedOff, err := p.standby.Drain(ctx); err != nil || !handedOff {
+		t.Fatalf("Drain = %v, %v", handedOff, err)
+	}
+	p.stopMaster()
+	handed, ok := p.master.HandedOff()
+	spos := p.standby.Stats().Position
+	if !ok || handed.Seq != seq || handed.LogID != p.master.Stats().LogID && p.master.Stats().LogID != 0 || handed.LogID != spos.LogID || handed.Seq != spos.Seq {
+		t.Fatalf("HandedOff = %+v, %v; standby at %+v, hand-off at %d", handed, ok, spos, seq)
+	}
+	p.stopStandby()
+
+	// B (the old standby) serves, continuing the log it has whole.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	bcfg := p.mcfg
+	bcfg.Volume, bcfg.Tree, bcfg.Listener, bcfg.NodeID, bcfg.Epoch = p.svol, p.stree, ln, "s", 3
+	bcfg.LogPath = filepath.Join(t.TempDir(), "journal.db")
+	bcfg.TLS = p.scfg.TLS
+	bcfg.Tune = nil
+	bcfg.Shares = []changelog.Share{{FSID: 1, Root: filepath.Join(p.svol, "s1")}, {FSID: 2, Root: filepath.Join(p.svol, "s2")}}
+	bcfg.Continue = spos
+	b, err := NewMaster(bcfg)
+	must(t, err)
+	bctx, bcancel := context.WithCancel(context.Background())
+	defer bcancel()
+	bdone := make(chan error, 1)
+	go func() { bdone <- b.Run(bctx) }()
+	select {
+	case <-b.Ready():
+	case <-ctx.Done():
+		t.Fatal("the continuing master never said the volume may change")
+	}
+	waitRunning(t, b, bdone)
+	if st := b.Stats(); !st.Continued || st.LogID != spos.LogID || st.LastSeq != spos.Seq || st.Capture.Silent < 50 {
+		t.Fatalf("continuing master: %+v", st)
+	}
+
+	// A (the old master) follows from its hand-off position.
+	acfg := p.scfg
+	acfg.Tree, acfg.NodeID, acfg.TLS = p.mtree, "m", p.mcfg.TLS
+	acfg.PositionPath = filepath.Join(t.TempDir(), "position")
+	must(t, journal.NewPositionFile(acfg.PositionPath).Save(handed))
+	addr := ln.Addr().String()
+	acfg.Dial = func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	a, err := NewStandby(acfg)
+	must(t, err)
+	adone := make(chan error, 1)
+	go func() { adone <- a.Run(bctx) }()
+
+	sb1 := filepath.Join(p.svol, "s1")
+	write(t, filepath.Join(sb1, "d/e/small"), 0, []byte("SMALL"))
+	must(t, os.Rename(filepath.Join(sb1, "d/e"), filepath.Join(sb1, "e2")))
+	write(t, filepath.Join(sb1, "new"), 0, []byte("written on B"))
+	last, err := b.Sync(ctx)
+	must(t, err)
+	must(t, b.WaitAcked(ctx, last))
+	for _, sh := range []string{"s1", "s2"} {
+		if d := compareTrees(filepath.Join(p.svol, sh), filepath.Join(p.mvol, sh)); d != "" {
+			t.Fatalf("after the switch, share %s differs: %s", sh, d)
+		}
+	}
+	st := a.Stats()
+	if st.NeedResync || st.Position.LogID != spos.LogID || st.Applied == 0 || st.Applied > 20 || st.Position.Seq != last {
+		t.Fatalf("the old master followed the continuation with %+v; want log %x read on from %d to %d, a few records", st, spos.LogID, spos.Seq, last)
+	}
+	bcancel()
+	waitDone(t, "new master", bdone)
+	waitDone(t, "new standby", adone)
+
+	// A write after the hand-off leaves its master with no position to
+	// read on from.
+	q := newPair(t, pairOpts{})
+	q.sync()
+	if _, err := q.master.HandOff(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(q.shares[0].Root, "late"), 0, []byte("after the hand-off"))
+	q.stopMaster()
+	if pos, ok := q.master.HandedOff(); ok {
+		t.Fatalf("HandedOff = %+v after a write that came after the hand-off", pos)
+	}
+}

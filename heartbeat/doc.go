@@ -57,8 +57,10 @@
 //     master's new log); until then its data is no copy of the master's
 //     (FlagSynced tells the master, whose status shows "degraded"), and
 //     only Promote{Force} takes over. A node that handed the service
-//     over had every record then and stays synced while it follows the
-//     new master's log from its start. A master that goes on without
+//     over had every record then: it stays synced where the new
+//     master's log continues its own (JournalPosition.Continues: no
+//     description rewrites its volume), and is no copy until caught up
+//     where the new log describes the volume anew. A master that goes on without
 //     its standby's journal while the standby is alive (the journal's
 //     link cut, heartbeats still heard) outdates it first: Outdate{On}
 //     makes its heartbeats carry FlagOutdate, a standby that hears it

@@ -42,9 +42,16 @@ type ServiceHealth struct {
 // position in an older log says nothing about the master's current one.
 // A serving node whose new log does not describe its volume yet sends
 // JournalUnknown, which no Slave's position reaches.
+//
+// Continues: the position is in the log this node had whole when it
+// handed the service over, or in the new master's continuation of it,
+// which does not describe the volume anew (the new master's volume was
+// this one's): this node stays a copy, lagging at worst, through the
+// switch of epochs.
 type JournalPosition struct {
-	Pos   uint64
-	Epoch uint64
+	Pos       uint64
+	Epoch     uint64
+	Continues bool
 }
 
 // JournalUnknown is the position of a serving node whose log does not yet

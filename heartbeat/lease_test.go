@@ -233,6 +233,36 @@ func TestHandedOffResyncs(t *testing.T) {
 	}
 }
 
+// TestHandedOffContinues: a node that handed the service over with every
+// record, whose position goes on in the new master's continuation of its
+// log (JournalPosition.Continues: no description rewrites its volume),
+// stays a copy through the switch: it takes over at once if the new
+// master dies, before it has caught up with it. A position without
+// Continues (the continuation refused: a resync) ends that.
+func TestHandedOffContinues(t *testing.T) {
+	for _, resync := range []bool{false, true} {
+		h := newTM(t, standby)
+		asPrimarySlave(h)
+		h.step(JournalPosition{Pos: 40})
+		h.peer.Journal = 40
+		h.run(time.Second, both)
+		wantHas(t, h.step(Failback{}), "RemoveVIP")
+		h.step(JournalPosition{Pos: 40, Continues: true}) // its own log, handed off
+		h.run(time.Second, both)
+		h.peer.State, h.peer.Epoch, h.peer.Journal = StateMaster, 2, 60
+		h.step(JournalPosition{Pos: 45, Epoch: 2, Continues: !resync})
+		h.run(300*time.Millisecond, both)
+		if s := h.m.Status(); s.Synced == resync || (h.lastSent().Flags&FlagSynced != 0) == resync {
+			t.Fatalf("resync %v: following at 45 of 60: synced %v, heartbeat flags %v", resync, s.Synced, h.lastSent().Flags)
+		}
+		h.witness = ptr(true)
+		_, took := h.runUntil(5*time.Second, quiet, func(a []Action) bool { return has(a, "AddVIP") })
+		if took == resync {
+			t.Fatalf("resync %v: took over when the new master died: %v", resync, took)
+		}
+	}
+}
+
 // TestEpochOwnerPreferred: both nodes alive, neither serving, in the same
 // epoch: the node that promoted into it (epoch 3 is rank 1's, node 2's)
 // served last and is preferred, even when the other's journal position

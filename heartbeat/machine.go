@@ -125,7 +125,8 @@ type Machine struct {
 	wentBackAt time.Time // when the position last went back: only a newer peer view counts for catching up
 	// handedOff: this node handed the service to a caught-up peer and had
 	// every record then: it stays synced until its position moves to the
-	// new master's log (whose first records rewrite this volume).
+	// new master's log (whose first records rewrite this volume), or for
+	// good where that log continues this node's (JournalPosition.Continues).
 	handedOff bool
 	// awaitReset: this node released; its position is still its own
 	// log's until the caller reports the reset (a lower position, or 0)
@@ -231,7 +232,12 @@ func (m *Machine) Step(ev Event) []Action {
 		// from its own log's 25 to the new master's 28 and never
 		// counted as following it).
 		newLog := e.Epoch != m.logEpoch && (m.logEpoch != 0 || m.awaitReset)
-		if !m.serving && (e.Pos < m.journal || m.awaitReset && e.Pos == 0 || newLog) {
+		// A position in the log this node handed over with every
+		// record, or in the new master's continuation of it, is no
+		// resync: no description rewrites this volume, which stays a
+		// copy (while it has not handed over, Continues means nothing).
+		cont := m.handedOff && e.Continues
+		if !m.serving && !cont && (e.Pos < m.journal || m.awaitReset && e.Pos == 0 || newLog) {
 			// A resync (or, after a release, the switch to the new
 			// master's log): not a copy until caught up again. Also
 			// after a handover with every record: the new master's log

@@ -22,6 +22,19 @@
 // and the note the master gave it (StandbyStats.HandOffNote: the
 // appliance's NFS write generation).
 //
+// After a hand-off the two volumes are the same log up to the same
+// record, so the new master does not describe its volume anew: its first
+// log continues the handed-off one (MasterConfig.Continue, the standby
+// position its Drain ended at: the same log ID, numbered on, described
+// silently by the capture), and the old master, once its Run has ended
+// with nothing logged after the hand-off (Master.HandedOff), takes that
+// position as its standby position and reads on: a copy all along, where
+// a resync from a description would rewrite its volume before all of the
+// new log is there. The new master keeps its volume unchanged until Ready
+// (its capture's view of the volume fixed); a volume that is no copy
+// (capture.ErrNotCopy) or holds parked entries gets a described log, and
+// the old master resyncs from it as before.
+//
 // Both run until their context ends (Run), release everything they opened
 // when Run returns, and may be run again: a node switches role by ending
 // one Run and starting the other, as heartbeat decides. Stats are plain

@@ -523,8 +523,9 @@ func (m *Master) takeContinue() journal.Position {
 
 // settleHandOff, at the end of a term in which this master handed off,
 // lets the capture log what was changed until now and keeps the hand-off
-// position for HandedOff only if nothing was (a write that came after
-// the hand-off is on this volume alone: only a resync undoes it).
+// position for HandedOff only if nothing was, and nothing waits to be (a
+// rescan due, an entry parked): a change that is not in the handed-off
+// log is on this volume alone, and only a resync undoes it.
 func (m *Master) settleHandOff(c *capture.Capture, l *journal.Log) {
 	m.mu.Lock()
 	h := m.handed
@@ -535,10 +536,11 @@ func (m *Master) settleHandOff(c *capture.Capture, l *journal.Log) {
 	ctx, cancel := context.WithTimeout(context.Background(), settleMax)
 	err := c.Sync(ctx)
 	cancel()
-	last := l.Last()
-	ok := err == nil && last == h.Seq
+	last, pending := l.Last(), c.Stats().Pending
+	ok := err == nil && last == h.Seq && !pending
 	if !ok {
-		m.log.Warn("replica master: changes after the hand-off, or none known; following the new master with a resync", "handed_off_at", h.Seq, "last", last, "err", err)
+		m.log.Warn("replica master: changes after the hand-off, or not all known; following the new master with a resync",
+			"handed_off_at", h.Seq, "last", last, "rescans_or_parked", pending, "err", err)
 	}
 	m.mu.Lock()
 	m.handedSeen = ok

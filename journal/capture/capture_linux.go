@@ -111,6 +111,9 @@ type Stats struct {
 	// Silent counts the records of a description not logged because the
 	// log continues the standby's (Config.Continue).
 	Silent uint64
+	// Pending: after the last batch, rescans were due (one failed) or
+	// entries parked: changes of the volume may not all be in the log.
+	Pending bool
 }
 
 // flight is a batch whose records are queued in the log: once they are
@@ -490,7 +493,7 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	}
 	recs := c.tr.batch(real)
 	c.vol.endBatch()
-	ts := c.tr.stats
+	ts, pending := c.tr.stats, c.tr.pending()
 	c.trMu.Unlock()
 	if c.silent {
 		// The standby has all of it (Config.Continue; continued checks
@@ -512,7 +515,7 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	p, err := c.enqueue(ctx, recs)
 	c.mu.Lock()
 	initial := c.stats.Batches == 0
-	c.stats.TranslateStats = ts
+	c.stats.TranslateStats, c.stats.Pending = ts, pending
 	c.stats.Batches++
 	if last != 0 {
 		c.stats.LastTime = last

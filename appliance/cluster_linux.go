@@ -81,7 +81,9 @@ func (s clusterServices) Start(context.Context) error {
 		var note []byte
 		why.HandedOff, note = rt.repl.drain(drainMax)
 		if why.HandedOff {
-			s.b.takeHandOffGen(note, rt.log)
+			if epoch := s.b.takeHandOffGen(note, rt.log); epoch != 0 {
+				why.PeerEpoch = epoch
+			}
 		}
 	}
 	if err := s.b.startServingGen(why, rt.log); err != nil {

@@ -45,7 +45,8 @@ type servingStart struct {
 	// HandedOff: the old master's journal session ended with its
 	// hand-off, after this node had applied everything it logged.
 	HandedOff bool
-	// PeerEpoch is the epoch the peer served at.
+	// PeerEpoch is the epoch the peer served at: its hand-off note's where
+	// one came, else the heartbeat's view of it.
 	PeerEpoch uint64
 }
 

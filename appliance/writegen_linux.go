@@ -136,17 +136,24 @@ func (b *backend) handOffNote(epoch uint64, log *slog.Logger) []byte {
 
 // takeHandOffGen keeps the generation the old master's hand-off carried
 // (its note; nil: none), as config sync would have.
-func (b *backend) takeHandOffGen(note []byte, log *slog.Logger) {
+//
+// It returns the epoch the old master served at, as the note says (0 if
+// there is no note to take): the heartbeat's view of the peer's epoch may
+// already be the new master's, which the peer adopts as soon as it hears
+// it (a failback in the lab read it a few milliseconds too late, and the
+// verifier changed for nothing).
+func (b *backend) takeHandOffGen(note []byte, log *slog.Logger) uint64 {
 	if note == nil {
-		return
+		return 0
 	}
 	gen, epoch, err := parseGenNote(note)
 	if err != nil {
 		log.Warn("nfs: the old master's hand-off note is not taken; the verifier changes", "err", err)
-		return
+		return 0
 	}
 	log.Info("nfs: the old master's hand-off brought its write generation", "generation", gen, "epoch", epoch)
 	b.followWriteGen(gen, epoch, log)
+	return epoch
 }
 
 // servingWriteGen is the generation this serving node uses and its epoch,

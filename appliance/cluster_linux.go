@@ -73,7 +73,9 @@ type clusterServices struct {
 // the service over, the journal it was shipping is let run until its
 // hand-off, so this node has everything the peer logged and the write
 // generation the hand-off carries; the write verifier is kept or changed
-// (writegen.go); the node becomes the journal's master; and NFS answers.
+// (writegen.go); the node becomes the journal's master (after a hand-off,
+// its log continues the old master's, which stays a copy without a
+// resync); and NFS answers.
 func (s clusterServices) Start(context.Context) error {
 	rt := s.rt
 	why := servingStart{Handover: rt.handover.Load(), PeerEpoch: rt.node.Status().Peer.Epoch}
@@ -90,6 +92,9 @@ func (s clusterServices) Start(context.Context) error {
 		rt.log.Error("cluster: write generation", "err", err)
 	}
 	rt.repl.serve(rt.servingEpoch())
+	// A log that continues the old master's needs the volume as the
+	// hand-off left it until the capture's view of it is fixed.
+	rt.repl.ready()
 	rt.serving.Store(true)
 	rt.mu.Lock()
 	rt.servingSince = time.Now()

@@ -68,6 +68,17 @@ type replication struct {
 	// followed is the standby's position as last seen in the log the
 	// master ships: what the heartbeat announces (see position).
 	followed, followedEpoch uint64
+	// cont is the position this standby had when the old master handed
+	// off to it (drain): the log its next master role continues
+	// (replica.MasterConfig.Continue).
+	cont journal.Position
+	// handed is the position this node's volume is at since it handed
+	// off as master (replica.Master.HandedOff): the new master's log
+	// continues it, and following that log this node is a copy all along
+	// (position's Continues).
+	handed journal.Position
+	// resyncs counts the standby's resyncs from a master's new log.
+	resyncs atomic.Uint64
 }
 
 // pairCerts are this node's certificate and key and the peer's pinned
@@ -142,8 +153,10 @@ func (r *replication) serve(epoch uint64) {
 	if r.b != nil && r.b.nfs != nil {
 		hints = r.b.nfs.hints // NFS writes go with their data
 	}
+	cont := r.cont
+	r.cont = journal.Position{}
 	m, err := replica.NewMaster(replica.MasterConfig{
-		Volume: r.cfg.Volume, Tree: r.tree, Hints: hints,
+		Volume: r.cfg.Volume, Tree: r.tree, Hints: hints, Continue: cont,
 		// The whole volume is one replicated tree: shares come and go
 		// inside it.
 		Shares:  []changelog.Share{{FSID: 1, Root: r.cfg.Volume}},
@@ -160,6 +173,31 @@ func (r *replication) serve(epoch uint64) {
 	r.start(func(ctx context.Context) error {
 		return both(ctx, m.Run, func(ctx context.Context) error { return serveConfig(ctx, cfgAddr, tlsCfg, r.b, r.log) })
 	})
+}
+
+// continueMax bounds how long a new master that continues its standby's
+// log keeps its file services closed for the description's view of the
+// volume (a snapshot, or a walk where there is none); past it the
+// continuation is given up and the old master resyncs.
+const continueMax = 10 * time.Second
+
+// ready waits, on a master whose log continues the standby's, until the
+// volume may change (replica.Master.Ready), at most continueMax.
+func (r *replication) ready() {
+	r.mu.Lock()
+	m := r.master
+	r.mu.Unlock()
+	if m == nil || !m.Continues() {
+		return
+	}
+	start := time.Now()
+	select {
+	case <-m.Ready():
+		r.log.Info("replication: the new log continues the old master's; file services may write", "waited", time.Since(start).Round(time.Millisecond))
+	case <-time.After(continueMax):
+		m.GiveUpContinue()
+		r.log.Warn("replication: the volume's view was not fixed in time; the old master resyncs from a described log", "waited", continueMax)
+	}
 }
 
 // raiseEpoch gives the running master's log a new epoch taken while it
@@ -231,6 +269,11 @@ func (r *replication) drain(timeout time.Duration) (bool, []byte) {
 	if !handedOff {
 		return false, nil
 	}
+	r.mu.Lock()
+	if r.standby == s {
+		r.cont = st.Position // the next master role continues this log
+	}
+	r.mu.Unlock()
 	return true, st.HandOffNote
 }
 
@@ -259,7 +302,11 @@ func (r *replication) standBy() {
 	if r.role == "standby" {
 		return
 	}
+	old := r.master
 	r.stopLocked()
+	if old != nil {
+		r.keepHandOff(old)
+	}
 	tlsCfg, err := journal.TLSConfig(r.tls.own, r.tls.key, r.tls.peer)
 	if err != nil {
 		r.log.Error("replication: standby TLS", "err", err)
@@ -286,6 +333,44 @@ func (r *replication) standBy() {
 	r.start(func(ctx context.Context) error { return both(ctx, follow, r.followJournal(s, posPath)) })
 }
 
+// keepHandOff, once master m has stopped, keeps the position it handed
+// off at as this node's standby position, if its volume is still exactly
+// that log up to that record (replica.Master.HandedOff): the volume is
+// synced first, so a crash cannot leave the position ahead of the data.
+// The new master's log continues that one, and this node reads on as a
+// copy. Otherwise the position stays what it was, and the new master's
+// log resyncs this node.
+func (r *replication) keepHandOff(m *replica.Master) {
+	pos, ok := m.HandedOff()
+	if !ok {
+		return
+	}
+	err := syncVolume(r.cfg.Volume)
+	if err == nil {
+		err = journal.NewPositionFile(filepath.Join(r.cfg.StateDir, positionFile)).Save(pos)
+	}
+	if err != nil {
+		r.log.Error("replication: keep the hand-off position; the new master's log will resync this node", "err", err)
+		return
+	}
+	r.handed = pos
+	r.followed, r.followedEpoch = pos.Seq, pos.Epoch
+	r.log.Info("replication: this volume is the handed-off log's; following the new master from there", "log", fmt.Sprintf("%016x", pos.LogID), "seq", pos.Seq)
+}
+
+// syncVolume puts the file system of dir on stable storage.
+func syncVolume(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	return nil
+}
+
 // followJournal runs the standby, resynchronising whenever the master
 // started a new log.
 func (r *replication) followJournal(s *replica.Standby, posPath string) func(context.Context) error {
@@ -304,6 +389,7 @@ func (r *replication) followJournal(s *replica.Standby, posPath string) func(con
 			if err := pf.Save(journal.Position{Epoch: pos.Epoch}); err != nil {
 				return fmt.Errorf("replication: reset the standby's position for a resync: %w", err)
 			}
+			r.resyncs.Add(1)
 			r.log.Warn("replication: resynchronising from the master's new log", "was", pos)
 		}
 	}
@@ -329,6 +415,7 @@ func (r *replication) stopLocked() {
 	}
 	r.cancel, r.done, r.role, r.master, r.standby, r.runCtx = nil, nil, "", nil, nil, nil
 	r.followed, r.followedEpoch = 0, 0
+	r.handed = journal.Position{}
 }
 
 func (r *replication) stop() {
@@ -461,6 +548,9 @@ func (r *replication) position() heartbeat.JournalPosition {
 		return heartbeat.JournalPosition{Pos: s.LastSeq, Epoch: s.Epoch}
 	case r.standby != nil:
 		s := r.standby.Stats()
+		// Still in the log this node handed off (or its continuation by
+		// the new master): a copy all along.
+		cont := r.handed.LogID != 0 && !s.NeedResync && s.Position.LogID == r.handed.LogID && s.Position.Seq >= r.handed.Seq
 		switch {
 		case s.Following:
 			r.followed, r.followedEpoch = s.Position.Seq, s.Position.Epoch
@@ -473,7 +563,7 @@ func (r *replication) position() heartbeat.JournalPosition {
 		}
 		// Disconnected (the master died, say): the last position in the
 		// master's log stands.
-		return heartbeat.JournalPosition{Pos: r.followed, Epoch: r.followedEpoch}
+		return heartbeat.JournalPosition{Pos: r.followed, Epoch: r.followedEpoch, Continues: cont}
 	case r.serving && r.disabled == "":
 		// Serving with no log running (starting, or it failed): no
 		// standby is a copy of it (a 0 here made one count as caught
@@ -487,12 +577,12 @@ func (r *replication) position() heartbeat.JournalPosition {
 func (r *replication) status() api.ClusterReplication {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := api.ClusterReplication{Role: r.role, Disabled: r.disabled}
+	out := api.ClusterReplication{Role: r.role, Disabled: r.disabled, Resyncs: r.resyncs.Load()}
 	switch {
 	case r.master != nil:
 		s := r.master.Stats()
 		out.Connected, out.LastSeq, out.AckedSeq, out.Depth = s.Connected, s.LastSeq, s.Acked, s.Depth
-		out.LagMS, out.LastError = s.Lag.Milliseconds(), s.LastError
+		out.LagMS, out.LastError, out.Continued = s.Lag.Milliseconds(), s.LastError, s.Continued
 	case r.standby != nil:
 		s := r.standby.Stats()
 		out.Connected, out.AckedSeq, out.LagMS, out.LastError = s.Connected, s.Position.Seq, s.Lag.Milliseconds(), s.LastError

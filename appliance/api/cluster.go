@@ -179,6 +179,13 @@ type ClusterReplication struct {
 	LagMS      int64  `json:"lag_ms"`
 	NeedResync bool   `json:"need_resync,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
+	// Continued (master): its log continues the one the standby had
+	// whole when it handed the service over, so the standby follows it
+	// as a copy, without a resync. Resyncs: how often this node, as
+	// standby, has followed a new master log from its description since
+	// nasd started.
+	Continued bool   `json:"continued,omitempty"`
+	Resyncs   uint64 `json:"resyncs,omitempty"`
 }
 
 // ClusterBackend is the optional cluster part of a Backend; the routes

@@ -210,6 +210,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	// write generation n2 serves with: the journal's hand-off carries it
 	// (CI once failed back 0.9 s after n1 rejoined, before config sync
 	// had brought it, and the verifier changed).
+	resyncs := p.status("n2").Replication.Resyncs
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -217,6 +218,11 @@ func TestPairFailoverAndFailback(t *testing.T) {
 		return serving(s1, "master") && s2.State == "slave" && !s2.Serving
 	})
 	t.Logf("failback took %v", took)
+	// n1 had all of n2's log at the hand-off: its log continues it, and
+	// n2, whose volume is that log's, follows without a resync, a copy
+	// all along.
+	p.waitFor("n2 caught up with n1's log", 20*time.Second, caughtUp)
+	continued(t, p, resyncs)
 	p.servedBy("n1", "after", "written to n2 while n1 was down")
 	if v := p.writeVerifier(verfFH, "3"); v != verf2 {
 		t.Fatalf("a planned failback changed the write verifier %x to %x (nothing was lost: clients should not resend)", verf2, v)
@@ -229,10 +235,6 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	// go on answering ARP and TCP for it; its lease fence (a tcx program)
 	// drops the VIP's traffic once the lease runs out, and the standby
 	// promotes only after that. The client must end up on n2 alone.
-	// The old master follows n1's new log from its start; until it has
-	// caught up it is no copy (the log's first records rewrite its
-	// volume: chaos seed 89) and would not take over by itself.
-	p.waitFor("n2 caught up with n1's new log", 20*time.Second, caughtUp)
 	epochF := p.status("n1").Epoch
 	lab.Nasd(t, "freeze", "n1")
 	p.waitNode("n2", "n2 takes over from a frozen master", 20*time.Second, func(s2 api.ClusterStatus) bool {
@@ -253,6 +255,7 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	})
 	p.write("thawed", "written to n2 while n1 was frozen")
 	p.onVolume("n1", "thawed", "written to n2 while n1 was frozen")
+	resyncs = p.status("n2").Replication.Resyncs
 	if err := p.api["n2"].ClusterAction(p.ctx(), "failback"); err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -263,7 +266,8 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	if v := p.writeVerifier(verfFH, "5"); v != verf4 {
 		t.Fatalf("the second failback changed the write verifier %x to %x", verf4, v)
 	}
-	p.waitFor("n2 caught up with n1's new log again", 20*time.Second, caughtUp)
+	p.waitFor("n2 caught up with n1's log again", 20*time.Second, caughtUp)
+	continued(t, p, resyncs)
 
 	// A partition of the master from the peer and the witness: it
 	// releases the VIP, the standby (which still reaches the witness)
@@ -318,4 +322,16 @@ func TestPairFailoverAndFailback(t *testing.T) {
 	p.waitFor("n2 stand-alone", 20*time.Second, func(_, s2 api.ClusterStatus) bool {
 		return !s2.Configured && s2.Protection == api.ProtectionStandalone
 	})
+}
+
+// continued checks that n1's log continues the one n2 handed over with,
+// and that n2 follows it without a resync (resyncs: n2's count before).
+func continued(t *testing.T, p *pair, resyncs uint64) {
+	t.Helper()
+	if r := p.status("n1").Replication; !r.Continued {
+		t.Fatalf("n1's log after the failback does not continue n2's: %+v", r)
+	}
+	if s := p.status("n2"); s.Replication.Resyncs != resyncs || !s.Synced {
+		t.Fatalf("n2 after the failback: resyncs %d (before %d), synced %v", s.Replication.Resyncs, resyncs, s.Synced)
+	}
 }

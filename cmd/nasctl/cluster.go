@@ -232,6 +232,12 @@ func printClusterStatus(w io.Writer, s api.ClusterStatus) error {
 	case r.Role == "standby":
 		fmt.Fprintf(w, "Journal: applying the master's (%s); applied %d, lag %d ms\n", connText(r.Connected), r.AckedSeq, r.LagMS)
 	}
+	if r.Continued {
+		fmt.Fprintln(w, "Journal: this log continues the one the standby had at the hand-off: it stayed a copy, no resync")
+	}
+	if r.Resyncs > 0 {
+		fmt.Fprintf(w, "Journal: resynchronised %d times from a new master log since nasd started\n", r.Resyncs)
+	}
 	switch {
 	case s.Outdating && s.PeerOutdated:
 		fmt.Fprintln(w, "Journal: the standby is OUTDATED: sync shares go on without it; it is no copy and does not take over until it has caught up")

@@ -44,13 +44,14 @@ func TestClusterCommands(t *testing.T) {
 		},
 		Witness:     api.ClusterWitness{Addr: "10.0.0.254", Known: true, Reachable: true, AgeMS: 300},
 		Alarms:      []string{"path-down(1)"},
-		Replication: api.ClusterReplication{Role: "master", Connected: true, LastSeq: 12, AckedSeq: 10, Depth: 2, LagMS: 35},
+		Replication: api.ClusterReplication{Role: "master", Connected: true, LastSeq: 12, AckedSeq: 10, Depth: 2, LagMS: 35, Continued: true},
 		Timing:      api.ClusterTiming{IntervalMS: 120, JitterMS: 40, DeadMS: 1500, LeaseMS: 450},
 	}
 	out = c.ok("", "cluster", "status")
 	for _, w := range []string{"Pair DEGRADED: cluster 77, epoch 4", "1 (this)  primary  master", "serving on 10.0.0.100/24, healthy",
 		"2 (peer)  standby  slave", "alive", "public     10.0.0.11", "120 ms ago", "DOWN", "42 s ago", "witness", "reachable", "Alarms: path-down(1)",
 		"Journal: shipping to the standby (connected); last record 12, acknowledged 10, depth 2, lag 35 ms",
+		"Journal: this log continues the one the standby had at the hand-off: it stayed a copy, no resync",
 		"Timing: heartbeat every 120ms ± 40ms, peer dead after 1.5s of silence, lease 450ms"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("status output lacks %q:\n%s", w, out)

@@ -137,7 +137,9 @@ func (r *replication) serve(epoch uint64) {
 		}
 		return
 	}
+	cont := r.cont
 	r.stopLocked()
+	cont = r.checkContinue(cont)
 	tlsCfg, err := journal.TLSConfig(r.tls.own, r.tls.key, r.tls.peer)
 	if err != nil {
 		r.log.Error("replication: master TLS", "err", err)
@@ -153,8 +155,6 @@ func (r *replication) serve(epoch uint64) {
 	if r.b != nil && r.b.nfs != nil {
 		hints = r.b.nfs.hints // NFS writes go with their data
 	}
-	cont := r.cont
-	r.cont = journal.Position{}
 	m, err := replica.NewMaster(replica.MasterConfig{
 		Volume: r.cfg.Volume, Tree: r.tree, Hints: hints, Continue: cont,
 		// The whole volume is one replicated tree: shares come and go
@@ -415,7 +415,22 @@ func (r *replication) stopLocked() {
 	}
 	r.cancel, r.done, r.role, r.master, r.standby, r.runCtx = nil, nil, "", nil, nil, nil
 	r.followed, r.followedEpoch = 0, 0
-	r.handed = journal.Position{}
+	r.handed, r.cont = journal.Position{}, journal.Position{}
+}
+
+// checkContinue returns cont, the position the standby drained to, if
+// the standby, now stopped, is still there (its position file says so):
+// only then is the volume that log up to that record.
+func (r *replication) checkContinue(cont journal.Position) journal.Position {
+	if cont.LogID == 0 {
+		return cont
+	}
+	pos, err := journal.NewPositionFile(filepath.Join(r.cfg.StateDir, positionFile)).Load()
+	if err != nil || pos.LogID != cont.LogID || pos.Seq != cont.Seq {
+		r.log.Warn("replication: not continuing the old master's log: the standby position moved since its hand-off", "handed_off", cont, "position", pos, "err", err)
+		return journal.Position{}
+	}
+	return cont
 }
 
 func (r *replication) stop() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 )
@@ -57,31 +58,71 @@ type Loss struct {
 
 // Report is the checker's verdict on one trial.
 type Report struct {
-	Ops               int      `json:"ops"`
-	Acked             int      `json:"acked"`
-	Info              int      `json:"info"` // ops the client gave up on
-	LostSync          int      `json:"lost_acked_writes_sync"`
-	LostAsync         int      `json:"lost_acked_writes_async"`
-	LostSMB           int      `json:"lost_acked_writes_smb"` // SMB writes: replicated asynchronously on every share
-	StandbyLostSync   int      `json:"standby_lost_acked_writes_sync"`
-	AsyncLossWindowMS int64    `json:"async_loss_window_ms"`
-	Losses            []Loss   `json:"losses,omitempty"`
-	ReadMismatchSync  int      `json:"read_mismatch_sync"`
-	ReadMismatchAsync int      `json:"read_mismatch_async"`
-	ReadMismatchSMB   int      `json:"read_mismatch_smb"`
-	StaleHandles      int      `json:"stale_handles"`
-	SplitBrains       int      `json:"split_brains"`
-	Problems          []string `json:"problems,omitempty"`
-	MaxStallMS        int64    `json:"client_max_stall_ms"`
-	P99StallMS        int64    `json:"client_p99_stall_ms"`
-	Uncertain         int      `json:"uncertain_files"`
+	Ops               int    `json:"ops"`
+	Acked             int    `json:"acked"`
+	Info              int    `json:"info"` // ops the client gave up on
+	LostSync          int    `json:"lost_acked_writes_sync"`
+	LostAsync         int    `json:"lost_acked_writes_async"`
+	LostSMB           int    `json:"lost_acked_writes_smb"` // SMB writes: replicated asynchronously on every share
+	StandbyLostSync   int    `json:"standby_lost_acked_writes_sync"`
+	AsyncLossWindowMS int64  `json:"async_loss_window_ms"`
+	Losses            []Loss `json:"losses,omitempty"`
+	ReadMismatchSync  int    `json:"read_mismatch_sync"`
+	ReadMismatchAsync int    `json:"read_mismatch_async"`
+	ReadMismatchSMB   int    `json:"read_mismatch_smb"`
+	StaleHandles      int    `json:"stale_handles"`
+	SplitBrains       int    `json:"split_brains"`
+	// Diverged counts the files the standby holds otherwise than the
+	// master once the pair converged (missing, extra, other contents):
+	// every share, whatever its mode.
+	Diverged   int      `json:"standby_diverged_files"`
+	Problems   []string `json:"problems,omitempty"`
+	MaxStallMS int64    `json:"client_max_stall_ms"`
+	P99StallMS int64    `json:"client_p99_stall_ms"`
+	Uncertain  int      `json:"uncertain_files"`
 }
 
 // Failed tells whether the trial broke a guarantee: a lost acknowledged
 // sync write (on the master or the standby), a sync read that did not see
-// an acknowledged write, a stale handle or a split brain.
+// an acknowledged write, a stale handle, a split brain, or a standby that
+// is no copy of the master once the pair converged.
 func (r Report) Failed() bool {
-	return r.LostSync > 0 || r.StandbyLostSync > 0 || r.ReadMismatchSync > 0 || r.StaleHandles > 0 || r.SplitBrains > 0
+	return r.LostSync > 0 || r.StandbyLostSync > 0 || r.ReadMismatchSync > 0 || r.StaleHandles > 0 || r.SplitBrains > 0 || r.Diverged > 0
+}
+
+// Diverged lists the files whose standby copy differs from the master's
+// in t (missing on one node, or other contents), in share and name
+// order.
+func Diverged(t Trees, master, standby string) []string {
+	var out []string
+	m, s := t[master], t[standby]
+	shares := slices.Sorted(maps.Keys(m))
+	for sh := range s {
+		if _, ok := m[sh]; !ok {
+			shares = append(shares, sh)
+		}
+	}
+	for _, sh := range shares {
+		names := slices.Sorted(maps.Keys(m[sh]))
+		for n := range s[sh] {
+			if _, ok := m[sh][n]; !ok {
+				names = append(names, n)
+			}
+		}
+		for _, n := range names {
+			mv, inM := m[sh][n]
+			sv, inS := s[sh][n]
+			switch {
+			case !inS:
+				out = append(out, fmt.Sprintf("%s/%s: missing on the standby", sh, n))
+			case !inM:
+				out = append(out, fmt.Sprintf("%s/%s: only on the standby", sh, n))
+			case mv != sv:
+				out = append(out, fmt.Sprintf("%s/%s: %d bytes on the master, %d other ones on the standby", sh, n, len(mv), len(sv)))
+			}
+		}
+	}
+	return out
 }
 
 // fileModel is what a file must hold: its bytes and, per byte, the index
@@ -254,6 +295,17 @@ func Check(in CheckInput) Report {
 		}
 	}
 	r.SplitBrains, r.Problems = splitBrains(in.Samples, r.Problems)
+	if in.Master != "" && in.Standby != "" {
+		d := Diverged(in.Final, in.Master, in.Standby)
+		r.Diverged = len(d)
+		for i, p := range d {
+			if i == 5 {
+				r.Problems = append(r.Problems, fmt.Sprintf("... %d more files differ on the standby", len(d)-5))
+				break
+			}
+			r.Problems = append(r.Problems, "the standby is no copy: "+p)
+		}
+	}
 	return r
 }
 

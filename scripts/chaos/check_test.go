@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -355,5 +356,31 @@ func TestCheckSMBLossApart(t *testing.T) {
 	}
 	if r.LostSMB != 1 || r.LostSync != 0 || r.LostAsync != 0 || r.StandbyLostSync != 0 {
 		t.Fatalf("lost smb %d sync %d async %d standby-sync %d, want 1 0 0 0: %+v", r.LostSMB, r.LostSync, r.LostAsync, r.StandbyLostSync, r.Losses)
+	}
+}
+
+// TestDiverged: a standby file missing, extra or with other contents is
+// listed, an identical one is not, and a trial with one fails.
+func TestDiverged(t *testing.T) {
+	trees := Trees{
+		"n1": {"async": {"a": "x", "b": "y", "c": "z"}, "sync": {"s": "1"}},
+		"n2": {"async": {"a": "x", "b": "Y", "d": "w"}, "sync": {"s": "1"}, "smb": {"e": ""}},
+	}
+	got := Diverged(trees, "n1", "n2")
+	want := []string{
+		"async/b: 1 bytes on the master, 1 other ones on the standby",
+		"async/c: missing on the standby",
+		"async/d: only on the standby",
+		"smb/e: only on the standby",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Diverged = %q, want %q", got, want)
+	}
+	if d := Diverged(trees, "n1", "n1"); d != nil {
+		t.Errorf("a node differs from itself: %q", d)
+	}
+	r := Check(CheckInput{Final: trees, Master: "n1", Standby: "n2"})
+	if r.Diverged != 4 || !r.Failed() || !strings.Contains(strings.Join(r.Problems, "\n"), "the standby is no copy: async/c") {
+		t.Fatalf("Check: diverged %d, failed %v, problems %q", r.Diverged, r.Failed(), r.Problems)
 	}
 }

@@ -30,6 +30,9 @@
 // both nodes, the watcher's samples and the fault log, and reports
 // acknowledged writes lost (per share mode, with the async loss window),
 // stale handles, split brains (both nodes serving in one epoch, or both
-// holding the VIP for two samples in a row while neither is frozen) and
-// client stalls.
+// holding the VIP for two samples in a row while neither is frozen),
+// standby files that are not the master's once the pair converged (on
+// every share, async and SMB ones too: a standby that follows the wrong
+// log, or the right one from the wrong place, fails here) and client
+// stalls.
 package main

@@ -78,6 +78,8 @@ func roundTrip(ns, addr string, timeout time.Duration) (string, error) {
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond) // polling a real condition
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
@@ -86,7 +88,7 @@ func eventually(t *testing.T, what string, cond func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: still failing after 10s: %v", what, err)
 		}
-		time.Sleep(50 * time.Millisecond) // polling a real condition
+		<-tick.C
 	}
 }
 

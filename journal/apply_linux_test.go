@@ -242,6 +242,13 @@ func TestFSApplier(t *testing.T) {
 	add(Record{Op: OpCreate, File: bigSt, Parent: docs, Name: "big.bin", Mode: ModeReg | 0o644})
 	add(Record{Op: OpWrite, File: bigSt})
 
+	// Written in known ranges: prefetched as its records arrive, in a
+	// pooled buffer given back once the batch is applied.
+	must(os.WriteFile(m.path("docs/ranged.bin"), randomBytes(3<<20+777, 3), 0o644))
+	ranged := m.stampAt(t, "docs/ranged.bin")
+	add(Record{Op: OpCreate, File: ranged, Parent: docs, Name: "ranged.bin", Mode: ModeReg | 0o644})
+	add(Record{Op: OpWrite, File: ranged, Off: 0, Len: 3<<20 + 777})
+
 	must(os.Symlink("a.txt", m.path("docs/ln")))
 	ln := m.stampAt(t, "docs/ln")
 	add(Record{Op: OpSymlink, File: ln, Parent: docs, Name: "ln", Target: "a.txt"})
@@ -314,6 +321,9 @@ func TestFSApplier(t *testing.T) {
 	waiter := &positionWaiter{Applier: app, changed: make(chan struct{})}
 	shipper := newShipper(t, l, func(c *ShipperConfig) { c.Source = src })
 	receiver := newReceiver(t, waiter, nil)
+	// The applier gives large replies' buffers back for reuse: a reply
+	// used after that would read the poison.
+	receiver.bufs.poison = true
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pa, pb := net.Pipe()
@@ -331,8 +341,8 @@ func TestFSApplier(t *testing.T) {
 	waiter.wait(t, last)
 	compareTrees(t, m.dir, s.dir)
 	st := app.Stats()
-	if st.Records != uint64(len(recs)) || st.Vanished != 1 || st.Clones+st.Copies == 0 {
-		t.Errorf("stats %+v; want %d records, 1 vanished, working copies made", st, len(recs))
+	if st.Records != uint64(len(recs)) || st.Vanished != 1 || st.Clones+st.Copies == 0 || st.Prefetched != 3<<20+777 {
+		t.Errorf("stats %+v; want %d records, 1 vanished, working copies made, ranged.bin prefetched", st, len(recs))
 	}
 	if ref, err := s.tree.Resolve(bigSt); err != nil || ref.Rel != "docs/big.bin" {
 		t.Fatalf("standby resolves the master's stamp of big.bin to %v, %v", ref, err)
@@ -399,6 +409,23 @@ func TestFSApplier(t *testing.T) {
 	close(release)
 	waiter.wait(t, last)
 	compareTrees(t, m.dir, s.dir)
+
+	// A range of an existing file rewritten: patched in place from its
+	// prefetched reply, whose buffer goes back only once the patch is
+	// written.
+	before = app.Stats()
+	rf, err := os.OpenFile(m.path("docs/ranged.bin"), os.O_WRONLY, 0)
+	must(err)
+	_, err = rf.WriteAt(randomBytes(600_000, 4), 1<<20)
+	must(err)
+	must(rf.Close())
+	last, err = l.Append(ctx, Record{Op: OpWrite, Share: 1, File: ranged, Off: 1 << 20, Len: 600_000})
+	must(err)
+	waiter.wait(t, last)
+	compareTrees(t, m.dir, s.dir)
+	if st := app.Stats(); st.Patched == before.Patched || st.Prefetched-before.Prefetched != 600_000 {
+		t.Errorf("the rewritten range was not prefetched and patched: %+v", st)
+	}
 	cancel()
 
 	// A standby that crashed before its commit applies records again: the
@@ -433,6 +460,13 @@ type positionWaiter struct {
 // ApplyBatch passes batches on (the FSApplier takes them whole).
 func (w *positionWaiter) ApplyBatch(ctx context.Context, recs []Record, f Fetcher) (int, error) {
 	return w.Applier.(BatchApplier).ApplyBatch(ctx, recs, f)
+}
+
+// Prefetch passes on to an applier that prefetches (the FSApplier).
+func (w *positionWaiter) Prefetch(ctx context.Context, recs []Record, f Fetcher) {
+	if pf, ok := w.Applier.(Prefetcher); ok {
+		pf.Prefetch(ctx, recs, f)
+	}
 }
 
 func (w *positionWaiter) Commit(pos Position) error {

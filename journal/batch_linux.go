@@ -603,6 +603,11 @@ func (a *FSApplier) fetchPiece(ctx context.Context, f Fetcher, p *pendingFile, w
 			return nil, err
 		}
 	}
+	if !withAttr && !work.keeps() && rep.release != nil {
+		// Written: nothing refers to the reply's buffer any more.
+		rep.release()
+		return nil, nil
+	}
 	return rep, nil
 }
 

@@ -35,7 +35,12 @@
 //     ErrHandedOff once the receiver has acknowledged its whole log
 //     (Shipper.EndSession), which the receiver learns: the new master's
 //     proof that nothing it was shipped is missing. A HandOff also carries
-//     a note the journal does not read (HandOffMsg).
+//     a note the journal does not read (HandOffMsg). A log may continue
+//     another (Options.Continue: its ID, numbered on), so a receiver
+//     that has all of that one reads on without a resync. Large fetch
+//     replies are read into buffers the receiver pools, which the applier
+//     gives back (FetchReply.release) once it has written their data and
+//     set the attributes their xattrs came with.
 //   - Applying (apply_linux.go, batch_linux.go, source_linux.go): the
 //     Applier interface is the standby's side effect; FSApplier applies
 //     records to a volume through fileid's index, never showing a

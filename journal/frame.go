@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"ftnas/appliance/fileid"
 )
@@ -232,9 +233,58 @@ type FetchReply struct {
 	Attr   Attr
 	Xattrs []Xattr // sorted by name, unique
 	Blocks []Block // ascending, not overlapping
-	// release, if set, gives the buffer Blocks lie in back to the Source
-	// that read them; the shipper calls it once the reply is sent.
+	// release, if set, gives the buffer Blocks lie in back: on the
+	// master to the Source that read them (the shipper calls it once the
+	// reply is sent), on the standby to the receiver's payload pool (the
+	// applier calls it once nothing holds the blocks or the xattrs any
+	// more). It may be called more than once.
 	release func()
+}
+
+// payloadPool keeps the payload buffers of large fetch replies on the
+// standby, so a stream of 4 MiB pieces does not allocate (and the garbage
+// collector scan and free) 4 MiB a piece: FetchReply.release gives a
+// buffer back once the applier is done with the reply.
+type payloadPool struct {
+	p sync.Pool
+	// poison (tests) overwrites a buffer given back, so a reply used after
+	// its release shows.
+	poison bool
+}
+
+// payloadPoolCap is the capacity of the pooled buffers: a reply of
+// MaxFetchData bytes of blocks with its attributes and xattrs fits.
+const payloadPoolCap = MaxFetchData + 256<<10
+
+// get returns a buffer of n bytes.
+func (pp *payloadPool) get(n int) []byte {
+	if n > payloadPoolCap {
+		return make([]byte, n)
+	}
+	if b, ok := pp.p.Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, payloadPoolCap)
+}
+
+// put gives b back.
+func (pp *payloadPool) put(b []byte) {
+	if cap(b) != payloadPoolCap {
+		return
+	}
+	b = b[:cap(b)]
+	if pp.poison {
+		for i := range b {
+			b[i] = 0xa5
+		}
+	}
+	pp.p.Put(&b)
+}
+
+// releaseOnce gives p back to pp once, however often it is called.
+func releaseOnce(pp *payloadPool, p []byte) func() {
+	var once sync.Once
+	return func() { once.Do(func() { pp.put(p) }) }
 }
 
 // ErrCode classifies an ErrorMsg.
@@ -315,7 +365,11 @@ func WriteFrame(w io.Writer, m Message) error {
 
 // ReadFrame reads and decodes one frame. io.EOF means the stream ended
 // cleanly between frames.
-func ReadFrame(r io.Reader) (Message, error) {
+func ReadFrame(r io.Reader) (Message, error) { return readFrame(r, nil) }
+
+// readFrame is ReadFrame; with pool set, the payload of a large fetch
+// reply is one of pool's buffers, given back by the reply's release.
+func readFrame(r io.Reader, pool *payloadPool) (Message, error) {
 	var h [frameHeaderLen]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if err == io.EOF {
@@ -334,13 +388,23 @@ func ReadFrame(r io.Reader) (Message, error) {
 	if n > MaxFrame {
 		return nil, fmt.Errorf("journal: read %s: %w: payload of %d bytes exceeds %d", t, ErrProtocol, n, MaxFrame)
 	}
-	p, err := readN(r, int(n))
+	var get func(int) []byte
+	if pool != nil && t == MsgFetchReply {
+		get = pool.get
+	}
+	p, err := readN(r, int(n), get)
 	if err != nil {
 		return nil, fmt.Errorf("journal: read %s payload of %d bytes: %w", t, n, noEOF(err))
 	}
 	m, err := DecodePayload(t, p)
 	if err != nil {
+		if get != nil {
+			pool.put(p)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	if fr, ok := m.(*FetchReply); ok && get != nil && cap(p) == payloadPoolCap {
+		fr.release = releaseOnce(pool, p)
 	}
 	return m, nil
 }
@@ -351,7 +415,9 @@ func ReadFrame(r io.Reader) (Message, error) {
 // place, not grown (growing it a chunk at a time allocated a 4 MiB fetch
 // reply five times over, zeroed, and copied it four times: the standby's
 // largest cost per byte fetched).
-func readN(r io.Reader, n int) ([]byte, error) {
+//
+// get, if set, gives the buffer of a payload above one chunk.
+func readN(r io.Reader, n int, get func(int) []byte) ([]byte, error) {
 	const chunk = 256 << 10
 	if n <= chunk {
 		p := make([]byte, n)
@@ -362,7 +428,12 @@ func readN(r io.Reader, n int) ([]byte, error) {
 	if _, err := io.ReadFull(r, first[:]); err != nil {
 		return nil, err
 	}
-	p := make([]byte, n)
+	var p []byte
+	if get != nil {
+		p = get(n)
+	} else {
+		p = make([]byte, n)
+	}
 	copy(p, first[:])
 	if _, err := io.ReadFull(r, p[chunk:]); err != nil {
 		return nil, err

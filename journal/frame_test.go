@@ -388,3 +388,54 @@ func BenchmarkBlockSums(b *testing.B) {
 		}
 	}
 }
+
+// TestReadFramePooled: a large fetch reply read with a payload pool lies
+// in a pooled buffer that its release gives back, once however often it
+// is called; the next reply reads intact; a small reply is not pooled.
+func TestReadFramePooled(t *testing.T) {
+	data := bytes.Repeat([]byte("pooled "), 1<<17) // 896 KiB
+	big := &FetchReply{ID: 7, What: FetchData | FetchXattrs, Xattrs: []Xattr{{Name: "user.k", Value: []byte("v")}}, Blocks: []Block{{Off: 4096, Data: data}}}
+	var stream []byte
+	for range 2 {
+		var err error
+		if stream, err = AppendFrame(stream, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := &FetchReply{ID: 8, What: FetchData, Blocks: []Block{{Data: []byte("small")}}}
+	stream, _ = AppendFrame(stream, small)
+	pool := &payloadPool{poison: true}
+	r := bytes.NewReader(stream)
+	m, err := readFrame(r, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := m.(*FetchReply)
+	if first.release == nil || !bytes.Equal(first.Blocks[0].Data, data) || string(first.Xattrs[0].Value) != "v" {
+		t.Fatalf("first reply: release %v, block intact %v", first.release != nil, bytes.Equal(first.Blocks[0].Data, data))
+	}
+	buf := first.Blocks[0].Data
+	first.release()
+	if buf[0] != 0xa5 {
+		t.Fatal("the released buffer was not given back (not poisoned)")
+	}
+	buf[0] = 1 // as if handed out again
+	first.release()
+	if buf[0] != 1 {
+		t.Fatal("a second release gave the buffer back again")
+	}
+	m, err = readFrame(r, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second := m.(*FetchReply); !bytes.Equal(second.Blocks[0].Data, data) {
+		t.Fatal("the second reply is not intact")
+	}
+	m, err = readFrame(r, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.(*FetchReply).release != nil {
+		t.Error("a small reply is pooled")
+	}
+}

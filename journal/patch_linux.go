@@ -64,7 +64,10 @@ const (
 // sink is where a file's fetched contents and metadata go: a working
 // copy's descriptor (fdSink), or a patch kept in memory.
 type sink interface {
+	// writeAt writes data at off. A sink that keeps data (not a copy of
+	// it) until later says so with keeps.
 	writeAt(data []byte, off uint64) error
+	keeps() bool
 	// finish cuts the contents to attr.Size and gives them the master's
 	// metadata.
 	finish(attr Attr, xattrs []Xattr) error
@@ -74,6 +77,8 @@ type sink interface {
 type fdSink int
 
 func (s fdSink) writeAt(data []byte, off uint64) error { return writeAt(int(s), data, off) }
+
+func (fdSink) keeps() bool { return false }
 
 func (s fdSink) finish(attr Attr, xattrs []Xattr) error {
 	if err := unix.Ftruncate(int(s), int64(attr.Size)); err != nil {
@@ -90,6 +95,10 @@ type patch struct {
 	attr   Attr
 	xattrs []Xattr
 }
+
+// keeps: a patch holds the data it is given until it is written
+// (flushChunk).
+func (*patch) keeps() bool { return true }
 
 func (p *patch) writeAt(data []byte, off uint64) error {
 	p.mu.Lock()

@@ -189,8 +189,27 @@ func (a *FSApplier) prefetched(f Fetcher, file fileid.Stamp) []*prefetch {
 	return slices.Clone(a.pre.files[file])
 }
 
+// release gives the buffer of pf's reply back once it has come: pf is
+// forgotten, and the batch that used it has written what it took (a
+// patch's data among it) and set the attributes.
+func (pf *prefetch) release() {
+	select {
+	case <-pf.done:
+		if pf.rep != nil && pf.rep.release != nil {
+			pf.rep.release()
+		}
+	default:
+		go func() {
+			<-pf.done
+			if pf.rep != nil && pf.rep.release != nil {
+				pf.rep.release()
+			}
+		}()
+	}
+}
+
 // forgetPrefetched drops the prefetches asked for by seq or before: their
-// records are applied.
+// records are applied (and flushed: nothing holds their data).
 func (a *FSApplier) forgetPrefetched(seq uint64) {
 	p := &a.pre
 	p.mu.Lock()
@@ -203,6 +222,7 @@ func (a *FSApplier) forgetPrefetched(seq uint64) {
 				continue
 			}
 			p.bytes -= pf.sp.end - pf.sp.off
+			pf.release()
 		}
 		if len(kept) == 0 {
 			delete(p.files, file)

@@ -168,6 +168,9 @@ const tellTimeout = 2 * time.Second
 type wire struct {
 	conn net.Conn
 	r    *bufio.Reader
+	// bufs, if set (the receiver's), holds the payloads of large fetch
+	// replies (FetchReply.release).
+	bufs *payloadPool
 	mu   sync.Mutex
 	buf  []byte
 	told bool
@@ -194,7 +197,7 @@ func (w *wire) send(m Message) error {
 }
 
 func (w *wire) recv() (Message, error) {
-	m, err := ReadFrame(w.r)
+	m, err := readFrame(w.r, w.bufs)
 	if err != nil && !errors.Is(err, ErrProtocol) {
 		err = fmt.Errorf("%w: %w", errIO, err)
 	}
@@ -768,6 +771,9 @@ type Receiver struct {
 	cfg    ReceiverConfig
 	log    *slog.Logger
 	single single
+	// bufs holds the payloads of large fetch replies, given back by the
+	// applier (FetchReply.release) across sessions.
+	bufs payloadPool
 
 	mu     sync.Mutex
 	status ReceiverStatus
@@ -825,6 +831,7 @@ func (r *Receiver) Serve(ctx context.Context, conn net.Conn) error {
 	defer stop()
 	defer conn.Close()
 	w := newWire(conn)
+	w.bufs = &r.bufs
 	err := r.serve(ctx, w)
 	if ctx.Err() != nil {
 		err = cause(ctx)

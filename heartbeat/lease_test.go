@@ -195,6 +195,19 @@ func TestUnsyncedStandbyDoesNotPromote(t *testing.T) {
 	}
 }
 
+// handedOver is a serving primary at journal position 40 that has just
+// failed back to its caught-up peer (it released the VIP).
+func handedOver(t *testing.T) *tm {
+	t.Helper()
+	h := newTM(t, standby)
+	asPrimarySlave(h)
+	h.step(JournalPosition{Pos: 40})
+	h.peer.Journal = 40
+	h.run(time.Second, both)
+	wantHas(t, h.step(Failback{}), "RemoveVIP")
+	return h
+}
+
 // TestHandedOffResyncs: a node that handed the service to a caught-up
 // peer had every record then, but the new master's log starts with a
 // description of its volume, and applying it rewrites this one before all
@@ -202,12 +215,7 @@ func TestUnsyncedStandbyDoesNotPromote(t *testing.T) {
 // it is no copy until caught up: it does not take over if the new master
 // dies meanwhile (only Promote{Force} does), and does once caught up.
 func TestHandedOffResyncs(t *testing.T) {
-	h := newTM(t, standby)
-	asPrimarySlave(h)
-	h.step(JournalPosition{Pos: 40})
-	h.peer.Journal = 40
-	h.run(time.Second, both)
-	wantHas(t, h.step(Failback{}), "RemoveVIP")
+	h := handedOver(t)
 	if s := h.m.Status(); !s.Synced {
 		t.Fatalf("a node that handed over with every record is not synced: %+v", s)
 	}
@@ -241,12 +249,7 @@ func TestHandedOffResyncs(t *testing.T) {
 // Continues (the continuation refused: a resync) ends that.
 func TestHandedOffContinues(t *testing.T) {
 	for _, resync := range []bool{false, true} {
-		h := newTM(t, standby)
-		asPrimarySlave(h)
-		h.step(JournalPosition{Pos: 40})
-		h.peer.Journal = 40
-		h.run(time.Second, both)
-		wantHas(t, h.step(Failback{}), "RemoveVIP")
+		h := handedOver(t)
 		h.step(JournalPosition{Pos: 40, Continues: true}) // its own log, handed off
 		h.run(time.Second, both)
 		h.peer.State, h.peer.Epoch, h.peer.Journal = StateMaster, 2, 60

@@ -31,7 +31,31 @@ func TestSwitchRoles(t *testing.T) {
 	p.stopMaster()
 	p.stopStandby()
 
-	// B (the old standby's volume) is master now, at a higher epoch.
+	// B (the old standby's volume) is master now, at a higher epoch; A
+	// (the old master's volume) follows, from a fresh position.
+	sw := p.swap(t, journal.Position{}, journal.Position{})
+	sw.changeOnB(t)
+	if got := sw.a.Stats().Apply.BytesFetched; got >= uint64(len(big))/2 {
+		t.Errorf("the new standby fetched %d bytes; it had the %d-byte file already", got, len(big))
+	}
+	sw.stop(t)
+}
+
+// swapped is a pair after a switch of roles: B, the old standby's volume,
+// master at epoch 3; A, the old master's volume, its standby.
+type swapped struct {
+	p            *pair
+	b            *Master
+	a            *Standby
+	bdone, adone chan error
+	cancel       context.CancelFunc
+}
+
+// swap starts B as master, continuing the log at cont (MasterConfig.
+// Continue) if it is set, and A as its standby, from apos (a fresh
+// position if it is zero).
+func (p *pair) swap(t *testing.T, cont, apos journal.Position) *swapped {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	bcfg := p.mcfg
@@ -40,48 +64,68 @@ func TestSwitchRoles(t *testing.T) {
 	bcfg.TLS = p.scfg.TLS // each end presents its own certificate and pins the other's
 	bcfg.Tune = nil
 	bcfg.Shares = []changelog.Share{{FSID: 1, Root: filepath.Join(p.svol, "s1")}, {FSID: 2, Root: filepath.Join(p.svol, "s2")}}
+	bcfg.Continue = cont
 	b, err := NewMaster(bcfg)
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	bdone := make(chan error, 1)
-	go func() { bdone <- b.Run(ctx) }()
-	waitRunning(t, b, bdone)
+	sw := &swapped{p: p, b: b, bdone: make(chan error, 1), adone: make(chan error, 1), cancel: cancel}
+	t.Cleanup(cancel)
+	go func() { sw.bdone <- b.Run(ctx) }()
+	if cont.LogID != 0 {
+		select {
+		case <-b.Ready():
+		case <-time.After(30 * time.Second):
+			t.Fatal("the continuing master never said the volume may change")
+		}
+	}
+	waitRunning(t, b, sw.bdone)
 
-	// A (the old master's volume) follows, from a fresh position.
 	acfg := p.scfg
 	acfg.Tree, acfg.NodeID, acfg.TLS = p.mtree, "m", p.mcfg.TLS
 	acfg.PositionPath = filepath.Join(t.TempDir(), "position")
+	if apos.LogID != 0 {
+		must(t, journal.NewPositionFile(acfg.PositionPath).Save(apos))
+	}
 	addr := ln.Addr().String()
 	acfg.Dial = func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	a, err := NewStandby(acfg)
-	must(t, err)
-	adone := make(chan error, 1)
-	go func() { adone <- a.Run(ctx) }()
+	if sw.a, err = NewStandby(acfg); err != nil {
+		t.Fatal(err)
+	}
+	go func() { sw.adone <- sw.a.Run(ctx) }()
+	return sw
+}
 
+// changeOnB changes B's first share (a write, a directory moved, a new
+// file), waits until A has applied it all, and checks both shares are the
+// same on A. It returns B's last record.
+func (sw *swapped) changeOnB(t *testing.T) uint64 {
+	t.Helper()
+	p := sw.p
 	sb1 := filepath.Join(p.svol, "s1")
 	write(t, filepath.Join(sb1, "d/e/small"), 0, []byte("SMALL"))
 	must(t, os.Rename(filepath.Join(sb1, "d/e"), filepath.Join(sb1, "e2")))
 	write(t, filepath.Join(sb1, "new"), 0, []byte("written on B"))
-	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-	defer scancel()
-	seq, err := b.Sync(sctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seq, err := sw.b.Sync(ctx)
 	must(t, err)
-	must(t, b.WaitAcked(sctx, seq))
+	must(t, sw.b.WaitAcked(ctx, seq))
 	for _, sh := range []string{"s1", "s2"} {
 		if d := compareTrees(filepath.Join(p.svol, sh), filepath.Join(p.mvol, sh)); d != "" {
 			t.Fatalf("after the switch, share %s differs: %s", sh, d)
 		}
 	}
-	if got := a.Stats().Apply.BytesFetched; got >= uint64(len(big))/2 {
-		t.Errorf("the new standby fetched %d bytes; it had the %d-byte file already", got, len(big))
-	}
-	cancel()
-	waitDone(t, "new master", bdone)
-	waitDone(t, "new standby", adone)
+	return seq
+}
+
+func (sw *swapped) stop(t *testing.T) {
+	t.Helper()
+	sw.cancel()
+	waitDone(t, "new master", sw.bdone)
+	waitDone(t, "new standby", sw.adone)
 }
 
 // TestFencedMasterStops: a master at an epoch below the one the standby has
@@ -199,71 +243,23 @@ func TestHandOffThenContinue(t *testing.T) {
 	p.stopMaster()
 	handed, ok := p.master.HandedOff()
 	spos := p.standby.Stats().Position
-	if !ok || handed.Seq != seq || handed.LogID != p.master.Stats().LogID && p.master.Stats().LogID != 0 || handed.LogID != spos.LogID || handed.Seq != spos.Seq {
+	if !ok || handed.Seq != seq || handed.LogID != spos.LogID || handed.Seq != spos.Seq {
 		t.Fatalf("HandedOff = %+v, %v; standby at %+v, hand-off at %d", handed, ok, spos, seq)
 	}
 	p.stopStandby()
 
-	// B (the old standby) serves, continuing the log it has whole.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	bcfg := p.mcfg
-	bcfg.Volume, bcfg.Tree, bcfg.Listener, bcfg.NodeID, bcfg.Epoch = p.svol, p.stree, ln, "s", 3
-	bcfg.LogPath = filepath.Join(t.TempDir(), "journal.db")
-	bcfg.TLS = p.scfg.TLS
-	bcfg.Tune = nil
-	bcfg.Shares = []changelog.Share{{FSID: 1, Root: filepath.Join(p.svol, "s1")}, {FSID: 2, Root: filepath.Join(p.svol, "s2")}}
-	bcfg.Continue = spos
-	b, err := NewMaster(bcfg)
-	must(t, err)
-	bctx, bcancel := context.WithCancel(context.Background())
-	defer bcancel()
-	bdone := make(chan error, 1)
-	go func() { bdone <- b.Run(bctx) }()
-	select {
-	case <-b.Ready():
-	case <-ctx.Done():
-		t.Fatal("the continuing master never said the volume may change")
-	}
-	waitRunning(t, b, bdone)
-	if st := b.Stats(); !st.Continued || st.LogID != spos.LogID || st.LastSeq != spos.Seq || st.Capture.Silent < 50 {
+	// B (the old standby) serves, continuing the log it has whole; A
+	// (the old master) follows from its hand-off position.
+	sw := p.swap(t, spos, handed)
+	if st := sw.b.Stats(); !st.Continued || st.LogID != spos.LogID || st.LastSeq != spos.Seq || st.Capture.Silent < 50 {
 		t.Fatalf("continuing master: %+v", st)
 	}
-
-	// A (the old master) follows from its hand-off position.
-	acfg := p.scfg
-	acfg.Tree, acfg.NodeID, acfg.TLS = p.mtree, "m", p.mcfg.TLS
-	acfg.PositionPath = filepath.Join(t.TempDir(), "position")
-	must(t, journal.NewPositionFile(acfg.PositionPath).Save(handed))
-	addr := ln.Addr().String()
-	acfg.Dial = func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
-	a, err := NewStandby(acfg)
-	must(t, err)
-	adone := make(chan error, 1)
-	go func() { adone <- a.Run(bctx) }()
-
-	sb1 := filepath.Join(p.svol, "s1")
-	write(t, filepath.Join(sb1, "d/e/small"), 0, []byte("SMALL"))
-	must(t, os.Rename(filepath.Join(sb1, "d/e"), filepath.Join(sb1, "e2")))
-	write(t, filepath.Join(sb1, "new"), 0, []byte("written on B"))
-	last, err := b.Sync(ctx)
-	must(t, err)
-	must(t, b.WaitAcked(ctx, last))
-	for _, sh := range []string{"s1", "s2"} {
-		if d := compareTrees(filepath.Join(p.svol, sh), filepath.Join(p.mvol, sh)); d != "" {
-			t.Fatalf("after the switch, share %s differs: %s", sh, d)
-		}
-	}
-	st := a.Stats()
+	last := sw.changeOnB(t)
+	st := sw.a.Stats()
 	if st.NeedResync || st.Position.LogID != spos.LogID || st.Applied == 0 || st.Applied > 20 || st.Position.Seq != last {
 		t.Fatalf("the old master followed the continuation with %+v; want log %x read on from %d to %d, a few records", st, spos.LogID, spos.Seq, last)
 	}
-	bcancel()
-	waitDone(t, "new master", bdone)
-	waitDone(t, "new standby", adone)
+	sw.stop(t)
 
 	// A write after the hand-off leaves its master with no position to
 	// read on from.

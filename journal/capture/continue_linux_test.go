@@ -74,13 +74,7 @@ func continueRun(t *testing.T, vol string, tree *fileid.Tree, share string, noSn
 // the changes made after it, is the live tree. Both ways of describing.
 func TestContinueLogsOnlyLaterChanges(t *testing.T) {
 	for _, noSnap := range []bool{true, false} {
-		vol := btrfstest.Volume(t)
-		share := filepath.Join(vol, "s")
-		if err := os.Mkdir(share, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		makeTree(t, share)
-		tree := testTree(t, vol)
+		vol, share, tree := shareVolume(t)
 		first, _ := describeRun(t, vol, tree, "s", true, nil)
 		sb := standbyOf(t, tree.Root(), "s", first)
 		in := func(p string) string { return filepath.Join(share, p) }

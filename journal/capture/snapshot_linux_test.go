@@ -83,6 +83,19 @@ func describeRun(t *testing.T, vol string, tree *fileid.Tree, share string, noSn
 	return recs, c.Stats()
 }
 
+// shareVolume is a btrfs volume with a share "s" filled by makeTree, and
+// its fileid tree.
+func shareVolume(t *testing.T) (vol, share string, tree *fileid.Tree) {
+	t.Helper()
+	vol = btrfstest.Volume(t)
+	share = filepath.Join(vol, "s")
+	if err := os.Mkdir(share, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	makeTree(t, share)
+	return vol, share, testTree(t, vol)
+}
+
 // makeTree fills dir with one of everything.
 func makeTree(t *testing.T, dir string) {
 	t.Helper()
@@ -249,13 +262,7 @@ func diffLive(t *testing.T, p string, sn *snode) string {
 // description in the log, and the standby converges: moves of stamped and
 // of unstamped files and of a directory, a creation, removals, a write.
 func TestDescribeSnapshotChangedDuring(t *testing.T) {
-	vol := btrfstest.Volume(t)
-	share := filepath.Join(vol, "s")
-	if err := os.Mkdir(share, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	makeTree(t, share)
-	tree := testTree(t, vol)
+	vol, share, tree := shareVolume(t)
 	describeRun(t, vol, tree, "s", true, nil) // stamps what is there now
 	// Unstamped files: the description stamps them on the live volume,
 	// or finds them moved or gone there.

@@ -147,7 +147,6 @@ func (t *Tree) StampNew(dirFD int, dir Stamp, name string) (Stamp, error) {
 	if err != nil {
 		return Stamp{}, fmt.Errorf("fileid: set %s on %s: %w", XattrName, name, err)
 	}
-	t.issued.Add(1)
 	t.idx.Put(st.ID, Loc{Parent: dir.ID, Name: name})
 	return st, nil
 }
@@ -196,12 +195,5 @@ func (t *Tree) setStamp(dirFD int, name string, flags int) (Stamp, error) {
 	if err != nil {
 		return Stamp{}, fmt.Errorf("fileid: set %s on %s: %w", XattrName, name, err)
 	}
-	t.issued.Add(1)
 	return st, nil
 }
-
-// Issued counts the Stamps this Tree has written to files that had none,
-// or had one copied from another file, since it was opened: a change to
-// the volume that a walk made (a description that must not change it
-// checks it did not).
-func (t *Tree) Issued() uint64 { return t.issued.Load() }

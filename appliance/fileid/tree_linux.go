@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,9 +25,6 @@ type Tree struct {
 	log    *slog.Logger
 	scanMu sync.Mutex
 	gone   goneSet // removed by nasd: resolved without a scan (gone.go)
-	// issued counts the Stamps written to files that had none, or had a
-	// copied one (Issued).
-	issued atomic.Uint64
 }
 
 // Ref is a resolved file: an O_PATH descriptor of its parent directory and

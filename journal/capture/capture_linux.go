@@ -413,12 +413,21 @@ func (c *Capture) describe(ctx context.Context, batch []changelog.Change) error 
 	c.mu.Lock()
 	c.stats.Description = how
 	c.mu.Unlock()
-	issued := c.cfg.Tree.Issued()
+	issued := c.vol.issued.Load()
 	c.silent = c.cfg.Continue
 	err := c.step(ctx, batch)
 	c.silent = false
 	if err == nil && c.cfg.Continue {
-		err = c.continued(issued)
+		// The Stamps the description gave: on the live volume (the walk,
+		// or a nested subvolume), and to files the snapshot shows
+		// without one. Not the Tree's count: the file services may be
+		// stamping new files meanwhile (the volume may change once the
+		// snapshot is made).
+		stamped := c.vol.issued.Load() - issued
+		if sv != nil {
+			stamped += uint64(sv.stamped)
+		}
+		err = c.continued(stamped)
 	}
 	attrs := []any{"how", how, "took", time.Since(start).Round(time.Millisecond)}
 	if sv != nil {
@@ -431,14 +440,12 @@ func (c *Capture) describe(ctx context.Context, batch []changelog.Change) error 
 }
 
 // continued checks, after the description of a log that continues the
-// standby's, that the volume was the standby's copy: describing it issued
-// no Stamp (issued is Tree.Issued before it), parked nothing, and met no
-// conflict and no error.
-func (c *Capture) continued(issued uint64) error {
+// standby's, that the volume was the standby's copy: describing it gave
+// no Stamp (stamped), parked nothing, and met no conflict and no error.
+func (c *Capture) continued(stamped uint64) error {
 	c.mu.Lock()
 	ts := c.stats.TranslateStats
 	c.mu.Unlock()
-	stamped := c.cfg.Tree.Issued() - issued
 	if stamped == 0 && ts.Parked == 0 && ts.Conflicts == 0 && ts.Errors == 0 {
 		return nil
 	}

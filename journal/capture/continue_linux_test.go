@@ -118,17 +118,20 @@ func TestContinueLogsOnlyLaterChanges(t *testing.T) {
 
 // A volume that is not the standby's copy as it stands (a file the
 // description must stamp) fails the continuation with ErrNotCopy, having
-// logged nothing.
+// logged nothing: walked, and read from a snapshot (where the file is
+// stamped on the live volume).
 func TestContinueRefusesUnstampedFile(t *testing.T) {
-	vol := btrfstest.Volume(t)
-	makeTree(t, vol)
-	tree := testTree(t, vol)
-	describeRun(t, vol, tree, ".", true, nil)
-	if err := os.WriteFile(filepath.Join(vol, "a", "unstamped"), []byte("u"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	recs, _, err := continueRun(t, vol, tree, ".", true, nil)
-	if !errors.Is(err, ErrNotCopy) || len(recs) != 0 {
-		t.Fatalf("continue run over an unstamped file: %v, %d records; want ErrNotCopy and none", err, len(recs))
+	for _, noSnap := range []bool{true, false} {
+		vol := btrfstest.Volume(t)
+		makeTree(t, vol)
+		tree := testTree(t, vol)
+		describeRun(t, vol, tree, ".", true, nil)
+		if err := os.WriteFile(filepath.Join(vol, "a", "unstamped"), []byte("u"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		recs, st, err := continueRun(t, vol, tree, ".", noSnap, nil)
+		if !errors.Is(err, ErrNotCopy) || len(recs) != 0 {
+			t.Fatalf("no snapshot %v: continue run over an unstamped file: %v, %d records (%s); want ErrNotCopy and none", noSnap, err, len(recs), st.Description)
+		}
 	}
 }

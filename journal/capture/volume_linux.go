@@ -31,6 +31,10 @@ type fsVolume struct {
 	// pre holds what Prefetch read, for every Lookup of each entry in
 	// the rest of the batch.
 	pre map[entryRef]prefetched
+	// issued counts the Stamps a lookup of an entry known to the model
+	// (a rescan's, the description's) gave or re-issued: a change to the
+	// volume that a silent description must not make (Config.Continue).
+	issued atomic.Uint64
 }
 
 // prefetchWorkers is how many lookups Prefetch has in flight: on a busy
@@ -281,7 +285,11 @@ func (v *fsVolume) lookupAt(dfd int, dir DirRef, name string, fresh bool) (Obj, 
 // straight away, which reads the Stamp once.
 func (v *fsVolume) stamp(dfd int, dir fileid.Stamp, name string, fresh bool) (fileid.Stamp, error) {
 	if !fresh {
-		return v.tree.StampAt(dfd, dir, name)
+		st, given, err := v.tree.StampAtFresh(dfd, dir, name)
+		if given {
+			v.issued.Add(1)
+		}
+		return st, err
 	}
 	return v.tree.StampNew(dfd, dir, name)
 }

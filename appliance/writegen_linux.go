@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-
-	"golang.org/x/sys/unix"
 )
 
 // The data-loss generation at run time (see writegen.go): the store holds
@@ -84,13 +82,8 @@ func randomGen() (uint64, error) {
 // cleanStop syncs the volume and clears the store's Dirty flag: what this
 // node acknowledged is on its disk.
 func (b *backend) cleanStop(log *slog.Logger) {
-	fd, err := unix.Open(b.cfg.Volume, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == nil {
-		err = unix.Syncfs(fd)
-		unix.Close(fd)
-	}
-	if err != nil {
-		log.Error("nfs: sync the volume at stop; the next start will change the write verifier", "err", fmt.Errorf("syncfs %s: %w", b.cfg.Volume, err))
+	if err := syncVolume(b.cfg.Volume); err != nil {
+		log.Error("nfs: sync the volume at stop; the next start will change the write verifier", "err", err)
 		return
 	}
 	b.genMu.Lock()

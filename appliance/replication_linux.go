@@ -319,7 +319,7 @@ func (r *replication) standBy() {
 		r.start(follow)
 		return
 	}
-	posPath := filepath.Join(r.cfg.StateDir, positionFile)
+	posPath := r.positionPath()
 	s, err := replica.NewStandby(replica.StandbyConfig{
 		Tree: r.tree, PositionPath: posPath, MasterAddr: pairAddr(r.c.Peer, r.c.JournalPort),
 		TLS: tlsCfg, ClusterID: strconv.FormatUint(r.c.ID, 16), NodeID: nodeName(r.c.Self.ID),
@@ -347,7 +347,7 @@ func (r *replication) keepHandOff(m *replica.Master) {
 	}
 	err := syncVolume(r.cfg.Volume)
 	if err == nil {
-		err = journal.NewPositionFile(filepath.Join(r.cfg.StateDir, positionFile)).Save(pos)
+		err = journal.NewPositionFile(r.positionPath()).Save(pos)
 	}
 	if err != nil {
 		r.log.Error("replication: keep the hand-off position; the new master's log will resync this node", "err", err)
@@ -357,6 +357,9 @@ func (r *replication) keepHandOff(m *replica.Master) {
 	r.followed, r.followedEpoch = pos.Seq, pos.Epoch
 	r.log.Info("replication: this volume is the handed-off log's; following the new master from there", "log", fmt.Sprintf("%016x", pos.LogID), "seq", pos.Seq)
 }
+
+// positionPath is the standby's position file (journal.PositionFile).
+func (r *replication) positionPath() string { return filepath.Join(r.cfg.StateDir, positionFile) }
 
 // syncVolume puts the file system of dir on stable storage.
 func syncVolume(dir string) error {
@@ -425,7 +428,7 @@ func (r *replication) checkContinue(cont journal.Position) journal.Position {
 	if cont.LogID == 0 {
 		return cont
 	}
-	pos, err := journal.NewPositionFile(filepath.Join(r.cfg.StateDir, positionFile)).Load()
+	pos, err := journal.NewPositionFile(r.positionPath()).Load()
 	if err != nil || pos.LogID != cont.LogID || pos.Seq != cont.Seq {
 		r.log.Warn("replication: not continuing the old master's log: the standby position moved since its hand-off", "handed_off", cont, "position", pos, "err", err)
 		return journal.Position{}

@@ -143,10 +143,6 @@ type Capture struct {
 	fixOnce sync.Once
 	// stopped is closed when Run returns: a Sync waits no more.
 	stopped chan struct{}
-	// silent: the batch being translated is the description of a log
-	// that continues the standby's (Config.Continue): its records are
-	// checked and dropped. Only Run's goroutine uses it.
-	silent bool
 
 	trMu sync.Mutex // the translator, between Run and SetShares
 	tr   *translator
@@ -414,9 +410,7 @@ func (c *Capture) describe(ctx context.Context, batch []changelog.Change) error 
 	c.stats.Description = how
 	c.mu.Unlock()
 	issued := c.vol.issued.Load()
-	c.silent = c.cfg.Continue
 	err := c.step(ctx, batch)
-	c.silent = false
 	if err == nil && c.cfg.Continue {
 		// The Stamps the description gave: on the live volume (the walk,
 		// or a nested subvolume), and to files the snapshot shows
@@ -502,14 +496,15 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	c.vol.endBatch()
 	ts, pending := c.tr.stats, c.tr.pending()
 	c.trMu.Unlock()
-	if c.silent {
-		// The standby has all of it (Config.Continue; continued checks
-		// that the walk found the volume so).
-		c.mu.Lock()
+	c.mu.Lock()
+	initial := c.stats.Batches == 0 // the description (only Run's goroutine counts batches)
+	if initial && c.cfg.Continue {
+		// The standby has all of it (Config.Continue; describe checks
+		// that the description found the volume so).
 		c.stats.Silent = uint64(len(recs))
-		c.mu.Unlock()
 		recs = nil
 	}
+	c.mu.Unlock()
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		for _, ch := range real {
 			c.log.Debug("capture: change", "change", ch.String(), "fid", ch.FID, "dir", ch.DirFID)
@@ -521,7 +516,6 @@ func (c *Capture) step(ctx context.Context, batch []changelog.Change) error {
 	}
 	p, err := c.enqueue(ctx, recs)
 	c.mu.Lock()
-	initial := c.stats.Batches == 0
 	c.stats.TranslateStats, c.stats.Pending = ts, pending
 	c.stats.Batches++
 	if last != 0 {

@@ -193,18 +193,17 @@ func (a *FSApplier) prefetched(f Fetcher, file fileid.Stamp) []*prefetch {
 // forgotten, and the batch that used it has written what it took (a
 // patch's data among it) and set the attributes.
 func (pf *prefetch) release() {
-	select {
-	case <-pf.done:
+	give := func() {
+		<-pf.done
 		if pf.rep != nil && pf.rep.release != nil {
 			pf.rep.release()
 		}
+	}
+	select {
+	case <-pf.done:
+		give()
 	default:
-		go func() {
-			<-pf.done
-			if pf.rep != nil && pf.rep.release != nil {
-				pf.rep.release()
-			}
-		}()
+		go give() // still in flight
 	}
 }
 

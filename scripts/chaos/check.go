@@ -96,20 +96,8 @@ func (r Report) Failed() bool {
 func Diverged(t Trees, master, standby string) []string {
 	var out []string
 	m, s := t[master], t[standby]
-	shares := slices.Sorted(maps.Keys(m))
-	for sh := range s {
-		if _, ok := m[sh]; !ok {
-			shares = append(shares, sh)
-		}
-	}
-	for _, sh := range shares {
-		names := slices.Sorted(maps.Keys(m[sh]))
-		for n := range s[sh] {
-			if _, ok := m[sh][n]; !ok {
-				names = append(names, n)
-			}
-		}
-		for _, n := range names {
+	for _, sh := range unionKeys(m, s) {
+		for _, n := range unionKeys(m[sh], s[sh]) {
 			mv, inM := m[sh][n]
 			sv, inS := s[sh][n]
 			switch {
@@ -123,6 +111,13 @@ func Diverged(t Trees, master, standby string) []string {
 		}
 	}
 	return out
+}
+
+// unionKeys is the keys of a and b, sorted, each once.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := append(slices.Collect(maps.Keys(a)), slices.Collect(maps.Keys(b))...)
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // fileModel is what a file must hold: its bytes and, per byte, the index

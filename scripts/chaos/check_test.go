@@ -364,13 +364,16 @@ func TestCheckSMBLossApart(t *testing.T) {
 func TestDiverged(t *testing.T) {
 	trees := Trees{
 		"n1": {"async": {"a": "x", "b": "y", "c": "z"}, "sync": {"s": "1"}},
-		"n2": {"async": {"a": "x", "b": "Y", "d": "w"}, "sync": {"s": "1"}, "smb": {"e": ""}},
+		"n2": {"async": {"a": "x", "b": "Y", "d": "w", "f": "v", "e": "u"}, "sync": {"s": "1"}, "smb": {"e": ""}, "b": {"x": ""}},
 	}
 	got := Diverged(trees, "n1", "n2")
 	want := []string{
 		"async/b: 1 bytes on the master, 1 other ones on the standby",
 		"async/c: missing on the standby",
 		"async/d: only on the standby",
+		"async/e: only on the standby",
+		"async/f: only on the standby",
+		"b/x: only on the standby",
 		"smb/e: only on the standby",
 	}
 	if !slices.Equal(got, want) {
@@ -380,7 +383,7 @@ func TestDiverged(t *testing.T) {
 		t.Errorf("a node differs from itself: %q", d)
 	}
 	r := Check(CheckInput{Final: trees, Master: "n1", Standby: "n2"})
-	if r.Diverged != 4 || !r.Failed() || !strings.Contains(strings.Join(r.Problems, "\n"), "the standby is no copy: async/c") {
+	if r.Diverged != 7 || !r.Failed() || !strings.Contains(strings.Join(r.Problems, "\n"), "the standby is no copy: async/c") {
 		t.Fatalf("Check: diverged %d, failed %v, problems %q", r.Diverged, r.Failed(), r.Problems)
 	}
 }
